@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Downsampler16to8, DOWNSAMPLER_DELAY_16K } from '../../src/audio/downsampler.js';
+import { DOWNSAMPLER_DELAY_16K, Downsampler16to8 } from '../../src/audio/downsampler.js';
 import { mulawToPcm } from '../../src/audio/g711.js';
 import { amplitudeAt, db, sine } from '../helpers/signal.js';
 
@@ -48,7 +48,9 @@ describe('Downsampler16to8 (audio voxline sends into calls)', () => {
     const reference = new Downsampler16to8().pushPcm(input);
     const decoded = mulawToPcm(new Downsampler16to8().pushPcmToMulaw(input));
     // A μ-law step is 8 near zero and at most about 6 % of the value further out.
-    const outOfStep = reference.findIndex((v, i) => Math.abs(v - decoded[i]) > Math.max(16, 0.07 * Math.abs(v)));
+    const outOfStep = reference.findIndex(
+      (v, i) => Math.abs(v - decoded[i]) > Math.max(16, 0.07 * Math.abs(v)),
+    );
     expect(decoded.length).toBe(1600);
     expect(outOfStep).toBe(-1);
   });

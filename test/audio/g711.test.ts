@@ -1,14 +1,26 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ALAW_SILENCE, alawToPcm, MULAW_SILENCE, mulawToPcm, pcmToAlaw, pcmToMulaw } from '../../src/audio/g711.js';
+import {
+  ALAW_SILENCE,
+  alawToPcm,
+  MULAW_SILENCE,
+  mulawToPcm,
+  pcmToAlaw,
+  pcmToMulaw,
+} from '../../src/audio/g711.js';
 
 const ALL_CODES = Uint8Array.from({ length: 256 }, (_, i) => i);
 const ALL_SAMPLES = Int16Array.from({ length: 65536 }, (_, i) => i - 32768);
 
 /** SHA-256 of a table, Int16 values serialized little-endian so the hash is the same everywhere. */
 function sha256(table: Uint8Array | Int16Array): string {
-  const bytes = table instanceof Int16Array ? Buffer.alloc(table.length * 2) : Buffer.from(table);
-  if (table instanceof Int16Array) table.forEach((v, i) => bytes.writeInt16LE(v, i * 2));
+  let bytes: Buffer;
+  if (table instanceof Int16Array) {
+    bytes = Buffer.alloc(table.length * 2);
+    for (let i = 0; i < table.length; i++) bytes.writeInt16LE(table[i], i * 2);
+  } else {
+    bytes = Buffer.from(table);
+  }
   return createHash('sha256').update(bytes).digest('hex');
 }
 

@@ -10,7 +10,8 @@ const packet = (i: number, length = PACKET) => new Uint8Array(length).fill(i & 0
 function run(arrivals: number[], opts: AlignerOptions = options) {
   const timeline: { start: number; length: number; kind: 'audio' | 'gap'; value?: number }[] = [];
   const aligner = new LegAligner(opts, {
-    audio: (start, payload) => timeline.push({ start, length: payload.length, kind: 'audio', value: payload[0] }),
+    audio: (start, payload) =>
+      timeline.push({ start, length: payload.length, kind: 'audio', value: payload[0] }),
     gap: (start, length) => timeline.push({ start, length, kind: 'gap' }),
   });
   for (const i of arrivals) aligner.push(i * PACKET, packet(i));
@@ -29,7 +30,13 @@ describe('LegAligner', () => {
   it('passes in-order packets straight through, nothing filled or dropped', () => {
     const { timeline, counts } = run([0, 1, 2, 3, 4, 5]);
     expect(timeline.map((t) => t.value)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(counts).toMatchObject({ packets: 6, samples: 6 * PACKET, filledSamples: 0, droppedPackets: 0, reordered: 0 });
+    expect(counts).toMatchObject({
+      packets: 6,
+      samples: 6 * PACKET,
+      filledSamples: 0,
+      droppedPackets: 0,
+      reordered: 0,
+    });
   });
 
   it('emits an in-order packet the moment it arrives once the timeline runs', () => {
@@ -56,7 +63,16 @@ describe('LegAligner', () => {
 
   it('fills a lost packet with silence once the window of later audio has queued, and counts it', () => {
     const { timeline, counts } = run([0, 1, 2, 4, 5, 6, 7]);
-    expect(timeline.map((t) => t.kind)).toEqual(['audio', 'audio', 'audio', 'gap', 'audio', 'audio', 'audio', 'audio']);
+    expect(timeline.map((t) => t.kind)).toEqual([
+      'audio',
+      'audio',
+      'audio',
+      'gap',
+      'audio',
+      'audio',
+      'audio',
+      'audio',
+    ]);
     expect(timeline[3]).toEqual({ start: 3 * PACKET, length: PACKET, kind: 'gap' });
     expectContiguous(timeline);
     expect(counts.filledSamples).toBe(PACKET);
@@ -75,13 +91,19 @@ describe('LegAligner', () => {
 
   it('keeps only the new tail of a packet that overlaps audio already passed on', () => {
     const timeline: { start: number; length: number }[] = [];
-    const aligner = new LegAligner({ ...options, reorderWindow: 0 }, {
-      audio: (start, payload) => timeline.push({ start, length: payload.length }),
-      gap: () => undefined,
-    });
+    const aligner = new LegAligner(
+      { ...options, reorderWindow: 0 },
+      {
+        audio: (start, payload) => timeline.push({ start, length: payload.length }),
+        gap: () => undefined,
+      },
+    );
     aligner.push(0, new Uint8Array(160));
     aligner.push(80, new Uint8Array(160)); // half of it is already out
-    expect(timeline).toEqual([{ start: 0, length: 160 }, { start: 160, length: 80 }]);
+    expect(timeline).toEqual([
+      { start: 0, length: 160 },
+      { start: 160, length: 80 },
+    ]);
     expect(aligner.counts.droppedSamples).toBe(80);
   });
 
@@ -98,7 +120,10 @@ describe('LegAligner', () => {
   });
 
   it('is not derailed by one packet with a wild timestamp: the real stream keeps flowing', () => {
-    const aligner = new LegAligner({ ...options, maxFill: 10 * PACKET }, { audio: () => undefined, gap: () => undefined });
+    const aligner = new LegAligner(
+      { ...options, maxFill: 10 * PACKET },
+      { audio: () => undefined, gap: () => undefined },
+    );
     aligner.push(0, packet(0));
     aligner.push(PACKET, packet(1));
     aligner.push(2 * PACKET, packet(2));
@@ -134,7 +159,8 @@ describe('LegAligner', () => {
     for (let i = 17; i < total - 1; i += 17) lost.add(i);
     const arrivals: number[] = [];
     for (let i = 0; i < total; i++) if (!lost.has(i)) arrivals.push(i);
-    for (let k = 5; k + 1 < arrivals.length; k += 5) [arrivals[k], arrivals[k + 1]] = [arrivals[k + 1], arrivals[k]];
+    for (let k = 5; k + 1 < arrivals.length; k += 5)
+      [arrivals[k], arrivals[k + 1]] = [arrivals[k + 1], arrivals[k]];
     const withDuplicates = arrivals.flatMap((i, k) => (k % 11 === 0 ? [i, i] : [i]));
     const { timeline, counts } = run(withDuplicates);
     expectContiguous(timeline);

@@ -3,7 +3,10 @@ import { resample, toInt16 } from '../../src/audio/resample.js';
 import { amplitudeAt, db } from '../helpers/signal.js';
 
 const tone = (rate: number, freq: number, seconds = 1, amplitude = 10_000) =>
-  Float64Array.from({ length: rate * seconds }, (_, n) => amplitude * Math.sin((2 * Math.PI * freq * n) / rate));
+  Float64Array.from(
+    { length: rate * seconds },
+    (_, n) => amplitude * Math.sin((2 * Math.PI * freq * n) / rate),
+  );
 
 describe('resample (one-shot, any rates)', () => {
   for (const from of [11025, 16000, 22050, 44100, 48000]) {

@@ -5,7 +5,14 @@ import { wavToMulaw8k, wavToPcm8k } from '../../src/audio/phone-audio.js';
 import { decodeWav, downmix, encodeWavPcm16, WavFormatError } from '../../src/audio/wav.js';
 
 /** A WAV with the given format tag, bits and raw data (what other tools write). */
-function wavBytes(format: number, channels: number, rate: number, bits: number, data: Uint8Array, extensible = false) {
+function wavBytes(
+  format: number,
+  channels: number,
+  rate: number,
+  bits: number,
+  data: Uint8Array,
+  extensible = false,
+) {
   const fmtSize = extensible ? 40 : 16;
   const out = Buffer.alloc(12 + 8 + fmtSize + 8 + data.length + (data.length & 1));
   out.write('RIFF', 0);
@@ -44,12 +51,24 @@ describe('WAV reading', () => {
   it('reads 8-bit unsigned, 24-bit and 32-bit PCM, float, μ-law and A-law into 16-bit units', () => {
     const cases: [string, Uint8Array, number[]][] = [
       ['8-bit', wavBytes(1, 1, 8000, 8, Uint8Array.of(128, 255, 0)), [0, 32512, -32768]],
-      ['24-bit', wavBytes(1, 1, 8000, 24, Uint8Array.of(0x00, 0x00, 0x40, 0x00, 0x00, 0xc0)), [16384, -16384]],
-      ['32-bit', wavBytes(1, 1, 8000, 32, new Uint8Array(Int32Array.of(1 << 30, -(1 << 30)).buffer)), [16384, -16384]],
+      [
+        '24-bit',
+        wavBytes(1, 1, 8000, 24, Uint8Array.of(0x00, 0x00, 0x40, 0x00, 0x00, 0xc0)),
+        [16384, -16384],
+      ],
+      [
+        '32-bit',
+        wavBytes(1, 1, 8000, 32, new Uint8Array(Int32Array.of(1 << 30, -(1 << 30)).buffer)),
+        [16384, -16384],
+      ],
       ['float32', wavBytes(3, 1, 8000, 32, new Uint8Array(Float32Array.of(0.5, -1).buffer)), [16384, -32768]],
       ['μ-law', wavBytes(7, 1, 8000, 8, Uint8Array.of(0xff, 0x80, 0x00)), [0, 32124, -32124]],
       ['A-law', wavBytes(6, 1, 8000, 8, Uint8Array.of(0xd5, 0xaa)), [8, 32256]],
-      ['extensible PCM', wavBytes(1, 1, 8000, 16, new Uint8Array(Int16Array.of(-7, 7).buffer), true), [-7, 7]],
+      [
+        'extensible PCM',
+        wavBytes(1, 1, 8000, 16, new Uint8Array(Int16Array.of(-7, 7).buffer), true),
+        [-7, 7],
+      ],
     ];
     for (const [name, bytes, expected] of cases) {
       expect([...decodeWav(bytes).channels[0]], name).toEqual(expected);

@@ -2,7 +2,8 @@
 
 export function sine(samples: number, rateHz: number, freqHz: number, amplitude: number): Int16Array {
   const out = new Int16Array(samples);
-  for (let n = 0; n < samples; n++) out[n] = Math.round(amplitude * Math.sin((2 * Math.PI * freqHz * n) / rateHz));
+  for (let n = 0; n < samples; n++)
+    out[n] = Math.round(amplitude * Math.sin((2 * Math.PI * freqHz * n) / rateHz));
   return out;
 }
 
@@ -33,3 +34,13 @@ export function amplitudeAt(
 }
 
 export const db = (ratio: number) => 20 * Math.log10(ratio);
+
+/**
+ * Index of the first sample where two signals differ, or -1 when they are identical (length
+ * included). Cheaper than deep equality on large arrays, and a failure says where.
+ */
+export function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}

@@ -1,0 +1,89 @@
+import formbody from '@fastify/formbody';
+import websocket from '@fastify/websocket';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
+import { SAMPLES_PER_MS_8K } from './audio/frame.js';
+import type { LegConsumerFactory } from './calls/call-registry.js';
+import { CallRegistry } from './calls/call-registry.js';
+import { twilioRoutes } from './carriers/twilio/routes.js';
+import type { Config } from './config.js';
+import { VoxlineError } from './errors.js';
+import { callsRoutes } from './http/calls-routes.js';
+import { healthRoutes } from './http/health-routes.js';
+import { GatewayMetrics } from './observability/metrics.js';
+
+export interface AppDeps {
+  /** A pino-compatible logger; by default Fastify builds one at config.logLevel. */
+  readonly logger?: FastifyBaseLogger;
+  /** What consumes each leg's AudioFrames (engines, recorders, test taps). */
+  readonly consumers?: readonly LegConsumerFactory[];
+}
+
+export interface App {
+  readonly server: FastifyInstance;
+  readonly registry: CallRegistry;
+  readonly metrics: GatewayMetrics;
+}
+
+/** Wires the service from a validated config and its dependencies. Listening is the caller's job. */
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
+  const server = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
+    // Probes and scrapes would drown the log; every other request is logged by Fastify.
+    logController: new LogController({
+      disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/metrics',
+    }),
+    bodyLimit: 256 * 1024,
+  });
+  const registry = new CallRegistry({
+    maxLiveCalls: config.calls.maxLive,
+    historyLimit: config.calls.historyLimit,
+    idleTimeoutMs: config.media.idleTimeoutMs,
+    aligner: {
+      reorderWindow: config.media.reorderWindowMs * SAMPLES_PER_MS_8K,
+      maxFill: config.media.maxGapFillMs * SAMPLES_PER_MS_8K,
+      maxQueued: 64,
+    },
+    consumers: deps.consumers ?? [],
+    log: server.log,
+  });
+  const metrics = new GatewayMetrics(registry);
+
+  server.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof VoxlineError) {
+      return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
+    }
+    if (error.validation) {
+      return reply.code(400).send({ error: { code: 'VL_ERR_BAD_REQUEST', message: error.message } });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send({ error: { code: 'VL_ERR_INTERNAL', message: 'internal error' } });
+  });
+
+  await server.register(formbody);
+  await server.register(websocket, {
+    options: { maxPayload: config.media.maxMessageBytes },
+    // Protocol errors from the peer (WS_ERR_*: oversized or invalid frames) are the media
+    // session's to count, and ws closes the socket with the matching code (e.g. 1009) itself.
+    errorHandler: (error: Error & { code?: unknown }, socket, request) => {
+      if (typeof error.code === 'string' && error.code.startsWith('WS_ERR_')) return;
+      request.log.error({ err: error }, 'media socket handler failed');
+      socket.terminate();
+    },
+    // Fastify does not track upgraded sockets: live calls are drained here, before the server closes.
+    preClose: async () => {
+      const outcome = await registry.drain(config.calls.shutdownDrainMs);
+      server.log.info(outcome, 'live calls drained');
+      for (const client of server.websocketServer.clients) client.close(1001, 'server shutting down');
+    },
+  });
+  await server.register(twilioRoutes, { config, registry, metrics });
+  await server.register(callsRoutes, { registry, adminToken: config.adminToken });
+  await server.register(healthRoutes, { registry, metrics });
+  registry.startIdleSweep();
+  return { server, registry, metrics };
+}

@@ -1,0 +1,163 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { AlignerOptions } from '../audio/leg-aligner.js';
+import type { CallStart, CallTransport } from '../carriers/carrier.js';
+import { VoxlineError } from '../errors.js';
+import { Call } from './call.js';
+import type { Leg, LegConsumer } from './leg.js';
+
+/** Builds a consumer for a leg when its call starts (or returns undefined to skip the leg). */
+export type LegConsumerFactory = (call: Call, leg: Leg) => LegConsumer | undefined;
+
+export interface CallRegistryOptions {
+  readonly maxLiveCalls: number;
+  readonly historyLimit: number;
+  readonly idleTimeoutMs: number;
+  readonly aligner: AlignerOptions;
+  readonly consumers: readonly LegConsumerFactory[];
+  readonly log: FastifyBaseLogger;
+}
+
+/** Counters summed over every ended call, per leg label; live calls are added at read time. */
+export interface LegTotals {
+  framesReceived: number;
+  gapFilledMs: number;
+  framesDropped: number;
+}
+
+/**
+ * Live calls by CallSid, plus a bounded history of ended ones so their stats stay readable
+ * after hang-up. Also the idle sweep and the drain on shutdown.
+ */
+export class CallRegistry {
+  readonly #live = new Map<string, Call>();
+  readonly #ended = new Map<string, Call>();
+  readonly #legTotals = new Map<string, LegTotals>();
+  readonly #endReasons = new Map<string, number>();
+  readonly #options: CallRegistryOptions;
+  #draining = false;
+  #sweep: NodeJS.Timeout | undefined;
+  #drained: (() => void) | undefined;
+
+  constructor(options: CallRegistryOptions) {
+    this.#options = options;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  /** Throws a VoxlineError when the call cannot be taken now; call before accepting media. */
+  assertAccepting(): void {
+    if (this.#draining) throw new VoxlineError('VL_ERR_DRAINING');
+    if (this.#live.size >= this.#options.maxLiveCalls) {
+      throw new VoxlineError('VL_ERR_CAPACITY', `limit is ${this.#options.maxLiveCalls}`);
+    }
+  }
+
+  open(start: CallStart, transport: CallTransport, log: FastifyBaseLogger): Call {
+    this.assertAccepting();
+    if (this.#live.has(start.callSid)) throw new VoxlineError('VL_ERR_DUPLICATE_CALL', start.callSid);
+    this.#ended.delete(start.callSid);
+    const call = new Call(start, transport, log, this.#options.aligner, (ended) => this.#onEnd(ended));
+    this.#live.set(start.callSid, call);
+    for (const leg of call.legs.values()) {
+      for (const factory of this.#options.consumers) {
+        const consumer = factory(call, leg);
+        if (consumer) leg.attach(consumer);
+      }
+    }
+    return call;
+  }
+
+  get(callSid: string): Call | undefined {
+    return this.#live.get(callSid) ?? this.#ended.get(callSid);
+  }
+
+  live(): Call[] {
+    return [...this.#live.values()];
+  }
+
+  ended(): Call[] {
+    return [...this.#ended.values()];
+  }
+
+  /** Per-label totals, ended calls plus live ones, read when /metrics is scraped. */
+  legTotals(): Map<string, LegTotals> {
+    const totals = new Map<string, LegTotals>();
+    for (const [label, t] of this.#legTotals) totals.set(label, { ...t });
+    for (const call of this.#live.values()) for (const leg of call.legs.values()) addLeg(totals, leg);
+    return totals;
+  }
+
+  endReasons(): ReadonlyMap<string, number> {
+    return this.#endReasons;
+  }
+
+  /** Starts closing calls whose carrier has gone quiet for longer than the idle timeout. */
+  startIdleSweep(): void {
+    const { idleTimeoutMs } = this.#options;
+    this.#sweep ??= setInterval(
+      () => {
+        const cutoff = performance.now() - idleTimeoutMs;
+        for (const call of this.#live.values()) {
+          if (call.lastActivity < cutoff) {
+            call.log.warn({ idleTimeoutMs }, 'no message from the carrier within the idle timeout: closing');
+            void call.hangUp(4000, 'idle timeout', 'idle_timeout');
+          }
+        }
+      },
+      Math.max(10, Math.min(1000, idleTimeoutMs / 4)),
+    );
+    this.#sweep.unref();
+  }
+
+  /**
+   * Stops taking calls, waits up to `timeoutMs` for live ones to end on their own, then closes the
+   * rest (WebSocket 1001) and finalizes them.
+   */
+  async drain(timeoutMs: number): Promise<{ endedOnTheirOwn: number; closed: number }> {
+    this.#draining = true;
+    const before = this.#live.size;
+    if (before > 0) {
+      this.#options.log.info({ liveCalls: before, timeoutMs }, 'draining live calls');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const remaining = this.live();
+    await Promise.all(remaining.map((call) => call.hangUp(1001, 'server shutting down', 'shutdown')));
+    clearInterval(this.#sweep);
+    return { endedOnTheirOwn: before - remaining.length, closed: remaining.length };
+  }
+
+  #onEnd(call: Call): void {
+    this.#live.delete(call.callSid);
+    for (const leg of call.legs.values()) addLeg(this.#legTotals, leg);
+    const reason = call.endReason ?? 'unknown';
+    this.#endReasons.set(reason, (this.#endReasons.get(reason) ?? 0) + 1);
+    this.#ended.set(call.callSid, call);
+    if (this.#ended.size > this.#options.historyLimit) {
+      const oldest = this.#ended.keys().next().value;
+      if (oldest !== undefined) this.#ended.delete(oldest);
+    }
+    call.log.info({ reason, legs: [...call.legs.values()].map((l) => l.stats()) }, 'call ended');
+    if (this.#live.size === 0) this.#drained?.();
+  }
+}
+
+function addLeg(totals: Map<string, LegTotals>, leg: Leg): void {
+  const s = leg.stats();
+  const t = totals.get(s.label) ?? { framesReceived: 0, gapFilledMs: 0, framesDropped: 0 };
+  t.framesReceived += s.framesReceived;
+  t.gapFilledMs += s.gapFilledMs;
+  t.framesDropped += s.framesDropped;
+  totals.set(s.label, t);
+}

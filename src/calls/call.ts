@@ -1,0 +1,150 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { AlignerOptions } from '../audio/leg-aligner.js';
+import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
+import { CallScope } from './call-scope.js';
+import { Leg, type LegStats } from './leg.js';
+
+export type CallState = 'live' | 'ended';
+
+export interface DtmfRecord {
+  readonly digit: string;
+  /** Position of the caller's leg when the digit arrived, on the call clock. */
+  readonly atMs: number | null;
+}
+
+export interface StatusRecord {
+  readonly event: string;
+  readonly receivedAt: string;
+  readonly detail: Readonly<Record<string, string>>;
+}
+
+const STATUS_HISTORY = 20;
+
+/** One live (or recently ended) call: its legs, its scope, and what went wrong on the wire. */
+export class Call {
+  readonly start: CallStart;
+  readonly scope: CallScope;
+  readonly log: FastifyBaseLogger;
+  readonly legs = new Map<string, Leg>();
+  readonly startedAt = new Date();
+  readonly malformed = new Map<string, number>();
+  readonly dtmf: DtmfRecord[] = [];
+  readonly status: StatusRecord[] = [];
+  state: CallState = 'live';
+  endedAt: Date | undefined;
+  endReason: string | undefined;
+  sequenceGaps = 0;
+  /** WebSocket close code, when the carrier connection closed. */
+  closeCode: number | undefined;
+  outbound: OutboundAudio | undefined;
+  /** performance.now() of the last message from the carrier; read by the idle sweep. */
+  lastActivity = performance.now();
+  readonly #transport: CallTransport;
+  readonly #onEnd: (call: Call) => void;
+
+  constructor(
+    start: CallStart,
+    transport: CallTransport,
+    log: FastifyBaseLogger,
+    aligner: AlignerOptions,
+    onEnd: (call: Call) => void,
+  ) {
+    this.start = start;
+    this.log = log;
+    this.scope = new CallScope(log);
+    this.#transport = transport;
+    this.#onEnd = onEnd;
+    for (const spec of start.legs) {
+      this.legs.set(
+        spec.track,
+        new Leg(spec, aligner, (err) => log.error({ err, leg: spec.label }, 'leg consumer failed')),
+      );
+    }
+  }
+
+  get callSid(): string {
+    return this.start.callSid;
+  }
+
+  countMalformed(reason: string): number {
+    const count = (this.malformed.get(reason) ?? 0) + 1;
+    this.malformed.set(reason, count);
+    let total = 0;
+    for (const n of this.malformed.values()) total += n;
+    return total;
+  }
+
+  recordDtmf(digit: string): void {
+    const caller = this.legs.values().next().value;
+    this.dtmf.push({ digit, atMs: caller?.stats().positionMs ?? null });
+  }
+
+  recordStatus(event: string, detail: Record<string, string>): void {
+    this.status.push({ event, receivedAt: new Date().toISOString(), detail });
+    if (this.status.length > STATUS_HISTORY) this.status.shift();
+  }
+
+  /** Ends the call from the core's side: closes the carrier connection, then finalizes. */
+  hangUp(code: number, reason: string, endReason: string): Promise<void> {
+    this.#transport.close(code, reason);
+    return this.end(endReason);
+  }
+
+  /** Finalizes: flushes every leg, closes the scope. Idempotent. */
+  end(reason: string): Promise<void> {
+    if (this.state === 'ended') return this.scope.close(reason);
+    this.state = 'ended';
+    this.endedAt = new Date();
+    this.endReason = reason;
+    for (const leg of this.legs.values()) leg.end();
+    this.#onEnd(this);
+    return this.scope.close(reason);
+  }
+
+  snapshot(): CallSnapshot {
+    let malformedTotal = 0;
+    for (const n of this.malformed.values()) malformedTotal += n;
+    const end = this.endedAt ?? new Date();
+    return {
+      callSid: this.start.callSid,
+      streamSid: this.start.streamSid,
+      accountSid: this.start.accountSid,
+      carrier: this.start.carrier,
+      mode: this.start.mode,
+      bidirectional: this.start.bidirectional,
+      state: this.state,
+      startedAt: this.startedAt.toISOString(),
+      endedAt: this.endedAt?.toISOString() ?? null,
+      endReason: this.endReason ?? null,
+      closeCode: this.closeCode ?? null,
+      durationSeconds: (end.getTime() - this.startedAt.getTime()) / 1000,
+      customParameters: this.start.customParameters,
+      legs: [...this.legs.values()].map((leg) => leg.stats()),
+      malformedMessages: { total: malformedTotal, byReason: Object.fromEntries(this.malformed) },
+      sequenceGaps: this.sequenceGaps,
+      dtmf: this.dtmf,
+      status: this.status,
+    };
+  }
+}
+
+export interface CallSnapshot {
+  readonly callSid: string;
+  readonly streamSid: string;
+  readonly accountSid: string;
+  readonly carrier: string;
+  readonly mode: string;
+  readonly bidirectional: boolean;
+  readonly state: CallState;
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  readonly endReason: string | null;
+  readonly closeCode: number | null;
+  readonly durationSeconds: number;
+  readonly customParameters: Readonly<Record<string, string>>;
+  readonly legs: readonly LegStats[];
+  readonly malformedMessages: { readonly total: number; readonly byReason: Readonly<Record<string, number>> };
+  readonly sequenceGaps: number;
+  readonly dtmf: readonly DtmfRecord[];
+  readonly status: readonly StatusRecord[];
+}

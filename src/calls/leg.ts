@@ -1,0 +1,128 @@
+import type { AudioFrame } from '../audio/frame.js';
+import { SAMPLES_PER_MS_8K } from '../audio/frame.js';
+import { type AlignerOptions, LegAligner } from '../audio/leg-aligner.js';
+import { Upsampler8to16 } from '../audio/upsampler.js';
+import type { LegSpec } from '../carriers/carrier.js';
+
+/** Whatever takes a leg's audio: a speech engine, a recorder, a test tap. */
+export interface LegConsumer {
+  /** Called synchronously on the media path: must not block; buffer (bounded) and return. */
+  push(frame: AudioFrame): void;
+  /** The leg has ended; no more frames. */
+  end(): void;
+}
+
+export interface LegStats {
+  readonly label: string;
+  readonly track: string;
+  /** Media messages received for this leg. */
+  readonly framesReceived: number;
+  /** Real audio passed on, in seconds. */
+  readonly audioSeconds: number;
+  readonly gapFilledMs: number;
+  readonly skippedMs: number;
+  /** Packets dropped as duplicate or too late. */
+  readonly framesDropped: number;
+  readonly droppedMs: number;
+  readonly reordered: number;
+  /** End of the leg's timeline on the call clock, in ms. */
+  readonly positionMs: number | null;
+}
+
+const FILL_CHUNK_SAMPLES = 160; // fill gaps in 20 ms frames, like real audio
+
+/**
+ * One leg of a call: carrier audio (μ-law 8 kHz, carrier timestamps) in; aligned 16 kHz
+ * AudioFrames out to its consumers.
+ */
+export class Leg {
+  readonly label: string;
+  readonly track: string;
+  framesReceived = 0;
+  consumerErrors = 0;
+  readonly #aligner: LegAligner;
+  readonly #upsampler = new Upsampler8to16();
+  readonly #consumers: LegConsumer[] = [];
+  readonly #onConsumerError: (err: unknown) => void;
+  #ended = false;
+
+  constructor(spec: LegSpec, aligner: AlignerOptions, onConsumerError: (err: unknown) => void) {
+    this.label = spec.label;
+    this.track = spec.track;
+    this.#onConsumerError = onConsumerError;
+    this.#aligner = new LegAligner(aligner, {
+      audio: (start, payload) =>
+        this.#deliver(start, this.#upsampler.pushMulaw(payload), payload.length, false),
+      gap: (start, length) => {
+        for (let done = 0; done < length; done += FILL_CHUNK_SAMPLES) {
+          const n = Math.min(FILL_CHUNK_SAMPLES, length - done);
+          this.#deliver(start + done, this.#upsampler.pushSilence(n), n, true);
+        }
+      },
+    });
+  }
+
+  attach(consumer: LegConsumer): void {
+    this.#consumers.push(consumer);
+  }
+
+  /** μ-law bytes that the carrier stamped at `timestampMs` on the call clock. */
+  pushMulaw(timestampMs: number, payload: Uint8Array): void {
+    if (this.#ended) return;
+    this.framesReceived++;
+    this.#aligner.push(timestampMs * SAMPLES_PER_MS_8K, payload);
+  }
+
+  /** Releases held audio and tells consumers the leg is over. Idempotent. */
+  end(): void {
+    if (this.#ended) return;
+    this.#aligner.flush();
+    this.#ended = true;
+    for (const consumer of this.#consumers) {
+      try {
+        consumer.end();
+      } catch (err) {
+        this.#consumerFailed(err);
+      }
+    }
+  }
+
+  stats(): LegStats {
+    const c = this.#aligner.counts;
+    const position = this.#aligner.position;
+    return {
+      label: this.label,
+      track: this.track,
+      framesReceived: this.framesReceived,
+      audioSeconds: c.samples / (SAMPLES_PER_MS_8K * 1000),
+      gapFilledMs: c.filledSamples / SAMPLES_PER_MS_8K,
+      skippedMs: c.skippedSamples / SAMPLES_PER_MS_8K,
+      framesDropped: c.droppedPackets,
+      droppedMs: c.droppedSamples / SAMPLES_PER_MS_8K,
+      reordered: c.reordered,
+      positionMs: position === undefined ? null : position / SAMPLES_PER_MS_8K,
+    };
+  }
+
+  #deliver(start: number, pcm: Int16Array, samples8k: number, filled: boolean): void {
+    const frame: AudioFrame = {
+      leg: this.label,
+      pcm,
+      startMs: start / SAMPLES_PER_MS_8K,
+      durationMs: samples8k / SAMPLES_PER_MS_8K,
+      filled,
+    };
+    for (const consumer of this.#consumers) {
+      try {
+        consumer.push(frame);
+      } catch (err) {
+        this.#consumerFailed(err);
+      }
+    }
+  }
+
+  #consumerFailed(err: unknown): void {
+    this.consumerErrors++;
+    this.#onConsumerError(err);
+  }
+}

@@ -1,0 +1,211 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import type { CallMode } from './carriers/carrier.js';
+import { VoxlineError } from './errors.js';
+
+const LogLevel = Type.Union(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+);
+const LegLabel = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' });
+const Ms = (min: number, max: number, value: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: value, description });
+
+/** Every environment variable voxline reads, with its default. The README table mirrors this. */
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 8080, description: 'HTTP port' }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'address to listen on' }),
+  PUBLIC_URL: Type.Optional(
+    Type.String({ description: 'https origin Twilio reaches; used for stream URLs and signature checks' }),
+  ),
+  TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1, description: 'verifies X-Twilio-Signature' })),
+  TWILIO_VALIDATE: Type.Boolean({
+    default: true,
+    description: 'false turns signature checks off (local testing)',
+  }),
+  DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'where durable state is kept' }),
+  LOG_LEVEL: { ...LogLevel, default: 'info', description: 'pino log level' },
+  CALL_MODE: Type.Union([Type.Literal('transcribe'), Type.Literal('agent')], {
+    default: 'transcribe',
+    description: 'default mode of /twilio/voice (override per number with ?mode=)',
+  }),
+  TWILIO_DIAL: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'transcribe mode: number or SIP URI to <Dial> after the stream starts',
+    }),
+  ),
+  TWILIO_CONTINUE_URL: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'transcribe mode: TwiML URL to <Redirect> to after the stream starts',
+    }),
+  ),
+  LEG_LABEL_INBOUND: { ...LegLabel, default: 'caller', description: 'label of the inbound track' },
+  LEG_LABEL_OUTBOUND: { ...LegLabel, default: 'agent', description: 'label of the outbound track' },
+  REORDER_WINDOW_MS: Ms(0, 2000, 60, 'audio held behind a missing packet before its gap is filled'),
+  MAX_GAP_FILL_MS: Ms(0, 600_000, 10_000, 'longest gap filled with silence; longer ones are skipped'),
+  MEDIA_IDLE_TIMEOUT_MS: Ms(100, 3_600_000, 15_000, 'a media socket silent this long is closed'),
+  HANDSHAKE_TIMEOUT_MS: Ms(100, 600_000, 10_000, 'a media socket must send start within this'),
+  MAX_MESSAGE_BYTES: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65_536 }),
+  MAX_MALFORMED_PER_CALL: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
+  MAX_LIVE_CALLS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 2_000 }),
+  CALL_HISTORY_LIMIT: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1_000 }),
+  SHUTDOWN_DRAIN_MS: Ms(0, 3_600_000, 30_000, 'on SIGTERM, how long live calls may run on'),
+  ADMIN_TOKEN: Type.Optional(
+    Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
+  ),
+});
+export type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Origin without a trailing slash, e.g. `https://voxline.example.com`. */
+  readonly publicUrl: string;
+  readonly dataDir: string;
+  readonly logLevel: string;
+  readonly adminToken: string | undefined;
+  readonly twilio: {
+    readonly authToken: string | undefined;
+    readonly validate: boolean;
+    readonly mode: CallMode;
+    readonly dial: string | undefined;
+    readonly continueUrl: string | undefined;
+    readonly legLabels: { readonly inbound: string; readonly outbound: string };
+  };
+  readonly media: {
+    readonly reorderWindowMs: number;
+    readonly maxGapFillMs: number;
+    readonly idleTimeoutMs: number;
+    readonly handshakeTimeoutMs: number;
+    readonly maxMessageBytes: number;
+    readonly maxMalformedPerCall: number;
+  };
+  readonly calls: {
+    readonly maxLive: number;
+    readonly historyLimit: number;
+    readonly shutdownDrainMs: number;
+  };
+  /** Things the operator should know at start (logged as warnings). */
+  readonly warnings: readonly string[];
+}
+
+/** Reads, validates and freezes the configuration. Throws VL_ERR_CONFIG listing every problem. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
+  }
+  const converted = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw));
+  const problems = [...Value.Errors(EnvSchema, converted)].map(
+    (e) =>
+      `${e.path.slice(1)}: ${e.message}${e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)})`}`,
+  );
+  if (problems.length > 0) throw configError(problems);
+  const e = converted as Env;
+
+  const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
+  problems.push(...checkPublicUrl(publicUrl));
+  if (e.TWILIO_DIAL && e.TWILIO_CONTINUE_URL) {
+    problems.push('TWILIO_DIAL and TWILIO_CONTINUE_URL: set one or the other, not both');
+  }
+  if (e.TWILIO_CONTINUE_URL && !isHttpUrl(e.TWILIO_CONTINUE_URL)) {
+    problems.push(
+      `TWILIO_CONTINUE_URL: must be an http(s) URL (got ${JSON.stringify(e.TWILIO_CONTINUE_URL)})`,
+    );
+  }
+  if (e.LEG_LABEL_INBOUND === e.LEG_LABEL_OUTBOUND) {
+    problems.push(
+      'LEG_LABEL_INBOUND and LEG_LABEL_OUTBOUND: must differ, or the two legs cannot be told apart',
+    );
+  }
+  if (problems.length > 0) throw configError(problems);
+
+  const warnings: string[] = [];
+  if (!e.TWILIO_VALIDATE) {
+    warnings.push('TWILIO_VALIDATE=false: Twilio signatures are NOT checked; anyone can open a media stream');
+  } else if (!e.TWILIO_AUTH_TOKEN) {
+    warnings.push(
+      'TWILIO_AUTH_TOKEN is not set: every Twilio webhook and media stream will be refused (403)',
+    );
+  }
+  if (!e.PUBLIC_URL) warnings.push(`PUBLIC_URL is not set: using ${publicUrl}, which Twilio cannot reach`);
+  if (!e.ADMIN_TOKEN)
+    warnings.push('ADMIN_TOKEN is not set: /v1 (call details) is open to anyone who can reach it');
+  if (e.CALL_MODE === 'transcribe' && !e.TWILIO_DIAL && !e.TWILIO_CONTINUE_URL) {
+    warnings.push(
+      'neither TWILIO_DIAL nor TWILIO_CONTINUE_URL is set: transcribed callers will hear silence',
+    );
+  }
+
+  return deepFreeze({
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: publicUrl.replace(/\/+$/, ''),
+    dataDir: e.DATA_DIR,
+    logLevel: e.LOG_LEVEL,
+    adminToken: e.ADMIN_TOKEN,
+    twilio: {
+      authToken: e.TWILIO_AUTH_TOKEN,
+      validate: e.TWILIO_VALIDATE,
+      mode: e.CALL_MODE,
+      dial: e.TWILIO_DIAL,
+      continueUrl: e.TWILIO_CONTINUE_URL,
+      legLabels: { inbound: e.LEG_LABEL_INBOUND, outbound: e.LEG_LABEL_OUTBOUND },
+    },
+    media: {
+      reorderWindowMs: e.REORDER_WINDOW_MS,
+      maxGapFillMs: e.MAX_GAP_FILL_MS,
+      idleTimeoutMs: e.MEDIA_IDLE_TIMEOUT_MS,
+      handshakeTimeoutMs: e.HANDSHAKE_TIMEOUT_MS,
+      maxMessageBytes: e.MAX_MESSAGE_BYTES,
+      maxMalformedPerCall: e.MAX_MALFORMED_PER_CALL,
+    },
+    calls: {
+      maxLive: e.MAX_LIVE_CALLS,
+      historyLimit: e.CALL_HISTORY_LIMIT,
+      shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+    },
+    warnings,
+  });
+}
+
+function checkPublicUrl(value: string): string[] {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return [`PUBLIC_URL: not a URL (got ${JSON.stringify(value)})`];
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    return [
+      `PUBLIC_URL: must start with https:// (or http:// for local testing) (got ${JSON.stringify(value)})`,
+    ];
+  }
+  if (url.pathname !== '/' || url.search || url.hash) {
+    return [`PUBLIC_URL: must be an origin only, with no path or query (got ${JSON.stringify(value)})`];
+  }
+  return [];
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+function configError(problems: string[]): VoxlineError {
+  return new VoxlineError('VL_ERR_CONFIG', `\n  ${problems.join('\n  ')}`);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

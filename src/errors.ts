@@ -1,0 +1,57 @@
+/**
+ * Every error voxline raises on purpose has a stable code. HTTP-facing ones carry a status;
+ * `retryable` says whether trying the same thing again can succeed. Every code is listed in the
+ * README (test/errors.test.ts keeps the two in step).
+ */
+
+export const ERRORS = {
+  VL_ERR_CONFIG: { status: 500, retryable: false, message: 'invalid configuration' },
+  VL_ERR_BAD_REQUEST: { status: 400, retryable: false, message: 'bad request' },
+  VL_ERR_TWILIO_NOT_CONFIGURED: {
+    status: 403,
+    retryable: false,
+    message: 'TWILIO_AUTH_TOKEN is not set, so Twilio traffic is refused (set it, or TWILIO_VALIDATE=false)',
+  },
+  VL_ERR_TWILIO_SIGNATURE: {
+    status: 403,
+    retryable: false,
+    message: 'missing or invalid X-Twilio-Signature',
+  },
+  VL_ERR_UNAUTHORIZED: { status: 401, retryable: false, message: 'missing or invalid bearer token' },
+  VL_ERR_CALL_NOT_FOUND: { status: 404, retryable: false, message: 'no such call' },
+  VL_ERR_DRAINING: { status: 503, retryable: true, message: 'shutting down: not accepting new calls' },
+  VL_ERR_CAPACITY: { status: 503, retryable: true, message: 'too many live calls' },
+  VL_ERR_DUPLICATE_CALL: { status: 409, retryable: false, message: 'a stream for this call is already live' },
+  VL_ERR_NOT_BIDIRECTIONAL: {
+    status: 409,
+    retryable: false,
+    message: 'this call cannot take audio back (listen-only stream)',
+  },
+  VL_ERR_OUTBOUND_BACKPRESSURE: {
+    status: 503,
+    retryable: true,
+    message: 'the carrier socket is not draining: outbound audio refused',
+  },
+  VL_ERR_CALL_ENDED: { status: 409, retryable: false, message: 'the call has ended' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class VoxlineError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const spec = ERRORS[code];
+    super(detail ? `${spec.message}: ${detail}` : spec.message, options);
+    this.name = 'VoxlineError';
+    this.code = code;
+    this.statusCode = spec.status;
+    this.retryable = spec.retryable;
+  }
+}
+
+export function isVoxlineError(value: unknown, code?: ErrorCode): value is VoxlineError {
+  return value instanceof VoxlineError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,67 @@
+/**
+ * What Twilio does with audio a bidirectional stream sends back: plays it at real time, echoes
+ * each mark once the audio queued before it has played, and on `clear` drops the queue and
+ * echoes every pending mark at once (telephony.md §1.3).
+ */
+export class TwilioPlayback {
+  readonly #echo: (name: string) => void;
+  readonly #chunks: Buffer[] = [];
+  readonly #marks: string[] = [];
+  readonly #pending = new Map<NodeJS.Timeout, string>();
+  #playedUntil = 0;
+  #clears = 0;
+  #messages = 0;
+
+  constructor(echo: (name: string) => void) {
+    this.#echo = echo;
+  }
+
+  receive(text: string): void {
+    this.#messages++;
+    let message: { event?: string; media?: { payload?: string }; mark?: { name?: string } };
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const now = performance.now();
+    if (message.event === 'media' && typeof message.media?.payload === 'string') {
+      const audio = Buffer.from(message.media.payload, 'base64');
+      this.#chunks.push(audio);
+      this.#playedUntil = Math.max(this.#playedUntil, now) + audio.length / 8; // 8 bytes per ms
+    } else if (message.event === 'mark' && typeof message.mark?.name === 'string') {
+      const name = message.mark.name;
+      const timer = setTimeout(() => this.#fire(timer), Math.max(0, this.#playedUntil - now));
+      this.#pending.set(timer, name);
+    } else if (message.event === 'clear') {
+      this.#clears++;
+      this.#playedUntil = now;
+      for (const timer of [...this.#pending.keys()]) {
+        clearTimeout(timer);
+        this.#fire(timer);
+      }
+    }
+  }
+
+  end(): void {
+    for (const timer of this.#pending.keys()) clearTimeout(timer);
+    this.#pending.clear();
+  }
+
+  summary(): { mulaw: Uint8Array; marks: string[]; clears: number; messages: number } {
+    return {
+      mulaw: Buffer.concat(this.#chunks),
+      marks: [...this.#marks],
+      clears: this.#clears,
+      messages: this.#messages,
+    };
+  }
+
+  #fire(timer: NodeJS.Timeout): void {
+    const name = this.#pending.get(timer);
+    if (name === undefined) return;
+    this.#pending.delete(timer);
+    this.#marks.push(name);
+    this.#echo(name);
+  }
+}

@@ -1,0 +1,200 @@
+import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { getExpectedTwilioSignature } from 'twilio/lib/webhooks/webhooks.js';
+import { WebSocket } from 'ws';
+import { type App, buildApp } from '../../src/app.js';
+import type { AudioFrame } from '../../src/audio/frame.js';
+import type { CallSnapshot } from '../../src/calls/call.js';
+import type { LegConsumerFactory } from '../../src/calls/call-registry.js';
+import { type Config, loadConfig } from '../../src/config.js';
+
+export const AUTH_TOKEN = 'test-auth-token-0123456789';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Records every AudioFrame each leg emits, and whether the leg ended. */
+export class FrameTap {
+  readonly legs = new Map<string, { frames: AudioFrame[]; ended: boolean }>();
+
+  readonly factory: LegConsumerFactory = (call, leg) => {
+    const entry = { frames: [] as AudioFrame[], ended: false };
+    this.legs.set(`${call.callSid}/${leg.label}`, entry);
+    return { push: (frame) => entry.frames.push(frame), end: () => (entry.ended = true) };
+  };
+
+  frames(callSid: string, leg: string): AudioFrame[] {
+    return this.legs.get(`${callSid}/${leg}`)?.frames ?? [];
+  }
+
+  /** The leg's 16 kHz PCM, frames concatenated. */
+  pcm(callSid: string, leg: string): Int16Array {
+    const frames = this.frames(callSid, leg);
+    const out = new Int16Array(frames.reduce((n, f) => n + f.pcm.length, 0));
+    let at = 0;
+    for (const frame of frames) {
+      out.set(frame.pcm, at);
+      at += frame.pcm.length;
+    }
+    return out;
+  }
+}
+
+export interface Gateway {
+  readonly app: App;
+  readonly config: Config;
+  readonly baseUrl: string;
+  readonly mediaUrl: string;
+  readonly tap: FrameTap;
+  /** Log lines written so far, parsed. */
+  readonly logs: Record<string, unknown>[];
+  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON of many shapes; assertions check it.
+  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  call(callSid: string): Promise<CallSnapshot>;
+  close(): Promise<void>;
+}
+
+/** A real voxline on 127.0.0.1 with a free port, Twilio validation on, silent apart from `logs`. */
+export async function startGateway(
+  env: Record<string, string | undefined> = {},
+  consumers: LegConsumerFactory[] = [],
+): Promise<Gateway> {
+  const port = await freePort();
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+    LOG_LEVEL: 'debug',
+    ...env,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const tap = new FrameTap();
+  const app = await buildApp(config, {
+    logger: pino({ level: config.logLevel }, sink),
+    consumers: [tap.factory, ...consumers],
+  });
+  await app.server.listen({ port, host: '127.0.0.1' });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const get = async (path: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${baseUrl}${path}`, { headers });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {}
+    return { status: response.status, body };
+  };
+  return {
+    app,
+    config,
+    baseUrl,
+    mediaUrl: `ws://127.0.0.1:${port}/twilio/media`,
+    tap,
+    logs,
+    get,
+    call: async (callSid) => (await get(`/v1/calls/${callSid}`)).body as CallSnapshot,
+    close: () => app.server.close(),
+  };
+}
+
+/** A hand-driven media socket, for frames the simulator would never send. */
+export interface RawMediaSocket {
+  readonly socket: WebSocket;
+  send(message: unknown): void;
+  sendRaw(data: string | Buffer, binary?: boolean): void;
+  /** Resolves with the close code and reason (or the HTTP status when the upgrade was refused). */
+  readonly closed: Promise<{ code: number; reason: string; httpStatus?: number }>;
+}
+
+export async function openMediaSocket(
+  gateway: Gateway,
+  options: { signed?: boolean; signature?: string } = {},
+): Promise<RawMediaSocket> {
+  const headers: Record<string, string> = {};
+  if (options.signature) headers['x-twilio-signature'] = options.signature;
+  else if (options.signed !== false)
+    headers['x-twilio-signature'] = getExpectedTwilioSignature(AUTH_TOKEN, gateway.mediaUrl, {});
+  const socket = new WebSocket(gateway.mediaUrl, { headers });
+  const closed = new Promise<{ code: number; reason: string; httpStatus?: number }>((resolve) => {
+    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    socket.once('unexpected-response', (_request, response) => {
+      resolve({ code: 0, reason: '', httpStatus: response.statusCode });
+      socket.terminate();
+    });
+    socket.once('error', () => undefined);
+  });
+  await Promise.race([new Promise((resolve) => socket.once('open', resolve)), closed]);
+  return {
+    socket,
+    send: (message) => socket.send(JSON.stringify(message)),
+    sendRaw: (data, binary = false) => socket.send(data, { binary }),
+    closed,
+  };
+}
+
+/** A Twilio `start` message for a two-track stream. */
+export function startMessage(callSid: string, overrides: Record<string, unknown> = {}) {
+  return {
+    event: 'start',
+    sequenceNumber: '1',
+    streamSid: `MZ${callSid.slice(2)}`,
+    start: {
+      accountSid: 'ACtest',
+      streamSid: `MZ${callSid.slice(2)}`,
+      callSid,
+      tracks: ['inbound', 'outbound'],
+      mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+      customParameters: {},
+      ...overrides,
+    },
+  };
+}
+
+export function mediaMessage(
+  callSid: string,
+  sequence: number,
+  track: string,
+  timestampMs: number,
+  payload: Uint8Array,
+) {
+  return {
+    event: 'media',
+    sequenceNumber: String(sequence),
+    streamSid: `MZ${callSid.slice(2)}`,
+    media: {
+      track,
+      chunk: String(sequence),
+      timestamp: String(timestampMs),
+      payload: Buffer.from(payload).toString('base64'),
+    },
+  };
+}
+
+/** Polls until `check` passes (or throws its last error after `timeoutMs`). */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { wavToMulaw8k } from '../../src/audio/phone-audio.js';
+
+export interface DemoSegment {
+  readonly leg: 'caller' | 'agent';
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly text: string;
+}
+
+export interface DemoCall {
+  readonly id: string;
+  readonly durationMs: number;
+  readonly caller: Uint8Array;
+  readonly agent: Uint8Array;
+  readonly segments: readonly DemoSegment[];
+}
+
+const MEDIA = new URL('../../media/demo/', import.meta.url);
+const manifest = JSON.parse(readFileSync(new URL('manifest.json', MEDIA), 'utf8')) as {
+  calls: {
+    id: string;
+    durationMs: number;
+    legs: Record<'caller' | 'agent', { file: string }>;
+    segments: DemoSegment[];
+  }[];
+};
+
+/** A demo call from media/, both legs as μ-law 8 kHz (what Twilio sends). */
+export function demoCall(id: string): DemoCall {
+  const entry = manifest.calls.find((call) => call.id === id);
+  if (!entry) throw new Error(`no demo call ${id}`);
+  const leg = (name: 'caller' | 'agent') => wavToMulaw8k(readFileSync(new URL(entry.legs[name].file, MEDIA)));
+  return {
+    id,
+    durationMs: entry.durationMs,
+    caller: leg('caller'),
+    agent: leg('agent'),
+    segments: entry.segments,
+  };
+}

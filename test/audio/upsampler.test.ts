@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { mulawToPcm, pcmToMulaw } from '../../src/audio/g711.js';
-import { HALFBAND_DELAY_16K } from '../../src/audio/halfband.js';
+import {
+  designHalfbandPhase,
+  designHalfbandPhaseQ14,
+  HALFBAND_DELAY_16K,
+  TAP_SHIFT,
+} from '../../src/audio/halfband.js';
 import { Upsampler8to16 } from '../../src/audio/upsampler.js';
 import { amplitudeAt, db, firstDifference, sine } from '../helpers/signal.js';
 
@@ -71,7 +76,7 @@ describe('Upsampler8to16: streaming', () => {
 
   it('gives exactly the one-shot output for odd chunk sizes, including 1 sample and larger than its buffer', () => {
     const oneShot = upsample(speechLike);
-    const streaming = new Upsampler8to16(16);
+    const streaming = new Upsampler8to16();
     const parts: Int16Array[] = [];
     const sizes = [1, 7, 160, 3, 2000, 1, 333];
     for (let at = 0, i = 0; at < speechLike.length; i++) {
@@ -105,6 +110,29 @@ describe('Upsampler8to16: streaming', () => {
     a.pushPcm(head);
     b.pushPcm(head);
     expect([...a.pushSilence(160)]).toEqual([...b.pushPcm(new Int16Array(160))]);
+  });
+
+  it('uses Q14 taps summing to exactly 1.0 (the unrolled loop hard-codes the shift of 14)', () => {
+    const q = designHalfbandPhaseQ14();
+    expect(TAP_SHIFT).toBe(14);
+    expect(q.reduce((a, b) => a + b, 0)).toBe(1 << 14);
+    expect([...q]).toEqual([...q].reverse()); // still symmetric (linear phase)
+  });
+
+  it('stays exact at the worst case for its int32 arithmetic: full scale with every tap pushing one way', () => {
+    // Each output sums tap × sample over 32 taps; choosing every sample's sign to match its tap
+    // maximises the sum, and it must still come out as the float result, clipped, not wrapped.
+    const taps = designHalfbandPhase();
+    const x = new Int16Array(200);
+    const n = 150; // output 2n uses x[n − i] with tap i
+    for (let i = 0; i < 32; i++) x[n - i] = taps[i] >= 0 ? 32767 : -32768;
+    const out = upsample(x);
+    let exact = 0;
+    for (let i = 0; i < 32; i++) exact += taps[i] * x[n - i];
+    expect(exact).toBeGreaterThan(32767);
+    expect(out[2 * n]).toBe(32767);
+    for (let i = 0; i < 32; i++) x[n - i] = -x[n - i] - (x[n - i] < 0 ? 1 : 0);
+    expect(upsample(x)[2 * n]).toBe(-32768);
   });
 
   it('clips instead of wrapping around on full-scale square waves', () => {

@@ -2,7 +2,12 @@
 export interface AudioFrame {
   /** Leg label, e.g. `caller` or `agent`. */
   readonly leg: string;
-  /** PCM16 mono at 16 kHz. */
+  /**
+   * PCM16 mono at 16 kHz, **lent** for the duration of the consumer's `push()` call: the leg reuses
+   * this buffer for its next frame. Read it, encode it or copy it (`pcm.slice()`) before
+   * returning; never keep a reference or write to it. (Allocating a fresh array per frame costs
+   * more than the whole conversion and, at 100,000 frames a second, the GC pauses that come with it.)
+   */
   readonly pcm: Int16Array;
   /** Where the frame starts on the call clock (ms since the carrier's stream start). */
   readonly startMs: number;

@@ -6,7 +6,10 @@ import type { LegSpec } from '../carriers/carrier.js';
 
 /** Whatever takes a leg's audio: a speech engine, a recorder, a test tap. */
 export interface LegConsumer {
-  /** Called synchronously on the media path: must not block; buffer (bounded) and return. */
+  /**
+   * Called synchronously on the media path: must not block; buffer (bounded) and return.
+   * `frame.pcm` is lent for this call only (see AudioFrame): copy what you keep.
+   */
   push(frame: AudioFrame): void;
   /** The leg has ended; no more frames. */
   end(): void;
@@ -42,6 +45,8 @@ export class Leg {
   consumerErrors = 0;
   readonly #aligner: LegAligner;
   readonly #upsampler = new Upsampler8to16();
+  /** The PCM buffer lent to consumers, reused for every frame of this leg. */
+  #pcm = new Int16Array(320);
   readonly #consumers: LegConsumer[] = [];
   readonly #onConsumerError: (err: unknown) => void;
   #ended = false;
@@ -52,11 +57,16 @@ export class Leg {
     this.#onConsumerError = onConsumerError;
     this.#aligner = new LegAligner(aligner, {
       audio: (start, payload) =>
-        this.#deliver(start, this.#upsampler.pushMulaw(payload), payload.length, false),
+        this.#deliver(
+          start,
+          this.#upsampler.pushMulaw(payload, this.#lend(payload.length)),
+          payload.length,
+          false,
+        ),
       gap: (start, length) => {
         for (let done = 0; done < length; done += FILL_CHUNK_SAMPLES) {
           const n = Math.min(FILL_CHUNK_SAMPLES, length - done);
-          this.#deliver(start + done, this.#upsampler.pushSilence(n), n, true);
+          this.#deliver(start + done, this.#upsampler.pushSilence(n, this.#lend(n)), n, true);
         }
       },
     });
@@ -102,6 +112,13 @@ export class Leg {
       reordered: c.reordered,
       positionMs: position === undefined ? null : position / SAMPLES_PER_MS_8K,
     };
+  }
+
+  /** The reusable output buffer, sized for `samples8k` carrier samples. */
+  #lend(samples8k: number): Int16Array {
+    const length = samples8k * 2;
+    if (this.#pcm.length < length) this.#pcm = new Int16Array(length);
+    return this.#pcm.length === length ? this.#pcm : this.#pcm.subarray(0, length);
   }
 
   #deliver(start: number, pcm: Int16Array, samples8k: number, filled: boolean): void {

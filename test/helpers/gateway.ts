@@ -29,7 +29,13 @@ export class FrameTap {
   readonly factory: LegConsumerFactory = (call, leg) => {
     const entry = { frames: [] as AudioFrame[], ended: false };
     this.legs.set(`${call.callSid}/${leg.label}`, entry);
-    return { push: (frame) => entry.frames.push(frame), end: () => (entry.ended = true) };
+    // The leg lends frame.pcm for the duration of push(): a consumer that keeps it copies it.
+    return {
+      push: (frame) => entry.frames.push({ ...frame, pcm: frame.pcm.slice() }),
+      end: () => {
+        entry.ended = true;
+      },
+    };
   };
 
   frames(callSid: string, leg: string): AudioFrame[] {

@@ -38,6 +38,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/metrics',
     }),
     bodyLimit: 256 * 1024,
+    // While draining, voxline itself refuses new media streams (503 VL_ERR_DRAINING) and keeps
+    // answering webhooks and /healthz; Fastify's blanket 503 would leave refused upgrade sockets open.
+    return503OnClosing: false,
   });
   const registry = new CallRegistry({
     maxLiveCalls: config.calls.maxLive,
@@ -79,6 +82,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       const outcome = await registry.drain(config.calls.shutdownDrainMs);
       server.log.info(outcome, 'live calls drained');
       for (const client of server.websocketServer.clients) client.close(1001, 'server shutting down');
+      await new Promise<void>((resolve) => server.websocketServer.close(() => resolve()));
     },
   });
   await server.register(twilioRoutes, { config, registry, metrics });

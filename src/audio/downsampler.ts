@@ -35,8 +35,7 @@ export class Downsampler16to8 {
       const base = 2 * m;
       let acc = 0;
       for (let i = 0; i < PAIRS; i++) acc += TAPS[i] * (b[base + 63 - 2 * i] + b[base + 1 + 2 * i]);
-      const rounded = Math.round(0.5 * b[base + 32] + 0.5 * acc);
-      out[m] = rounded > 32767 ? 32767 : Math.max(rounded, -32768);
+      out[m] = Math.max(-32768, Math.min(32767, Math.round(0.5 * b[base + 32] + 0.5 * acc)));
     }
     const consumed = 2 * count;
     b.copyWithin(0, consumed, SPAN + available);

@@ -79,8 +79,7 @@ export function resample(input: Float64Array, fromHz: number, toHz: number): Flo
 export function toInt16(samples: Float64Array): Int16Array {
   const out = new Int16Array(samples.length);
   for (let i = 0; i < samples.length; i++) {
-    const v = Math.round(samples[i]);
-    out[i] = v > 32767 ? 32767 : Math.max(v, -32768);
+    out[i] = Math.max(-32768, Math.min(32767, Math.round(samples[i])));
   }
   return out;
 }

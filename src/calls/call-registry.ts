@@ -102,9 +102,9 @@ export class CallRegistry {
     const { idleTimeoutMs } = this.#options;
     this.#sweep ??= setInterval(
       () => {
-        const cutoff = performance.now() - idleTimeoutMs;
+        const now = performance.now();
         for (const call of this.#live.values()) {
-          if (call.lastActivity < cutoff) {
+          if (call.idleFor(idleTimeoutMs, now)) {
             call.log.warn({ idleTimeoutMs }, 'no message from the carrier within the idle timeout: closing');
             void call.hangUp(4000, 'idle timeout', 'idle_timeout');
           }

@@ -26,11 +26,19 @@ export class CallScope {
     return this.#closing !== undefined;
   }
 
-  /** Runs `task` under the scope's signal. A failure is logged, never thrown at the caller. */
+  /**
+   * Runs `task` under the scope's signal, starting it now (synchronously), so it has listened for
+   * the abort before anything else can close the scope. A failure is logged, never thrown.
+   */
   spawn(name: string, task: (signal: AbortSignal) => Promise<void>): void {
     if (this.closed) throw new Error(`scope is closed; cannot start task ${name}`);
-    const running = Promise.resolve()
-      .then(() => task(this.signal))
+    let started: Promise<void>;
+    try {
+      started = task(this.signal);
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    const running = started
       .catch((err: unknown) => {
         if (!this.signal.aborted) this.#log.error({ err, task: name }, 'call task failed');
       })

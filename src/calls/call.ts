@@ -37,8 +37,11 @@ export class Call {
   /** WebSocket close code, when the carrier connection closed. */
   closeCode: number | undefined;
   outbound: OutboundAudio | undefined;
-  /** performance.now() of the last message from the carrier; read by the idle sweep. */
+  /** Messages received from the carrier; the idle sweep watches it change (a counter is cheaper than a clock read per message). */
+  messages = 0;
+  /** When the idle sweep last saw `messages` change (performance.now()). */
   lastActivity = performance.now();
+  #messagesSeen = 0;
   readonly #transport: CallTransport;
   readonly #onEnd: (call: Call) => void;
 
@@ -66,6 +69,15 @@ export class Call {
     return this.start.callSid;
   }
 
+  /** Called by the idle sweep: true when no message has arrived for `idleMs`. */
+  idleFor(idleMs: number, now: number): boolean {
+    if (this.messages !== this.#messagesSeen) {
+      this.#messagesSeen = this.messages;
+      this.lastActivity = now;
+    }
+    return now - this.lastActivity > idleMs;
+  }
+
   countMalformed(reason: string): number {
     const count = (this.malformed.get(reason) ?? 0) + 1;
     this.malformed.set(reason, count);
@@ -86,6 +98,7 @@ export class Call {
 
   /** Ends the call from the core's side: closes the carrier connection, then finalizes. */
   hangUp(code: number, reason: string, endReason: string): Promise<void> {
+    this.closeCode ??= code;
     this.#transport.close(code, reason);
     return this.end(endReason);
   }

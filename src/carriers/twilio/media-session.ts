@@ -88,7 +88,7 @@ export class TwilioMediaSession implements CallTransport {
     }
     const message = parseTwilioMessage(data as Buffer);
     const call = this.#call;
-    if (call) call.lastActivity = performance.now();
+    if (call) call.messages++;
     switch (message.event) {
       case 'media': {
         if (!call) {

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { isVoxlineError } from '../src/errors.js';
+
+function configError(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (isVoxlineError(err, 'VL_ERR_CONFIG')) return err.message;
+    throw err;
+  }
+  throw new Error('expected a configuration error');
+}
+
+describe('configuration', () => {
+  it('has working defaults for `npm start` with nothing set', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      publicUrl: 'http://localhost:8080',
+      dataDir: './data',
+      logLevel: 'info',
+      adminToken: undefined,
+      twilio: {
+        authToken: undefined,
+        validate: true,
+        mode: 'transcribe',
+        legLabels: { inbound: 'caller', outbound: 'agent' },
+      },
+      media: { reorderWindowMs: 60, maxGapFillMs: 10_000, idleTimeoutMs: 15_000, maxMessageBytes: 65_536 },
+      calls: { maxLive: 2000, historyLimit: 1000, shutdownDrainMs: 30_000 },
+    });
+  });
+
+  it('warns loudly about what will not work without settings', () => {
+    expect(loadConfig({}).warnings).toEqual([
+      'TWILIO_AUTH_TOKEN is not set: every Twilio webhook and media stream will be refused (403)',
+      'PUBLIC_URL is not set: using http://localhost:8080, which Twilio cannot reach',
+      'ADMIN_TOKEN is not set: /v1 (call details) is open to anyone who can reach it',
+      'neither TWILIO_DIAL nor TWILIO_CONTINUE_URL is set: transcribed callers will hear silence',
+    ]);
+    expect(loadConfig({ TWILIO_VALIDATE: 'false' }).warnings[0]).toMatch(
+      /NOT checked; anyone can open a media stream/,
+    );
+  });
+
+  it('reads and converts every value, trimming whitespace and ignoring empty ones', () => {
+    const config = loadConfig({
+      PORT: ' 9000 ',
+      PUBLIC_URL: 'https://voxline.example.com/',
+      TWILIO_AUTH_TOKEN: 'abc',
+      TWILIO_VALIDATE: 'true',
+      CALL_MODE: 'agent',
+      LEG_LABEL_INBOUND: 'customer',
+      REORDER_WINDOW_MS: '0',
+      ADMIN_TOKEN: '0123456789abcdef',
+      HOST: '',
+    });
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '0.0.0.0',
+      publicUrl: 'https://voxline.example.com',
+      adminToken: '0123456789abcdef',
+      twilio: { authToken: 'abc', mode: 'agent', legLabels: { inbound: 'customer', outbound: 'agent' } },
+      media: { reorderWindowMs: 0 },
+    });
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('lists every problem at once, naming the variable and the value it got', () => {
+    const message = configError({
+      PORT: 'eighty',
+      TWILIO_VALIDATE: 'flase',
+      LOG_LEVEL: 'loud',
+      MEDIA_IDLE_TIMEOUT_MS: '5',
+    });
+    expect(message).toContain('invalid configuration');
+    expect(message).toContain('PORT: Expected integer (got "eighty")');
+    expect(message).toContain('TWILIO_VALIDATE: Expected boolean (got "flase")');
+    expect(message).toMatch(/LOG_LEVEL: .* \(got "loud"\)/);
+    expect(message).toContain(
+      'MEDIA_IDLE_TIMEOUT_MS: Expected integer to be greater or equal to 100 (got 5)',
+    );
+  });
+
+  it('checks rules that span variables', () => {
+    expect(configError({ TWILIO_DIAL: '+1555', TWILIO_CONTINUE_URL: 'https://x.example.com' })).toContain(
+      'TWILIO_DIAL and TWILIO_CONTINUE_URL: set one or the other, not both',
+    );
+    expect(configError({ LEG_LABEL_INBOUND: 'agent' })).toContain('must differ');
+    expect(configError({ PUBLIC_URL: 'https://x.example.com/voxline' })).toContain('must be an origin only');
+    expect(configError({ PUBLIC_URL: 'wss://x.example.com' })).toContain('must start with https://');
+    expect(configError({ PUBLIC_URL: 'not a url' })).toContain('PUBLIC_URL: not a URL');
+    expect(configError({ TWILIO_CONTINUE_URL: 'ftp://x' })).toContain(
+      'TWILIO_CONTINUE_URL: must be an http(s) URL',
+    );
+    expect(configError({ ADMIN_TOKEN: 'short' })).toContain('ADMIN_TOKEN');
+    expect(configError({ LEG_LABEL_OUTBOUND: 'Agent Smith' })).toContain('LEG_LABEL_OUTBOUND');
+  });
+
+  it('is frozen all the way down', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.twilio.legLabels)).toBe(true);
+    expect(() => {
+      (config.media as { idleTimeoutMs: number }).idleTimeoutMs = 1;
+    }).toThrow(TypeError);
+  });
+});

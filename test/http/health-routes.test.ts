@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { simulateTwilioCall } from '../../src/simulator/twilio-call-simulator.js';
+import { AUTH_TOKEN, startGateway } from '../helpers/gateway.js';
+import { demoCall } from '../helpers/media.js';
+
+describe('/healthz and /metrics', () => {
+  it('reports health and the live-call count', async () => {
+    const gateway = await startGateway();
+    try {
+      expect(await gateway.get('/healthz')).toEqual({ status: 200, body: { status: 'ok', liveCalls: 0 } });
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('exposes Prometheus counters per leg, malformed messages by reason, and event-loop lag', async () => {
+    const gateway = await startGateway();
+    try {
+      const call = demoCall('greeting');
+      await simulateTwilioCall({
+        url: gateway.mediaUrl,
+        authToken: AUTH_TOKEN,
+        caller: call.caller,
+        agent: call.agent,
+        pace: 'fast',
+        impair: { inbound: { drop: [20, 21] } },
+      });
+      const { status, body } = await gateway.get('/metrics');
+      expect(status).toBe(200);
+      const text = body as string;
+      expect(text).toContain('voxline_calls_live 0');
+      expect(text).toContain('voxline_calls_ended_total{reason="stop"} 1');
+      expect(text).toContain('voxline_media_frames_total{leg="caller"} 248');
+      expect(text).toContain('voxline_media_frames_total{leg="agent"} 250');
+      expect(text).toContain('voxline_gap_filled_ms_total{leg="caller"} 40');
+      expect(text).toContain('voxline_gap_filled_ms_total{leg="agent"} 0');
+      expect(text).toContain('voxline_frames_dropped_total{leg="caller"} 0');
+      expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
+      expect(text).toContain('# TYPE voxline_malformed_messages_total counter');
+    } finally {
+      await gateway.close();
+    }
+  });
+});

@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUTH_TOKEN, type Gateway, startGateway } from '../helpers/gateway.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Runs the simulator CLI as `npm run simulate` does (tsx src/simulator/cli.ts …). */
+function simulate(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/simulator/cli.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run simulate', () => {
+  let gateway: Gateway;
+  beforeAll(async () => {
+    gateway = await startGateway();
+  });
+  afterAll(() => gateway.close());
+
+  it('plays a two-leg demo call from media/ and points at its details', async () => {
+    const { code, stdout } = await simulate(
+      [
+        '--caller',
+        'media/demo/greeting.caller.wav',
+        '--agent',
+        'media/demo/greeting.agent.wav',
+        '--url',
+        gateway.mediaUrl,
+        '--fast',
+        '--dtmf',
+        '5@1000',
+      ],
+      { TWILIO_AUTH_TOKEN: AUTH_TOKEN },
+    );
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout);
+    expect(summary).toMatchObject({ audioSeconds: 5, closeCode: 1000, damage: { inbound: { dropped: 0 } } });
+    expect(summary.details).toBe(`${gateway.baseUrl}/v1/calls/${summary.callSid}`);
+    const details = await gateway.call(summary.callSid);
+    expect(details.legs.map((leg) => [leg.label, leg.audioSeconds, leg.gapFilledMs])).toEqual([
+      ['caller', 5, 0],
+      ['agent', 5, 0],
+    ]);
+    expect(details.dtmf.map((d) => d.digit)).toEqual(['5']);
+  }, 30_000);
+
+  it('applies seeded loss, and voxline counts exactly the frames it reports dropping', async () => {
+    const { stdout } = await simulate([
+      '--caller',
+      'media/demo/greeting.caller.wav',
+      '--agent',
+      'media/demo/greeting.agent.wav',
+      '--url',
+      gateway.mediaUrl,
+      '--fast',
+      '--loss',
+      '0.05',
+      '--seed',
+      '9',
+      '--auth-token',
+      AUTH_TOKEN,
+    ]);
+    const summary = JSON.parse(stdout);
+    expect(summary.damage.inbound.dropped).toBeGreaterThan(3);
+    const { legs } = await gateway.call(summary.callSid);
+    // Frames lost at the very end leave no gap behind them; every other one is filled and counted.
+    const filledFrames = legs.map((leg) => leg.gapFilledMs / 20);
+    const lostFrames = [summary.damage.inbound.dropped, summary.damage.outbound.dropped];
+    for (const [i, filled] of filledFrames.entries()) {
+      expect(filled).toBeLessThanOrEqual(lostFrames[i]);
+      expect(filled).toBeGreaterThanOrEqual(lostFrames[i] - 2);
+      expect(legs[i].audioSeconds).toBe(5 - (lostFrames[i] * 20) / 1000);
+    }
+  }, 30_000);
+
+  it('says how to use it, and fails clearly on a signature the server refuses', async () => {
+    const help = await simulate([]);
+    expect(help.code).toBe(2);
+    expect(help.stdout).toContain('--caller FILE');
+    const refused = await simulate([
+      '--caller',
+      'media/demo/greeting.caller.wav',
+      '--url',
+      gateway.mediaUrl,
+      '--fast',
+      '--auth-token',
+      'wrong-token',
+    ]);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout).closeReason).toBe('HTTP 403');
+  }, 30_000);
+});

@@ -57,14 +57,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const metrics = new GatewayMetrics(registry);
 
   server.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof VoxlineError) {
-      return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
+    let failure: VoxlineError;
+    if (error instanceof VoxlineError) failure = error;
+    else if (error.validation) failure = new VoxlineError('VL_ERR_BAD_REQUEST', error.message);
+    else {
+      request.log.error({ err: error }, 'request failed');
+      failure = new VoxlineError('VL_ERR_INTERNAL');
     }
-    if (error.validation) {
-      return reply.code(400).send({ error: { code: 'VL_ERR_BAD_REQUEST', message: error.message } });
-    }
-    request.log.error({ err: error }, 'request failed');
-    return reply.code(500).send({ error: { code: 'VL_ERR_INTERNAL', message: 'internal error' } });
+    return reply.code(failure.statusCode).send({ error: { code: failure.code, message: failure.message } });
   });
 
   await server.register(formbody);

@@ -33,6 +33,7 @@ export const ERRORS = {
     message: 'the carrier socket is not draining: outbound audio refused',
   },
   VL_ERR_CALL_ENDED: { status: 409, retryable: false, message: 'the call has ended' },
+  VL_ERR_INTERNAL: { status: 500, retryable: true, message: 'internal error' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

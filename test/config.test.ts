@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
+import { EnvSchema, loadConfig } from '../src/config.js';
 import { isVoxlineError } from '../src/errors.js';
 
 function configError(env: Record<string, string>): string {
@@ -97,6 +98,13 @@ describe('configuration', () => {
     );
     expect(configError({ ADMIN_TOKEN: 'short' })).toContain('ADMIN_TOKEN');
     expect(configError({ LEG_LABEL_OUTBOUND: 'Agent Smith' })).toContain('LEG_LABEL_OUTBOUND');
+  });
+
+  it('documents every variable it reads in the README table, and none it does not', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## HTTP API'));
+    const documented = [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect(documented.sort()).toEqual(Object.keys(EnvSchema.properties).sort());
   });
 
   it('is frozen all the way down', () => {

@@ -1,0 +1,234 @@
+/**
+ * How many two-leg calls one core holds at real-time pace.
+ *
+ * voxline (the real app, bench/load-server.ts) runs in a child process pinned to core 0; this
+ * process, pinned to core 1, plays N calls at once over raw WebSockets: per call, a Twilio media
+ * message per track every 20 ms (real speech from media/, looped), signed upgrades, calls spread
+ * evenly over the 20 ms cycle as independent phones would be. For each N it reports the server's
+ * event-loop lag (p50/p99/max), CPU use, memory per live call, and the latency from a frame
+ * leaving this process to its AudioFrame reaching a consumer in voxline (one frame per second
+ * per leg is timed, on the shared monotonic clock).
+ */
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { getExpectedTwilioSignature } from 'twilio/lib/webhooks/webhooks.js';
+import { demoLegs, machine, percentile } from './lib.js';
+import { freePortSync } from './ports.js';
+import { openRawWebSocket, textFrames } from './raw-websocket.js';
+
+const STEPS = (process.env.STEPS ?? '100,500,1000,1250').split(',').map(Number);
+const MEASURE_MS = Number(process.env.MEASURE_MS ?? 10_000);
+const WARM_MS = Number(process.env.WARM_MS ?? 3_000);
+const TOKEN = 'bench-auth-token';
+
+interface Report {
+  liveCalls: number;
+  lagP50Ms: number;
+  lagP99Ms: number;
+  lagMaxMs: number;
+  cpuPercent: number;
+  userPercent: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  samples: [string, string][];
+}
+
+export interface LoadStep {
+  calls: number;
+  lagP50Ms: number;
+  lagP99Ms: number;
+  lagMaxMs: number;
+  cpuPercent: number;
+  userPercent: number;
+  rssPerCallKiB: number;
+  heapPerCallKiB: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencySamples: number;
+  sendLagMaxMs: number;
+}
+
+function ask(server: ChildProcess, cmd: string): Promise<Report> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { cmd: string } & Report) => {
+      if (message.cmd !== cmd) return;
+      server.off('message', onMessage);
+      resolve(message);
+    };
+    server.on('message', onMessage);
+    server.send({ cmd });
+  });
+}
+
+interface SimCall {
+  socket: Socket;
+  callSid: string;
+  phaseMs: number;
+  sent: number; // frames sent per track
+  sequence: number;
+}
+
+/** `voxline` runs the real app; `floor` a bare ws server that only parses (floor-server.ts). */
+export async function benchLoad(
+  steps = STEPS,
+  target: 'voxline' | 'floor' = 'voxline',
+): Promise<{ baseline: Report; results: LoadStep[] }> {
+  execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
+  const port = freePortSync();
+  const script = target === 'floor' ? 'bench/floor-server.ts' : 'bench/load-server.ts';
+  const server = fork(script, [], {
+    execPath: 'taskset',
+    execArgv: ['-c', '0', process.execPath, '--expose-gc', '--import', 'tsx'],
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      TWILIO_AUTH_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+      MAX_LIVE_CALLS: '100000',
+      CALL_HISTORY_LIMIT: '0',
+      MEDIA_IDLE_TIMEOUT_MS: '60000',
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve) => server.once('message', () => resolve()));
+
+  const legs = demoLegs();
+  const frames = Math.floor(legs.caller.length / 160);
+  const payload = {
+    inbound: Array.from({ length: frames }, (_, i) =>
+      Buffer.from(legs.caller.subarray(i * 160, i * 160 + 160)).toString('base64'),
+    ),
+    outbound: Array.from({ length: frames }, (_, i) =>
+      Buffer.from(legs.agent.subarray(i * 160, i * 160 + 160)).toString('base64'),
+    ),
+  };
+  const signature = getExpectedTwilioSignature(TOKEN, `ws://127.0.0.1:${port}/twilio/media`, {});
+  const sentAt = new Map<string, bigint>();
+  let sendLagMaxMs = 0;
+  let nextSid = 0;
+
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await ask(server, 'reset');
+  const baseline = await ask(server, 'report');
+  const results: LoadStep[] = [];
+
+  for (const n of steps) {
+    const calls: SimCall[] = [];
+    const t0 = performance.now();
+    let running = true;
+    // One timer drives every call; each call sends when its phase in the 20 ms cycle comes up.
+    const tick = () => {
+      if (!running) return;
+      const now = performance.now();
+      for (const call of calls) {
+        const due = Math.floor((now - t0 - call.phaseMs) / 20) + 1;
+        if (due - call.sent > 1) sendLagMaxMs = Math.max(sendLagMaxMs, (due - call.sent - 1) * 20);
+        for (; call.sent < due; call.sent++) {
+          const k = call.sent;
+          const ts = k * 20;
+          const i = k % frames;
+          const sid = `MZ${call.callSid.slice(2)}`;
+          const message = (track: 'inbound' | 'outbound', seq: number) =>
+            `{"event":"media","sequenceNumber":"${seq}","media":{"track":"${track}","chunk":"${k + 1}","timestamp":"${ts}","payload":"${payload[track][i]}"},"streamSid":"${sid}"}`;
+          const out = message('outbound', ++call.sequence);
+          const inb = message('inbound', ++call.sequence);
+          if (ts % 1000 === 0) {
+            const at = process.hrtime.bigint();
+            sentAt.set(`${call.callSid}|outbound|${ts}`, at);
+            sentAt.set(`${call.callSid}|inbound|${ts}`, at);
+          }
+          call.socket.write(textFrames([out, inb]));
+        }
+      }
+      setTimeout(tick, 1);
+    };
+    // Open the calls over about two seconds, as a real ramp would.
+    for (let i = 0; i < n; i++) {
+      const callSid = `CA${String(++nextSid).padStart(32, '0')}`;
+      const socket = await openRawWebSocket(port, '/twilio/media', { 'X-Twilio-Signature': signature });
+      socket.write(
+        textFrames([
+          JSON.stringify({
+            event: 'start',
+            sequenceNumber: '1',
+            streamSid: `MZ${callSid.slice(2)}`,
+            start: {
+              accountSid: 'ACbench',
+              streamSid: `MZ${callSid.slice(2)}`,
+              callSid,
+              tracks: ['inbound', 'outbound'],
+              mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+              customParameters: {},
+            },
+          }),
+        ]),
+      );
+      const elapsed = performance.now() - t0;
+      calls.push({ socket, callSid, phaseMs: (i * 20) / n, sent: Math.floor(elapsed / 20), sequence: 1 });
+      if (i === 0) tick();
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, Math.max(1, 2000 / (n / 50))));
+    }
+    await new Promise((resolve) => setTimeout(resolve, WARM_MS));
+    sendLagMaxMs = 0;
+    sentAt.clear();
+    await ask(server, 'reset');
+    await new Promise((resolve) => setTimeout(resolve, MEASURE_MS));
+    const report = await ask(server, 'report');
+    running = false;
+
+    const latencies: number[] = [];
+    for (const [key, ns] of report.samples) {
+      const sent = sentAt.get(key);
+      if (sent !== undefined) latencies.push(Number(BigInt(ns) - sent) / 1e6);
+    }
+    latencies.sort((a, b) => a - b);
+    results.push({
+      calls: n,
+      lagP50Ms: report.lagP50Ms,
+      lagP99Ms: report.lagP99Ms,
+      lagMaxMs: report.lagMaxMs,
+      cpuPercent: report.cpuPercent,
+      userPercent: report.userPercent,
+      rssPerCallKiB: (report.rss - baseline.rss) / n / 1024,
+      heapPerCallKiB: (report.heapUsed + report.external - baseline.heapUsed - baseline.external) / n / 1024,
+      latencyP50Ms: percentile(latencies, 50),
+      latencyP99Ms: percentile(latencies, 99),
+      latencySamples: latencies.length,
+      sendLagMaxMs,
+    });
+    console.error(
+      `  ${target}, ${n} calls: lag p99 ${report.lagP99Ms.toFixed(1)} ms, CPU ${report.cpuPercent.toFixed(0)} %`,
+    );
+    for (const call of calls) call.socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+  }
+  server.send({ cmd: 'exit' });
+  return { baseline, results };
+}
+
+export function loadTable(results: readonly LoadStep[]): string {
+  const rows = [
+    '| calls | event-loop lag p50 / p99 / max | server CPU (user) | memory per call (RSS / heap+buffers) | frame → AudioFrame p50 / p99 |',
+    '|---|---|---|---|---|',
+  ];
+  for (const r of results) {
+    const latency = Number.isNaN(r.latencyP50Ms)
+      ? '–'
+      : `${r.latencyP50Ms.toFixed(2)} / ${r.latencyP99Ms.toFixed(2)} ms`;
+    rows.push(
+      `| ${r.calls} | ${r.lagP50Ms.toFixed(1)} / ${r.lagP99Ms.toFixed(1)} / ${r.lagMaxMs.toFixed(1)} ms | ${r.cpuPercent.toFixed(0)} % (${r.userPercent.toFixed(0)} %) | ${r.rssPerCallKiB.toFixed(0)} / ${r.heapPerCallKiB.toFixed(0)} KiB | ${latency} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const target = process.env.TARGET === 'floor' ? 'floor' : 'voxline';
+  console.log(`load (${machine()}), ${target}: server pinned to core 0, load generator to core 1`);
+  const { results } = await benchLoad(STEPS, target);
+  console.log(loadTable(results));
+  process.exit(0);
+}

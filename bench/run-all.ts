@@ -1,0 +1,42 @@
+/**
+ * npm run bench: every benchmark in one run, printed as the tables the README shows.
+ * Takes about 4 minutes. STEPS=… overrides the load steps (calls per step, comma-separated).
+ */
+import { benchConversion } from './conversion.js';
+import { machine } from './lib.js';
+import { benchLoad, loadTable } from './load.js';
+import { benchMediaHandler } from './media-handler.js';
+
+const steps = (process.env.STEPS ?? '100,500,900,1000,1250').split(',').map(Number);
+
+console.log(`Machine: ${machine()}; ${new Date().toISOString().slice(0, 10)}\n`);
+
+const handler = benchMediaHandler();
+const conversion = benchConversion();
+console.log('| measure | result |');
+console.log('|---|---|');
+console.log(
+  `| media handler, floor (JSON.parse + base64 of the same messages) | ${handler.floorNs.toFixed(0)} ns/message |`,
+);
+console.log(
+  `| media handler, protocol path (parse, validate, align) | ${handler.protocolNs.toFixed(0)} ns = **${handler.protocolRatio.toFixed(2)}× floor** |`,
+);
+console.log(
+  `| media handler, whole session path incl. conversion and delivery | ${handler.fullNs.toFixed(0)} ns = ${handler.fullRatio.toFixed(2)}× floor |`,
+);
+console.log(
+  `| audio conversion, μ-law 8 kHz → PCM16 16 kHz, 20 ms chunks | **${conversion.timesRealTime.toFixed(0)}× real time** on one core |`,
+);
+
+console.error('load: voxline…');
+const voxline = await benchLoad(steps, 'voxline');
+console.error('load: floor…');
+const floor = await benchLoad(
+  steps.filter((n) => n >= 500),
+  'floor',
+);
+console.log('\nvoxline (two-leg calls at real-time pace, server on one core):\n');
+console.log(loadTable(voxline.results));
+console.log('\nfloor: a bare ws server that only parses, same load:\n');
+console.log(loadTable(floor.results));
+process.exit(0);

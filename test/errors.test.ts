@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERRORS, isVoxlineError, VoxlineError } from '../src/errors.js';
+
+const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+describe('error codes', () => {
+  it('are all documented in the README, with their HTTP status, and the README lists no others', () => {
+    for (const [code, spec] of Object.entries(ERRORS)) {
+      const row = README.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
+      expect(row, code).toBeDefined();
+      if (code !== 'VL_ERR_CONFIG') expect(row, code).toContain(`| ${spec.status} |`);
+    }
+    const documented = [...README.matchAll(/^\| `(VL_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect(documented.sort()).toEqual(Object.keys(ERRORS).sort());
+  });
+
+  it('carry their code, status, retryability and a message with the detail', () => {
+    const err = new VoxlineError('VL_ERR_CAPACITY', 'limit is 3');
+    expect(err).toMatchObject({
+      code: 'VL_ERR_CAPACITY',
+      statusCode: 503,
+      retryable: true,
+      name: 'VoxlineError',
+    });
+    expect(err.message).toBe('too many live calls: limit is 3');
+    expect(isVoxlineError(err)).toBe(true);
+    expect(isVoxlineError(err, 'VL_ERR_DRAINING')).toBe(false);
+    expect(isVoxlineError(new Error('x'))).toBe(false);
+  });
+});

@@ -12,7 +12,7 @@
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { getExpectedTwilioSignature } from 'twilio/lib/webhooks/webhooks.js';
-import { demoLegs, machine, percentile } from './lib.js';
+import { demoLegs, machine, percentile, startMessage } from './lib.js';
 import { freePortSync } from './ports.js';
 import { openRawWebSocket, textFrames } from './raw-websocket.js';
 
@@ -149,23 +149,7 @@ export async function benchLoad(
     for (let i = 0; i < n; i++) {
       const callSid = `CA${String(++nextSid).padStart(32, '0')}`;
       const socket = await openRawWebSocket(port, '/twilio/media', { 'X-Twilio-Signature': signature });
-      socket.write(
-        textFrames([
-          JSON.stringify({
-            event: 'start',
-            sequenceNumber: '1',
-            streamSid: `MZ${callSid.slice(2)}`,
-            start: {
-              accountSid: 'ACbench',
-              streamSid: `MZ${callSid.slice(2)}`,
-              callSid,
-              tracks: ['inbound', 'outbound'],
-              mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-              customParameters: {},
-            },
-          }),
-        ]),
-      );
+      socket.write(textFrames([startMessage(callSid).toString()]));
       const elapsed = performance.now() - t0;
       calls.push({ socket, callSid, phaseMs: (i * 20) / n, sent: Math.floor(elapsed / 20), sequence: 1 });
       if (i === 0) tick();

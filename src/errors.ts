@@ -22,11 +22,6 @@ export const ERRORS = {
   VL_ERR_DRAINING: { status: 503, retryable: true, message: 'shutting down: not accepting new calls' },
   VL_ERR_CAPACITY: { status: 503, retryable: true, message: 'too many live calls' },
   VL_ERR_DUPLICATE_CALL: { status: 409, retryable: false, message: 'a stream for this call is already live' },
-  VL_ERR_NOT_BIDIRECTIONAL: {
-    status: 409,
-    retryable: false,
-    message: 'this call cannot take audio back (listen-only stream)',
-  },
   VL_ERR_OUTBOUND_BACKPRESSURE: {
     status: 503,
     retryable: true,

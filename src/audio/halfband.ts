@@ -6,7 +6,7 @@
  * phase is the input sample itself and the other is a 32-tap symmetric FIR (16 multiplies).
  *
  * Design: 63-tap windowed sinc, Kaiser window β = 7.5 (HALF_TAPS = 32 non-zero taps beside the centre).
- * Measured response (test/audio/halfband.test.ts, sine sweeps through the real converters):
+ * Measured response (test/audio/{upsampler,downsampler}.test.ts, sine sweeps through the converters):
  *   passband 0–3.4 kHz flat within ±0.01 dB; stopband 4.6–8 kHz at or below −68 dB,
  *   so the image of a 3.4 kHz tone (at 4.6 kHz) is rejected by at least 68 dB.
  * Linear phase, delay 31 samples at 16 kHz (1.9375 ms), identical on every leg so legs stay aligned.

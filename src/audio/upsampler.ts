@@ -9,14 +9,16 @@ const MAX_PIECE = 4096;
 /*
  * One compiled kernel (halfband-simd.wat) serves every upsampler. Its memory is scratch only:
  * each conversion copies the leg's history in and out, and runs synchronously, so upsamplers
- * never see each other's data. Int16 offsets into that memory:
+ * never see each other's data. Layout, as Int16 offsets, each area 16-byte aligned:
  */
+const align8 = (int16Offset: number) => Math.ceil(int16Offset / 8) * 8;
 const TAPS_AT = 0;
-const INPUT_AT = 32; // byte 64: history, then the piece
-const OUTPUT_AT = 4160; // byte 8320, 16-byte aligned, after 31 + 4096 input samples
-const TABLE_AT = 12352; // byte 24704, after 2 × 4096 output samples: the μ-law table
-const SAVED_AT = 12608; // the history the kernel leaves for the next chunk
-const BYTES_AT = 2 * 12640; // byte offset of the μ-law bytes to decode
+const INPUT_AT = align8(TAPS_AT + HALF_TAPS); // history, then the piece
+const OUTPUT_AT = align8(INPUT_AT + HISTORY + MAX_PIECE); // two samples out per sample in
+const TABLE_AT = align8(OUTPUT_AT + 2 * MAX_PIECE); // the μ-law decoding table
+const SAVED_AT = align8(TABLE_AT + 256); // the history the kernel leaves for the next chunk
+const BYTES_AT = 2 * align8(SAVED_AT + HISTORY); // a byte offset: the μ-law bytes to decode
+if (BYTES_AT + MAX_PIECE > 65536) throw new Error('upsampler scratch layout exceeds one 64 KiB page');
 
 /** The slice of the WebAssembly API used here (@types/node 20 declares none of it). */
 interface WasmApi {

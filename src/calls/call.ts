@@ -8,7 +8,7 @@ export type CallState = 'live' | 'ended';
 
 export interface DtmfRecord {
   readonly digit: string;
-  /** Position of the caller's leg when the digit arrived, on the call clock. */
+  /** Where the pressing leg's timeline had got to when the digit arrived, on the call clock. */
   readonly atMs: number | null;
 }
 
@@ -86,9 +86,9 @@ export class Call {
     return total;
   }
 
-  recordDtmf(digit: string): void {
-    const caller = this.legs.values().next().value;
-    this.dtmf.push({ digit, atMs: caller?.stats().positionMs ?? null });
+  /** A digit pressed on `track`'s side, placed where that leg's timeline had got to. */
+  recordDtmf(digit: string, track: string): void {
+    this.dtmf.push({ digit, atMs: this.legs.get(track)?.stats().positionMs ?? null });
   }
 
   recordStatus(event: string, detail: Record<string, string>): void {

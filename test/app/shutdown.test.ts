@@ -1,18 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { simulateTwilioCall } from '../../src/simulator/twilio-call-simulator.js';
-import { AUTH_TOKEN, eventually, openMediaSocket, startGateway } from '../helpers/gateway.js';
-import { demoCall } from '../helpers/media.js';
+import { eventually, openMediaSocket, startGateway } from '../helpers/gateway.js';
+import { playDemo } from '../helpers/media.js';
 
 describe('graceful shutdown', () => {
   it('lets live calls finish within SHUTDOWN_DRAIN_MS and refuses new ones meanwhile', async () => {
     const gateway = await startGateway({ SHUTDOWN_DRAIN_MS: '10000' });
-    const call = demoCall('greeting');
-    const running = simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: call.caller,
-      agent: call.agent,
-    });
+    const running = playDemo(gateway, 'greeting', { pace: 'realtime' });
     await eventually(async () => expect((await gateway.get('/healthz')).body.liveCalls).toBe(1));
     const closing = gateway.close();
     await eventually(() => expect(gateway.app.registry.draining).toBe(true));
@@ -34,13 +27,7 @@ describe('graceful shutdown', () => {
 
   it('closes calls still live when the drain time is up (1001) and finalizes them', async () => {
     const gateway = await startGateway({ SHUTDOWN_DRAIN_MS: '300' });
-    const call = demoCall('support-call');
-    const running = simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: call.caller,
-      agent: call.agent,
-    });
+    const running = playDemo(gateway, 'support-call', { pace: 'realtime' });
     await eventually(async () => expect((await gateway.get('/healthz')).body.liveCalls).toBe(1));
     const started = performance.now();
     await gateway.close();

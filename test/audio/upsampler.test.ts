@@ -18,20 +18,22 @@ function upsample(pcm: Int16Array): Int16Array {
   return new Upsampler8to16().pushPcm(pcm);
 }
 
+// Required: flat within 0.1 dB to 3.4 kHz, images 60 dB down. The design does better, and the
+// README and halfband.ts promise what is asserted here: ±0.01 dB and 68 dB.
 describe('Upsampler8to16: frequency response (sine sweeps, 1 s each)', () => {
   const settle = 2 * HALFBAND_DELAY_16K; // skip the start-up transient
 
-  it('passes 100 Hz – 3.4 kHz flat within ±0.1 dB', () => {
+  it('passes 100 Hz – 3.4 kHz flat within ±0.01 dB', () => {
     const worst = { freq: 0, gainDb: 0 };
     for (let freq = 100; freq <= 3400; freq += 100) {
       const out = upsample(sine(ONE_SECOND, 8000, freq, AMPLITUDE));
       const gainDb = db(amplitudeAt(out, 16000, freq, settle) / AMPLITUDE);
       if (Math.abs(gainDb) > Math.abs(worst.gainDb)) Object.assign(worst, { freq, gainDb });
     }
-    expect(Math.abs(worst.gainDb), `worst at ${worst.freq} Hz`).toBeLessThan(0.1);
+    expect(Math.abs(worst.gainDb), `worst at ${worst.freq} Hz`).toBeLessThan(0.01);
   });
 
-  it('rejects the image (8 kHz − f) of every tone up to 3.4 kHz by at least 60 dB', () => {
+  it('rejects the image (8 kHz − f) of every tone up to 3.4 kHz by at least 68 dB', () => {
     const worst = { freq: 0, rejectionDb: -Infinity };
     for (let freq = 100; freq <= 3400; freq += 100) {
       const out = upsample(sine(ONE_SECOND, 8000, freq, AMPLITUDE));
@@ -40,7 +42,7 @@ describe('Upsampler8to16: frequency response (sine sweeps, 1 s each)', () => {
       const rejectionDb = db(image / wanted);
       if (rejectionDb > worst.rejectionDb) Object.assign(worst, { freq, rejectionDb });
     }
-    expect(worst.rejectionDb, `worst at ${worst.freq} Hz`).toBeLessThan(-60);
+    expect(worst.rejectionDb, `worst at ${worst.freq} Hz`).toBeLessThan(-68);
   });
 
   it('delays the signal by 31 samples at 16 kHz (1.9375 ms), as documented', () => {

@@ -1,5 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { wavToMulaw8k } from '../../src/audio/phone-audio.js';
+import {
+  type SimulatedCallOptions,
+  type SimulatedCallResult,
+  simulateTwilioCall,
+} from '../../src/simulator/twilio-call-simulator.js';
+import { AUTH_TOKEN, type Gateway } from './gateway.js';
 
 export interface DemoSegment {
   readonly leg: 'caller' | 'agent';
@@ -38,4 +44,24 @@ export function demoCall(id: string): DemoCall {
     agent: leg('agent'),
     segments: entry.segments,
   };
+}
+
+/**
+ * Plays a demo call from media/ into a gateway with the simulator, signed, as fast as the socket
+ * allows, both legs (overrides change any of that: pace, agent, impairments, parameters…).
+ */
+export function playDemo(
+  gateway: Gateway,
+  id = 'greeting',
+  overrides: Partial<SimulatedCallOptions> = {},
+): Promise<SimulatedCallResult> {
+  const call = demoCall(id);
+  return simulateTwilioCall({
+    url: gateway.mediaUrl,
+    authToken: AUTH_TOKEN,
+    caller: call.caller,
+    agent: call.agent,
+    pace: 'fast',
+    ...overrides,
+  });
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulateTwilioCall } from '../../src/simulator/twilio-call-simulator.js';
 import { AUTH_TOKEN, type Gateway, startGateway } from '../helpers/gateway.js';
-import { demoCall } from '../helpers/media.js';
+import { demoCall, playDemo } from '../helpers/media.js';
 
 const ADMIN_TOKEN = 'admin-token-0123456789';
 
@@ -10,14 +10,7 @@ describe('/v1/calls', () => {
   let callSid: string;
   beforeAll(async () => {
     gateway = await startGateway({ ADMIN_TOKEN });
-    const call = demoCall('greeting');
-    ({ callSid } = await simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: call.caller,
-      agent: call.agent,
-      pace: 'fast',
-    }));
+    ({ callSid } = await playDemo(gateway));
   });
   afterAll(() => gateway.close());
 

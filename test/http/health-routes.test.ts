@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { simulateTwilioCall } from '../../src/simulator/twilio-call-simulator.js';
-import { AUTH_TOKEN, startGateway } from '../helpers/gateway.js';
-import { demoCall } from '../helpers/media.js';
+import { startGateway } from '../helpers/gateway.js';
+import { playDemo } from '../helpers/media.js';
 
 describe('/healthz and /metrics', () => {
   it('reports health and the live-call count', async () => {
@@ -16,15 +15,7 @@ describe('/healthz and /metrics', () => {
   it('exposes Prometheus counters per leg, malformed messages by reason, and event-loop lag', async () => {
     const gateway = await startGateway();
     try {
-      const call = demoCall('greeting');
-      await simulateTwilioCall({
-        url: gateway.mediaUrl,
-        authToken: AUTH_TOKEN,
-        caller: call.caller,
-        agent: call.agent,
-        pace: 'fast',
-        impair: { inbound: { drop: [20, 21] } },
-      });
+      await playDemo(gateway, 'greeting', { impair: { inbound: { drop: [20, 21] } } });
       const { status, body } = await gateway.get('/metrics');
       expect(status).toBe(200);
       const text = body as string;

@@ -135,7 +135,7 @@ export class TwilioMediaSession implements CallTransport {
           return;
         }
         this.#sequence(call, Number(message.sequenceNumber));
-        call.recordDtmf(message.dtmf.digit);
+        call.recordDtmf(message.dtmf.digit, 'inbound'); // Twilio sends caller DTMF only ("inbound_track")
         call.log.info({ digit: message.dtmf.digit }, 'dtmf');
         return;
       case 'stop':

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulateTwilioCall } from '../../../src/simulator/twilio-call-simulator.js';
 import {
   AUTH_TOKEN,
   eventually,
@@ -10,7 +9,7 @@ import {
   startGateway,
   startMessage,
 } from '../../helpers/gateway.js';
-import { demoCall } from '../../helpers/media.js';
+import { playDemo } from '../../helpers/media.js';
 
 const SILENCE_20MS = new Uint8Array(160).fill(0xff);
 let nextCall = 0;
@@ -27,14 +26,22 @@ async function startedCall(
   gateway: Gateway,
   frames = 5,
   tracks = ['inbound', 'outbound'],
-): Promise<{ raw: RawMediaSocket; callSid: string; next: () => number }> {
+): Promise<{ raw: RawMediaSocket; callSid: string; next: () => number; stop: () => void }> {
   const callSid = newCallSid();
   const raw = await openMediaSocket(gateway);
   let sequence = 1;
   raw.send(startMessage(callSid, { tracks }));
   for (let i = 0; i < frames; i++)
     raw.send(mediaMessage(callSid, ++sequence, 'inbound', i * 20, SILENCE_20MS));
-  return { raw, callSid, next: () => ++sequence };
+  const next = () => ++sequence;
+  const stop = () =>
+    raw.send({
+      event: 'stop',
+      sequenceNumber: String(next()),
+      streamSid: `MZ${callSid.slice(2)}`,
+      stop: { accountSid: 'ACtest', callSid },
+    });
+  return { raw, callSid, next, stop };
 }
 
 describe('Twilio media stream: bad input gets a clear error and loses nothing', () => {
@@ -81,7 +88,7 @@ describe('Twilio media stream: bad input gets a clear error and loses nothing', 
       ['duplicate_start', 'SECOND_START'],
       ['unknown_track', 'UNKNOWN_TRACK'],
     ])('%s', async (reason, frame) => {
-      const { raw, callSid, next } = await startedCall(gateway, 5, ['inbound']);
+      const { raw, callSid, next, stop } = await startedCall(gateway, 5, ['inbound']);
       const before = await metric(gateway, 'voxline_malformed_messages_total', `reason="${reason}"`);
       const bad: Record<string, string> = {
         BAD_BASE64: JSON.stringify({
@@ -98,12 +105,7 @@ describe('Twilio media stream: bad input gets a clear error and loses nothing', 
       if (!badFrameWasTheAudio) raw.send(mediaMessage(callSid, next(), 'inbound', 100, SILENCE_20MS));
       // The call carries on: later audio is taken, and stop ends it normally.
       for (let i = 6; i < 10; i++) raw.send(mediaMessage(callSid, next(), 'inbound', i * 20, SILENCE_20MS));
-      raw.send({
-        event: 'stop',
-        sequenceNumber: String(next()),
-        streamSid: `MZ${callSid.slice(2)}`,
-        stop: { accountSid: 'ACtest', callSid },
-      });
+      stop();
       expect(await raw.closed).toMatchObject({ code: 1000 });
 
       const details = await gateway.call(callSid);
@@ -125,14 +127,9 @@ describe('Twilio media stream: bad input gets a clear error and loses nothing', 
     });
 
     it('a binary frame is counted, not parsed', async () => {
-      const { raw, callSid, next } = await startedCall(gateway);
+      const { raw, callSid, stop } = await startedCall(gateway);
       raw.sendRaw(Buffer.from([1, 2, 3]), true);
-      raw.send({
-        event: 'stop',
-        sequenceNumber: String(next()),
-        streamSid: `MZ${callSid.slice(2)}`,
-        stop: { accountSid: 'ACtest', callSid },
-      });
+      stop();
       await raw.closed;
       expect((await gateway.call(callSid)).malformedMessages.byReason).toEqual({ binary_frame: 1 });
     });
@@ -198,16 +195,11 @@ describe('Twilio media stream: bad input gets a clear error and loses nothing', 
     });
 
     it('a second live stream for the same call → 1008', async () => {
-      const { raw: first, callSid, next } = await startedCall(gateway);
+      const { raw: first, callSid, stop: stopFirst } = await startedCall(gateway);
       const second = await openMediaSocket(gateway);
       second.send(startMessage(callSid));
       expect((await second.closed).code).toBe(1008);
-      first.send({
-        event: 'stop',
-        sequenceNumber: String(next()),
-        streamSid: `MZ${callSid.slice(2)}`,
-        stop: { accountSid: 'ACtest', callSid },
-      });
+      stopFirst();
       expect((await first.closed).code).toBe(1000);
     });
 
@@ -226,14 +218,7 @@ describe('Twilio media stream: bad input gets a clear error and loses nothing', 
   });
 
   it('a bad call never disturbs another one running at the same time', async () => {
-    const call = demoCall('greeting');
-    const good = simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: call.caller,
-      agent: call.agent,
-      pace: 'fast',
-    });
+    const good = playDemo(gateway);
     const bad = await startedCall(gateway);
     for (let i = 0; i < 30; i++) bad.raw.sendRaw(i % 2 ? 'garbage' : Buffer.from([0xff]).toString());
     const result = await good;
@@ -272,17 +257,12 @@ describe('Twilio media stream: timeouts and limits', () => {
   it('refuses streams beyond MAX_LIVE_CALLS with 503 before the upgrade', async () => {
     const gateway = await startGateway({ MAX_LIVE_CALLS: '1' });
     try {
-      const { raw, callSid, next } = await startedCall(gateway);
+      const { raw, stop } = await startedCall(gateway);
       await eventually(async () => expect((await gateway.get('/healthz')).body.liveCalls).toBe(1));
       const refused = await openMediaSocket(gateway);
       expect(await refused.closed).toMatchObject({ httpStatus: 503 });
       expect(await metric(gateway, 'voxline_calls_refused_total', 'reason="VL_ERR_CAPACITY"')).toBe(1);
-      raw.send({
-        event: 'stop',
-        sequenceNumber: String(next()),
-        streamSid: `MZ${callSid.slice(2)}`,
-        stop: { accountSid: 'ACtest', callSid },
-      });
+      stop();
       await raw.closed;
     } finally {
       await gateway.close();
@@ -303,13 +283,7 @@ describe('Twilio media stream: timeouts and limits', () => {
   it('accepts unsigned streams when validation is explicitly off', async () => {
     const gateway = await startGateway({ TWILIO_AUTH_TOKEN: undefined, TWILIO_VALIDATE: 'false' });
     try {
-      const call = demoCall('greeting');
-      const result = await simulateTwilioCall({
-        url: gateway.mediaUrl,
-        caller: call.caller,
-        agent: call.agent,
-        pace: 'fast',
-      });
+      const result = await playDemo(gateway);
       expect(result.closeCode).toBe(1000);
       expect(gateway.config.warnings.join()).toMatch(/NOT checked/);
     } finally {

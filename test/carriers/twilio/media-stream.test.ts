@@ -3,7 +3,7 @@ import { mulawToPcm } from '../../../src/audio/g711.js';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
 import { simulateTwilioCall } from '../../../src/simulator/twilio-call-simulator.js';
 import { AUTH_TOKEN, eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
-import { demoCall } from '../../helpers/media.js';
+import { demoCall, playDemo } from '../../helpers/media.js';
 import { firstDifference } from '../../helpers/signal.js';
 
 /** What voxline must hand on for a leg: the carrier's μ-law, decoded and upsampled in one go. */
@@ -30,14 +30,7 @@ describe('Twilio Media Streams: a two-leg call from media/', () => {
 
   it('hands on both legs as 16 kHz PCM, sample-exact, on one clock, with nothing filled or dropped', async () => {
     const call = demoCall('support-call');
-    const result = await simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: call.caller,
-      agent: call.agent,
-      pace: 'fast',
-      dtmf: [{ atMs: 3000, digit: '7' }],
-    });
+    const result = await playDemo(gateway, 'support-call', { dtmf: [{ atMs: 3000, digit: '7' }] });
     expect(result.closeCode).toBe(1000);
     expect(result.frames).toBe(call.durationMs / 20);
 
@@ -81,13 +74,7 @@ describe('Twilio Media Streams: a two-leg call from media/', () => {
 
   it('keeps each speaker on their own leg where the manifest places them on the call clock', async () => {
     const call = demoCall('support-call');
-    const { callSid } = await simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: call.caller,
-      agent: call.agent,
-      pace: 'fast',
-    });
+    const { callSid } = await playDemo(gateway, 'support-call');
     for (const segment of call.segments) {
       const own = gateway.tap.pcm(callSid, segment.leg);
       const other = gateway.tap.pcm(callSid, segment.leg === 'caller' ? 'agent' : 'caller');
@@ -168,13 +155,7 @@ describe('Twilio Media Streams: a two-leg call from media/', () => {
   }, 15_000);
 
   it('takes leg labels and mode from the stream parameters voxline put in its TwiML', async () => {
-    const call = demoCall('greeting');
-    const result = await simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: call.caller,
-      agent: call.agent,
-      pace: 'fast',
+    const result = await playDemo(gateway, 'greeting', {
       customParameters: { inboundLabel: 'customer', outboundLabel: 'rep', from: '+15551230000' },
     });
     const details = await gateway.call(result.callSid);

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulawToPcm } from '../../../src/audio/g711.js';
 import type { Call } from '../../../src/calls/call.js';
-import { simulateTwilioCall } from '../../../src/simulator/twilio-call-simulator.js';
-import { AUTH_TOKEN, eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
-import { demoCall } from '../../helpers/media.js';
+import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
+import { playDemo } from '../../helpers/media.js';
 import { amplitudeAt, sine } from '../../helpers/signal.js';
 
 describe('audio back into a bidirectional (<Connect><Stream>) call', () => {
@@ -13,24 +12,25 @@ describe('audio back into a bidirectional (<Connect><Stream>) call', () => {
   });
   afterAll(() => gateway.close());
 
-  const liveCall = (callSid: string) =>
-    eventually(() => {
-      const call = gateway.app.registry.get(callSid);
-      if (!call?.outbound) throw new Error('not live yet');
-      return call as Call & { outbound: NonNullable<Call['outbound']> };
-    });
-
-  it('sends 16 kHz PCM as 8 kHz μ-law media; the mark comes back once it has played', async () => {
-    const callSid = 'CAagent00000000000000000000000001';
-    const caller = demoCall('greeting').caller;
-    const running = simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller,
+  /** Starts a one-track agent-mode call at real-time pace; returns it once voxline has it live. */
+  async function agentCall(callSid: string) {
+    const running = playDemo(gateway, 'greeting', {
+      agent: undefined,
+      pace: 'realtime',
       callSid,
       customParameters: { voxlineMode: 'agent' },
     });
-    const call = await liveCall(callSid);
+    const call = await eventually(() => {
+      const live = gateway.app.registry.get(callSid);
+      if (!live?.outbound) throw new Error('not live yet');
+      return live as Call & { outbound: NonNullable<Call['outbound']> };
+    });
+    return { call, running };
+  }
+
+  it('sends 16 kHz PCM as 8 kHz μ-law media; the mark comes back once it has played', async () => {
+    const callSid = 'CAagent00000000000000000000000001';
+    const { call, running } = await agentCall(callSid);
     expect(call.start).toMatchObject({ mode: 'agent', bidirectional: true, tracks: ['inbound'] });
 
     const tone = sine(16000, 16000, 1000, 8000); // 1 s at 1 kHz
@@ -50,14 +50,7 @@ describe('audio back into a bidirectional (<Connect><Stream>) call', () => {
 
   it('clear drops queued audio and the pending mark comes back at once, flagged cleared', async () => {
     const callSid = 'CAagent00000000000000000000000002';
-    const running = simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: demoCall('greeting').caller,
-      callSid,
-      customParameters: { voxlineMode: 'agent' },
-    });
-    const call = await liveCall(callSid);
+    const { call, running } = await agentCall(callSid);
     call.outbound.sendPcm(sine(48000, 16000, 500, 8000)); // 3 s queued at Twilio
     const marked = call.outbound.mark('long-answer');
     const clearedAt = performance.now();
@@ -70,14 +63,7 @@ describe('audio back into a bidirectional (<Connect><Stream>) call', () => {
 
   it('pending marks resolve as cleared when the call ends, and sending after the end fails clearly', async () => {
     const callSid = 'CAagent00000000000000000000000003';
-    const running = simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: demoCall('greeting').caller,
-      callSid,
-      customParameters: { voxlineMode: 'agent' },
-    });
-    const call = await liveCall(callSid);
+    const { call, running } = await agentCall(callSid);
     call.outbound.sendPcm(sine(160000, 16000, 500, 8000)); // 10 s: the call ends first
     const mark = call.outbound.mark('never-played');
     await running;
@@ -86,14 +72,7 @@ describe('audio back into a bidirectional (<Connect><Stream>) call', () => {
   }, 15_000);
 
   it('listen-only (transcribe) calls offer no outbound audio', async () => {
-    const call = demoCall('greeting');
-    const result = await simulateTwilioCall({
-      url: gateway.mediaUrl,
-      authToken: AUTH_TOKEN,
-      caller: call.caller,
-      agent: call.agent,
-      pace: 'fast',
-    });
+    const result = await playDemo(gateway);
     expect(gateway.app.registry.get(result.callSid)?.outbound).toBeUndefined();
     expect(result.received.messages).toBe(0);
   });

@@ -2,7 +2,7 @@ import { getExpectedTwilioSignature } from 'twilio/lib/webhooks/webhooks.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulateTwilioCall } from '../../../src/simulator/twilio-call-simulator.js';
 import { AUTH_TOKEN, type Gateway, startGateway } from '../../helpers/gateway.js';
-import { demoCall } from '../../helpers/media.js';
+import { demoCall, playDemo } from '../../helpers/media.js';
 
 const PUBLIC_URL = 'https://voxline.example.com';
 const CALL = {
@@ -137,14 +137,7 @@ describe('POST /twilio/status', () => {
   it('keeps the last callbacks on the call record', async () => {
     const gateway = await startGateway();
     try {
-      const call = demoCall('greeting');
-      const result = await simulateTwilioCall({
-        url: gateway.mediaUrl,
-        authToken: AUTH_TOKEN,
-        caller: call.caller,
-        agent: call.agent,
-        pace: 'fast',
-      });
+      const result = await playDemo(gateway);
       const params = {
         CallSid: result.callSid,
         StreamSid: result.streamSid,

@@ -80,7 +80,12 @@ async function main(): Promise<number> {
     ...(values['call-sid'] ? { callSid: values['call-sid'] } : {}),
   });
   const plan = (p: typeof result.plans.inbound | undefined) =>
-    p && { dropped: p.dropped.size, duplicated: p.duplicated.size, reordered: p.reordered.size };
+    p && {
+      dropped: p.dropped.size,
+      duplicated: p.duplicated.size,
+      reordered: p.reordered.size,
+      droppedFrames: [...p.dropped].sort((a, b) => a - b),
+    };
   console.log(
     JSON.stringify(
       {

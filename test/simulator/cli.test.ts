@@ -24,6 +24,8 @@ function simulate(args: string[], env: Record<string, string> = {}) {
   });
 }
 
+const GREETING = ['--caller', 'media/demo/greeting.caller.wav', '--agent', 'media/demo/greeting.agent.wav'];
+
 describe('npm run simulate', () => {
   let gateway: Gateway;
   beforeAll(async () => {
@@ -33,17 +35,7 @@ describe('npm run simulate', () => {
 
   it('plays a two-leg demo call from media/ and points at its details', async () => {
     const { code, stdout } = await simulate(
-      [
-        '--caller',
-        'media/demo/greeting.caller.wav',
-        '--agent',
-        'media/demo/greeting.agent.wav',
-        '--url',
-        gateway.mediaUrl,
-        '--fast',
-        '--dtmf',
-        '5@1000',
-      ],
+      [...GREETING, '--url', gateway.mediaUrl, '--fast', '--dtmf', '5@1000'],
       { TWILIO_AUTH_TOKEN: AUTH_TOKEN },
     );
     expect(code).toBe(0);
@@ -60,10 +52,7 @@ describe('npm run simulate', () => {
 
   it('applies seeded loss, and voxline counts exactly the frames it reports dropping', async () => {
     const { stdout } = await simulate([
-      '--caller',
-      'media/demo/greeting.caller.wav',
-      '--agent',
-      'media/demo/greeting.agent.wav',
+      ...GREETING,
       '--url',
       gateway.mediaUrl,
       '--fast',
@@ -77,13 +66,16 @@ describe('npm run simulate', () => {
     const summary = JSON.parse(stdout);
     expect(summary.damage.inbound.dropped).toBeGreaterThan(3);
     const { legs } = await gateway.call(summary.callSid);
-    // Frames lost at the very end leave no gap behind them; every other one is filled and counted.
-    const filledFrames = legs.map((leg) => leg.gapFilledMs / 20);
-    const lostFrames = [summary.damage.inbound.dropped, summary.damage.outbound.dropped];
-    for (const [i, filled] of filledFrames.entries()) {
-      expect(filled).toBeLessThanOrEqual(lostFrames[i]);
-      expect(filled).toBeGreaterThanOrEqual(lostFrames[i] - 2);
-      expect(legs[i].audioSeconds).toBe(5 - (lostFrames[i] * 20) / 1000);
+    const frames = 250; // 5 s of 20 ms frames
+    for (const [i, track] of (['inbound', 'outbound'] as const).entries()) {
+      const lost: number[] = summary.damage[track].droppedFrames;
+      expect(lost).toHaveLength(summary.damage[track].dropped);
+      // A lost frame leaves a filled gap only inside the timeline: after the first frame that
+      // arrived and before the last one (lost frames at either end leave no gap).
+      const arrived = [...Array(frames).keys()].filter((f) => !lost.includes(f));
+      const inside = lost.filter((f) => f > arrived[0] && f < arrived.at(-1)!);
+      expect(legs[i].gapFilledMs).toBe(20 * inside.length);
+      expect(legs[i].audioSeconds).toBe(5 - (lost.length * 20) / 1000);
     }
   }, 30_000);
 

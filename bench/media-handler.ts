@@ -45,7 +45,7 @@ export function benchMediaHandler(): MediaHandlerResult {
     consumers: [countFrames],
     log,
   });
-  const metrics = new GatewayMetrics(registry);
+  const metrics = new GatewayMetrics(() => registry);
   let sink = 0;
 
   const floor = () => {

@@ -1,11 +1,15 @@
 /**
  * Rebuilds media/demo/ from Debian packages (run as root on Debian 12):
- *   apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en pocketsphinx-testdata
+ *   apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en pocketsphinx-testdata \
+ *     pocketsphinx pocketsphinx-en-us sox
  *   npm run media:build
  * Each demo call is two 8 kHz 16-bit WAV files (one per leg) plus entries in manifest.json that
- * say which leg says what, and when, on the call clock.
+ * say which leg says what, and when, on the call clock, down to each word (forced alignment of the
+ * reference transcript with pocketsphinx).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { wavToPcm8k } from '../src/audio/phone-audio.js';
@@ -58,6 +62,35 @@ function load(source: string): { pcm: Int16Array; text: string; path: string; li
   };
 }
 
+/**
+ * Word times within a recording, by forced alignment: pocketsphinx decodes with a grammar that
+ * allows only the reference sentence and prints each word's span (10 ms resolution).
+ */
+function alignWords(path: string, text: string): { word: string; startMs: number; endMs: number }[] {
+  const words = text.split(/\s+/).filter(Boolean);
+  const spoken = words.map((w) => w.toLowerCase().replace(/[^a-z']/g, ''));
+  const dir = mkdtempSync(join(tmpdir(), 'align-'));
+  try {
+    const wav16k = join(dir, 'in.wav');
+    execFileSync('sox', [path, '-r', '16000', '-c', '1', '-b', '16', wav16k]);
+    writeFileSync(join(dir, 'g.gram'), `#JSGF V1.0;\ngrammar g;\npublic <s> = ${spoken.join(' ')};\n`);
+    const out = execFileSync(
+      'pocketsphinx_continuous',
+      ['-infile', wav16k, '-jsgf', join(dir, 'g.gram'), '-time', 'yes', '-logfn', '/dev/null'],
+      { encoding: 'utf8' },
+    );
+    const spans = out
+      .split('\n')
+      .map((line) => /^([^<\s]\S*) ([\d.]+) ([\d.]+) /.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ startMs: Math.round(Number(m[2]) * 1000), endMs: Math.round(Number(m[3]) * 1000) }));
+    if (spans.length !== words.length) throw new Error(`alignment of ${path} found ${spans.length} words`);
+    return words.map((word, i) => ({ word, ...spans[i] }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function build(id: string, durationMs: number, clips: readonly Clip[]) {
   const samples = durationMs * 8;
   const legs = { caller: new Int16Array(samples), agent: new Int16Array(samples) };
@@ -72,6 +105,11 @@ function build(id: string, durationMs: number, clips: readonly Clip[]) {
       startMs: clip.startMs,
       endMs: Math.round(clip.startMs + pcm.length / 8),
       text,
+      words: alignWords(path, text).map((w) => ({
+        word: w.word,
+        startMs: clip.startMs + w.startMs,
+        endMs: clip.startMs + w.endMs,
+      })),
       source: path,
       licence,
     };

@@ -6,6 +6,10 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
+import { EngineReadiness } from './asr/readiness.js';
+import type { SpeechToText } from './asr/stt.js';
+import { createEngine, transcriptionConsumer } from './asr/transcription.js';
+import { SileroVad } from './asr/vad/silero-vad.js';
 import { SAMPLES_PER_MS_8K } from './audio/frame.js';
 import type { LegConsumerFactory } from './calls/call-registry.js';
 import { CallRegistry } from './calls/call-registry.js';
@@ -14,6 +18,8 @@ import type { Config } from './config.js';
 import { VoxlineError } from './errors.js';
 import { callsRoutes } from './http/calls-routes.js';
 import { healthRoutes } from './http/health-routes.js';
+import { transcriptRoutes } from './http/transcript-routes.js';
+import { AsrMetrics } from './observability/asr-metrics.js';
 import { GatewayMetrics } from './observability/metrics.js';
 
 export interface AppDeps {
@@ -21,12 +27,18 @@ export interface AppDeps {
   readonly logger?: FastifyBaseLogger;
   /** What consumes each leg's AudioFrames (engines, recorders, test taps). */
   readonly consumers?: readonly LegConsumerFactory[];
+  /** Replaces the speech engine built from config.asr (null: no transcription). */
+  readonly engine?: SpeechToText | null;
+  /** Replaces the bundled Silero VAD. */
+  readonly vad?: SileroVad;
 }
 
 export interface App {
   readonly server: FastifyInstance;
   readonly registry: CallRegistry;
   readonly metrics: GatewayMetrics;
+  readonly engine: SpeechToText | undefined;
+  readonly readiness: EngineReadiness | undefined;
 }
 
 /** Wires the service from a validated config and its dependencies. Listening is the caller's job. */
@@ -42,7 +54,20 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     // answering webhooks and /healthz; Fastify's blanket 503 would leave refused upgrade sockets open.
     return503OnClosing: false,
   });
-  const registry = new CallRegistry({
+  const consumers = [...(deps.consumers ?? [])];
+  let registry: CallRegistry;
+  const metrics = new GatewayMetrics(() => registry);
+  const asrMetrics = new AsrMetrics(metrics.registry, config.asr.engine);
+  const engine =
+    deps.engine === undefined ? createEngine(config.asr, asrMetrics) : (deps.engine ?? undefined);
+  let vad: SileroVad | undefined;
+  let readiness: EngineReadiness | undefined;
+  if (engine) {
+    vad = config.asr.vad.enabled ? (deps.vad ?? (await SileroVad.load())) : undefined;
+    consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics));
+    readiness = new EngineReadiness(engine, asrMetrics, server.log);
+  }
+  registry = new CallRegistry({
     maxLiveCalls: config.calls.maxLive,
     historyLimit: config.calls.historyLimit,
     idleTimeoutMs: config.media.idleTimeoutMs,
@@ -51,10 +76,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       maxFill: config.media.maxGapFillMs * SAMPLES_PER_MS_8K,
       maxQueued: 64,
     },
-    consumers: deps.consumers ?? [],
+    consumers,
     log: server.log,
   });
-  const metrics = new GatewayMetrics(registry);
 
   server.setErrorHandler((error: FastifyError, request, reply) => {
     let failure: VoxlineError;
@@ -83,11 +107,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       server.log.info(outcome, 'live calls drained');
       for (const client of server.websocketServer.clients) client.close(1001, 'server shutting down');
       await new Promise<void>((resolve) => server.websocketServer.close(() => resolve()));
+      readiness?.stop();
+      await engine?.close();
+      if (vad && vad !== deps.vad) await vad.close();
     },
   });
   await server.register(twilioRoutes, { config, registry, metrics });
   await server.register(callsRoutes, { registry, adminToken: config.adminToken });
-  await server.register(healthRoutes, { registry, metrics });
+  await server.register(transcriptRoutes, { registry, adminToken: config.adminToken });
+  await server.register(healthRoutes, { registry, metrics, readiness });
   registry.startIdleSweep();
-  return { server, registry, metrics };
+  readiness?.start(config.asr.probeIntervalMs);
+  return { server, registry, metrics, engine, readiness };
 }

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
 import type { CallMode } from './carriers/carrier.js';
 import { VoxlineError } from './errors.js';
 
@@ -54,6 +55,7 @@ export const EnvSchema = Type.Object({
   ADMIN_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
   ),
+  ...AsrEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -86,6 +88,7 @@ export interface Config {
     readonly historyLimit: number;
     readonly shutdownDrainMs: number;
   };
+  readonly asr: AsrConfig;
   /** Things the operator should know at start (logged as warnings). */
   readonly warnings: readonly string[];
 }
@@ -120,6 +123,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       'LEG_LABEL_INBOUND and LEG_LABEL_OUTBOUND: must differ, or the two legs cannot be told apart',
     );
   }
+  const asrWarnings: string[] = [];
+  const asr = asrConfigFrom(e, problems, asrWarnings);
   if (problems.length > 0) throw configError(problems);
 
   const warnings: string[] = [];
@@ -138,6 +143,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       'neither TWILIO_DIAL nor TWILIO_CONTINUE_URL is set: transcribed callers will hear silence',
     );
   }
+
+  warnings.push(...asrWarnings);
 
   return deepFreeze({
     port: e.PORT,
@@ -167,6 +174,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       historyLimit: e.CALL_HISTORY_LIMIT,
       shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     },
+    asr,
     warnings,
   });
 }

@@ -40,6 +40,7 @@ describe('configuration', () => {
       'PUBLIC_URL is not set: using http://localhost:8080, which Twilio cannot reach',
       'ADMIN_TOKEN is not set: /v1 (call details) is open to anyone who can reach it',
       'neither TWILIO_DIAL nor TWILIO_CONTINUE_URL is set: transcribed callers will hear silence',
+      'no speech engine configured (set VLLM_URL or MISTRAL_API_KEY): calls are not transcribed',
     ]);
     expect(loadConfig({ TWILIO_VALIDATE: 'false' }).warnings[0]).toMatch(
       /NOT checked; anyone can open a media stream/,
@@ -57,6 +58,7 @@ describe('configuration', () => {
       REORDER_WINDOW_MS: '0',
       ADMIN_TOKEN: '0123456789abcdef',
       HOST: '',
+      VLLM_URL: 'http://gpu-1:8000, http://gpu-2:8000',
     });
     expect(config).toMatchObject({
       port: 9000,
@@ -65,6 +67,7 @@ describe('configuration', () => {
       adminToken: '0123456789abcdef',
       twilio: { authToken: 'abc', mode: 'agent', legLabels: { inbound: 'customer', outbound: 'agent' } },
       media: { reorderWindowMs: 0 },
+      asr: { engine: 'vllm', vllm: { urls: ['http://gpu-1:8000', 'http://gpu-2:8000'] } },
     });
     expect(config.warnings).toEqual([]);
   });
@@ -98,6 +101,22 @@ describe('configuration', () => {
     );
     expect(configError({ ADMIN_TOKEN: 'short' })).toContain('ADMIN_TOKEN');
     expect(configError({ LEG_LABEL_OUTBOUND: 'Agent Smith' })).toContain('LEG_LABEL_OUTBOUND');
+  });
+
+  it('picks the speech engine from what is configured, and refuses what cannot work', () => {
+    expect(loadConfig({}).asr.engine).toBe('none');
+    expect(loadConfig({ VLLM_URL: 'ws://gpu:8000' }).asr.engine).toBe('vllm');
+    expect(loadConfig({ MISTRAL_API_KEY: 'k' }).asr).toMatchObject({
+      engine: 'mistral',
+      mistral: { baseUrl: 'https://api.mistral.ai', audioFormat: 'pcm16', delayMs: 480 },
+    });
+    expect(configError({ ASR_ENGINE: 'vllm' })).toContain('ASR_ENGINE=vllm needs VLLM_URL');
+    expect(configError({ ASR_ENGINE: 'mistral' })).toContain('ASR_ENGINE=mistral needs MISTRAL_API_KEY');
+    expect(configError({ VLLM_URL: 'gpu:8000' })).toContain(
+      'VLLM_URL: "gpu:8000" is not an http(s):// or ws(s):// URL',
+    );
+    expect(configError({ ASR_BUFFER_MS: '30000' })).toContain('at least UTTERANCE_MAX_MS + 5000 (65000)');
+    expect(configError({ VAD_THRESHOLD: '2' })).toContain('VAD_THRESHOLD');
   });
 
   it('documents every variable it reads in the README table, and none it does not', () => {

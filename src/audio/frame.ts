@@ -9,6 +9,11 @@ export interface AudioFrame {
    * more than the whole conversion and, at 100,000 frames a second, the GC pauses that come with it.)
    */
   readonly pcm: Int16Array;
+  /**
+   * The same audio as the carrier sent it (G.711 μ-law, 8 kHz), lent like `pcm`: for engines that
+   * take telephone audio as is. Silence (0xFF) for frames voxline made up.
+   */
+  readonly mulaw: Uint8Array;
   /** Where the frame starts on the call clock (ms since the carrier's stream start). */
   readonly startMs: number;
   readonly durationMs: number;

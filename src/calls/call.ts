@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AlignerOptions } from '../audio/leg-aligner.js';
 import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
+import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallScope } from './call-scope.js';
 import { Leg, type LegStats } from './leg.js';
 
@@ -30,6 +31,8 @@ export class Call {
   readonly malformed = new Map<string, number>();
   readonly dtmf: DtmfRecord[] = [];
   readonly status: StatusRecord[] = [];
+  /** Speaker-labelled transcript of every leg, filled by the speech engine. */
+  readonly transcript = new CallTranscript();
   state: CallState = 'live';
   endedAt: Date | undefined;
   endReason: string | undefined;
@@ -110,6 +113,7 @@ export class Call {
     this.endedAt = new Date();
     this.endReason = reason;
     for (const leg of this.legs.values()) leg.end();
+    this.transcript.callEnded();
     this.#onEnd(this);
     return this.scope.close(reason);
   }

@@ -33,6 +33,7 @@ export interface LegStats {
 }
 
 const FILL_CHUNK_SAMPLES = 160; // fill gaps in 20 ms frames, like real audio
+const MULAW_SILENCE = new Uint8Array(FILL_CHUNK_SAMPLES).fill(0xff);
 
 /**
  * One leg of a call: carrier audio (μ-law 8 kHz, carrier timestamps) in; aligned 16 kHz
@@ -57,16 +58,12 @@ export class Leg {
     this.#onConsumerError = onConsumerError;
     this.#aligner = new LegAligner(aligner, {
       audio: (start, payload) =>
-        this.#deliver(
-          start,
-          this.#upsampler.pushMulaw(payload, this.#lend(payload.length)),
-          payload.length,
-          false,
-        ),
+        this.#deliver(start, this.#upsampler.pushMulaw(payload, this.#lend(payload.length)), payload, false),
       gap: (start, length) => {
         for (let done = 0; done < length; done += FILL_CHUNK_SAMPLES) {
           const n = Math.min(FILL_CHUNK_SAMPLES, length - done);
-          this.#deliver(start + done, this.#upsampler.pushSilence(n, this.#lend(n)), n, true);
+          const silence = MULAW_SILENCE.subarray(0, n);
+          this.#deliver(start + done, this.#upsampler.pushSilence(n, this.#lend(n)), silence, true);
         }
       },
     });
@@ -121,12 +118,13 @@ export class Leg {
     return this.#pcm.length === length ? this.#pcm : this.#pcm.subarray(0, length);
   }
 
-  #deliver(start: number, pcm: Int16Array, samples8k: number, filled: boolean): void {
+  #deliver(start: number, pcm: Int16Array, mulaw: Uint8Array, filled: boolean): void {
     const frame: AudioFrame = {
       leg: this.label,
       pcm,
+      mulaw,
       startMs: start / SAMPLES_PER_MS_8K,
-      durationMs: samples8k / SAMPLES_PER_MS_8K,
+      durationMs: mulaw.length / SAMPLES_PER_MS_8K,
       filled,
     };
     for (const consumer of this.#consumers) {

@@ -13,7 +13,8 @@ export class GatewayMetrics {
   readonly callsRefused: Counter<'reason'>;
   readonly socketsClosed: Counter<'code'>;
 
-  constructor(calls: CallRegistry) {
+  /** `calls` is read at scrape time (the registry is built after the metrics). */
+  constructor(registryOf: () => CallRegistry) {
     const registers = [this.registry];
     // Includes nodejs_eventloop_lag_{p50,p90,p99,max}_seconds, from perf_hooks.monitorEventLoopDelay.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
@@ -47,7 +48,7 @@ export class GatewayMetrics {
       help: 'Calls with a live media stream',
       registers,
       collect() {
-        this.set(calls.liveCount);
+        this.set(registryOf().liveCount);
       },
     });
     new Counter({
@@ -57,7 +58,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [reason, n] of calls.endReasons()) this.inc({ reason }, n);
+        for (const [reason, n] of registryOf().endReasons()) this.inc({ reason }, n);
       },
     });
     const perLeg = (name: string, help: string, pick: (totals: LegTotals) => number) =>
@@ -68,7 +69,7 @@ export class GatewayMetrics {
         registers,
         collect() {
           this.reset();
-          for (const [leg, totals] of calls.legTotals()) this.inc({ leg }, pick(totals));
+          for (const [leg, totals] of registryOf().legTotals()) this.inc({ leg }, pick(totals));
         },
       });
     perLeg('voxline_media_frames_total', 'Media messages received, by leg', (t) => t.framesReceived);

@@ -14,12 +14,21 @@ export interface DemoSegment {
   readonly text: string;
 }
 
+export interface DemoWord {
+  readonly leg: 'caller' | 'agent';
+  readonly word: string;
+  /** On the call clock, from forced alignment of the reference transcript (media/README.md). */
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
 export interface DemoCall {
   readonly id: string;
   readonly durationMs: number;
   readonly caller: Uint8Array;
   readonly agent: Uint8Array;
   readonly segments: readonly DemoSegment[];
+  readonly words: readonly DemoWord[];
 }
 
 const MEDIA = new URL('../../media/demo/', import.meta.url);
@@ -28,7 +37,7 @@ const manifest = JSON.parse(readFileSync(new URL('manifest.json', MEDIA), 'utf8'
     id: string;
     durationMs: number;
     legs: Record<'caller' | 'agent', { file: string }>;
-    segments: DemoSegment[];
+    segments: (DemoSegment & { words: Omit<DemoWord, 'leg'>[] })[];
   }[];
 };
 
@@ -43,6 +52,7 @@ export function demoCall(id: string): DemoCall {
     caller: leg('caller'),
     agent: leg('agent'),
     segments: entry.segments,
+    words: entry.segments.flatMap((s) => s.words.map((w) => ({ ...w, leg: s.leg }))),
   };
 }
 

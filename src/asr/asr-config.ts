@@ -1,0 +1,153 @@
+import { type Static, Type } from '@sinclair/typebox';
+import type { MistralAudioFormat } from './mistral/mistral-protocol.js';
+
+const Ms = (min: number, max: number, value: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: value, description });
+
+export const DEFAULT_VLLM_MODEL = 'mistralai/Voxtral-Mini-4B-Realtime-2602';
+export const DEFAULT_MISTRAL_MODEL = 'voxtral-mini-transcribe-realtime-2602';
+
+/** Speech-to-text settings (part of EnvSchema; the README table lists them). */
+export const AsrEnvProperties = {
+  ASR_ENGINE: Type.Optional(
+    Type.Union([Type.Literal('none'), Type.Literal('vllm'), Type.Literal('mistral')], {
+      description:
+        'speech engine; default vllm if VLLM_URL is set, else mistral if MISTRAL_API_KEY is, else none',
+    }),
+  ),
+  VLLM_URL: Type.Optional(
+    Type.String({ minLength: 1, description: 'vLLM base URL(s), comma-separated, e.g. http://gpu-1:8000' }),
+  ),
+  VLLM_API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'vLLM --api-key, if it has one' })),
+  VLLM_MODEL: Type.String({
+    minLength: 1,
+    default: DEFAULT_VLLM_MODEL,
+    description: 'model name vLLM serves',
+  }),
+  MISTRAL_API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Mistral API key' })),
+  MISTRAL_URL: Type.String({
+    minLength: 1,
+    default: 'https://api.mistral.ai',
+    description: 'Mistral API origin',
+  }),
+  MISTRAL_MODEL: Type.String({ minLength: 1, default: DEFAULT_MISTRAL_MODEL, description: 'hosted model' }),
+  MISTRAL_AUDIO: Type.Union([Type.Literal('pcm16'), Type.Literal('mulaw')], {
+    default: 'pcm16',
+    description: 'send Mistral 16 kHz PCM16, or the carrier’s 8 kHz μ-law as is',
+  }),
+  ASR_DELAY_MS: Ms(80, 2400, 480, 'Mistral target_streaming_delay_ms (vLLM: set in tekken.json)'),
+  VAD_ENABLED: Type.Boolean({
+    default: true,
+    description: 'false sends all audio, cut only at UTTERANCE_MAX_MS',
+  }),
+  VAD_THRESHOLD: Type.Number({
+    minimum: 0.05,
+    maximum: 0.95,
+    default: 0.5,
+    description: 'speech probability',
+  }),
+  VAD_MIN_SPEECH_MS: Ms(0, 5_000, 96, 'speech shorter than this does not open an utterance'),
+  VAD_MIN_SILENCE_MS: Ms(32, 10_000, 500, 'silence that ends an utterance (hangover)'),
+  VAD_PREROLL_MS: Ms(0, 2_000, 300, 'audio sent from before the detected speech start'),
+  UTTERANCE_MAX_MS: Ms(1_000, 600_000, 60_000, 'an utterance is cut at this length'),
+  ASR_BUFFER_MS: Ms(5_000, 1_200_000, 90_000, 'audio held per leg while the engine is unreachable'),
+  ASR_CONNECT_TIMEOUT_MS: Ms(100, 120_000, 5_000, 'engine connection and probe timeout'),
+  ASR_DONE_TIMEOUT_MS: Ms(100, 600_000, 15_000, 'wait for a final after an utterance ends'),
+  ASR_PROBE_INTERVAL_MS: Ms(1_000, 3_600_000, 15_000, 'how often /readyz state is refreshed'),
+};
+
+const AsrEnv = Type.Object(AsrEnvProperties);
+type AsrEnv = Static<typeof AsrEnv>;
+
+export type AsrEngineName = 'none' | 'vllm' | 'mistral';
+
+export interface AsrConfig {
+  readonly engine: AsrEngineName;
+  readonly vllm: {
+    readonly urls: readonly string[];
+    readonly apiKey: string | undefined;
+    readonly model: string;
+  };
+  readonly mistral: {
+    readonly baseUrl: string;
+    readonly apiKey: string | undefined;
+    readonly model: string;
+    readonly audioFormat: MistralAudioFormat;
+    readonly delayMs: number;
+  };
+  readonly vad: {
+    readonly enabled: boolean;
+    readonly threshold: number;
+    readonly minSpeechMs: number;
+    readonly minSilenceMs: number;
+    readonly prerollMs: number;
+  };
+  readonly maxUtteranceMs: number;
+  readonly limits: {
+    readonly maxBufferMs: number;
+    readonly connectTimeoutMs: number;
+    readonly doneTimeoutMs: number;
+    readonly backoffBaseMs: number;
+    readonly backoffMaxMs: number;
+  };
+  readonly probeIntervalMs: number;
+}
+
+/** Builds the ASR section; pushes problems and warnings for loadConfig to report. */
+export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[]): AsrConfig {
+  const urls = (e.VLLM_URL ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+  for (const url of urls) {
+    if (!/^(https?|wss?):\/\/[^/]/.test(url) || !URL.canParse(url)) {
+      problems.push(`VLLM_URL: ${JSON.stringify(url)} is not an http(s):// or ws(s):// URL`);
+    }
+  }
+  if (!URL.canParse(e.MISTRAL_URL))
+    problems.push(`MISTRAL_URL: not a URL (got ${JSON.stringify(e.MISTRAL_URL)})`);
+  const engine: AsrEngineName =
+    e.ASR_ENGINE ?? (urls.length > 0 ? 'vllm' : e.MISTRAL_API_KEY ? 'mistral' : 'none');
+  if (engine === 'vllm' && urls.length === 0) problems.push('ASR_ENGINE=vllm needs VLLM_URL');
+  if (engine === 'mistral' && !e.MISTRAL_API_KEY) problems.push('ASR_ENGINE=mistral needs MISTRAL_API_KEY');
+  if (e.ASR_BUFFER_MS < e.UTTERANCE_MAX_MS + 5_000) {
+    problems.push(
+      `ASR_BUFFER_MS (${e.ASR_BUFFER_MS}) must hold a whole utterance plus 5 s: at least UTTERANCE_MAX_MS + 5000 (${e.UTTERANCE_MAX_MS + 5_000})`,
+    );
+  }
+  if (engine === 'none') {
+    warnings.push('no speech engine configured (set VLLM_URL or MISTRAL_API_KEY): calls are not transcribed');
+  }
+  if (engine === 'mistral' && e.UTTERANCE_MAX_MS > 25_000) {
+    warnings.push(
+      'ASR_ENGINE=mistral with UTTERANCE_MAX_MS over 25 s: the hosted API has been reported to time out (3804) on segments of about 30 s',
+    );
+  }
+  return {
+    engine,
+    vllm: { urls, apiKey: e.VLLM_API_KEY, model: e.VLLM_MODEL },
+    mistral: {
+      baseUrl: e.MISTRAL_URL.replace(/\/+$/, ''),
+      apiKey: e.MISTRAL_API_KEY,
+      model: e.MISTRAL_MODEL,
+      audioFormat: e.MISTRAL_AUDIO,
+      delayMs: e.ASR_DELAY_MS,
+    },
+    vad: {
+      enabled: e.VAD_ENABLED,
+      threshold: e.VAD_THRESHOLD,
+      minSpeechMs: e.VAD_MIN_SPEECH_MS,
+      minSilenceMs: e.VAD_MIN_SILENCE_MS,
+      prerollMs: e.VAD_PREROLL_MS,
+    },
+    maxUtteranceMs: e.UTTERANCE_MAX_MS,
+    limits: {
+      maxBufferMs: e.ASR_BUFFER_MS,
+      connectTimeoutMs: e.ASR_CONNECT_TIMEOUT_MS,
+      doneTimeoutMs: e.ASR_DONE_TIMEOUT_MS,
+      backoffBaseMs: 100,
+      backoffMaxMs: 5_000,
+    },
+    probeIntervalMs: e.ASR_PROBE_INTERVAL_MS,
+  };
+}

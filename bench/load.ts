@@ -69,14 +69,25 @@ interface SimCall {
   sequence: number;
 }
 
-/** `voxline` runs the real app; `floor` a bare ws server that only parses (floor-server.ts). */
+const SERVERS = {
+  /** The real app; frames timed as they reach a consumer. */
+  voxline: 'bench/load-server.ts',
+  /** A bare ws server that only parses. */
+  floor: 'bench/floor-server.ts',
+  /** The real app with the vLLM engine; frames timed as their append is written (engine-latency.ts). */
+  engine: 'bench/engine-server.ts',
+  /** A bare relay: parse → base64 → engine socket write (engine-latency.ts). */
+  relay: 'bench/relay-server.ts',
+} as const;
+
 export async function benchLoad(
   steps = STEPS,
-  target: 'voxline' | 'floor' = 'voxline',
+  target: keyof typeof SERVERS = 'voxline',
+  extraEnv: Record<string, string> = {},
 ): Promise<{ baseline: Report; results: LoadStep[] }> {
   execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   const port = freePortSync();
-  const script = target === 'floor' ? 'bench/floor-server.ts' : 'bench/load-server.ts';
+  const script = SERVERS[target];
   const server = fork(script, [], {
     execPath: 'taskset',
     execArgv: ['-c', '0', process.execPath, '--expose-gc', '--import', 'tsx'],
@@ -90,6 +101,7 @@ export async function benchLoad(
       MAX_LIVE_CALLS: '100000',
       CALL_HISTORY_LIMIT: '0',
       MEDIA_IDLE_TIMEOUT_MS: '60000',
+      ...extraEnv,
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

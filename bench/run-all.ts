@@ -1,11 +1,13 @@
 /**
  * npm run bench: every benchmark in one run, printed as the tables the README shows.
- * Takes about 4 minutes. STEPS=… overrides the load steps (calls per step, comma-separated).
+ * Takes about 6 minutes. STEPS=… overrides the load steps (calls per step, comma-separated).
  */
 import { benchConversion } from './conversion.js';
+import { benchEngineLatency, engineLatencyTable } from './engine-latency.js';
 import { machine } from './lib.js';
 import { benchLoad, loadTable } from './load.js';
 import { benchMediaHandler } from './media-handler.js';
+import { benchVad, vadTable } from './vad.js';
 
 const steps = (process.env.STEPS ?? '100,500,900,1000,1250').split(',').map(Number);
 
@@ -39,4 +41,11 @@ console.log('\nvoxline (two-leg calls at real-time pace, server on one core):\n'
 console.log(loadTable(voxline.results));
 console.log('\nfloor: a bare ws server that only parses, same load:\n');
 console.log(loadTable(floor.results));
+
+console.error('engine latency…');
+console.log('\ngateway-added latency, voxline on one core:\n');
+console.log(engineLatencyTable(await benchEngineLatency()));
+console.error('VAD…');
+console.log('\nVAD (Silero v5) and segmentation:\n');
+console.log(vadTable(await benchVad()));
 process.exit(0);

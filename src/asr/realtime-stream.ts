@@ -25,13 +25,21 @@ export interface StreamObserver {
   reconnect(): void;
   audioSent(leg: string, seconds: number): void;
   dropped(leg: string, ms: number, code: SttErrorCode): void;
+  /** An append was written on the engine socket: audio from `startMs` on the call clock (benchmarks). */
+  appended?(callSid: string, leg: string, startMs: number): void;
 }
 
-/** One utterance: its audio is kept until the server's final for it arrives. */
+/**
+ * One utterance: its audio is kept until the server's final for it arrives, in one growing buffer
+ * with chunk boundaries (not an object per frame: at hundreds of legs, many small live buffers
+ * make for long GC pauses).
+ */
 interface Utterance {
   readonly id: number;
   startMs: number;
-  readonly chunks: Buffer[];
+  audio: Buffer;
+  /** End offset of each chunk in `audio`; a chunk is one frame, sent as one append. */
+  readonly ends: number[];
   bytes: number;
   /** Chunks, and their bytes, written on the current connection. */
   sent: number;
@@ -44,6 +52,9 @@ interface Utterance {
   recovered: boolean;
   failures: number;
 }
+
+/** One second of PCM16 at 16 kHz; utterances grow by doubling from here. */
+const INITIAL_UTTERANCE_BYTES = 32_000;
 
 /** A server-reported failure, sorted by what the stream should do about it. */
 export type ServerFailure =
@@ -62,6 +73,7 @@ export abstract class RealtimeStream implements SttStream {
   readonly stats: SttStreamStats = newStats();
   protected readonly log: FastifyBaseLogger;
   protected readonly leg: string;
+  readonly #callSid: string;
   readonly #onEvent: (event: TranscriptEvent) => void;
   readonly #limits: RealtimeLimits;
   readonly #observer: StreamObserver;
@@ -82,6 +94,7 @@ export abstract class RealtimeStream implements SttStream {
   protected constructor(options: SttStreamOptions, limits: RealtimeLimits, observer: StreamObserver) {
     this.log = options.log;
     this.leg = options.leg;
+    this.#callSid = options.callSid;
     this.#onEvent = options.onEvent;
     this.#limits = limits;
     this.#observer = observer;
@@ -94,7 +107,7 @@ export abstract class RealtimeStream implements SttStream {
   protected abstract readonly bytesPerMs: number;
   /** Opens a socket; the engine calls `ready()` once the session is set up. */
   protected abstract openSocket(): WebSocket;
-  /** A copy of the frame's audio in the encoding the server takes. */
+  /** The frame's audio in the encoding the server takes, as a view valid during pushFrame (it is copied). */
   protected abstract encode(frame: AudioFrame): Buffer;
   protected abstract sendBegin(ws: WebSocket): void;
   protected abstract sendAudio(ws: WebSocket, chunk: Buffer): void;
@@ -124,8 +137,14 @@ export abstract class RealtimeStream implements SttStream {
       this.#queue.push(open);
     }
     const chunk = this.encode(frame);
-    open.chunks.push(chunk);
+    if (open.bytes + chunk.length > open.audio.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * open.audio.length, open.bytes + chunk.length));
+      open.audio.copy(grown, 0, 0, open.bytes);
+      open.audio = grown;
+    }
+    chunk.copy(open.audio, open.bytes);
     open.bytes += chunk.length;
+    open.ends.push(open.bytes);
     open.speechEndMs = frame.startMs + frame.durationMs;
     this.#bufferedBytes += chunk.length;
     this.#enforceBound();
@@ -261,7 +280,8 @@ export abstract class RealtimeStream implements SttStream {
     return {
       id: this.#nextId++,
       startMs,
-      chunks: [],
+      audio: Buffer.allocUnsafe(INITIAL_UTTERANCE_BYTES),
+      ends: [],
       bytes: 0,
       sent: 0,
       sentBytes: 0,
@@ -302,10 +322,11 @@ export abstract class RealtimeStream implements SttStream {
       head.begun = true;
       this.sendBegin(ws);
     }
-    while (head.sent < head.chunks.length) {
-      const chunk = head.chunks[head.sent++];
-      head.sentBytes += chunk.length;
+    while (head.sent < head.ends.length) {
+      const chunk = head.audio.subarray(head.sentBytes, head.ends[head.sent++]);
       this.sendAudio(ws, chunk);
+      this.#observer.appended?.(this.#callSid, this.leg, head.startMs + head.sentBytes / this.bytesPerMs);
+      head.sentBytes += chunk.length;
       const seconds = chunk.length / this.bytesPerMs / 1000;
       this.stats.audioSecondsSent += seconds;
       this.#observer.audioSent(this.leg, seconds);

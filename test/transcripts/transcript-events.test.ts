@@ -82,6 +82,6 @@ describe('GET /v1/calls/:callSid/events (Server-Sent Events)', () => {
     gateway = await startGateway();
     const response = await fetch(`${gateway.baseUrl}/v1/calls/CAnope/events`);
     expect(response.status).toBe(404);
-    expect((await response.json()).error.code).toBe('VL_ERR_CALL_NOT_FOUND');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('VL_ERR_CALL_NOT_FOUND');
   });
 });

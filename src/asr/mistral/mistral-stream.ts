@@ -91,9 +91,8 @@ export class MistralStream extends RealtimeStream {
   }
 
   protected encode(frame: AudioFrame): Buffer {
-    if (this.#settings.audioFormat === 'mulaw') return Buffer.from(frame.mulaw);
-    const { pcm } = frame;
-    return Buffer.from(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.byteLength));
+    const audio = this.#settings.audioFormat === 'mulaw' ? frame.mulaw : frame.pcm;
+    return Buffer.from(audio.buffer, audio.byteOffset, audio.byteLength);
   }
 
   protected sendBegin(): void {

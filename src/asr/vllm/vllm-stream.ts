@@ -78,7 +78,7 @@ export class VllmStream extends RealtimeStream {
 
   protected encode(frame: AudioFrame): Buffer {
     const { pcm } = frame;
-    return Buffer.from(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.byteLength));
+    return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
   }
 
   protected sendBegin(ws: WebSocket): void {

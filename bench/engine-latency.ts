@@ -1,0 +1,49 @@
+/**
+ * Gateway-added latency: from a Twilio media frame leaving the load generator to its append being
+ * written on the vLLM engine socket, at 100 two-leg calls with voxline on one core; and the same
+ * for a bare relay (parse → base64 → socket write) in the same run, as a ratio. The engine end is a
+ * sink that accepts sessions and swallows appends (bench/engine-sink.ts), in the generator's process.
+ */
+
+import { startEngineSink } from './engine-sink.js';
+import { machine } from './lib.js';
+import { benchLoad, type LoadStep } from './load.js';
+
+export interface EngineLatency {
+  readonly voxline: LoadStep;
+  readonly relay: LoadStep;
+  readonly ratioP50: number;
+  readonly ratioP99: number;
+}
+
+export async function benchEngineLatency(calls = Number(process.env.CALLS ?? 100)): Promise<EngineLatency> {
+  const sink = await startEngineSink();
+  const env = { VLLM_URL: sink.url, VAD_ENABLED: 'false', LOG_LEVEL: 'warn' };
+  const voxline = (await benchLoad([calls], 'engine', env)).results[0];
+  const relay = (await benchLoad([calls], 'relay', env)).results[0];
+  sink.close();
+  return {
+    voxline,
+    relay,
+    ratioP50: voxline.latencyP50Ms / relay.latencyP50Ms,
+    ratioP99: voxline.latencyP99Ms / relay.latencyP99Ms,
+  };
+}
+
+export function engineLatencyTable(r: EngineLatency): string {
+  const row = (name: string, s: LoadStep) =>
+    `| ${name} | ${s.latencyP50Ms.toFixed(2)} / ${s.latencyP99Ms.toFixed(2)} ms | ${s.latencySamples} | ${s.lagP99Ms.toFixed(1)} ms | ${s.cpuPercent.toFixed(0)} % |`;
+  return [
+    `| ${r.voxline.calls} two-leg calls | frame in → append on the engine socket, p50 / p99 | frames timed | event-loop lag p99 | server CPU |`,
+    '|---|---|---|---|---|',
+    row('voxline (vLLM engine, VAD off)', r.voxline),
+    row('bare relay (parse → base64 → write)', r.relay),
+    `| **ratio** | **${r.ratioP50.toFixed(2)}× / ${r.ratioP99.toFixed(2)}×** | | | |`,
+  ].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(`engine latency (${machine()}): server pinned to core 0, load generator and sink to core 1`);
+  console.log(engineLatencyTable(await benchEngineLatency()));
+  process.exit(0);
+}

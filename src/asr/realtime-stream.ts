@@ -6,7 +6,8 @@ import { Backoff } from './backoff.js';
 import type { SttStream, SttStreamOptions, SttStreamStats } from './stt.js';
 import { newStats } from './stt.js';
 import type { SttErrorCode, TranscriptEvent } from './transcript-event.js';
-import { WordTimer } from './word-timing.js';
+import { rewind, UtteranceQueue } from './utterance-queue.js';
+import type { WordTimer } from './word-timing.js';
 
 /** Limits every realtime WebSocket engine shares. */
 export interface RealtimeLimits {
@@ -28,33 +29,6 @@ export interface StreamObserver {
   /** An append was written on the engine socket: audio from `startMs` on the call clock (benchmarks). */
   appended?(callSid: string, leg: string, startMs: number): void;
 }
-
-/**
- * One utterance: its audio is kept until the server's final for it arrives, in one growing buffer
- * with chunk boundaries (not an object per frame: at hundreds of legs, many small live buffers
- * make for long GC pauses).
- */
-interface Utterance {
-  readonly id: number;
-  startMs: number;
-  audio: Buffer;
-  /** End offset of each chunk in `audio`; a chunk is one frame, sent as one append. */
-  readonly ends: number[];
-  bytes: number;
-  /** Chunks, and their bytes, written on the current connection. */
-  sent: number;
-  sentBytes: number;
-  begun: boolean;
-  flushed: boolean;
-  endSent: boolean;
-  speechEndMs: number;
-  timer: WordTimer;
-  recovered: boolean;
-  failures: number;
-}
-
-/** One second of PCM16 at 16 kHz; utterances grow by doubling from here. */
-const INITIAL_UTTERANCE_BYTES = 32_000;
 
 /** A server-reported failure, sorted by what the stream should do about it. */
 export type ServerFailure =
@@ -79,12 +53,10 @@ export abstract class RealtimeStream implements SttStream {
   readonly #observer: StreamObserver;
   readonly #backoff: Backoff;
   readonly #arrivals = new ArrivalClock();
-  readonly #queue: Utterance[] = [];
+  readonly #queue = new UtteranceQueue();
   #ws: WebSocket | undefined;
   #ready = false;
   #timer: NodeJS.Timeout | undefined;
-  #nextId = 1;
-  #bufferedBytes = 0;
   #fatal = false;
   #closed = false;
   #ending = false;
@@ -130,31 +102,17 @@ export abstract class RealtimeStream implements SttStream {
       this.#drop(frame.durationMs, this.#fatal ? 'engine_error' : 'audio_dropped');
       return;
     }
-    this.#arrivals.record(frame.startMs + frame.durationMs, performance.now());
-    let open = this.#queue.at(-1);
-    if (!open || open.flushed) {
-      open = this.#newUtterance(frame.startMs);
-      this.#queue.push(open);
-    }
-    const chunk = this.encode(frame);
-    if (open.bytes + chunk.length > open.audio.length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * open.audio.length, open.bytes + chunk.length));
-      open.audio.copy(grown, 0, 0, open.bytes);
-      open.audio = grown;
-    }
-    chunk.copy(open.audio, open.bytes);
-    open.bytes += chunk.length;
-    open.ends.push(open.bytes);
-    open.speechEndMs = frame.startMs + frame.durationMs;
-    this.#bufferedBytes += chunk.length;
+    const endMs = frame.startMs + frame.durationMs;
+    this.#arrivals.record(endMs, performance.now());
+    this.#queue.append(this.encode(frame), frame.startMs, endMs);
     this.#enforceBound();
     if (!this.#ws) this.#connect();
     else this.#pump();
   }
 
   flush(speechEndMs: number): void {
-    const open = this.#queue.at(-1);
-    if (!open || open.flushed) return;
+    const open = this.#queue.open;
+    if (!open) return;
     open.flushed = true;
     open.speechEndMs = Math.min(open.speechEndMs, speechEndMs);
     this.#pump();
@@ -162,8 +120,8 @@ export abstract class RealtimeStream implements SttStream {
 
   endInput(): Promise<void> {
     this.#ending = true;
-    const open = this.#queue.at(-1);
-    if (open && !open.flushed) this.flush(open.speechEndMs);
+    const open = this.#queue.open;
+    if (open) this.flush(open.speechEndMs);
     if (this.#queue.length === 0 || this.#closed || this.#fatal) {
       this.close();
       return Promise.resolve();
@@ -176,8 +134,7 @@ export abstract class RealtimeStream implements SttStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const u of this.#queue.splice(0)) this.#drop(u.bytes / this.bytesPerMs, 'audio_dropped');
-    this.#bufferedBytes = 0;
+    for (const u of this.#queue.clear()) this.#drop(u.bytes / this.bytesPerMs, 'audio_dropped');
     clearTimeout(this.#timer);
     this.#dropSocket(true);
     this.#drained?.();
@@ -198,7 +155,7 @@ export abstract class RealtimeStream implements SttStream {
   }
 
   protected delta(text: string): void {
-    const head = this.#queue[0];
+    const head = this.#queue.head;
     if (!head?.begun) return;
     this.timeText(head.timer, text, head.startMs + head.sentBytes / this.bytesPerMs);
     if (text === '') return;
@@ -215,14 +172,13 @@ export abstract class RealtimeStream implements SttStream {
   }
 
   protected done(text: string): void {
-    const head = this.#queue[0];
+    const head = this.#queue.head;
     if (!head?.endSent) {
       this.log.warn({ leg: this.leg }, 'speech engine sent a final that was not asked for: ignored');
       return;
     }
     clearTimeout(this.#timer);
     this.#queue.shift();
-    this.#bufferedBytes -= head.bytes;
     this.stats.finals++;
     this.#latency('final', head.speechEndMs);
     this.#onEvent({
@@ -247,19 +203,17 @@ export abstract class RealtimeStream implements SttStream {
     if (failure.kind === 'fatal') {
       this.#emitError(failure.code, failure.message, false);
       this.#fatal = true;
-      for (const u of this.#queue.splice(0)) this.#drop(u.bytes / this.bytesPerMs, failure.code);
-      this.#bufferedBytes = 0;
+      for (const u of this.#queue.clear()) this.#drop(u.bytes / this.bytesPerMs, failure.code);
       this.#dropSocket();
       this.#drained?.();
       return;
     }
-    const head = this.#queue[0];
+    const head = this.#queue.head;
     if (head) {
       head.failures++;
       if (head.failures > 1) {
         this.#emitError('utterance_failed', `utterance ${head.id} failed twice: ${failure.message}`, true);
         this.#queue.shift();
-        this.#bufferedBytes -= head.bytes;
         this.#drop(head.bytes / this.bytesPerMs, 'utterance_failed');
       } else {
         this.#emitError('engine_error', `${failure.message}; retrying the utterance`, true);
@@ -275,25 +229,6 @@ export abstract class RealtimeStream implements SttStream {
   }
 
   // ---- internals ----
-
-  #newUtterance(startMs: number): Utterance {
-    return {
-      id: this.#nextId++,
-      startMs,
-      audio: Buffer.allocUnsafe(INITIAL_UTTERANCE_BYTES),
-      ends: [],
-      bytes: 0,
-      sent: 0,
-      sentBytes: 0,
-      begun: false,
-      flushed: false,
-      endSent: false,
-      speechEndMs: startMs,
-      timer: new WordTimer(startMs),
-      recovered: false,
-      failures: 0,
-    };
-  }
 
   #connect(): void {
     if (this.#closed || this.#fatal || this.#ws) return;
@@ -313,7 +248,7 @@ export abstract class RealtimeStream implements SttStream {
 
   #pump(): void {
     const ws = this.#ws;
-    const head = this.#queue[0];
+    const head = this.#queue.head;
     if (!ws || !this.#ready || !head) {
       if (!head && this.#ending) this.close();
       return;
@@ -340,15 +275,8 @@ export abstract class RealtimeStream implements SttStream {
 
   #lost(reason: string): void {
     this.#dropSocket();
-    const head = this.#queue[0];
-    if (head && (head.begun || head.sent > 0)) {
-      head.recovered = true;
-      head.sent = 0;
-      head.sentBytes = 0;
-      head.begun = false;
-      head.endSent = false;
-      head.timer = new WordTimer(head.startMs);
-    }
+    const head = this.#queue.head;
+    if (head) rewind(head);
     if (this.#closed || this.#fatal) return;
     this.log.warn({ leg: this.leg, reason, pending: this.#queue.length }, 'speech engine connection lost');
     if (this.#queue.length > 0) this.#scheduleReconnect();
@@ -392,9 +320,7 @@ export abstract class RealtimeStream implements SttStream {
   /** Over the bound: the oldest utterance goes, counted and reported. */
   #enforceBound(): void {
     const maxBytes = this.#limits.maxBufferMs * this.bytesPerMs;
-    while (this.#bufferedBytes > maxBytes && this.#queue.length > 1) {
-      const oldest = this.#queue.shift() as Utterance;
-      this.#bufferedBytes -= oldest.bytes;
+    for (let oldest = this.#queue.overflow(maxBytes); oldest; oldest = this.#queue.overflow(maxBytes)) {
       const ms = oldest.bytes / this.bytesPerMs;
       this.#drop(ms, 'engine_unavailable');
       if (!this.#outage) {

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { closeAbruptly, listenLoopback } from './loopback-server.js';
 import { type HeardWord, type ReferenceAudio, wordsHeard } from './reference-audio.js';
 
 /**
@@ -57,20 +57,16 @@ export class MistralRealtimeDouble {
     });
   }
 
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.#http.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#http.address() as AddressInfo).port}`;
+  listen(): Promise<string> {
+    return listenLoopback(this.#http);
   }
 
   dropAll(): void {
-    for (const s of this.sessions) s.ws.terminate();
+    for (const ws of this.#wss.clients) ws.terminate();
   }
 
-  async close(): Promise<void> {
-    this.dropAll();
-    this.#wss.close();
-    this.#http.closeAllConnections();
-    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+  close(): Promise<void> {
+    return closeAbruptly(this.#http, this.#wss);
   }
 
   #accept(ws: WebSocket): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { closeAbruptly, listenLoopback } from './loopback-server.js';
 import { type HeardWord, type ReferenceAudio, wordsHeard } from './reference-audio.js';
 
 /**
@@ -55,6 +55,7 @@ export class VllmRealtimeDouble {
   readonly #wss: WebSocketServer;
   #failNext: string | undefined;
   #killAfterAppends: number | undefined;
+  #origin = '';
   /** Extra delay before `done`, to widen the final→done window in tests. */
   doneDelayMs = 0;
 
@@ -81,12 +82,12 @@ export class VllmRealtimeDouble {
   }
 
   async listen(port = 0): Promise<string> {
-    await new Promise<void>((resolve) => this.#http.listen(port, '127.0.0.1', resolve));
-    return this.url;
+    this.#origin = await listenLoopback(this.#http, port);
+    return this.#origin;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.#http.address() as AddressInfo).port}`;
+    return this.#origin;
   }
 
   /** The next utterance's generation fails with `processing_error` after its first step. */
@@ -101,14 +102,11 @@ export class VllmRealtimeDouble {
 
   /** Drops every open connection now. */
   dropAll(): void {
-    for (const s of this.sessions) s.ws.terminate();
+    for (const ws of this.#wss.clients) ws.terminate();
   }
 
-  async close(): Promise<void> {
-    this.dropAll();
-    this.#wss.close();
-    this.#http.closeAllConnections();
-    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+  close(): Promise<void> {
+    return closeAbruptly(this.#http, this.#wss);
   }
 
   #authorized(header: string | undefined): boolean {

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { jsonEventParser } from '../json-event-parser.js';
 
 /**
  * Mistral's hosted realtime transcription events (reference: voxtral.md §3.2, from the SDK schemas).
@@ -24,17 +24,7 @@ const Other = Type.Object({
 const MistralServerEvent = Type.Union([Session, TextDelta, Done, ServerError, Other]);
 export type MistralServerEvent = Static<typeof MistralServerEvent>;
 
-const check = TypeCompiler.Compile(MistralServerEvent);
-
-export function parseMistralEvent(data: string): MistralServerEvent | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return undefined;
-  }
-  return check.Check(value) ? value : undefined;
-}
+export const parseMistralEvent = jsonEventParser(MistralServerEvent);
 
 export type MistralAudioFormat = 'pcm16' | 'mulaw';
 

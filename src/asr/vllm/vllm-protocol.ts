@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { jsonEventParser } from '../json-event-parser.js';
 
 /**
  * vLLM's `/v1/realtime` server events, as its connection code sends them (reference: voxtral.md §2.5).
@@ -16,18 +16,7 @@ const ServerError = Type.Object({
 const VllmServerEvent = Type.Union([SessionCreated, Delta, Done, ServerError]);
 export type VllmServerEvent = Static<typeof VllmServerEvent>;
 
-const check = TypeCompiler.Compile(VllmServerEvent);
-
-/** Parses one server message; undefined for anything that is not a known, well-formed event. */
-export function parseVllmEvent(data: string): VllmServerEvent | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return undefined;
-  }
-  return check.Check(value) ? value : undefined;
-}
+export const parseVllmEvent = jsonEventParser(VllmServerEvent);
 
 /** Client events, exactly as vLLM expects them. Appends are built by hand: they are the hot path. */
 export const vllmMessages = {

@@ -47,7 +47,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
     // Probes and scrapes would drown the log; every other request is logged by Fastify.
     logController: new LogController({
-      disableRequestLogging: (request) => request.url === '/healthz' || request.url === '/metrics',
+      disableRequestLogging: (request) => ['/healthz', '/readyz', '/metrics'].includes(request.url),
     }),
     bodyLimit: 256 * 1024,
     // While draining, voxline itself refuses new media streams (503 VL_ERR_DRAINING) and keeps

@@ -152,4 +152,23 @@ describe('vLLM faults: nothing is lost, and what cannot be saved is said', () =>
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({ engine: 'vllm', ready: true, endpoints: [{ state: 'up' }] });
   });
+
+  it('shutdown mid-utterance: the drain waits for the open utterance’s final before the server closes', async () => {
+    const double = await startDouble();
+    gateway = await startGateway({ VLLM_URL: double.url, SHUTDOWN_DRAIN_MS: '0' });
+    const g = gateway;
+    const playing = playDemo(g, 'greeting', { pace: 'realtime' }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // the caller is mid-sentence
+    const [call] = g.app.registry.live();
+    await g.app.server.close();
+    gateway = undefined;
+    await playing;
+
+    const transcript = call.transcript.snapshot();
+    expect(transcript.complete).toBe(true);
+    const caller = transcript.utterances.filter((u) => u.speaker === 'caller');
+    expect(caller).toHaveLength(1);
+    expect(caller[0].text).toMatch(/^he was not/);
+    expect(transcript.utterances.find((u) => u.speaker === 'agent')?.text).toBe('Hello world.');
+  }, 30_000);
 });

@@ -3,38 +3,17 @@ import type WebSocket from 'ws';
 import type { AudioFrame } from '../audio/frame.js';
 import { ArrivalClock } from './arrival-clock.js';
 import { Backoff } from './backoff.js';
+import type { RealtimeLimits, StreamObserver } from './realtime-options.js';
 import type { SttStream, SttStreamOptions, SttStreamStats } from './stt.js';
 import { newStats } from './stt.js';
 import type { SttErrorCode, TranscriptEvent } from './transcript-event.js';
 import { rewind, UtteranceQueue } from './utterance-queue.js';
 import type { WordTimer } from './word-timing.js';
 
-/** Limits every realtime WebSocket engine shares. */
-export interface RealtimeLimits {
-  /** Audio held per leg while the engine has not acknowledged it (covers one whole utterance). */
-  readonly maxBufferMs: number;
-  readonly connectTimeoutMs: number;
-  /** After an utterance's end is sent, how long the server may take to finish it. */
-  readonly doneTimeoutMs: number;
-  readonly backoffBaseMs: number;
-  readonly backoffMaxMs: number;
-}
-
-/** What a stream reports to the engine's metrics. */
-export interface StreamObserver {
-  latency(kind: 'partial' | 'final', seconds: number): void;
-  reconnect(): void;
-  audioSent(leg: string, seconds: number): void;
-  dropped(leg: string, ms: number, code: SttErrorCode): void;
-  /** An append was written on the engine socket: audio from `startMs` on the call clock (benchmarks). */
-  appended?(callSid: string, leg: string, startMs: number): void;
-}
-
 /** A server-reported failure, sorted by what the stream should do about it. */
 export type ServerFailure =
   | { kind: 'fatal'; code: SttErrorCode; message: string }
-  | { kind: 'retry_utterance'; message: string }
-  | { kind: 'ignore'; message: string };
+  | { kind: 'retry_utterance'; message: string };
 
 /**
  * The engine-independent half of a realtime WebSocket transcription stream: it keeps each
@@ -196,10 +175,6 @@ export abstract class RealtimeStream implements SttStream {
   }
 
   protected failed(failure: ServerFailure): void {
-    if (failure.kind === 'ignore') {
-      this.log.warn({ leg: this.leg, reason: failure.message }, 'speech engine complaint ignored');
-      return;
-    }
     if (failure.kind === 'fatal') {
       this.#emitError(failure.code, failure.message, false);
       this.#fatal = true;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { StreamObserver } from '../asr/realtime-stream.js';
+import type { StreamObserver } from '../asr/realtime-options.js';
 import type { EngineHealth } from '../asr/stt.js';
 import type { SttErrorCode, TranscriptEvent } from '../asr/transcript-event.js';
 

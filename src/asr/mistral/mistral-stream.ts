@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import type { AudioFrame } from '../../audio/frame.js';
-import type { RealtimeLimits, StreamObserver } from '../realtime-stream.js';
+import type { RealtimeLimits, StreamObserver } from '../realtime-options.js';
 import { RealtimeStream } from '../realtime-stream.js';
 import type { SttStreamOptions } from '../stt.js';
 import type { WordTimer } from '../word-timing.js';

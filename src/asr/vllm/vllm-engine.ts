@@ -1,6 +1,6 @@
 import { EndpointPool } from '../endpoint-pool.js';
 import { probeModel } from '../model-probe.js';
-import type { RealtimeLimits, StreamObserver } from '../realtime-stream.js';
+import type { RealtimeLimits, StreamObserver } from '../realtime-options.js';
 import type { EngineHealth, SpeechToText, SttStream, SttStreamOptions } from '../stt.js';
 import { modelsUrl, VllmStream } from './vllm-stream.js';
 

@@ -1,7 +1,8 @@
 import WebSocket from 'ws';
 import type { AudioFrame } from '../../audio/frame.js';
 import type { EndpointPool } from '../endpoint-pool.js';
-import type { RealtimeLimits, ServerFailure, StreamObserver } from '../realtime-stream.js';
+import type { RealtimeLimits, StreamObserver } from '../realtime-options.js';
+import type { ServerFailure } from '../realtime-stream.js';
 import { RealtimeStream } from '../realtime-stream.js';
 import type { SttStreamOptions } from '../stt.js';
 import type { WordTimer } from '../word-timing.js';

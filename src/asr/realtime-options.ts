@@ -1,0 +1,22 @@
+import type { SttErrorCode } from './transcript-event.js';
+
+/** Limits every realtime WebSocket engine shares. */
+export interface RealtimeLimits {
+  /** Audio held per leg while the engine has not acknowledged it (covers one whole utterance). */
+  readonly maxBufferMs: number;
+  readonly connectTimeoutMs: number;
+  /** After an utterance's end is sent, how long the server may take to finish it. */
+  readonly doneTimeoutMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+/** What a stream reports to the engine's metrics. */
+export interface StreamObserver {
+  latency(kind: 'partial' | 'final', seconds: number): void;
+  reconnect(): void;
+  audioSent(leg: string, seconds: number): void;
+  dropped(leg: string, ms: number, code: SttErrorCode): void;
+  /** An append was written on the engine socket: audio from `startMs` on the call clock (benchmarks). */
+  appended?(callSid: string, leg: string, startMs: number): void;
+}

@@ -71,4 +71,15 @@ describe('a two-leg call on the Mistral hosted realtime API (double of its docum
     expect(transcript.utterances.some((u) => u.recovered)).toBe(true);
     expect(transcript.errors).toEqual([]);
   }, 30_000);
+
+  it('an error event from the server: surfaced, the utterance re-sent on a new session, nothing lost', async () => {
+    const transcript = await transcribe({}, () => setTimeout(() => mistral.failNextAppend(), 700));
+    check(transcript);
+    expect(transcript.errors).toEqual([
+      expect.objectContaining({
+        code: 'engine_error',
+        message: expect.stringContaining('Internal server error (code 3000)'),
+      }),
+    ]);
+  }, 30_000);
 });

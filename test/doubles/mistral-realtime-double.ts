@@ -33,6 +33,7 @@ export class MistralRealtimeDouble {
   readonly #reference: ReferenceAudio;
   readonly #http: Server;
   readonly #wss = new WebSocketServer({ noServer: true });
+  #failNext: string | undefined;
 
   constructor(reference: ReferenceAudio) {
     this.#reference = reference;
@@ -59,6 +60,11 @@ export class MistralRealtimeDouble {
 
   listen(): Promise<string> {
     return listenLoopback(this.#http);
+  }
+
+  /** The next append gets an error event back (as a server-side failure would produce). */
+  failNextAppend(message = 'Internal server error'): void {
+    this.#failNext = message;
   }
 
   dropAll(): void {
@@ -107,6 +113,11 @@ export class MistralRealtimeDouble {
       s.delayMs = event.session?.target_streaming_delay_ms ?? s.delayMs;
       this.#send(s, { type: 'session.updated', session: this.#session(s) });
     } else if (event.type === 'input_audio.append') {
+      if (this.#failNext) {
+        this.#send(s, { type: 'error', error: { message: this.#failNext, code: 3000 } });
+        this.#failNext = undefined;
+        return;
+      }
       s.audioStarted = true;
       const audio = Buffer.from(event.audio ?? '', 'base64');
       s.segment.push(audio);

@@ -47,5 +47,11 @@ console.log('\ngateway-added latency, voxline on one core:\n');
 console.log(engineLatencyTable(await benchEngineLatency()));
 console.error('VAD…');
 console.log('\nVAD (Silero v5) and segmentation:\n');
-console.log(vadTable(await benchVad()));
+console.log(vadTable(await benchVad(64, 4)));
+console.log(
+  vadTable(await benchVad(64, 4, 1, 128))
+    .split('\n')
+    .slice(2)
+    .join('\n'),
+);
 process.exit(0);

@@ -15,16 +15,36 @@ export function bundledSileroPath(): string {
 /** One leg's recurrent state and audio context. */
 export class VadState {
   readonly input = new Float32Array(CONTEXT_SAMPLES + VAD_WINDOW_SAMPLES);
-  state: Float32Array<ArrayBufferLike> = new Float32Array(STATE_SIZE);
+  readonly state = new Float32Array(STATE_SIZE);
+}
+
+/** Windows of many legs go through the model together: one run of 32 costs what 9 single runs do. */
+const MAX_BATCH = 64;
+/** How long a window may wait for others to join its batch (delays only the VAD's decision). */
+const BATCH_WAIT_MS = 4;
+const INPUT_SIZE = CONTEXT_SAMPLES + VAD_WINDOW_SAMPLES;
+const HALF_STATE = STATE_SIZE / 2;
+
+interface Pending {
+  readonly leg: VadState;
+  readonly resolve: (probability: number) => void;
+  readonly reject: (err: unknown) => void;
 }
 
 /**
- * Silero VAD v5 on onnxruntime-node. One session serves every leg (runs are independent; each leg
- * carries its own state), on one intra-op thread: a window costs about 0.15 ms of CPU.
+ * Silero VAD v5 on onnxruntime-node, one session for every leg, on one intra-op thread. Windows
+ * from different legs are batched into one run (batch dimension N: input [N, 576], state
+ * [2, N, 128]); measured on the development VM, a window costs 0.15 ms of CPU alone and 0.04 ms
+ * in a batch of 32 or more.
  */
 export class SileroVad {
   readonly #session: InferenceSession;
   readonly #sr = new Tensor('int64', BigInt64Array.from([16_000n]), []);
+  #queue: Pending[] = [];
+  #running = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** Runs made, and windows through them (for the batching benchmark). */
+  readonly counts = { runs: 0, windows: 0 };
 
   private constructor(session: InferenceSession) {
     this.#session = session;
@@ -46,21 +66,69 @@ export class SileroVad {
 
   /**
    * Speech probability of `window` (512 samples, floats in [-1, 1]) for the leg whose state this
-   * is. Windows of one leg must be run one after another.
+   * is. Windows of one leg must be run one after another (await each).
    */
-  async probability(leg: VadState, window: Float32Array): Promise<number> {
+  probability(leg: VadState, window: Float32Array): Promise<number> {
     leg.input.set(window, CONTEXT_SAMPLES);
-    const result = await this.#session.run({
-      input: new Tensor('float32', leg.input, [1, leg.input.length]),
-      state: new Tensor('float32', leg.state, [2, 1, 128]),
-      sr: this.#sr,
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ leg, resolve, reject });
+      this.#schedule();
     });
-    leg.state = result.stateN.data as Float32Array;
-    leg.input.copyWithin(0, VAD_WINDOW_SAMPLES); // keep the tail as the next window's context
-    return (result.output.data as Float32Array)[0];
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#timer);
     await this.#session.release();
+  }
+
+  #schedule(): void {
+    if (this.#running || this.#queue.length === 0) return;
+    if (this.#queue.length >= MAX_BATCH) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      void this.#runBatch();
+    } else {
+      this.#timer ??= setTimeout(() => {
+        this.#timer = undefined;
+        void this.#runBatch();
+      }, BATCH_WAIT_MS);
+    }
+  }
+
+  async #runBatch(): Promise<void> {
+    if (this.#running || this.#queue.length === 0) return;
+    this.#running = true;
+    const batch = this.#queue.splice(0, MAX_BATCH);
+    const n = batch.length;
+    const input = new Float32Array(n * INPUT_SIZE);
+    const state = new Float32Array(n * STATE_SIZE);
+    batch.forEach(({ leg }, i) => {
+      input.set(leg.input, i * INPUT_SIZE);
+      // state is [2, N, 128]: each leg's two halves go to rows 0 and 1.
+      state.set(leg.state.subarray(0, HALF_STATE), i * HALF_STATE);
+      state.set(leg.state.subarray(HALF_STATE), (n + i) * HALF_STATE);
+    });
+    try {
+      const result = await this.#session.run({
+        input: new Tensor('float32', input, [n, INPUT_SIZE]),
+        state: new Tensor('float32', state, [2, n, HALF_STATE]),
+        sr: this.#sr,
+      });
+      this.counts.runs++;
+      this.counts.windows += n;
+      const output = result.output.data as Float32Array;
+      const next = result.stateN.data as Float32Array;
+      batch.forEach(({ leg, resolve }, i) => {
+        leg.state.set(next.subarray(i * HALF_STATE, (i + 1) * HALF_STATE), 0);
+        leg.state.set(next.subarray((n + i) * HALF_STATE, (n + i + 1) * HALF_STATE), HALF_STATE);
+        leg.input.copyWithin(0, VAD_WINDOW_SAMPLES); // the tail is the next window's context
+        resolve(output[i]);
+      });
+    } catch (err) {
+      for (const { reject } of batch) reject(err);
+    } finally {
+      this.#running = false;
+      this.#schedule();
+    }
   }
 }

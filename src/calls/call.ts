@@ -13,6 +13,14 @@ export interface DtmfRecord {
   readonly atMs: number | null;
 }
 
+/** Told about a call's life: webhooks, recorders. Called synchronously; must not throw. */
+export interface CallObserver {
+  callStarted?(call: Call): void;
+  dtmf?(call: Call, record: DtmfRecord & { readonly leg: string }): void;
+  /** The call is over (legs flushed); transcripts may still be finishing (see CallTranscript). */
+  callEnded?(call: Call): void;
+}
+
 export interface StatusRecord {
   readonly event: string;
   readonly receivedAt: string;
@@ -47,6 +55,7 @@ export class Call {
   #messagesSeen = 0;
   readonly #transport: CallTransport;
   readonly #onEnd: (call: Call) => void;
+  readonly #observers: readonly CallObserver[];
 
   constructor(
     start: CallStart,
@@ -54,12 +63,14 @@ export class Call {
     log: FastifyBaseLogger,
     aligner: AlignerOptions,
     onEnd: (call: Call) => void,
+    observers: readonly CallObserver[] = [],
   ) {
     this.start = start;
     this.log = log;
     this.scope = new CallScope(log);
     this.#transport = transport;
     this.#onEnd = onEnd;
+    this.#observers = observers;
     for (const spec of start.legs) {
       this.legs.set(
         spec.track,
@@ -91,7 +102,26 @@ export class Call {
 
   /** A digit pressed on `track`'s side, placed where that leg's timeline had got to. */
   recordDtmf(digit: string, track: string): void {
-    this.dtmf.push({ digit, atMs: this.legs.get(track)?.stats().positionMs ?? null });
+    const record = { digit, atMs: this.legs.get(track)?.stats().positionMs ?? null };
+    this.dtmf.push(record);
+    const leg = this.legs.get(track)?.label ?? track;
+    this.#notify((o) => o.dtmf?.(this, { ...record, leg }));
+  }
+
+  /** Tells every observer; one that throws is logged, never allowed to break the call. */
+  #notify(tell: (observer: CallObserver) => void): void {
+    for (const observer of this.#observers) {
+      try {
+        tell(observer);
+      } catch (err) {
+        this.log.error({ err }, 'call observer failed');
+      }
+    }
+  }
+
+  /** Called by the registry once the call is set up. */
+  announceStart(): void {
+    this.#notify((o) => o.callStarted?.(this));
   }
 
   recordStatus(event: string, detail: Record<string, string>): void {
@@ -115,6 +145,7 @@ export class Call {
     for (const leg of this.legs.values()) leg.end();
     this.transcript.callEnded();
     this.#onEnd(this);
+    this.#notify((o) => o.callEnded?.(this));
     return this.scope.close(reason);
   }
 

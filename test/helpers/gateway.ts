@@ -1,4 +1,7 @@
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { getExpectedTwilioSignature } from 'twilio/lib/webhooks/webhooks.js';
@@ -81,6 +84,8 @@ export async function startGateway(
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     TWILIO_AUTH_TOKEN: AUTH_TOKEN,
     LOG_LEVEL: 'debug',
+    // Each gateway gets its own data directory (outbox, recordings), removed by the OS's tmp cleaning.
+    DATA_DIR: env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'voxline-test-')),
     ...env,
   });
   const logs: Record<string, unknown>[] = [];

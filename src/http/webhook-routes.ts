@@ -1,0 +1,90 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { CallRegistry } from '../calls/call-registry.js';
+import { VoxlineError } from '../errors.js';
+import type { Recordings } from '../recording/recordings.js';
+import type { Dispatcher } from '../webhooks/dispatcher.js';
+import type { Delivery, Outbox } from '../webhooks/outbox.js';
+import { requireAdminToken } from './admin-auth.js';
+
+export interface WebhookRoutesOptions {
+  readonly outbox: Outbox | undefined;
+  readonly dispatcher: Dispatcher | undefined;
+  readonly recordings: Recordings | undefined;
+  readonly registry: CallRegistry;
+  readonly adminToken: string | undefined;
+}
+
+const ListQuery = Type.Object({
+  status: Type.Optional(
+    Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+});
+
+/**
+ * Admin API for the outbox (GET /v1/webhooks/deliveries?status=failed, POST …/:id/retry) and
+ * GET /v1/calls/:callSid/recording; all behind the admin token.
+ */
+export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
+  const { outbox, dispatcher, recordings } = options;
+  app.addHook('preValidation', requireAdminToken(options.adminToken));
+
+  app.get<{ Querystring: { status?: Delivery['status']; limit?: number } }>(
+    '/v1/webhooks/deliveries',
+    { schema: { querystring: ListQuery } },
+    async (request) => {
+      const list = outbox?.list(request.query.status ?? 'failed', request.query.limit ?? 100) ?? [];
+      return { deliveries: list.map(view) };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>('/v1/webhooks/deliveries/:id/retry', async (request, reply) => {
+    const id = Number(request.params.id);
+    const delivery = Number.isInteger(id) ? outbox?.get(id) : undefined;
+    if (!outbox || !delivery) throw new VoxlineError('VL_ERR_DELIVERY_NOT_FOUND', request.params.id);
+    if (!outbox.requeue(id)) {
+      throw new VoxlineError('VL_ERR_DELIVERY_NOT_FAILED', `delivery ${id} is ${delivery.status}`);
+    }
+    dispatcher?.notify([delivery.endpoint]);
+    return reply.code(202).send({ delivery: view(outbox.get(id) as Delivery) });
+  });
+
+  app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/recording', async (request, reply) => {
+    const { callSid } = request.params;
+    const path = recordings?.pathOf(callSid);
+    const call = options.registry.get(callSid);
+    if (call?.state === 'live') throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
+    const size = path
+      ? await stat(path).then(
+          (s) => s.size,
+          () => undefined,
+        )
+      : undefined;
+    if (!path || size === undefined) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+    return reply
+      .type('audio/wav')
+      .header('content-length', size)
+      .header('content-disposition', `attachment; filename="${callSid}.wav"`)
+      .send(createReadStream(path));
+  });
+}
+
+function view(d: Delivery) {
+  return {
+    id: d.id,
+    eventId: d.eventId,
+    type: d.type,
+    endpoint: d.endpoint,
+    callSid: d.callSid,
+    seq: d.seq,
+    status: d.status,
+    attempts: d.attempts,
+    lastError: d.lastError,
+    createdAt: new Date(d.createdAt).toISOString(),
+    nextAttemptAt: d.status === 'pending' ? new Date(d.nextAttemptAt).toISOString() : null,
+    deliveredAt: d.deliveredAt ? new Date(d.deliveredAt).toISOString() : null,
+  };
+}

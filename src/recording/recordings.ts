@@ -1,0 +1,93 @@
+import { mkdirSync } from 'node:fs';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Call } from '../calls/call.js';
+import type { LegConsumerFactory } from '../calls/call-registry.js';
+import { CallRecorder, type RecordingInfo } from './call-recorder.js';
+import type { RecordingFormat } from './wav-writer.js';
+
+/** CallSids are [A-Za-z0-9]; anything else never becomes a file name. */
+const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Dual-channel recordings under DATA_DIR/recordings: a recorder per call (the inbound track on the
+ * left, outbound on the right), closed when the call ends, then `onReady`; and a retention sweep.
+ */
+export class Recordings {
+  readonly dir: string;
+  readonly #format: RecordingFormat;
+  readonly #retentionHours: number;
+  readonly #log: FastifyBaseLogger;
+  readonly #onReady: (call: Call, info: RecordingInfo | undefined) => void;
+  readonly #recorders = new Map<string, CallRecorder>();
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(
+    dataDir: string,
+    format: RecordingFormat,
+    retentionHours: number,
+    log: FastifyBaseLogger,
+    onReady: (call: Call, info: RecordingInfo | undefined) => void,
+  ) {
+    this.dir = join(dataDir, 'recordings');
+    mkdirSync(this.dir, { recursive: true });
+    this.#format = format;
+    this.#retentionHours = retentionHours;
+    this.#log = log;
+    this.#onReady = onReady;
+  }
+
+  /** Feeds each leg into its call's recorder; the recording closes with the call's scope. */
+  readonly consumer: LegConsumerFactory = (call, leg) => {
+    if (!SAFE_NAME.test(call.callSid)) return undefined;
+    let recorder = this.#recorders.get(call.callSid);
+    if (!recorder) {
+      const created = new CallRecorder(this.pathOf(call.callSid) as string, this.#format, 2);
+      recorder = created;
+      this.#recorders.set(call.callSid, created);
+      call.scope.defer(async () => {
+        this.#recorders.delete(call.callSid);
+        let info: RecordingInfo | undefined;
+        try {
+          info = await created.close();
+        } catch (err) {
+          call.log.error({ err }, 'recording could not be finished');
+        }
+        this.#onReady(call, info);
+      });
+    }
+    return recorder.channel(leg.track === 'outbound' ? 1 : 0);
+  };
+
+  pathOf(callSid: string): string | undefined {
+    return SAFE_NAME.test(callSid) ? join(this.dir, `${callSid}.wav`) : undefined;
+  }
+
+  /** Deletes recordings older than the retention, now and every hour (0: keep everything). */
+  startRetention(): void {
+    if (this.#retentionHours === 0) return;
+    void this.#deleteExpired();
+    this.#sweep = setInterval(() => void this.#deleteExpired(), 3_600_000);
+    this.#sweep.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweep);
+  }
+
+  async #deleteExpired(): Promise<void> {
+    const cutoff = Date.now() - this.#retentionHours * 3_600_000;
+    for (const name of await readdir(this.dir)) {
+      const path = join(this.dir, name);
+      try {
+        if ((await stat(path)).mtimeMs < cutoff) {
+          await unlink(path);
+          this.#log.info({ path }, 'recording deleted (retention)');
+        }
+      } catch (err) {
+        this.#log.warn({ err, path }, 'retention sweep could not delete a recording');
+      }
+    }
+  }
+}

@@ -1,0 +1,200 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { Backoff } from '../asr/backoff.js';
+import type { Delivery, Outbox } from './outbox.js';
+import { signatureHeader } from './signing.js';
+import type { WebhookConfig, WebhookEndpoint } from './webhook-config.js';
+
+/** What a delivery attempt ended in, and so what happens next. */
+type Outcome =
+  | { kind: 'delivered' }
+  | { kind: 'retry'; error: string; retryAfterMs?: number }
+  | { kind: 'dead'; error: string };
+
+export interface DispatcherObserver {
+  delivered(endpoint: string, latencyMs: number): void;
+  attemptFailed(endpoint: string): void;
+  deadLettered(endpoint: string): void;
+}
+
+/**
+ * Delivers the outbox to the endpoints: each endpoint has its own worker, so a slow or dead one
+ * never holds up another (nor the audio path: nothing here is awaited there). Per call, an
+ * endpoint gets events strictly in seq order: the next waits until the one before is delivered
+ * or dead-lettered. Different calls go in parallel, up to `concurrency` requests per endpoint.
+ */
+export class Dispatcher {
+  readonly #workers: EndpointWorker[];
+
+  constructor(outbox: Outbox, config: WebhookConfig, log: FastifyBaseLogger, observer: DispatcherObserver) {
+    this.#workers = config.endpoints.map((ep) => new EndpointWorker(ep, outbox, config, log, observer));
+  }
+
+  /** Resumes whatever is pending (after a restart too). */
+  start(): void {
+    for (const worker of this.#workers) worker.kick();
+  }
+
+  /** New deliveries were committed: look now rather than at the next timer. */
+  notify(endpoints: readonly string[]): void {
+    for (const worker of this.#workers) if (endpoints.includes(worker.id)) worker.kick();
+  }
+
+  /** Stops starting attempts and waits (bounded) for those in flight to finish. */
+  async stop(timeoutMs: number): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.stop(timeoutMs)));
+  }
+}
+
+class EndpointWorker {
+  readonly id: string;
+  readonly #endpoint: WebhookEndpoint;
+  readonly #outbox: Outbox;
+  readonly #config: WebhookConfig;
+  readonly #log: FastifyBaseLogger;
+  readonly #observer: DispatcherObserver;
+  /** Calls with a request in flight: their next event must wait for it. */
+  readonly #inFlight = new Map<string, Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #kicking = false;
+
+  constructor(
+    endpoint: WebhookEndpoint,
+    outbox: Outbox,
+    config: WebhookConfig,
+    log: FastifyBaseLogger,
+    observer: DispatcherObserver,
+  ) {
+    this.id = endpoint.id;
+    this.#endpoint = endpoint;
+    this.#outbox = outbox;
+    this.#config = config;
+    this.#log = log.child({ webhook: endpoint.id });
+    this.#observer = observer;
+  }
+
+  kick(): void {
+    if (this.#stopped || this.#kicking) return;
+    this.#kicking = true;
+    try {
+      const free = this.#config.concurrency - this.#inFlight.size;
+      if (free <= 0) return;
+      const now = Date.now();
+      // Ask for more than free: heads of calls already in flight come back too and are skipped.
+      for (const delivery of this.#outbox.due(this.id, now, free + this.#inFlight.size)) {
+        if (this.#inFlight.size >= this.#config.concurrency) break;
+        if (this.#inFlight.has(delivery.callSid)) continue;
+        const attempt = this.#attempt(delivery).finally(() => {
+          this.#inFlight.delete(delivery.callSid);
+          this.kick();
+        });
+        this.#inFlight.set(delivery.callSid, attempt);
+      }
+      this.#armTimer(now);
+    } catch (err) {
+      this.#log.error({ err }, 'webhook dispatcher failed to read the outbox');
+    } finally {
+      this.#kicking = false;
+    }
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#inFlight.values()]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Wakes up for the earliest retry that is not due yet. */
+  #armTimer(now: number): void {
+    clearTimeout(this.#timer);
+    const next = this.#outbox.nextDueAt(this.id);
+    if (next === undefined) return;
+    this.#timer = setTimeout(() => this.kick(), Math.max(10, next - now));
+    this.#timer.unref();
+  }
+
+  async #attempt(delivery: Delivery): Promise<void> {
+    const started = Date.now();
+    const outcome = await this.#send(delivery);
+    if (this.#stopped && outcome.kind !== 'delivered') {
+      // Shutting down: leave it pending, unchanged, for the next start.
+      return;
+    }
+    if (outcome.kind === 'delivered') {
+      this.#outbox.markDelivered(delivery.id);
+      this.#observer.delivered(this.id, Date.now() - delivery.createdAt);
+      return;
+    }
+    this.#observer.attemptFailed(this.id);
+    const attempts = delivery.attempts + 1;
+    const age = started - delivery.createdAt;
+    if (outcome.kind === 'dead' || age >= this.#config.maxAgeMs) {
+      const error =
+        outcome.kind === 'dead' ? outcome.error : `${outcome.error}; gave up after ${attempts} attempts`;
+      this.#outbox.markFailed(delivery.id, error);
+      this.#observer.deadLettered(this.id);
+      this.#log.error(
+        { deliveryId: delivery.id, eventId: delivery.eventId, attempts, error },
+        'webhook dead-lettered',
+      );
+      return;
+    }
+    const backoff = new Backoff(this.#config.retryBaseMs, this.#config.retryMaxMs);
+    for (let i = 1; i < attempts; i++) backoff.next();
+    const wait = Math.min(this.#config.retryMaxMs, Math.max(outcome.retryAfterMs ?? 0, backoff.next()));
+    this.#outbox.markRetry(delivery.id, Date.now() + wait, outcome.error);
+    this.#log.warn(
+      { deliveryId: delivery.id, attempts, retryInMs: wait, error: outcome.error },
+      'webhook failed; will retry',
+    );
+  }
+
+  async #send(delivery: Delivery): Promise<Outcome> {
+    const timestamp = Math.floor(Date.now() / 1000);
+    let response: Response;
+    try {
+      response = await fetch(this.#endpoint.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'voxline-webhooks/1',
+          'webhook-id': delivery.eventId,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatureHeader(
+            this.#endpoint.secrets,
+            delivery.eventId,
+            timestamp,
+            delivery.body,
+          ),
+        },
+        body: delivery.body,
+        signal: AbortSignal.timeout(this.#config.timeoutMs),
+        redirect: 'manual',
+      });
+      await response.body?.cancel();
+    } catch (err) {
+      const e = err as Error & { cause?: Error };
+      const reason =
+        e.name === 'TimeoutError'
+          ? `no answer within ${this.#config.timeoutMs} ms`
+          : (e.cause?.message ?? e.message);
+      return { kind: 'retry', error: reason };
+    }
+    if (response.status >= 200 && response.status < 300) return { kind: 'delivered' };
+    // 410 Gone: the receiver says this endpoint will never take it (Standard Webhooks).
+    if (response.status === 410) return { kind: 'dead', error: 'HTTP 410 Gone' };
+    const retryAfter = Number(response.headers.get('retry-after'));
+    return {
+      kind: 'retry',
+      error: `HTTP ${response.status}`,
+      ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+    };
+  }
+}

@@ -1,0 +1,128 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+
+/**
+ * Every webhook event voxline sends: an envelope (id, type, callSid, gapless per-call seq,
+ * occurredAt, version) around a typed `data`. webhooks/schemas/*.json are generated from these
+ * (`npm run webhooks:schemas`); a test keeps them identical and validates emitted events against them.
+ */
+export const EVENT_VERSION = 1;
+
+const Ms = Type.Number({ minimum: 0, description: 'milliseconds on the call clock' });
+const Word = Type.Object({ word: Type.String(), startMs: Ms, endMs: Ms }, { additionalProperties: false });
+const Utterance = Type.Object(
+  {
+    speaker: Type.String(),
+    text: Type.String(),
+    startMs: Ms,
+    endMs: Ms,
+    words: Type.Array(Word),
+    recovered: Type.Boolean({ description: 'the engine connection dropped and the audio was re-sent' }),
+  },
+  { additionalProperties: false },
+);
+
+const data = {
+  'call.started': Type.Object(
+    {
+      streamSid: Type.String(),
+      accountSid: Type.String(),
+      carrier: Type.String(),
+      mode: Type.Union([Type.Literal('transcribe'), Type.Literal('agent')]),
+      legs: Type.Array(
+        Type.Object({ speaker: Type.String(), track: Type.String() }, { additionalProperties: false }),
+      ),
+      customParameters: Type.Record(Type.String(), Type.String()),
+      startedAt: Type.String({ format: 'date-time' }),
+    },
+    { additionalProperties: false },
+  ),
+  'transcript.partial': Type.Object(
+    { speaker: Type.String(), utteranceId: Type.Integer(), text: Type.String(), startMs: Ms, audioMs: Ms },
+    { additionalProperties: false },
+  ),
+  'transcript.final': Type.Object(
+    { ...Utterance.properties, utteranceId: Type.Integer(), engine: Type.String() },
+    { additionalProperties: false },
+  ),
+  dtmf: Type.Object(
+    {
+      digit: Type.String({ pattern: '^[0-9*#A-D]$' }),
+      speaker: Type.String(),
+      atMs: Type.Union([Ms, Type.Null()]),
+    },
+    { additionalProperties: false },
+  ),
+  'call.ended': Type.Object(
+    {
+      endReason: Type.String(),
+      startedAt: Type.String({ format: 'date-time' }),
+      endedAt: Type.String({ format: 'date-time' }),
+      durationMs: Ms,
+      transcript: Type.Array(Utterance),
+      talkTimeMs: Type.Record(Type.String(), Ms, { description: 'speech per speaker (utterance spans)' }),
+      overlaps: Type.Array(
+        Type.Object(
+          { startMs: Ms, endMs: Ms, speakers: Type.Array(Type.String()) },
+          { additionalProperties: false },
+        ),
+      ),
+      interruptions: Type.Array(
+        Type.Object(
+          { atMs: Ms, speaker: Type.String({ description: 'who cut in' }), interrupted: Type.String() },
+          { additionalProperties: false },
+        ),
+      ),
+      longestSilenceMs: Ms,
+      transcriptionErrors: Type.Integer({ minimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+  'recording.ready': Type.Object(
+    {
+      url: Type.String(),
+      sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+      durationMs: Ms,
+      bytes: Type.Integer({ minimum: 0 }),
+      format: Type.Union([Type.Literal('pcm16'), Type.Literal('mulaw')]),
+      sampleRate: Type.Integer(),
+      channels: Type.Array(Type.String(), { description: 'speaker per channel: left, right' }),
+    },
+    { additionalProperties: false },
+  ),
+};
+
+export type EventType = keyof typeof data;
+export const EVENT_TYPES = Object.keys(data) as EventType[];
+export type EventData<T extends EventType> = Static<(typeof data)[T]>;
+
+function envelope<T extends EventType>(type: T) {
+  return Type.Object(
+    {
+      id: Type.String({
+        pattern: '^evt_[0-9a-f]{32}$',
+        description: 'also the webhook-id header: dedupe on it',
+      }),
+      type: Type.Literal(type),
+      version: Type.Literal(EVENT_VERSION),
+      callSid: Type.String(),
+      seq: Type.Integer({ minimum: 1, description: 'gapless and increasing per call' }),
+      occurredAt: Type.String({ format: 'date-time' }),
+      data: data[type] as TSchema,
+    },
+    { $id: `https://voxline.dev/schemas/${type}.json`, title: type, additionalProperties: false },
+  );
+}
+
+export const EVENT_SCHEMAS = Object.fromEntries(
+  EVENT_TYPES.map((t) => [t, envelope(t)]),
+) as unknown as Record<EventType, TSchema>;
+
+export interface WebhookEvent<T extends EventType = EventType> {
+  readonly id: string;
+  readonly type: T;
+  readonly version: typeof EVENT_VERSION;
+  readonly callSid: string;
+  readonly seq: number;
+  readonly occurredAt: string;
+  readonly data: EventData<T>;
+}

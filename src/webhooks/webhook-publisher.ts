@@ -1,0 +1,149 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Call, CallObserver, DtmfRecord } from '../calls/call.js';
+import type { RecordingInfo } from '../recording/call-recorder.js';
+import { summarize } from './call-summary.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { EventData, EventType } from './event-schemas.js';
+import type { Outbox } from './outbox.js';
+import type { WebhookEndpoint } from './webhook-config.js';
+
+export interface PublisherOptions {
+  readonly outbox: Outbox;
+  readonly dispatcher: Dispatcher;
+  readonly endpoints: readonly WebhookEndpoint[];
+  /** Origin for recording URLs. */
+  readonly publicUrl: string;
+  /** Whether a recording.ready will come for each call (call.ended waits for it). */
+  readonly recording: boolean;
+  readonly log: FastifyBaseLogger;
+  readonly onStored?: (type: EventType) => void;
+  readonly onStoreFailed?: () => void;
+}
+
+/**
+ * Turns a call's life into webhook events and commits them to the outbox: call.started,
+ * transcript.partial / transcript.final (from the call's transcript), dtmf, recording.ready, and
+ * call.ended last (once the transcript is complete and the recording closed), with the whole
+ * speaker-labelled transcript and conversation figures. An event no endpoint subscribes to is
+ * not stored, so `seq` counts the events actually sent.
+ */
+export class WebhookPublisher implements CallObserver {
+  readonly #o: PublisherOptions;
+  readonly #pending = new Map<string, { transcript: boolean; recording: boolean }>();
+
+  constructor(options: PublisherOptions) {
+    this.#o = options;
+  }
+
+  callStarted(call: Call): void {
+    const s = call.start;
+    this.#pending.set(call.callSid, { transcript: false, recording: !this.#o.recording });
+    this.#publish(call, 'call.started', {
+      streamSid: s.streamSid,
+      accountSid: s.accountSid,
+      carrier: s.carrier,
+      mode: s.mode,
+      legs: s.legs.map((l) => ({ speaker: l.label, track: l.track })),
+      customParameters: { ...s.customParameters },
+      startedAt: call.startedAt.toISOString(),
+    });
+    call.transcript.subscribe((event) => {
+      if (event.type === 'partial') {
+        const { leg, utteranceId, text, startMs, audioMs } = event;
+        this.#publish(call, 'transcript.partial', { speaker: leg, utteranceId, text, startMs, audioMs });
+      } else if (event.type === 'final') {
+        const { leg, utteranceId, text, startMs, endMs, words, recovered, engine } = event;
+        this.#publish(call, 'transcript.final', {
+          speaker: leg,
+          utteranceId,
+          text,
+          startMs,
+          endMs,
+          words: words.map((w) => ({ ...w })),
+          recovered,
+          engine,
+        });
+      } else if (event.type === 'end') this.#settle(call, 'transcript');
+    });
+  }
+
+  dtmf(call: Call, record: DtmfRecord & { readonly leg: string }): void {
+    this.#publish(call, 'dtmf', { digit: record.digit, speaker: record.leg, atMs: record.atMs });
+  }
+
+  callEnded(call: Call): void {
+    // With no speech engine the transcript completes at once; the 'end' listener has fired.
+    if (call.transcript.complete) this.#settle(call, 'transcript');
+  }
+
+  recordingReady(call: Call, info: RecordingInfo | undefined): void {
+    if (info) {
+      this.#publish(call, 'recording.ready', {
+        url: `${this.#o.publicUrl}/v1/calls/${call.callSid}/recording`,
+        sha256: info.sha256,
+        durationMs: Math.round(info.durationMs),
+        bytes: info.bytes,
+        format: info.format,
+        sampleRate: info.sampleRate,
+        channels: channelSpeakers(call),
+      });
+    }
+    this.#settle(call, 'recording');
+  }
+
+  #settle(call: Call, part: 'transcript' | 'recording'): void {
+    const pending = this.#pending.get(call.callSid);
+    if (!pending || pending[part]) return;
+    pending[part] = true;
+    if (!pending.transcript || !pending.recording || call.state !== 'ended') return;
+    this.#pending.delete(call.callSid);
+    this.#publish(call, 'call.ended', endedData(call));
+  }
+
+  #publish<T extends EventType>(call: Call, type: T, data: EventData<T>): void {
+    const targets = this.#o.endpoints.filter((e) => e.events.has(type)).map((e) => e.id);
+    if (targets.length === 0) return;
+    try {
+      this.#o.outbox.append(call.callSid, type, data, targets);
+    } catch (err) {
+      // Nothing was committed: the event is lost, loudly (disk full, database gone).
+      call.log.error({ err, type }, 'webhook event could not be stored');
+      this.#o.onStoreFailed?.();
+      return;
+    }
+    this.#o.onStored?.(type);
+    this.#o.dispatcher.notify(targets);
+  }
+}
+
+function channelSpeakers(call: Call): string[] {
+  const label = (track: string) => call.start.legs.find((l) => l.track === track)?.label ?? '(none)';
+  return [label('inbound'), label('outbound')];
+}
+
+function endedData(call: Call): EventData<'call.ended'> {
+  const transcript = call.transcript.snapshot();
+  const endedAt = call.endedAt ?? new Date();
+  const durationMs = endedAt.getTime() - call.startedAt.getTime();
+  const utterances = transcript.utterances.map((u) => ({
+    speaker: u.speaker,
+    text: u.text,
+    startMs: u.startMs,
+    endMs: u.endMs,
+    words: u.words.map((w) => ({ ...w })),
+    recovered: u.recovered,
+  }));
+  const summary = summarize(utterances, durationMs);
+  return {
+    endReason: call.endReason ?? 'unknown',
+    startedAt: call.startedAt.toISOString(),
+    endedAt: endedAt.toISOString(),
+    durationMs,
+    transcript: utterances,
+    talkTimeMs: summary.talkTimeMs,
+    overlaps: summary.overlaps,
+    interruptions: summary.interruptions,
+    longestSilenceMs: summary.longestSilenceMs,
+    transcriptionErrors: transcript.errors.length,
+  };
+}

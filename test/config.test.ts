@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EnvSchema, loadConfig } from '../src/config.js';
 import { isVoxlineError } from '../src/errors.js';
@@ -117,6 +119,24 @@ describe('configuration', () => {
     );
     expect(configError({ ASR_BUFFER_MS: '30000' })).toContain('at least UTTERANCE_MAX_MS + 5000 (65000)');
     expect(configError({ VAD_THRESHOLD: '2' })).toContain('VAD_THRESHOLD');
+  });
+
+  it('refuses bad webhook endpoints at start, naming each problem', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxline-config-'));
+    const file = join(dir, 'webhooks.yaml');
+    writeFileSync(
+      file,
+      'endpoints:\n  - url: ftp://x\n    secret: hunter2\n    events: [transcript.everything]\n',
+    );
+    const message = configError({ WEBHOOKS_FILE: file });
+    expect(message).toContain('endpoints[0]: url must be an http(s) URL (got "ftp://x")');
+    expect(message).toContain('endpoints[0]: secret must start with whsec_');
+    expect(message).toContain('unknown event "transcript.everything"');
+    writeFileSync(file, 'endpoints:\n  - url: https://x.example.com\n    secrett: whsec_abc\n');
+    expect(configError({ WEBHOOKS_FILE: file })).toMatch(/endpoints\/0.*Unexpected property/);
+    expect(configError({ WEBHOOKS_FILE: join(dir, 'missing.yaml') })).toContain('WEBHOOKS_FILE: cannot read');
+    expect(configError({ WEBHOOK_URL: 'https://x.example.com/hooks' })).toContain('a secret is required');
+    expect(configError({ WEBHOOK_SECRET: `whsec_${'A'.repeat(44)}` })).toContain('need WEBHOOK_URL');
   });
 
   it('documents every variable it reads in the README table, and none it does not', () => {

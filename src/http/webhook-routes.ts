@@ -66,7 +66,6 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     if (!path || size === undefined) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
     return reply
       .type('audio/wav')
-      .header('content-length', size)
       .header('content-disposition', `attachment; filename="${callSid}.wav"`)
       .send(createReadStream(path));
   });

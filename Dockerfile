@@ -1,12 +1,13 @@
 # voxline: telephony speech gateway. Two stages: build with dev dependencies, run without them.
-FROM node:20-bookworm-slim AS build
+# The full image has python3, make and g++, in case better-sqlite3 must compile (no prebuilt binary).
+FROM node:20-bookworm AS build
 WORKDIR /app
 # .npmrc skips onnxruntime-node's download of CUDA libraries (CPU is all the VAD needs).
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
@@ -14,8 +15,8 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     DATA_DIR=/data
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY package.json ./
+COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data
 USER node

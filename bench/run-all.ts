@@ -1,12 +1,13 @@
 /**
  * npm run bench: every benchmark in one run, printed as the tables the README shows.
- * Takes about 6 minutes. STEPS=… overrides the load steps (calls per step, comma-separated).
+ * Takes about 7 minutes. STEPS=… overrides the load steps (calls per step, comma-separated).
  */
 import { benchConversion } from './conversion.js';
 import { benchEngineLatency, engineLatencyTable } from './engine-latency.js';
 import { machine } from './lib.js';
 import { benchLoad, loadTable } from './load.js';
 import { benchMediaHandler } from './media-handler.js';
+import { benchOutbox, outboxTable } from './outbox.js';
 import { benchVad, vadTable } from './vad.js';
 
 const steps = (process.env.STEPS ?? '100,500,900,1000,1250').split(',').map(Number);
@@ -54,4 +55,7 @@ console.log(
     .slice(2)
     .join('\n'),
 );
+console.error('webhook outbox…');
+console.log('\nwebhook outbox:\n');
+console.log(outboxTable(await benchOutbox()));
 process.exit(0);

@@ -33,81 +33,30 @@ CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (endpoint, status, cal
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (endpoint, status, next_attempt_at);
 `;
 
-const COLUMNS = `d.id, d.event_id AS eventId, d.endpoint, d.call_sid AS callSid, d.seq, e.type, d.status,
-  d.attempts, d.created_at AS createdAt, d.next_attempt_at AS nextAttemptAt, d.last_error AS lastError,
-  d.delivered_at AS deliveredAt, e.body`;
+type Append = (
+  callSid: string,
+  type: string,
+  data: unknown,
+  endpoints: readonly string[],
+  now: number,
+) => WebhookEvent;
 
-/**
- * The durable outbox (SQLite, WAL): an event and one delivery per subscribed endpoint are
- * committed together before `append` returns, so an emitted event survives a crash or restart.
- * synchronous=NORMAL in WAL mode: a commit survives the process dying at any point; a power
- * cut may lose the last commits (FULL would fsync each one; see README).
- */
-export class Outbox {
-  readonly #db: Database.Database;
-  readonly #append: (
-    callSid: string,
-    type: string,
-    data: unknown,
-    endpoints: readonly string[],
-    now: number,
-  ) => WebhookEvent;
-  readonly #statements;
-
-  constructor(path: string) {
-    this.#db = new Database(path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(SCHEMA);
-    const db = this.#db;
-    this.#statements = {
-      nextSeq: db.prepare(
-        `INSERT INTO call_seq (call_sid, last_seq) VALUES (?, 1)
-         ON CONFLICT(call_sid) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
-      ),
-      insertEvent: db.prepare(
-        'INSERT INTO events (id, call_sid, seq, type, body, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      insertDelivery: db.prepare(
-        `INSERT INTO deliveries (event_id, endpoint, call_sid, seq, status, created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
-      ),
-      // The head of each call's queue for an endpoint: its earliest pending delivery, if due.
-      due: db.prepare(
-        `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-         WHERE d.endpoint = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
-           AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint = d.endpoint AND p.status = 'pending'
-                           AND p.call_sid = d.call_sid AND p.seq < d.seq)
-         ORDER BY d.next_attempt_at, d.id LIMIT ?`,
-      ),
-      nextDue: db.prepare(
-        `SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE endpoint = ? AND status = 'pending'`,
-      ),
-      delivered: db.prepare(
-        `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?`,
-      ),
-      retryLater: db.prepare(
-        'UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?',
-      ),
-      dead: db.prepare(
-        `UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`,
-      ),
-      list: db.prepare(
-        `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = ? ORDER BY d.id DESC LIMIT ?`,
-      ),
-      get: db.prepare(
-        `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`,
-      ),
-      requeue: db.prepare(
-        `UPDATE deliveries SET status = 'pending', attempts = 0, created_at = ?, next_attempt_at = ?, last_error = NULL
-         WHERE id = ? AND status = 'failed'`,
-      ),
-      counts: db.prepare('SELECT endpoint, status, COUNT(*) AS n FROM deliveries GROUP BY endpoint, status'),
-    };
-    const s = this.#statements;
-    this.#append = db.transaction((callSid, type, data, endpoints, now) => {
-      const { last_seq: seq } = s.nextSeq.get(callSid) as { last_seq: number };
+/** One transaction on `db`: the call's next seq, the event, a delivery per endpoint. */
+function appender(db: Database.Database): Append {
+  const nextSeq = db.prepare(
+    `INSERT INTO call_seq (call_sid, last_seq) VALUES (?, 1)
+     ON CONFLICT(call_sid) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
+  );
+  const insertEvent = db.prepare(
+    'INSERT INTO events (id, call_sid, seq, type, body, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const insertDelivery = db.prepare(
+    `INSERT INTO deliveries (event_id, endpoint, call_sid, seq, status, created_at, next_attempt_at)
+     VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+  );
+  return db.transaction(
+    (callSid: string, type: string, data: unknown, endpoints: readonly string[], now: number) => {
+      const { last_seq: seq } = nextSeq.get(callSid) as { last_seq: number };
       const event = {
         id: `evt_${randomBytes(16).toString('hex')}`,
         type,
@@ -117,10 +66,83 @@ export class Outbox {
         occurredAt: new Date(now).toISOString(),
         data,
       } as WebhookEvent;
-      s.insertEvent.run(event.id, callSid, seq, type, JSON.stringify(event), now);
-      for (const endpoint of endpoints) s.insertDelivery.run(event.id, endpoint, callSid, seq, now, now);
+      insertEvent.run(event.id, callSid, seq, type, JSON.stringify(event), now);
+      for (const endpoint of endpoints) insertDelivery.run(event.id, endpoint, callSid, seq, now, now);
       return event;
-    });
+    },
+  );
+}
+
+const COLUMNS = `d.id, d.event_id AS eventId, d.endpoint, d.call_sid AS callSid, d.seq, e.type, d.status,
+  d.attempts, d.created_at AS createdAt, d.next_attempt_at AS nextAttemptAt, d.last_error AS lastError,
+  d.delivered_at AS deliveredAt, e.body`;
+
+/** `full` fsyncs every commit (survives a power cut); `normal` survives the process dying, not the OS. */
+export type OutboxSync = 'full' | 'normal';
+
+/**
+ * The durable outbox (SQLite, WAL): an event and one delivery per subscribed endpoint are
+ * committed together before `append` returns, so an emitted event survives a crash or restart.
+ */
+export class Outbox {
+  readonly #db: Database.Database;
+  /**
+   * A second connection, synchronous=NORMAL, for delivery bookkeeping: losing the last "delivered"
+   * marks to a power cut only means a re-delivery (at least once), so they need no fsync each.
+   */
+  readonly #bookkeeping: Database.Database;
+  readonly #append: Append;
+  readonly #appendEphemeral: Append;
+  readonly #statements;
+
+  constructor(path: string, sync: OutboxSync = 'full') {
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.#db.pragma('busy_timeout = 5000');
+    this.#db.exec(SCHEMA);
+    this.#bookkeeping = new Database(path);
+    this.#bookkeeping.pragma('synchronous = NORMAL');
+    this.#bookkeeping.pragma('busy_timeout = 5000');
+    const db = this.#db;
+    const books = this.#bookkeeping;
+    this.#statements = {
+      // The head of each call's queue for an endpoint: its earliest pending delivery, if due.
+      due: books.prepare(
+        `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.endpoint = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint = d.endpoint AND p.status = 'pending'
+                           AND p.call_sid = d.call_sid AND p.seq < d.seq)
+         ORDER BY d.next_attempt_at, d.id LIMIT ?`,
+      ),
+      nextDue: books.prepare(
+        `SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE endpoint = ? AND status = 'pending'`,
+      ),
+      delivered: books.prepare(
+        `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?`,
+      ),
+      retryLater: books.prepare(
+        'UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?',
+      ),
+      dead: books.prepare(
+        `UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`,
+      ),
+      list: books.prepare(
+        `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = ? ORDER BY d.id DESC LIMIT ?`,
+      ),
+      get: books.prepare(
+        `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`,
+      ),
+      requeue: books.prepare(
+        `UPDATE deliveries SET status = 'pending', attempts = 0, created_at = ?, next_attempt_at = ?, last_error = NULL
+         WHERE id = ? AND status = 'failed'`,
+      ),
+      counts: books.prepare(
+        'SELECT endpoint, status, COUNT(*) AS n FROM deliveries GROUP BY endpoint, status',
+      ),
+    };
+    this.#append = appender(db);
+    this.#appendEphemeral = appender(books);
   }
 
   /** Assigns the call's next seq and commits the event with a delivery per endpoint. */
@@ -131,7 +153,9 @@ export class Outbox {
     endpoints: readonly string[],
     now = Date.now(),
   ): WebhookEvent<T> {
-    return this.#append(callSid, type, data, endpoints, now) as WebhookEvent<T>;
+    // Partials are superseded by their final: a power cut may lose the last few, never a final.
+    const append = type === 'transcript.partial' ? this.#appendEphemeral : this.#append;
+    return append(callSid, type, data, endpoints, now) as WebhookEvent<T>;
   }
 
   due(endpoint: string, now: number, limit: number): Delivery[] {
@@ -172,6 +196,7 @@ export class Outbox {
   }
 
   close(): void {
+    if (this.#bookkeeping.open) this.#bookkeeping.close();
     if (this.#db.open) this.#db.close();
   }
 }

@@ -24,6 +24,10 @@ export const WebhookEnvProperties = {
   WEBHOOK_RETRY_BASE_MS: Ms(10, 3_600_000, 1_000, 'first retry delay (doubles, with jitter)'),
   WEBHOOK_RETRY_MAX_MS: Ms(10, 86_400_000, 600_000, 'longest retry delay'),
   WEBHOOK_MAX_AGE_MS: Ms(1_000, 30 * 86_400_000, 86_400_000, 'a delivery failing this long is dead-lettered'),
+  OUTBOX_SYNC: Type.Union([Type.Literal('full'), Type.Literal('normal')], {
+    default: 'full',
+    description: 'full: fsync every event commit; normal: survives a process crash, not a power cut',
+  }),
   WEBHOOK_CONCURRENCY: Type.Integer({
     minimum: 1,
     maximum: 256,
@@ -72,6 +76,7 @@ export interface WebhookConfig {
   readonly retryMaxMs: number;
   readonly maxAgeMs: number;
   readonly concurrency: number;
+  readonly outboxSync: 'full' | 'normal';
   readonly recording: { readonly format: 'none' | 'pcm16' | 'mulaw'; readonly retentionHours: number };
 }
 
@@ -109,6 +114,7 @@ export function webhookConfigFrom(e: WebhookEnv, problems: string[]): WebhookCon
     retryMaxMs: e.WEBHOOK_RETRY_MAX_MS,
     maxAgeMs: e.WEBHOOK_MAX_AGE_MS,
     concurrency: e.WEBHOOK_CONCURRENCY,
+    outboxSync: e.OUTBOX_SYNC,
     recording: { format: e.RECORDING_FORMAT, retentionHours: e.RECORDING_RETENTION_HOURS },
   };
 }

@@ -32,7 +32,10 @@ export function createWebhookService(
   log: FastifyBaseLogger,
 ): WebhookService {
   const { webhooks } = config;
-  const outbox = webhooks.endpoints.length > 0 ? new Outbox(join(config.dataDir, 'voxline.db')) : undefined;
+  const outbox =
+    webhooks.endpoints.length > 0
+      ? new Outbox(join(config.dataDir, 'voxline.db'), webhooks.outboxSync)
+      : undefined;
   const metrics = new WebhookMetrics(registry, outbox);
   const dispatcher = outbox ? new Dispatcher(outbox, webhooks, log, metrics) : undefined;
   const recording = webhooks.recording.format !== 'none';

@@ -60,6 +60,19 @@ describe('call recording (parsed with the wavefile package)', () => {
     expect(mulawToPcm(greeting.caller).length * 2).toBe(left.length);
   });
 
+  it('is a playable WAV on disk while the call runs, up to the last flush (what a crash would leave)', async () => {
+    gateway = await startGateway({ RECORDING_FORMAT: 'mulaw' });
+    const g = gateway;
+    const playing = playDemo(g, 'greeting', { pace: 'realtime' });
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const [call] = g.app.registry.live();
+    const wav = new WaveFile(readFileSync(join(g.config.dataDir, 'recordings', `${call.callSid}.wav`)));
+    const [left] = wav.getSamples(false, Uint8Array) as unknown as Uint8Array[];
+    expect(left.length).toBeGreaterThan(8_000); // more than a second is already in the file
+    expect(Buffer.from(left).equals(Buffer.from(greeting.caller.subarray(0, left.length)))).toBe(true);
+    await playing;
+  }, 15_000);
+
   it('answers 404 with a code for a call that has no recording', async () => {
     gateway = await startGateway({ RECORDING_FORMAT: 'none' });
     const result = await playDemo(gateway, 'greeting');

@@ -42,4 +42,17 @@ describe('the SQLite outbox', () => {
     expect(outbox.due('e', now, 10).map((d) => d.seq)).toEqual([2, 1]);
     outbox.close();
   });
+
+  it('keeps one gapless sequence per call when partials (not fsynced) and finals (fsynced) interleave', () => {
+    const outbox = new Outbox(join(mkdtempSync(join(tmpdir(), 'voxline-outbox-')), 'voxline.db'), 'full');
+    const partial = { speaker: 'caller', utteranceId: 1, text: 'he', startMs: 0, audioMs: 80 };
+    const seqs = [
+      outbox.append('CA1', 'transcript.partial', partial, ['e']).seq,
+      outbox.append('CA1', 'dtmf', data, ['e']).seq,
+      outbox.append('CA1', 'transcript.partial', partial, ['e']).seq,
+      outbox.append('CA1', 'dtmf', data, ['e']).seq,
+    ];
+    expect(seqs).toEqual([1, 2, 3, 4]);
+    outbox.close();
+  });
 });

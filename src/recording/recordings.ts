@@ -21,6 +21,7 @@ export class Recordings {
   readonly #log: FastifyBaseLogger;
   readonly #onReady: (call: Call, info: RecordingInfo | undefined) => void;
   readonly #recorders = new Map<string, CallRecorder>();
+  readonly #unrecorded = new Set<string>();
   #sweep: NodeJS.Timeout | undefined;
 
   constructor(
@@ -40,7 +41,18 @@ export class Recordings {
 
   /** Feeds each leg into its call's recorder; the recording closes with the call's scope. */
   readonly consumer: LegConsumerFactory = (call, leg) => {
-    if (!SAFE_NAME.test(call.callSid)) return undefined;
+    if (!SAFE_NAME.test(call.callSid)) {
+      // No file for a name like that; still say (once) that no recording is coming.
+      if (!this.#unrecorded.has(call.callSid)) {
+        this.#unrecorded.add(call.callSid);
+        call.log.warn('call id is not a plain token: not recorded');
+        call.scope.defer(() => {
+          this.#unrecorded.delete(call.callSid);
+          this.#onReady(call, undefined);
+        });
+      }
+      return undefined;
+    }
     let recorder = this.#recorders.get(call.callSid);
     if (!recorder) {
       const created = new CallRecorder(this.pathOf(call.callSid) as string, this.#format, 2);

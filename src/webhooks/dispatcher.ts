@@ -84,10 +84,14 @@ class EndpointWorker {
       for (const delivery of this.#outbox.due(this.id, now, free + this.#inFlight.size)) {
         if (this.#inFlight.size >= this.#config.concurrency) break;
         if (this.#inFlight.has(delivery.callSid)) continue;
-        const attempt = this.#attempt(delivery).finally(() => {
-          this.#inFlight.delete(delivery.callSid);
-          this.kick();
-        });
+        const attempt = this.#attempt(delivery)
+          .catch((err: unknown) =>
+            this.#log.error({ err, deliveryId: delivery.id }, 'webhook bookkeeping failed'),
+          )
+          .finally(() => {
+            this.#inFlight.delete(delivery.callSid);
+            this.kick();
+          });
         this.#inFlight.set(delivery.callSid, attempt);
       }
       this.#armTimer(now);

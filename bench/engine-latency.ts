@@ -7,7 +7,7 @@
 
 import { startEngineSink } from './engine-sink.js';
 import { machine } from './lib.js';
-import { benchLoad, type LoadStep } from './load.js';
+import { benchLoad, type LoadStep, loadTable } from './load.js';
 
 export interface EngineLatency {
   readonly voxline: LoadStep;
@@ -42,8 +42,21 @@ export function engineLatencyTable(r: EngineLatency): string {
   ].join('\n');
 }
 
+/** Capacity with transcription on: the load steps with the VAD and the vLLM engine (VAD=1). */
+export async function benchTranscribingLoad(steps: number[]): Promise<LoadStep[]> {
+  const sink = await startEngineSink();
+  const { results } = await benchLoad(steps, 'engine', { VLLM_URL: sink.url, VAD_ENABLED: 'true' });
+  sink.close();
+  return results;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`engine latency (${machine()}): server pinned to core 0, load generator and sink to core 1`);
-  console.log(engineLatencyTable(await benchEngineLatency()));
+  if (process.env.VAD === '1') {
+    const steps = (process.env.STEPS ?? '200,400').split(',').map(Number);
+    console.log(loadTable(await benchTranscribingLoad(steps)));
+  } else {
+    console.log(engineLatencyTable(await benchEngineLatency()));
+  }
   process.exit(0);
 }

@@ -2,8 +2,9 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 
 /**
- * The far end of the engine-latency benchmark: accepts vLLM /v1/realtime sessions and swallows
- * what arrives (it transcribes nothing; what is measured is the gateway's side of the socket).
+ * The far end of the engine-latency benchmark: accepts vLLM /v1/realtime sessions, swallows the
+ * audio and ends each utterance with an empty `transcription.done` (it transcribes nothing; what
+ * is measured is the gateway's side of the socket).
  */
 export async function startEngineSink(): Promise<{ url: string; messages: () => number; close: () => void }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/v1/realtime' });
@@ -11,8 +12,12 @@ export async function startEngineSink(): Promise<{ url: string; messages: () => 
   let messages = 0;
   wss.on('connection', (ws) => {
     ws.send(JSON.stringify({ type: 'session.created', id: 'sess-bench', created: 0 }));
-    ws.on('message', () => {
+    ws.on('message', (data: Buffer) => {
       messages++;
+      // Finish each utterance as vLLM would, so voxline frees its audio and moves on.
+      if (data.length < 100 && data.includes('"final":true')) {
+        ws.send('{"type":"transcription.done","text":"","usage":null}');
+      }
     });
   });
   return {

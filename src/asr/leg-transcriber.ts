@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AudioFrame } from '../audio/frame.js';
 import type { LegConsumer } from '../calls/leg.js';
+import { FrameRing } from './frame-ring.js';
 import type { SttStream } from './stt.js';
 import type { SileroVad } from './vad/silero-vad.js';
 import { VAD_WINDOW_SAMPLES, VadState } from './vad/silero-vad.js';
@@ -28,10 +29,6 @@ export interface TranscriberStats {
   vadOverruns: number;
   /** Silence between utterances that was never sent to the engine, in ms. */
   silenceSkippedMs: number;
-}
-
-interface HeldFrame extends AudioFrame {
-  readonly pcm: Int16Array;
 }
 
 interface Window {
@@ -68,7 +65,8 @@ export class LegTranscriber implements LegConsumer {
   readonly #log: FastifyBaseLogger;
   readonly #segmenter: VadSegmenter;
   readonly #vadState = new VadState();
-  readonly #preroll: HeldFrame[] = [];
+  readonly #preroll: FrameRing;
+  #leg = '';
   readonly #pending: Window[] = [];
   readonly #window = new Float32Array(VAD_WINDOW_SAMPLES);
   #windowFill = 0;
@@ -96,6 +94,8 @@ export class LegTranscriber implements LegConsumer {
     this.#log = log;
     this.#segmenter = new VadSegmenter(options.segmenter);
     this.#speaking = vad === undefined;
+    // Pre-roll plus what the VAD may still be judging (its backlog is bounded at about 2 s).
+    this.#preroll = new FrameRing(options.prerollMs + (MAX_PENDING_WINDOWS + 4) * 32);
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -192,7 +192,15 @@ export class LegTranscriber implements LegConsumer {
   // ---- audio to the engine ----
 
   #hold(frame: AudioFrame): void {
-    this.#preroll.push({ ...frame, pcm: frame.pcm.slice(), mulaw: frame.mulaw.slice() });
+    this.#leg = frame.leg;
+    if (!this.#preroll.push(frame)) {
+      // Full: the VAD is far behind. Fail open: everything held goes to the engine as speech.
+      this.stats.vadOverruns++;
+      this.#speaking = true;
+      this.#release(Number.NEGATIVE_INFINITY);
+      this.#send(frame);
+      return;
+    }
     if (this.#speaking) this.#release(Number.NEGATIVE_INFINITY);
     else this.#evictSilence();
   }
@@ -203,19 +211,22 @@ export class LegTranscriber implements LegConsumer {
    */
   #evictSilence(): void {
     const keepFromMs = this.#judgedUpToMs - this.#options.prerollMs;
-    while (this.#preroll.length > 0) {
-      const oldest = this.#preroll[0];
-      if (oldest.startMs + oldest.durationMs > keepFromMs) break;
-      this.stats.silenceSkippedMs += oldest.durationMs;
-      this.#preroll.shift();
+    for (
+      let end = this.#preroll.oldestEndMs();
+      end !== undefined && end <= keepFromMs;
+      end = this.#preroll.oldestEndMs()
+    ) {
+      this.stats.silenceSkippedMs += this.#preroll.shift(this.#leg);
     }
   }
 
   /** Sends held frames from `fromMs` on; older ones were silence before the speech. */
   #release(fromMs: number): void {
-    for (const frame of this.#preroll.splice(0)) {
-      if (frame.startMs + frame.durationMs <= fromMs) this.stats.silenceSkippedMs += frame.durationMs;
-      else this.#send(frame);
+    while (this.#preroll.length > 0) {
+      this.#preroll.shift(this.#leg, (frame) => {
+        if (frame.startMs + frame.durationMs <= fromMs) this.stats.silenceSkippedMs += frame.durationMs;
+        else this.#send(frame);
+      });
     }
   }
 
@@ -242,7 +253,7 @@ export class LegTranscriber implements LegConsumer {
 
   #finish(): void {
     if (this.#finished) return;
-    for (const frame of this.#preroll.splice(0)) this.stats.silenceSkippedMs += frame.durationMs;
+    while (this.#preroll.length > 0) this.stats.silenceSkippedMs += this.#preroll.shift(this.#leg);
     const timeoutMs = this.#options.finalTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {

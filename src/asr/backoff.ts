@@ -1,4 +1,18 @@
-/** Exponential backoff with full jitter: attempt n waits a random time in [0, min(max, base·2ⁿ)]. */
+/**
+ * Exponential backoff with full jitter: attempt n (from 0) waits a random time up to
+ * min(max, base·2ⁿ), never less than base/2 (a tight loop against a dead server is what it is for).
+ */
+export function backoffDelay(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** attempt);
+  return Math.max(baseMs / 2, Math.round(ceiling * random()));
+}
+
+/** The same, counting attempts itself (reset on success). */
 export class Backoff {
   readonly #baseMs: number;
   readonly #maxMs: number;
@@ -16,10 +30,7 @@ export class Backoff {
   }
 
   next(): number {
-    const ceiling = Math.min(this.#maxMs, this.#baseMs * 2 ** this.#attempt);
-    this.#attempt++;
-    // Never 0: a tight loop against a dead server is what the backoff is for.
-    return Math.max(this.#baseMs / 2, Math.round(ceiling * this.#random()));
+    return backoffDelay(this.#attempt++, this.#baseMs, this.#maxMs, this.#random);
   }
 
   reset(): void {

@@ -58,8 +58,11 @@ export abstract class RealtimeStream implements SttStream {
   protected abstract readonly bytesPerMs: number;
   /** Opens a socket; the engine calls `ready()` once the session is set up. */
   protected abstract openSocket(): WebSocket;
-  /** The frame's audio in the encoding the server takes, as a view valid during pushFrame (it is copied). */
-  protected abstract encode(frame: AudioFrame): Buffer;
+  /** The frame's audio as the server takes it, a view valid during pushFrame (it is copied): PCM16 16 kHz. */
+  protected encode(frame: AudioFrame): Buffer {
+    const { pcm } = frame;
+    return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+  }
   protected abstract sendBegin(ws: WebSocket): void;
   protected abstract sendAudio(ws: WebSocket, chunk: Buffer): void;
   protected abstract sendEnd(ws: WebSocket): void;

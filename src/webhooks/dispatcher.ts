@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { Backoff } from '../asr/backoff.js';
+import { backoffDelay } from '../asr/backoff.js';
 import type { Delivery, Outbox } from './outbox.js';
 import { signatureHeader } from './signing.js';
 import type { WebhookConfig, WebhookEndpoint } from './webhook-config.js';
@@ -150,9 +150,8 @@ class EndpointWorker {
       );
       return;
     }
-    const backoff = new Backoff(this.#config.retryBaseMs, this.#config.retryMaxMs);
-    for (let i = 1; i < attempts; i++) backoff.next();
-    const wait = Math.min(this.#config.retryMaxMs, Math.max(outcome.retryAfterMs ?? 0, backoff.next()));
+    const delay = backoffDelay(attempts - 1, this.#config.retryBaseMs, this.#config.retryMaxMs);
+    const wait = Math.min(this.#config.retryMaxMs, Math.max(outcome.retryAfterMs ?? 0, delay));
     this.#outbox.markRetry(delivery.id, Date.now() + wait, outcome.error);
     this.#log.warn(
       { deliveryId: delivery.id, attempts, retryInMs: wait, error: outcome.error },

@@ -71,11 +71,6 @@ export class WebhookPublisher implements CallObserver {
     this.#publish(call, 'dtmf', { digit: record.digit, speaker: record.leg, atMs: record.atMs });
   }
 
-  callEnded(call: Call): void {
-    // With no speech engine the transcript completes at once; the 'end' listener has fired.
-    if (call.transcript.complete) this.#settle(call, 'transcript');
-  }
-
   recordingReady(call: Call, info: RecordingInfo | undefined): void {
     if (info) {
       this.#publish(call, 'recording.ready', {

@@ -90,9 +90,9 @@ export class MistralStream extends RealtimeStream {
     if (graceful && ws.readyState === ws.OPEN) ws.send(mistralMessages.end);
   }
 
-  protected encode(frame: AudioFrame): Buffer {
-    const audio = this.#settings.audioFormat === 'mulaw' ? frame.mulaw : frame.pcm;
-    return Buffer.from(audio.buffer, audio.byteOffset, audio.byteLength);
+  protected override encode(frame: AudioFrame): Buffer {
+    if (this.#settings.audioFormat !== 'mulaw') return super.encode(frame);
+    return Buffer.from(frame.mulaw.buffer, frame.mulaw.byteOffset, frame.mulaw.byteLength);
   }
 
   protected sendBegin(): void {

@@ -1,5 +1,4 @@
 import WebSocket from 'ws';
-import type { AudioFrame } from '../../audio/frame.js';
 import type { EndpointPool } from '../endpoint-pool.js';
 import type { RealtimeLimits, StreamObserver } from '../realtime-options.js';
 import type { ServerFailure } from '../realtime-stream.js';
@@ -75,11 +74,6 @@ export class VllmStream extends RealtimeStream {
   protected override onSocketClosed(): void {
     if (this.#endpoint) this.#settings.pool.release(this.#endpoint);
     this.#endpoint = undefined;
-  }
-
-  protected encode(frame: AudioFrame): Buffer {
-    const { pcm } = frame;
-    return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
   }
 
   protected sendBegin(ws: WebSocket): void {

@@ -38,7 +38,7 @@ export const ERRORS = {
   VL_ERR_RECORDING_NOT_READY: {
     status: 409,
     retryable: true,
-    message: 'the call is still live: its recording is served once it ends',
+    message: 'the call is still live, or its recording still being finished: it is served once complete',
   },
   VL_ERR_INTERNAL: { status: 500, retryable: true, message: 'internal error' },
 } as const;

@@ -56,7 +56,9 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     const { callSid } = request.params;
     const path = recordings?.pathOf(callSid);
     const call = options.registry.get(callSid);
-    if (call?.state === 'live') throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
+    if (call?.state === 'live' || recordings?.writing(callSid)) {
+      throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
+    }
     const size = path
       ? await stat(path).then(
           (s) => s.size,

@@ -59,18 +59,23 @@ export class Recordings {
       recorder = created;
       this.#recorders.set(call.callSid, created);
       call.scope.defer(async () => {
-        this.#recorders.delete(call.callSid);
         let info: RecordingInfo | undefined;
         try {
           info = await created.close();
         } catch (err) {
           call.log.error({ err }, 'recording could not be finished');
         }
+        this.#recorders.delete(call.callSid); // only now is the file complete
         this.#onReady(call, info);
       });
     }
     return recorder.channel(leg.track === 'outbound' ? 1 : 0);
   };
+
+  /** True while the call's file is still being written (served only once it is complete). */
+  writing(callSid: string): boolean {
+    return this.#recorders.has(callSid);
+  }
 
   pathOf(callSid: string): string | undefined {
     return SAFE_NAME.test(callSid) ? join(this.dir, `${callSid}.wav`) : undefined;

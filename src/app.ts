@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
+import { type AgentServiceDeps, createAgentService } from './agent/agent-service.js';
 import { EngineReadiness } from './asr/readiness.js';
 import type { SpeechToText } from './asr/stt.js';
 import { createEngine, transcriptionConsumer } from './asr/transcription.js';
@@ -33,6 +34,8 @@ export interface AppDeps {
   readonly engine?: SpeechToText | null;
   /** Replaces the bundled Silero VAD. */
   readonly vad?: SileroVad;
+  /** Replaces parts of the voice agent (brain, TTS, call control). */
+  readonly agent?: AgentServiceDeps;
 }
 
 export interface App {
@@ -67,11 +70,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   let readiness: EngineReadiness | undefined;
   if (engine) {
     vad = config.asr.vad.enabled ? (deps.vad ?? (await SileroVad.load())) : undefined;
-    consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics));
+    consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics, config.agent.turnSilenceMs));
     readiness = new EngineReadiness(engine, asrMetrics, server.log);
   }
   const webhooks = createWebhookService(config, metrics.registry, server.log);
   consumers.push(...webhooks.consumers);
+  const agent = createAgentService(
+    config.agent,
+    metrics.registry,
+    server.log,
+    { canHear: engine !== undefined },
+    deps.agent,
+  );
   registry = new CallRegistry({
     maxLiveCalls: config.calls.maxLive,
     historyLimit: config.calls.historyLimit,
@@ -82,7 +92,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       maxQueued: 64,
     },
     consumers,
-    observers: webhooks.observers,
+    // Webhooks first: call.started is committed before the agent says a word.
+    observers: [...webhooks.observers, agent.observer],
     log: server.log,
   });
 
@@ -117,6 +128,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       // Calls are over and their events committed; give deliveries in flight a moment to finish.
       await webhooks.close(Math.min(5_000, config.webhooks.timeoutMs));
       await engine?.close();
+      await agent.close();
       if (vad && vad !== deps.vad) await vad.close();
     },
   });

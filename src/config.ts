@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { type AgentConfig, AgentEnvProperties, agentConfigFrom } from './agent/agent-config.js';
 import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
 import type { CallMode } from './carriers/carrier.js';
 import { VoxlineError } from './errors.js';
@@ -58,6 +59,7 @@ export const EnvSchema = Type.Object({
   ),
   ...AsrEnvProperties,
   ...WebhookEnvProperties,
+  ...AgentEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -92,6 +94,7 @@ export interface Config {
   };
   readonly asr: AsrConfig;
   readonly webhooks: WebhookConfig;
+  readonly agent: AgentConfig;
   /** Things the operator should know at start (logged as warnings). */
   readonly warnings: readonly string[];
 }
@@ -129,6 +132,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const asrWarnings: string[] = [];
   const asr = asrConfigFrom(e, problems, asrWarnings);
   const webhooks = webhookConfigFrom(e, problems);
+  const agentWarnings: string[] = [];
+  const agent = agentConfigFrom(e, problems, agentWarnings);
   if (problems.length > 0) throw configError(problems);
 
   const warnings: string[] = [];
@@ -149,6 +154,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
 
   warnings.push(...asrWarnings);
+  if (e.CALL_MODE === 'agent') {
+    if (asr.engine === 'none')
+      warnings.push('CALL_MODE=agent with no speech engine: the agent cannot hear callers');
+    if (!asr.vad.enabled) warnings.push('CALL_MODE=agent with VAD_ENABLED=false: no turn taking or barge-in');
+    if (!agent.webhook && !agent.llm.apiKey && agent.llm.baseUrl.includes('api.openai.com')) {
+      warnings.push('CALL_MODE=agent: LLM_API_KEY is not set for the OpenAI API (or set LLM_BASE_URL)');
+    }
+    warnings.push(...agentWarnings);
+  }
 
   return deepFreeze({
     port: e.PORT,
@@ -180,6 +194,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     },
     asr,
     webhooks,
+    agent,
     warnings,
   });
 }

@@ -40,6 +40,20 @@ export const ERRORS = {
     retryable: true,
     message: 'the call is still live, or its recording still being finished: it is served once complete',
   },
+  VL_ERR_TTS_FAILED: { status: 502, retryable: true, message: 'speech synthesis failed' },
+  VL_ERR_TTS_OVERLOADED: {
+    status: 503,
+    retryable: true,
+    message: 'speech synthesis is saturated: too many sentences waiting',
+  },
+  VL_ERR_LLM_FAILED: { status: 502, retryable: true, message: 'the language model request failed' },
+  VL_ERR_AGENT_WEBHOOK_FAILED: { status: 502, retryable: true, message: 'the agent webhook failed' },
+  VL_ERR_TOOL_FAILED: { status: 502, retryable: true, message: 'an agent tool failed' },
+  VL_ERR_CALL_CONTROL_FAILED: {
+    status: 502,
+    retryable: true,
+    message: 'the carrier refused or failed a call update (hang-up, transfer)',
+  },
   VL_ERR_INTERNAL: { status: 500, retryable: true, message: 'internal error' },
 } as const;
 

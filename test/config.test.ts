@@ -61,6 +61,7 @@ describe('configuration', () => {
       ADMIN_TOKEN: '0123456789abcdef',
       HOST: '',
       VLLM_URL: 'http://gpu-1:8000, http://gpu-2:8000',
+      LLM_API_KEY: 'sk-test',
     });
     expect(config).toMatchObject({
       port: 9000,

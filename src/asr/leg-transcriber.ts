@@ -16,6 +16,8 @@ export interface TranscriberOptions {
   readonly finalTimeoutMs: number;
   /** Told the CPU time (ms) and audio (ms) of each window the VAD examined. */
   readonly observeVad?: (cpuMs: number, audioMs: number) => void;
+  /** Told when the VAD decides speech started or ended (not of cuts at the maximum length). */
+  readonly onSpeech?: (type: 'start' | 'end', atMs: number) => void;
 }
 
 export interface TranscriberStats {
@@ -179,11 +181,13 @@ export class LegTranscriber implements LegConsumer {
       if (this.#speaking) return;
       this.#speaking = true;
       this.#release(decision.atMs - this.#options.prerollMs);
+      this.#options.onSpeech?.('start', decision.atMs);
     } else if (decision.type === 'end') {
       if (this.#vadFailed) return;
       this.#speaking = false;
       this.#flush(decision.atMs);
       this.#evictSilence();
+      this.#options.onSpeech?.('end', decision.atMs);
     } else {
       this.#flush(decision.atMs);
     }

@@ -29,6 +29,8 @@ export interface FinalEvent {
   /** True when the engine connection dropped during the utterance and its audio was re-sent. */
   readonly recovered: boolean;
   readonly engine: string;
+  /** Agent speech only: the caller barged in, and the text is what was heard before the cut. */
+  readonly interrupted?: boolean;
 }
 
 export type SttErrorCode =

@@ -34,12 +34,17 @@ export function createEngine(config: AsrConfig, metrics: AsrMetrics): SpeechToTe
   return undefined;
 }
 
-export function transcriberOptions(config: AsrConfig, metrics: AsrMetrics, leg: string): TranscriberOptions {
+export function transcriberOptions(
+  config: AsrConfig,
+  metrics: AsrMetrics,
+  leg: string,
+  minSilenceMs = config.vad.minSilenceMs,
+): TranscriberOptions {
   return {
     segmenter: {
       threshold: config.vad.threshold,
       minSpeechMs: config.vad.minSpeechMs,
-      minSilenceMs: config.vad.minSilenceMs,
+      minSilenceMs,
       maxUtteranceMs: config.maxUtteranceMs,
     },
     prerollMs: config.vad.prerollMs,
@@ -50,13 +55,16 @@ export function transcriberOptions(config: AsrConfig, metrics: AsrMetrics, leg: 
 
 /**
  * Transcribes every leg: a stream on the engine per leg, segmented by the VAD, writing into the
- * call's transcript. Closing the call waits (bounded) for each leg's last final.
+ * call's transcript and telling the call when speech starts and ends. On agent calls the caller's
+ * turn ends after `agentTurnSilenceMs` of silence. Closing the call waits (bounded) for each leg's
+ * last final.
  */
 export function transcriptionConsumer(
   engine: SpeechToText,
   vad: SileroVad | undefined,
   config: AsrConfig,
   metrics: AsrMetrics,
+  agentTurnSilenceMs = config.vad.minSilenceMs,
 ): LegConsumerFactory {
   return (call, leg) => {
     const log = call.log.child({ leg: leg.label });
@@ -70,7 +78,12 @@ export function transcriptionConsumer(
         call.transcript.add(event);
       },
     });
-    const transcriber = new LegTranscriber(stt, vad, transcriberOptions(config, metrics, leg.label), log);
+    const minSilenceMs = call.start.mode === 'agent' ? agentTurnSilenceMs : config.vad.minSilenceMs;
+    const options: TranscriberOptions = {
+      ...transcriberOptions(config, metrics, leg.label, minSilenceMs),
+      onSpeech: (type, atMs) => call.speech.emit({ leg: leg.label, type, atMs }),
+    };
+    const transcriber = new LegTranscriber(stt, vad, options, log);
     void transcriber.done.then(() => call.transcript.legDone(leg.label));
     call.scope.defer(() => {
       transcriber.end();

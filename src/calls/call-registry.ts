@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AlignerOptions } from '../audio/leg-aligner.js';
-import type { CallStart, CallTransport } from '../carriers/carrier.js';
+import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
 import { VoxlineError } from '../errors.js';
 import { Call, type CallObserver } from './call.js';
 import type { Leg, LegConsumer } from './leg.js';
@@ -59,7 +59,8 @@ export class CallRegistry {
     }
   }
 
-  open(start: CallStart, transport: CallTransport, log: FastifyBaseLogger): Call {
+  /** Opens a call; `outbound` is the audio path back into it when the carrier is bidirectional. */
+  open(start: CallStart, transport: CallTransport, log: FastifyBaseLogger, outbound?: OutboundAudio): Call {
     this.assertAccepting();
     if (this.#live.has(start.callSid)) throw new VoxlineError('VL_ERR_DUPLICATE_CALL', start.callSid);
     this.#ended.delete(start.callSid);
@@ -71,6 +72,7 @@ export class CallRegistry {
       (ended) => this.#onEnd(ended),
       this.#options.observers,
     );
+    call.outbound = outbound;
     this.#live.set(start.callSid, call);
     for (const leg of call.legs.values()) {
       for (const factory of this.#options.consumers) {

@@ -1,9 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { AgentActionRecord, AgentSummary } from '../agent/agent-summary.js';
 import type { AlignerOptions } from '../audio/leg-aligner.js';
 import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallScope } from './call-scope.js';
 import { Leg, type LegStats } from './leg.js';
+import { SpeechActivity } from './speech-activity.js';
 
 export type CallState = 'live' | 'ended';
 
@@ -17,6 +19,8 @@ export interface DtmfRecord {
 export interface CallObserver {
   callStarted?(call: Call): void;
   dtmf?(call: Call, record: DtmfRecord & { readonly leg: string }): void;
+  /** The voice agent hung up or transferred the call (or failed to). */
+  agentAction?(call: Call, record: AgentActionRecord): void;
   /** The call is over (legs flushed); transcripts may still be finishing (see CallTranscript). */
   callEnded?(call: Call): void;
 }
@@ -41,6 +45,9 @@ export class Call {
   readonly status: StatusRecord[] = [];
   /** Speaker-labelled transcript of every leg, filled by the speech engine. */
   readonly transcript = new CallTranscript();
+  /** Speech starts and ends per leg, from the VAD. */
+  readonly speech = new SpeechActivity();
+  readonly #startedAtPerf = performance.now();
   state: CallState = 'live';
   endedAt: Date | undefined;
   endReason: string | undefined;
@@ -48,6 +55,8 @@ export class Call {
   /** WebSocket close code, when the carrier connection closed. */
   closeCode: number | undefined;
   outbound: OutboundAudio | undefined;
+  /** Agent calls: the voice agent's turns, barge-ins and actions. */
+  agent: AgentSummary | undefined;
   /** Messages received from the carrier; the idle sweep watches it change (a counter is cheaper than a clock read per message). */
   messages = 0;
   /** When the idle sweep last saw `messages` change (performance.now()). */
@@ -92,6 +101,15 @@ export class Call {
     return now - this.lastActivity > idleMs;
   }
 
+  /** Now on the call clock (ms): from the newest media, or the time since start before any. */
+  clockMs(now = performance.now()): number {
+    for (const leg of this.legs.values()) {
+      const at = leg.clockMs(now);
+      if (at !== undefined) return at;
+    }
+    return now - this.#startedAtPerf;
+  }
+
   countMalformed(reason: string): number {
     const count = (this.malformed.get(reason) ?? 0) + 1;
     this.malformed.set(reason, count);
@@ -106,6 +124,11 @@ export class Call {
     this.dtmf.push(record);
     const leg = this.legs.get(track)?.label ?? track;
     this.#notify((o) => o.dtmf?.(this, { ...record, leg }));
+  }
+
+  recordAgentAction(record: AgentActionRecord): void {
+    this.agent?.actions.push(record);
+    this.#notify((o) => o.agentAction?.(this, record));
   }
 
   /** Tells every observer; one that throws is logged, never allowed to break the call. */

@@ -51,6 +51,9 @@ export class Leg {
   readonly #consumers: LegConsumer[] = [];
   readonly #onConsumerError: (err: unknown) => void;
   #ended = false;
+  /** Call-clock end of the newest media message, and when (performance.now()) it arrived. */
+  #mediaEndMs: number | undefined;
+  #mediaArrivedAt = 0;
 
   constructor(spec: LegSpec, aligner: AlignerOptions, onConsumerError: (err: unknown) => void) {
     this.label = spec.label;
@@ -77,6 +80,11 @@ export class Leg {
   pushMulaw(timestampMs: number, payload: Uint8Array): void {
     if (this.#ended) return;
     this.framesReceived++;
+    const endMs = timestampMs + payload.length / SAMPLES_PER_MS_8K;
+    if (this.#mediaEndMs === undefined || endMs > this.#mediaEndMs) {
+      this.#mediaEndMs = endMs;
+      this.#mediaArrivedAt = performance.now();
+    }
     this.#aligner.push(timestampMs * SAMPLES_PER_MS_8K, payload);
   }
 
@@ -92,6 +100,11 @@ export class Leg {
         this.#consumerFailed(err);
       }
     }
+  }
+
+  /** Where the carrier's clock is at `now` (performance.now()), judged from the newest media. */
+  clockMs(now: number): number | undefined {
+    return this.#mediaEndMs === undefined ? undefined : this.#mediaEndMs + (now - this.#mediaArrivedAt);
   }
 
   stats(): LegStats {

@@ -26,6 +26,8 @@ export interface CallStart {
   readonly accountSid: string;
   readonly tracks: readonly string[];
   readonly legs: readonly LegSpec[];
+  /** The speaker of what voxline plays into the call (agent mode), on the same clock as the legs. */
+  readonly agentLabel: string;
   readonly customParameters: Readonly<Record<string, string>>;
   readonly mediaFormat: MediaFormat;
   readonly mode: CallMode;

@@ -47,6 +47,8 @@ export interface SimulatedCallResult {
   /** Audio voxline sent back (bidirectional calls), and what happened to it. */
   readonly received: {
     readonly mulaw: Uint8Array;
+    /** Each media message voxline sent: when it arrived (performance.now()) and its μ-law bytes. */
+    readonly arrivals: readonly { readonly atMs: number; readonly bytes: number }[];
     readonly marks: readonly string[];
     readonly clears: number;
     readonly messages: number;

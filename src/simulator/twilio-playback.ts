@@ -6,6 +6,8 @@
 export class TwilioPlayback {
   readonly #echo: (name: string) => void;
   readonly #chunks: Buffer[] = [];
+  /** When each media message arrived (performance.now()) and how many μ-law bytes it held. */
+  readonly #arrivals: { atMs: number; bytes: number }[] = [];
   readonly #marks: string[] = [];
   readonly #pending = new Map<NodeJS.Timeout, string>();
   #playedUntil = 0;
@@ -28,6 +30,7 @@ export class TwilioPlayback {
     if (message.event === 'media' && typeof message.media?.payload === 'string') {
       const audio = Buffer.from(message.media.payload, 'base64');
       this.#chunks.push(audio);
+      this.#arrivals.push({ atMs: now, bytes: audio.length });
       this.#playedUntil = Math.max(this.#playedUntil, now) + audio.length / 8; // 8 bytes per ms
     } else if (message.event === 'mark' && typeof message.mark?.name === 'string') {
       const name = message.mark.name;
@@ -48,9 +51,16 @@ export class TwilioPlayback {
     this.#pending.clear();
   }
 
-  summary(): { mulaw: Uint8Array; marks: string[]; clears: number; messages: number } {
+  summary(): {
+    mulaw: Uint8Array;
+    arrivals: { atMs: number; bytes: number }[];
+    marks: string[];
+    clears: number;
+    messages: number;
+  } {
     return {
       mulaw: Buffer.concat(this.#chunks),
+      arrivals: [...this.#arrivals],
       marks: [...this.#marks],
       clears: this.#clears,
       messages: this.#messages,

@@ -80,6 +80,7 @@ export class CallTranscript {
         endMs: f.endMs,
         words: f.words,
         recovered: f.recovered,
+        ...(f.interrupted ? { interrupted: true } : {}),
         engine: f.engine,
         seq: f.seq,
       })),

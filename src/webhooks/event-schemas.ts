@@ -17,8 +17,55 @@ const Utterance = Type.Object(
     endMs: Ms,
     words: Type.Array(Word),
     recovered: Type.Boolean({ description: 'the engine connection dropped and the audio was re-sent' }),
+    interrupted: Type.Optional(
+      Type.Boolean({ description: 'agent speech cut by a barge-in: the text is what the caller heard' }),
+    ),
   },
   { additionalProperties: false },
+);
+const Latency = Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { description: 'ms' });
+const AgentAction = {
+  action: Type.Union([Type.Literal('end_call'), Type.Literal('transfer_call')]),
+  destination: Type.Optional(Type.String({ description: 'transfer_call: the configured destination name' })),
+  target: Type.Optional(Type.String({ description: 'transfer_call: the number or SIP URI dialled' })),
+  reason: Type.String(),
+  ok: Type.Boolean(),
+  error: Type.Optional(Type.String()),
+  atMs: Ms,
+};
+const AgentSummary = Type.Object(
+  {
+    brain: Type.String(),
+    tts: Type.String(),
+    turns: Type.Array(
+      Type.Object(
+        {
+          trigger: Type.String(),
+          status: Type.Union(['played', 'interrupted', 'cancelled', 'failed'].map((s) => Type.Literal(s))),
+          latency: Type.Union([
+            Type.Object(
+              {
+                endOfSpeechToFinalMs: Latency,
+                finalToFirstTokenMs: Latency,
+                firstTokenToFirstAudioMs: Latency,
+                firstAudioToFirstFrameMs: Latency,
+                endOfSpeechToFirstFrameMs: Latency,
+                earlyStart: Type.Boolean(),
+              },
+              { additionalProperties: false },
+            ),
+            Type.Null(),
+          ]),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    bargeIns: Type.Array(
+      Type.Object({ atMs: Ms, reactionMs: Type.Number({ minimum: 0 }) }, { additionalProperties: false }),
+    ),
+    actions: Type.Array(Type.Object(AgentAction, { additionalProperties: false })),
+  },
+  { additionalProperties: false, description: 'agent calls: the voice agent’s turns, barge-ins and actions' },
 );
 
 const data = {
@@ -74,9 +121,11 @@ const data = {
       ),
       longestSilenceMs: Ms,
       transcriptionErrors: Type.Integer({ minimum: 0 }),
+      agent: Type.Optional(AgentSummary),
     },
     { additionalProperties: false },
   ),
+  'agent.action': Type.Object(AgentAction, { additionalProperties: false }),
   'recording.ready': Type.Object(
     {
       url: Type.String(),

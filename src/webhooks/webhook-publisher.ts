@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { AgentActionRecord } from '../agent/agent-summary.js';
 import type { Call, CallObserver, DtmfRecord } from '../calls/call.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
 import { summarize } from './call-summary.js';
@@ -52,7 +53,7 @@ export class WebhookPublisher implements CallObserver {
         const { leg, utteranceId, text, startMs, audioMs } = event;
         this.#publish(call, 'transcript.partial', { speaker: leg, utteranceId, text, startMs, audioMs });
       } else if (event.type === 'final') {
-        const { leg, utteranceId, text, startMs, endMs, words, recovered, engine } = event;
+        const { leg, utteranceId, text, startMs, endMs, words, recovered, engine, interrupted } = event;
         this.#publish(call, 'transcript.final', {
           speaker: leg,
           utteranceId,
@@ -62,6 +63,7 @@ export class WebhookPublisher implements CallObserver {
           words: words.map((w) => ({ ...w })),
           recovered,
           engine,
+          ...(interrupted ? { interrupted } : {}),
         });
       } else if (event.type === 'end') this.#settle(call, 'transcript');
     });
@@ -69,6 +71,10 @@ export class WebhookPublisher implements CallObserver {
 
   dtmf(call: Call, record: DtmfRecord & { readonly leg: string }): void {
     this.#publish(call, 'dtmf', { digit: record.digit, speaker: record.leg, atMs: record.atMs });
+  }
+
+  agentAction(call: Call, record: AgentActionRecord): void {
+    this.#publish(call, 'agent.action', { ...record });
   }
 
   recordingReady(call: Call, info: RecordingInfo | undefined): void {
@@ -127,6 +133,7 @@ function endedData(call: Call): EventData<'call.ended'> {
     endMs: u.endMs,
     words: u.words.map((w) => ({ ...w })),
     recovered: u.recovered,
+    ...(u.interrupted ? { interrupted: true } : {}),
   }));
   const summary = summarize(utterances, durationMs);
   return {
@@ -140,5 +147,6 @@ function endedData(call: Call): EventData<'call.ended'> {
     interruptions: summary.interruptions,
     longestSilenceMs: summary.longestSilenceMs,
     transcriptionErrors: transcript.errors.length,
+    ...(call.agent ? { agent: structuredClone(call.agent) } : {}),
   };
 }

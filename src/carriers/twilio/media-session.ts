@@ -173,15 +173,18 @@ export class TwilioMediaSession implements CallTransport {
       accountSid: start.accountSid,
       tracks: start.tracks,
       legs: start.tracks.map((track): LegSpec => ({ track, label: labels[track] })),
+      agentLabel: labels.outbound,
       customParameters: params,
       mediaFormat: format,
       mode,
       bidirectional: mode === 'agent',
     };
     const log = this.#ctx.log.child({ callSid: start.callSid, streamSid: start.streamSid });
+    const outbound = callStart.bidirectional ? new TwilioOutbound(this.#socket, start.streamSid) : undefined;
+    this.#outbound = outbound;
     let call: Call;
     try {
-      call = registry.open(callStart, this, log);
+      call = registry.open(callStart, this, log, outbound);
     } catch (err) {
       if (!isVoxlineError(err)) throw err;
       metrics.callsRefused.inc({ reason: err.code });
@@ -194,12 +197,7 @@ export class TwilioMediaSession implements CallTransport {
     this.#call = call;
     this.#log = log;
     this.#lastSequence = Number(message.sequenceNumber);
-    if (callStart.bidirectional) {
-      const outbound = new TwilioOutbound(this.#socket, start.streamSid);
-      this.#outbound = outbound;
-      call.outbound = outbound;
-      call.scope.defer(() => outbound.end());
-    }
+    if (outbound) call.scope.defer(() => outbound.end());
     log.info({ tracks: start.tracks, legs: callStart.legs, mode }, 'call started');
   }
 

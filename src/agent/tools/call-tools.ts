@@ -1,0 +1,52 @@
+import type { AgentTool } from './tool.js';
+
+/** end_call: the agent says goodbye (its reply), then voxline hangs up. */
+export const endCallTool: AgentTool = {
+  definition: {
+    type: 'function',
+    function: {
+      name: 'end_call',
+      description: 'Hang up once your reply has been spoken. Say goodbye in the same reply.',
+      parameters: {
+        type: 'object',
+        properties: { reason: { type: 'string', description: 'why the call ends' } },
+        additionalProperties: false,
+      },
+    },
+  },
+  async run(args) {
+    const reason = typeof args.reason === 'string' ? args.reason.slice(0, 200) : 'agent ended the call';
+    return { result: 'The call will end after your reply.', action: { kind: 'end_call', reason } };
+  },
+};
+
+/** transfer_call: only to the destinations the operator configured, never a number the model made up. */
+export function transferCallTool(targets: Readonly<Record<string, string>>): AgentTool | undefined {
+  const names = Object.keys(targets);
+  if (names.length === 0) return undefined;
+  return {
+    definition: {
+      type: 'function',
+      function: {
+        name: 'transfer_call',
+        description: 'Transfer the caller to a person or team once your reply has been spoken.',
+        parameters: {
+          type: 'object',
+          properties: { destination: { type: 'string', enum: names, description: 'where to transfer' } },
+          required: ['destination'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async run(args) {
+      const destination = String(args.destination ?? '');
+      const target = targets[destination];
+      if (!target)
+        return { result: JSON.stringify({ error: `unknown destination; use one of ${names.join(', ')}` }) };
+      return {
+        result: `The caller will be transferred to ${destination} after your reply.`,
+        action: { kind: 'transfer_call', destination, target },
+      };
+    },
+  };
+}

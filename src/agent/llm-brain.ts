@@ -88,6 +88,8 @@ export class LlmBrain implements Brain {
           calls.set(part.index, call);
         }
       }
+      // The SDK may end the stream quietly on abort rather than throwing.
+      signal.throwIfAborted();
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const detail = firstChunk.signal.aborted ? `no reply within ${o.timeoutMs} ms` : (err as Error).message;

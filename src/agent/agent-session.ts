@@ -160,7 +160,11 @@ export class AgentSession {
         tts: this.#deps.tts,
         outbound: this.#outbound,
         conversation: this.#conversation,
-        playout: { ...PLAYOUT, clock: () => this.#call.clockMs() },
+        playout: {
+          ...PLAYOUT,
+          clock: () => this.#call.clockMs(),
+          onAudio: (pcm, startMs) => this.#call.played.push(pcm, startMs),
+        },
         log: this.#call.log,
       },
       stamps,

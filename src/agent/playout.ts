@@ -10,6 +10,8 @@ export interface PlayoutOptions {
   readonly clock: () => number;
   /** Told when the first audio of the reply is handed to the carrier. */
   readonly onFirstFrame?: () => void;
+  /** Told of every chunk sent, with where it starts playing on the call clock (for the recording). */
+  readonly onAudio?: (pcm: Int16Array, startMs: number) => void;
 }
 
 /** What the caller heard of a reply, on the call clock. */
@@ -158,6 +160,7 @@ export class Playout {
       this.#startWall = now;
       this.#options.onFirstFrame?.();
     }
+    this.#options.onAudio?.(chunk, this.#playheadMs);
     const chunkMs = chunk.length / SAMPLES_PER_MS;
     this.#sentMs += chunkMs;
     this.#playheadMs += chunkMs;

@@ -5,6 +5,7 @@ import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrie
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallScope } from './call-scope.js';
 import { Leg, type LegStats } from './leg.js';
+import { PlayedAudio } from './played-audio.js';
 import { SpeechActivity } from './speech-activity.js';
 
 export type CallState = 'live' | 'ended';
@@ -47,6 +48,8 @@ export class Call {
   readonly transcript = new CallTranscript();
   /** Speech starts and ends per leg, from the VAD. */
   readonly speech = new SpeechActivity();
+  /** What voxline plays into the call (agent mode), for the recorder. */
+  readonly played: PlayedAudio;
   readonly #startedAtPerf = performance.now();
   state: CallState = 'live';
   endedAt: Date | undefined;
@@ -80,6 +83,7 @@ export class Call {
     this.#transport = transport;
     this.#onEnd = onEnd;
     this.#observers = observers;
+    this.played = new PlayedAudio(start.agentLabel);
     for (const spec of start.legs) {
       this.legs.set(
         spec.track,
@@ -166,6 +170,7 @@ export class Call {
     this.endedAt = new Date();
     this.endReason = reason;
     for (const leg of this.legs.values()) leg.end();
+    this.played.end();
     this.transcript.callEnded();
     this.#onEnd(this);
     this.#notify((o) => o.callEnded?.(this));

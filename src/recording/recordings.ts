@@ -58,6 +58,8 @@ export class Recordings {
       const created = new CallRecorder(this.pathOf(call.callSid) as string, this.#format, 2);
       recorder = created;
       this.#recorders.set(call.callSid, created);
+      // Agent calls have no outbound track: the right channel is what the agent played.
+      if (!call.start.legs.some((l) => l.track === 'outbound')) call.played.attach(created.channel(1));
       call.scope.defer(async () => {
         let info: RecordingInfo | undefined;
         try {

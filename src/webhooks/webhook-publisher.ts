@@ -118,8 +118,10 @@ export class WebhookPublisher implements CallObserver {
 }
 
 function channelSpeakers(call: Call): string[] {
-  const label = (track: string) => call.start.legs.find((l) => l.track === track)?.label ?? '(none)';
-  return [label('inbound'), label('outbound')];
+  const label = (track: string) => call.start.legs.find((l) => l.track === track)?.label;
+  // Agent calls have one track; the right channel holds what the agent played.
+  const right = label('outbound') ?? (call.start.mode === 'agent' ? call.start.agentLabel : undefined);
+  return [label('inbound') ?? '(none)', right ?? '(none)'];
 }
 
 function endedData(call: Call): EventData<'call.ended'> {

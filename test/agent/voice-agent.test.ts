@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WaveFile } from 'wavefile';
 import { SentenceSplitter } from '../../src/agent/sentence-splitter.js';
 import { FliteTts } from '../../src/agent/tts/flite-tts.js';
 import { Downsampler16to8 } from '../../src/audio/downsampler.js';
@@ -233,6 +234,21 @@ describe('a simulated caller talking to the voice agent (vLLM double, LLM double
       expect(turn.latency.endOfSpeechToFirstFrameMs).toBeGreaterThan(0);
       expect(turn.latency.endOfSpeechToFirstFrameMs).toBeLessThan(3_000);
     }
+  });
+
+  it('records the call: the caller on the left channel, what the agent played on the right', async () => {
+    const recording = await eventually(async () => {
+      const response = await fetch(`${gateway.baseUrl}/v1/calls/${result.callSid}/recording`);
+      expect(response.status).toBe(200);
+      return new Uint8Array(await response.arrayBuffer());
+    }, 10_000);
+    const wav = new WaveFile(recording);
+    expect(wav.fmt).toMatchObject({ numChannels: 2, sampleRate: 8000, audioFormat: 7 });
+    const [, right] = wav.getSamples(false, Uint8Array) as unknown as Uint8Array[];
+    // The greeting, byte for byte as the caller received it, on the agent's channel.
+    const greeting = Buffer.from(result.received.mulaw.subarray(0, 16_000));
+    expect(Buffer.from(right).indexOf(greeting)).toBeGreaterThanOrEqual(0);
+    expect(Buffer.from(right).indexOf(greeting)).toBeLessThan(8000); // within the first second
   });
 
   it('exposes turn latency, barge-in and action metrics', async () => {

@@ -1,0 +1,44 @@
+import { Downsampler16to8 } from '../audio/downsampler.js';
+import type { AudioFrame } from '../audio/frame.js';
+import type { LegConsumer } from './leg.js';
+
+/**
+ * What voxline plays into a call (the voice agent's speech), as AudioFrames of the agent's
+ * "leg" on the call clock, for consumers such as the recorder. Free when nobody listens.
+ */
+export class PlayedAudio {
+  readonly #label: string;
+  readonly #consumers: LegConsumer[] = [];
+  #downsampler: Downsampler16to8 | undefined;
+  #ended = false;
+
+  constructor(label: string) {
+    this.#label = label;
+  }
+
+  attach(consumer: LegConsumer): void {
+    this.#consumers.push(consumer);
+  }
+
+  /** 16 kHz PCM that starts playing at `startMs` on the call clock. */
+  push(pcm: Int16Array, startMs: number): void {
+    if (this.#ended || this.#consumers.length === 0) return;
+    this.#downsampler ??= new Downsampler16to8();
+    const mulaw = this.#downsampler.pushPcmToMulaw(pcm);
+    const frame: AudioFrame = {
+      leg: this.#label,
+      pcm,
+      mulaw,
+      startMs,
+      durationMs: pcm.length / 16,
+      filled: false,
+    };
+    for (const consumer of this.#consumers) consumer.push(frame);
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    for (const consumer of this.#consumers) consumer.end();
+  }
+}

@@ -2,6 +2,7 @@
  * npm run bench: every benchmark in one run, printed as the tables the README shows.
  * Takes about 7 minutes. STEPS=… overrides the load steps (calls per step, comma-separated).
  */
+import { agentTurnTable, benchAgentTurns } from './agent-turn.js';
 import { benchConversion } from './conversion.js';
 import { benchEngineLatency, engineLatencyTable } from './engine-latency.js';
 import { machine } from './lib.js';
@@ -58,4 +59,7 @@ console.log(
 console.error('webhook outbox…');
 console.log('\nwebhook outbox:\n');
 console.log(outboxTable(await benchOutbox()));
+console.error('agent turns…');
+console.log("\nvoice agent, voxline's own share of each turn (engine, LLM and TTS answer instantly):\n");
+console.log(agentTurnTable(await benchAgentTurns()));
 process.exit(0);

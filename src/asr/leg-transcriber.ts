@@ -185,9 +185,10 @@ export class LegTranscriber implements LegConsumer {
     } else if (decision.type === 'end') {
       if (this.#vadFailed) return;
       this.#speaking = false;
+      // Told before the flush: a fast engine may deliver the final from inside it.
+      this.#options.onSpeech?.('end', decision.atMs);
       this.#flush(decision.atMs);
       this.#evictSilence();
-      this.#options.onSpeech?.('end', decision.atMs);
     } else {
       this.#flush(decision.atMs);
     }

@@ -1,6 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { MULAW_SILENCE, mulawToPcm } from '../audio/g711.js';
 import { wavToMulaw8k } from '../audio/phone-audio.js';
+import { encodeWavPcm16 } from '../audio/wav.js';
 import { simulateTwilioCall } from './twilio-call-simulator.js';
 
 const USAGE = `Plays a call into voxline over the Twilio Media Streams protocol.
@@ -21,6 +23,8 @@ const USAGE = `Plays a call into voxline over the Twilio Media Streams protocol.
   --reorder P        send each frame after its successor with probability P
   --duplicate P      send each frame twice with probability P
   --seed N           seed for the network damage (default 1)
+  --tail MS          silence after the caller's audio, so an agent has time to answer (default 0)
+  --save FILE        write what voxline played back (agent mode) to FILE as an 8 kHz WAV
 `;
 
 async function main(): Promise<number> {
@@ -38,6 +42,8 @@ async function main(): Promise<number> {
       reorder: { type: 'string' },
       duplicate: { type: 'string' },
       seed: { type: 'string', default: '1' },
+      tail: { type: 'string', default: '0' },
+      save: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -63,7 +69,11 @@ async function main(): Promise<number> {
     duplicateRate: Number(values.duplicate ?? 0),
     seed: Number(values.seed),
   };
-  const caller = wavToMulaw8k(await readFile(values.caller));
+  const spoken = wavToMulaw8k(await readFile(values.caller));
+  const tailMs = Number(values.tail);
+  if (!Number.isInteger(tailMs) || tailMs < 0) throw new Error(`--tail expects milliseconds, got ${values.tail}`);
+  const caller = new Uint8Array(spoken.length + tailMs * 8).fill(MULAW_SILENCE);
+  caller.set(spoken);
   const agent = values.agent ? wavToMulaw8k(await readFile(values.agent)) : undefined;
   const authToken = values['auth-token'] ?? process.env.TWILIO_AUTH_TOKEN;
 
@@ -79,6 +89,9 @@ async function main(): Promise<number> {
     ...(authToken ? { authToken } : {}),
     ...(values['call-sid'] ? { callSid: values['call-sid'] } : {}),
   });
+  if (values.save) {
+    await writeFile(values.save, encodeWavPcm16(8000, [mulawToPcm(result.received.mulaw)]));
+  }
   const plan = (p: typeof result.plans.inbound | undefined) =>
     p && {
       dropped: p.dropped.size,
@@ -101,6 +114,7 @@ async function main(): Promise<number> {
           bytes: result.received.mulaw.length,
           marks: result.received.marks.length,
           clears: result.received.clears,
+          ...(values.save ? { savedTo: values.save } : {}),
         },
         details: values.url.replace(/^ws/, 'http').replace(/\/twilio\/media$/, `/v1/calls/${result.callSid}`),
       },

@@ -1,7 +1,15 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeWav } from '../../src/audio/wav.js';
+import { LlmDouble } from '../doubles/llm-double.js';
+import { ReferenceAudio } from '../doubles/reference-audio.js';
+import { VllmRealtimeDouble } from '../doubles/vllm-realtime-double.js';
 import { AUTH_TOKEN, type Gateway, startGateway } from '../helpers/gateway.js';
+import { demoCall } from '../helpers/media.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -94,5 +102,52 @@ describe('npm run simulate', () => {
     ]);
     expect(refused.code).toBe(1);
     expect(JSON.parse(refused.stdout).closeReason).toBe('HTTP 403');
+  }, 30_000);
+});
+
+describe('npm run simulate against a voice agent', () => {
+  it('talks to the agent and saves what it said as a WAV', async () => {
+    const vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([demoCall('greeting')]) });
+    await vllm.listen();
+    const llm = new LlmDouble(() => ({ text: 'Nice to meet you.' }));
+    await llm.listen();
+    const gateway = await startGateway({
+      VLLM_URL: vllm.url,
+      LLM_BASE_URL: llm.url,
+      LLM_API_KEY: 'sk-test',
+      AGENT_GREETING: 'Hello.',
+    });
+    const out = join(mkdtempSync(join(tmpdir(), 'voxline-sim-')), 'agent.wav');
+    const { code, stdout } = await simulate(
+      [
+        '--caller',
+        'media/demo/greeting.caller.wav',
+        '--param',
+        'voxlineMode=agent',
+        '--tail',
+        '2500',
+        '--save',
+        out,
+        '--url',
+        gateway.mediaUrl,
+      ],
+      { TWILIO_AUTH_TOKEN: AUTH_TOKEN },
+    );
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout);
+    expect(summary.audioSeconds).toBe(7.5);
+    expect(summary.received).toMatchObject({ clears: 0, savedTo: out });
+    const saved = decodeWav(readFileSync(out));
+    expect(saved.sampleRate).toBe(8000);
+    expect(saved.channels[0].length).toBe(summary.received.bytes);
+    expect(saved.channels[0].length / 8000).toBeGreaterThan(1.5); // "Hello." and the reply
+    const transcript = (await gateway.get(`/v1/calls/${summary.callSid}/transcript`)).body;
+    expect(
+      transcript.utterances
+        .filter((u: { speaker: string }) => u.speaker === 'agent')
+        .map((u: { text: string }) => u.text),
+    ).toEqual(['Hello.', 'Nice to meet you.']);
+    await gateway.close();
+    await Promise.all([vllm.close(), llm.close()]);
   }, 30_000);
 });

@@ -71,7 +71,8 @@ async function main(): Promise<number> {
   };
   const spoken = wavToMulaw8k(await readFile(values.caller));
   const tailMs = Number(values.tail);
-  if (!Number.isInteger(tailMs) || tailMs < 0) throw new Error(`--tail expects milliseconds, got ${values.tail}`);
+  if (!Number.isInteger(tailMs) || tailMs < 0)
+    throw new Error(`--tail expects milliseconds, got ${values.tail}`);
   const caller = new Uint8Array(spoken.length + tailMs * 8).fill(MULAW_SILENCE);
   caller.set(spoken);
   const agent = values.agent ? wavToMulaw8k(await readFile(values.agent)) : undefined;

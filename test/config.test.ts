@@ -3,17 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EnvSchema, loadConfig } from '../src/config.js';
-import { isVoxlineError } from '../src/errors.js';
-
-function configError(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (isVoxlineError(err, 'VL_ERR_CONFIG')) return err.message;
-    throw err;
-  }
-  throw new Error('expected a configuration error');
-}
+import { configError } from './helpers/config.js';
 
 describe('configuration', () => {
   it('has working defaults for `npm start` with nothing set', () => {

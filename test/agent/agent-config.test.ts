@@ -4,19 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SYSTEM_PROMPT } from '../../src/agent/agent-config.js';
 import { loadConfig } from '../../src/config.js';
-import { isVoxlineError } from '../../src/errors.js';
+import { configError as problems } from '../helpers/config.js';
 
 const ACCOUNT_SID = `AC${'a'.repeat(32)}`;
-
-function problems(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (isVoxlineError(err, 'VL_ERR_CONFIG')) return err.message;
-    throw err;
-  }
-  throw new Error('expected a configuration error');
-}
 
 describe('voice agent configuration', () => {
   it('has defaults that speak offline (flite) to an OpenAI-compatible LLM', () => {

@@ -28,6 +28,7 @@ const DTMF_GATHER_MS = 500;
 const PLAYOUT = { chunkMs: 100, leadMs: 200 } as const;
 
 type Trigger = AgentTurnRecord['trigger'];
+const FIXED_LINES: ReadonlySet<Trigger> = new Set(['greeting', 'reprompt', 'goodbye', 'apology']);
 
 /**
  * The voice agent on one bidirectional call: it greets, listens to the caller's leg (VAD edges and
@@ -193,17 +194,12 @@ export class AgentSession {
         ...(spoken.interrupted ? { interrupted: true } : {}),
       });
     }
-    if (entry.reply.stamps.firstFrame === undefined && outcome.status === 'cancelled' && !spoken.text) {
+    if (outcome.status === 'cancelled') {
       this.#record(entry.trigger, outcome, null);
       return;
     }
-    if (
-      outcome.rounds.length > 0 &&
-      entry.trigger !== 'greeting' &&
-      entry.trigger !== 'reprompt' &&
-      entry.trigger !== 'goodbye' &&
-      entry.trigger !== 'apology'
-    ) {
+    // Fixed lines entered the conversation when they were started; model replies enter as heard.
+    if (outcome.rounds.length > 0 && !FIXED_LINES.has(entry.trigger)) {
       this.#conversation.addReply(
         replyMessages(outcome.rounds, spoken.interrupted ? spoken.heardChars : undefined),
       );
@@ -211,7 +207,7 @@ export class AgentSession {
     const latency = entry.reply.stamps.firstFrame === undefined ? null : turnLatency(entry.reply.stamps);
     this.#record(entry.trigger, outcome, latency);
     if (this.#ending) return;
-    if (outcome.action && outcome.status !== 'cancelled') {
+    if (outcome.action) {
       void this.#act(outcome.action);
       return;
     }

@@ -98,19 +98,16 @@ export class Reply {
         this.#deps.log.error({ err }, 'agent reply failed');
       }
     }
-    if (!this.#error) await this.#decided;
-    if (this.#cancelled || this.#error) this.#playout.interrupt();
-    else this.#playout.finish();
+    // An early reply waits, generated (or failed), until the final transcript decides on it.
+    await this.#decided;
+    if (this.#cancelled) this.#playout.interrupt();
+    else this.#playout.finish(); // after a failure, what was generated before it still plays
     const spoken = await this.#playout.done();
-    const status: ReplyStatus = this.#error
-      ? 'failed'
-      : spoken.interrupted
-        ? 'interrupted'
-        : this.#cancelled
-          ? spoken.sentMs > 0
-            ? 'interrupted'
-            : 'cancelled'
-          : 'played';
+    let status: ReplyStatus;
+    if (this.#cancelled && spoken.sentMs === 0) status = 'cancelled';
+    else if (this.#error) status = 'failed';
+    else if (this.#cancelled || spoken.interrupted) status = 'interrupted';
+    else status = 'played';
     return { status, spoken, rounds: this.#rounds, action: this.#action, error: this.#error };
   }
 

@@ -87,7 +87,12 @@ export class Call {
     for (const spec of start.legs) {
       this.legs.set(
         spec.track,
-        new Leg(spec, aligner, (err) => log.error({ err, leg: spec.label }, 'leg consumer failed')),
+        new Leg(
+          spec,
+          aligner,
+          (err) => log.error({ err, leg: spec.label }, 'leg consumer failed'),
+          start.bidirectional,
+        ),
       );
     }
   }

@@ -54,9 +54,17 @@ export class Leg {
   /** Call-clock end of the newest media message, and when (performance.now()) it arrived. */
   #mediaEndMs: number | undefined;
   #mediaArrivedAt = 0;
+  readonly #tracksClock: boolean;
 
-  constructor(spec: LegSpec, aligner: AlignerOptions, onConsumerError: (err: unknown) => void) {
+  /** `tracksClock`: keep the carrier clock readable (`clockMs`), for calls that play audio back. */
+  constructor(
+    spec: LegSpec,
+    aligner: AlignerOptions,
+    onConsumerError: (err: unknown) => void,
+    tracksClock = false,
+  ) {
     this.label = spec.label;
+    this.#tracksClock = tracksClock;
     this.track = spec.track;
     this.#onConsumerError = onConsumerError;
     this.#aligner = new LegAligner(aligner, {
@@ -80,11 +88,7 @@ export class Leg {
   pushMulaw(timestampMs: number, payload: Uint8Array): void {
     if (this.#ended) return;
     this.framesReceived++;
-    const endMs = timestampMs + payload.length / SAMPLES_PER_MS_8K;
-    if (this.#mediaEndMs === undefined || endMs > this.#mediaEndMs) {
-      this.#mediaEndMs = endMs;
-      this.#mediaArrivedAt = performance.now();
-    }
+    if (this.#tracksClock) this.#noteClock(timestampMs + payload.length / SAMPLES_PER_MS_8K);
     this.#aligner.push(timestampMs * SAMPLES_PER_MS_8K, payload);
   }
 
@@ -100,6 +104,12 @@ export class Leg {
         this.#consumerFailed(err);
       }
     }
+  }
+
+  #noteClock(endMs: number): void {
+    if (this.#mediaEndMs !== undefined && endMs <= this.#mediaEndMs) return;
+    this.#mediaEndMs = endMs;
+    this.#mediaArrivedAt = performance.now();
   }
 
   /** Where the carrier's clock is at `now` (performance.now()), judged from the newest media. */

@@ -26,6 +26,8 @@ const APOLOGY = 'Sorry, something went wrong on my side. Could you say that agai
 /** Key presses this close together reach the model as one message. */
 const DTMF_GATHER_MS = 500;
 const PLAYOUT = { chunkMs: 100, leadMs: 200 } as const;
+/** How long the end of a call waits for the agent's last reply to settle (its transcript line). */
+const SETTLE_ON_END_MS = 3_000;
 
 type Trigger = AgentTurnRecord['trigger'];
 const FIXED_LINES: ReadonlySet<Trigger> = new Set(['greeting', 'reprompt', 'goodbye', 'apology']);
@@ -83,7 +85,15 @@ export class AgentSession {
       clearTimeout(this.#silenceTimer);
       clearTimeout(this.#dtmfTimer);
       this.#reply?.reply.cancel();
-      await this.#settledReplies;
+      // Bounded: a brain or TTS that ignores the abort must not hold the call's close open.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#settledReplies,
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, SETTLE_ON_END_MS);
+        }),
+      ]);
+      clearTimeout(timer);
       call.transcript.legDone(this.#agentLabel);
     });
   }
@@ -172,7 +182,9 @@ export class AgentSession {
     );
     const entry = { reply, trigger };
     this.#reply = entry;
-    const settled = reply.outcome.then((outcome) => this.#settle(entry, outcome));
+    const settled = reply.outcome
+      .then((outcome) => this.#settle(entry, outcome))
+      .catch((err: unknown) => this.#call.log.error({ err }, 'agent turn could not be settled'));
     this.#settledReplies = this.#settledReplies.then(() => settled);
     return reply;
   }

@@ -83,7 +83,9 @@ export class Call {
     this.#transport = transport;
     this.#onEnd = onEnd;
     this.#observers = observers;
-    this.played = new PlayedAudio(start.agentLabel);
+    this.played = new PlayedAudio(start.agentLabel, (err) =>
+      log.error({ err, leg: start.agentLabel }, 'played-audio consumer failed'),
+    );
     for (const spec of start.legs) {
       this.legs.set(
         spec.track,

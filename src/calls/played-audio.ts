@@ -8,12 +8,14 @@ import type { LegConsumer } from './leg.js';
  */
 export class PlayedAudio {
   readonly #label: string;
+  readonly #onConsumerError: (err: unknown) => void;
   readonly #consumers: LegConsumer[] = [];
   #downsampler: Downsampler16to8 | undefined;
   #ended = false;
 
-  constructor(label: string) {
+  constructor(label: string, onConsumerError: (err: unknown) => void) {
     this.#label = label;
+    this.#onConsumerError = onConsumerError;
   }
 
   attach(consumer: LegConsumer): void {
@@ -33,12 +35,21 @@ export class PlayedAudio {
       durationMs: pcm.length / 16,
       filled: false,
     };
-    for (const consumer of this.#consumers) consumer.push(frame);
+    for (const consumer of this.#consumers) this.#tell(() => consumer.push(frame));
   }
 
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    for (const consumer of this.#consumers) consumer.end();
+    for (const consumer of this.#consumers) this.#tell(() => consumer.end());
+  }
+
+  /** A failing consumer is reported, never allowed to stop the playback that feeds it. */
+  #tell(action: () => void): void {
+    try {
+      action();
+    } catch (err) {
+      this.#onConsumerError(err);
+    }
   }
 }

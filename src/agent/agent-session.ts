@@ -8,7 +8,7 @@ import type { AgentTurnRecord } from './agent-summary.js';
 import { type Brain, type CallAction, replyMessages } from './brain.js';
 import type { CallControl } from './call-control.js';
 import { CallerTurns } from './caller-turns.js';
-import { Conversation } from './conversation.js';
+import { type ChatMessage, Conversation } from './conversation.js';
 import { Reply, type ReplyOutcome, type ReplySource } from './reply.js';
 import type { TextToSpeech } from './tts/tts.js';
 import { type TurnStamps, turnLatency } from './turn-latency.js';
@@ -53,6 +53,8 @@ export class AgentSession {
   #dtmfTimer: NodeJS.Timeout | undefined;
   #ending = false;
   #settledReplies = Promise.resolve();
+  /** The caller message an early reply was started on, until the final confirms or replaces it. */
+  #tentative: { readonly message: ChatMessage; readonly reply: Reply } | undefined;
 
   constructor(call: Call, outbound: OutboundAudio, deps: AgentSessionDeps) {
     this.#call = call;
@@ -141,6 +143,7 @@ export class AgentSession {
     this.#reply?.reply.cancel();
     const message = this.#conversation.addUser(text);
     const reply = this.#start({ kind: 'brain' }, 'caller', stamps);
+    this.#tentative = { message, reply };
     reply.outcome.then((o) => {
       if (o.status === 'cancelled') this.#conversation.retract(message);
     });
@@ -148,6 +151,11 @@ export class AgentSession {
   }
 
   #callerTurn(text: string, stamps: TurnStamps): void {
+    // An early reply the final did not confirm: its partial text leaves the memory now, before the
+    // model is asked again with the final.
+    const tentative = this.#tentative;
+    this.#tentative = undefined;
+    if (tentative && !tentative.reply.committed) this.#conversation.retract(tentative.message);
     this.#conversation.addUser(text);
     this.#say({ kind: 'brain' }, 'caller', stamps);
   }

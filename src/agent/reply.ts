@@ -72,6 +72,10 @@ export class Reply {
     return this.#playout.playing;
   }
 
+  get committed(): boolean {
+    return this.#committed;
+  }
+
   /** Audio may go out (an early reply waits for this until the final transcript agrees). */
   commit(): void {
     if (this.#committed || this.#cancelled) return;

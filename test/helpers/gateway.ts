@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { getExpectedTwilioSignature } from 'twilio/lib/webhooks/webhooks.js';
 import { WebSocket } from 'ws';
-import { type App, buildApp } from '../../src/app.js';
+import { type App, type AppDeps, buildApp } from '../../src/app.js';
 import type { AudioFrame } from '../../src/audio/frame.js';
 import type { CallSnapshot } from '../../src/calls/call.js';
 import type { LegConsumerFactory } from '../../src/calls/call-registry.js';
@@ -76,6 +76,7 @@ export interface Gateway {
 export async function startGateway(
   env: Record<string, string | undefined> = {},
   consumers: LegConsumerFactory[] = [],
+  deps: Omit<AppDeps, 'logger' | 'consumers'> = {},
 ): Promise<Gateway> {
   const port = await freePort();
   const config = loadConfig({
@@ -99,6 +100,7 @@ export async function startGateway(
   const app = await buildApp(config, {
     logger: pino({ level: config.logLevel }, sink),
     consumers: [tap.factory, ...consumers],
+    ...deps,
   });
   await app.server.listen({ port, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;

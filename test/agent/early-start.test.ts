@@ -57,7 +57,10 @@ describe('early start: the model is asked on the partial at end of speech', () =
     const turns = await converse(gateway);
     // This engine's final comes within the flush, so the early request may be cancelled unsent.
     expect(llm.userTurns().at(-1)).toBe('I want to cancel my order');
-    const users = llm.requests.at(-1)?.messages.filter((m) => m.role === 'user').map((m) => m.content);
+    const users = llm.requests
+      .at(-1)
+      ?.messages.filter((m) => m.role === 'user')
+      .map((m) => m.content);
     expect(users).toEqual(['I want to cancel my order']);
     expect(turns.map((t) => [t.trigger, t.status])).toEqual([
       ['caller', 'cancelled'],

@@ -207,6 +207,7 @@ export class Call {
       sequenceGaps: this.sequenceGaps,
       dtmf: this.dtmf,
       status: this.status,
+      agent: this.agent ?? null,
     };
   }
 }
@@ -230,4 +231,6 @@ export interface CallSnapshot {
   readonly sequenceGaps: number;
   readonly dtmf: readonly DtmfRecord[];
   readonly status: readonly StatusRecord[];
+  /** Agent calls: turns with their latency, barge-ins, actions. */
+  readonly agent: AgentSummary | null;
 }

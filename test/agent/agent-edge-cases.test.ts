@@ -117,7 +117,7 @@ describe('the voice agent when the caller says nothing, and when things fail', (
     expect(snapshot.endReason).toBe('agent_end_call');
     expect(snapshot.durationSeconds).toBeLessThan(11);
     // The model was asked once, on the partial at the end of speech, and the final agreed.
-    const turn = gateway.app.registry.get(result.callSid)?.agent?.turns.find((t) => t.trigger === 'caller');
+    const turn = snapshot.agent?.turns.find((t) => t.trigger === 'caller');
     expect(turn?.latency?.earlyStart).toBe(true);
     expect(llm.userTurns().at(-1)).toBe('he was not an ill disposed young man');
     await gateway.close();

@@ -12,7 +12,8 @@ import { reportStatsOverIpc } from './server-stats.js';
 
 const MAX_SAMPLES = 500_000;
 const samples: { key: string; ns: bigint }[] = [];
-const config = loadConfig(process.env);
+// The plain load runs without transcription; with VLLM_URL set it measures the vLLM engine.
+const config = loadConfig({ ...(process.env.VLLM_URL ? {} : { ASR_ENGINE: 'none' }), ...process.env });
 const { server, registry } = await buildApp(config, {
   consumers: [
     (call, leg) => ({

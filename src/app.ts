@@ -65,7 +65,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const metrics = new GatewayMetrics(() => registry);
   const asrMetrics = new AsrMetrics(metrics.registry, config.asr.engine);
   const engine =
-    deps.engine === undefined ? createEngine(config.asr, asrMetrics) : (deps.engine ?? undefined);
+    deps.engine === undefined ? createEngine(config.asr, asrMetrics, server.log) : (deps.engine ?? undefined);
   let vad: SileroVad | undefined;
   let readiness: EngineReadiness | undefined;
   if (engine) {
@@ -139,6 +139,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await server.register(webhookRoutes, { ...webhooks, registry, adminToken: config.adminToken });
   registry.startIdleSweep();
   readiness?.start(config.asr.probeIntervalMs);
+  engine?.warmUp?.();
   webhooks.start();
   return { server, registry, metrics, engine, readiness, webhooks };
 }

@@ -130,7 +130,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
   const asrWarnings: string[] = [];
-  const asr = asrConfigFrom(e, problems, asrWarnings);
+  const asr = asrConfigFrom(e, problems, asrWarnings, e.DATA_DIR);
   const webhooks = webhookConfigFrom(e, problems);
   const agentWarnings: string[] = [];
   const agent = agentConfigFrom(e, problems, agentWarnings);

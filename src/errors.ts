@@ -40,6 +40,11 @@ export const ERRORS = {
     retryable: true,
     message: 'the call is still live, or its recording still being finished: it is served once complete',
   },
+  VL_ERR_MODEL_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    message: 'the local speech model could not be loaded (not downloaded, no network, or a wrong path)',
+  },
   VL_ERR_TTS_FAILED: { status: 502, retryable: true, message: 'speech synthesis failed' },
   VL_ERR_TTS_OVERLOADED: {
     status: 503,

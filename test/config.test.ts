@@ -32,7 +32,6 @@ describe('configuration', () => {
       'PUBLIC_URL is not set: using http://localhost:8080, which Twilio cannot reach',
       'ADMIN_TOKEN is not set: /v1 (call details) is open to anyone who can reach it',
       'neither TWILIO_DIAL nor TWILIO_CONTINUE_URL is set: transcribed callers will hear silence',
-      'no speech engine configured (set VLLM_URL or MISTRAL_API_KEY): calls are not transcribed',
     ]);
     expect(loadConfig({ TWILIO_VALIDATE: 'false' }).warnings[0]).toMatch(
       /NOT checked; anyone can open a media stream/,
@@ -97,7 +96,22 @@ describe('configuration', () => {
   });
 
   it('picks the speech engine from what is configured, and refuses what cannot work', () => {
-    expect(loadConfig({}).asr.engine).toBe('none');
+    expect(loadConfig({}).asr).toMatchObject({
+      engine: 'local',
+      local: {
+        model: 'onnx-community/Voxtral-Mini-4B-Realtime-2602-ONNX',
+        dtype: 'q4',
+        device: 'cpu',
+        maxStreams: 1,
+        cacheDir: './data/models',
+        endpoint: 'https://huggingface.co',
+      },
+    });
+    expect(loadConfig({ HF_HOME: '/models', DATA_DIR: '/var/voxline' }).asr.local.cacheDir).toBe('/models');
+    expect(loadConfig({ ASR_ENGINE: 'none' }).warnings).toContain(
+      'ASR_ENGINE=none: calls are not transcribed',
+    );
+    expect(loadConfig({ LOCAL_DTYPE: 'q4f16' }).warnings[4]).toMatch(/q4f16 on the CPU is slow/);
     expect(loadConfig({ VLLM_URL: 'ws://gpu:8000' }).asr.engine).toBe('vllm');
     expect(loadConfig({ MISTRAL_API_KEY: 'k' }).asr).toMatchObject({
       engine: 'mistral',

@@ -6,13 +6,14 @@ const Ms = (min: number, max: number, value: number, description: string) =>
 
 export const DEFAULT_VLLM_MODEL = 'mistralai/Voxtral-Mini-4B-Realtime-2602';
 export const DEFAULT_MISTRAL_MODEL = 'voxtral-mini-transcribe-realtime-2602';
+export const DEFAULT_LOCAL_MODEL = 'onnx-community/Voxtral-Mini-4B-Realtime-2602-ONNX';
 
 /** Speech-to-text settings (part of EnvSchema; the README table lists them). */
 export const AsrEnvProperties = {
   ASR_ENGINE: Type.Optional(
-    Type.Union([Type.Literal('none'), Type.Literal('vllm'), Type.Literal('mistral')], {
+    Type.Union([Type.Literal('none'), Type.Literal('local'), Type.Literal('vllm'), Type.Literal('mistral')], {
       description:
-        'speech engine; default vllm if VLLM_URL is set, else mistral if MISTRAL_API_KEY is, else none',
+        'speech engine; default vllm if VLLM_URL is set, else mistral if MISTRAL_API_KEY is, else local (in-process)',
     }),
   ),
   VLLM_URL: Type.Optional(
@@ -34,6 +35,42 @@ export const AsrEnvProperties = {
   MISTRAL_AUDIO: Type.Union([Type.Literal('pcm16'), Type.Literal('mulaw')], {
     default: 'pcm16',
     description: 'send Mistral 16 kHz PCM16, or the carrier’s 8 kHz μ-law as is',
+  }),
+  LOCAL_MODEL: Type.String({
+    minLength: 1,
+    default: DEFAULT_LOCAL_MODEL,
+    description: 'local engine: Hugging Face model id of the ONNX export',
+  }),
+  LOCAL_MODEL_PATH: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'local engine: a folder holding the model (air-gapped; no download)',
+    }),
+  ),
+  LOCAL_DTYPE: Type.Union(
+    ['q4', 'q4f16', 'fp16', 'fp32'].map((d) => Type.Literal(d)),
+    {
+      default: 'q4',
+      description: 'local engine: weights to load (q4 ≈ 3.2 GB, q4f16 ≈ 2.8 GB; q4f16 and fp16 want CUDA)',
+    },
+  ),
+  LOCAL_DEVICE: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], {
+    default: 'cpu',
+    description: 'local engine: onnxruntime execution provider',
+  }),
+  LOCAL_MAX_STREAMS: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 1,
+    description: 'local engine: legs transcribed at once (one loaded model each)',
+  }),
+  HF_HOME: Type.Optional(
+    Type.String({ minLength: 1, description: 'local engine: model cache (default DATA_DIR/models)' }),
+  ),
+  HF_ENDPOINT: Type.String({
+    minLength: 1,
+    default: 'https://huggingface.co',
+    description: 'local engine: where models download from (a mirror)',
   }),
   ASR_DELAY_MS: Ms(80, 2400, 480, 'Mistral target_streaming_delay_ms (vLLM: set in tekken.json)'),
   VAD_ENABLED: Type.Boolean({
@@ -59,7 +96,8 @@ export const AsrEnvProperties = {
 const AsrEnv = Type.Object(AsrEnvProperties);
 type AsrEnv = Static<typeof AsrEnv>;
 
-export type AsrEngineName = 'none' | 'vllm' | 'mistral';
+export type AsrEngineName = 'none' | 'local' | 'vllm' | 'mistral';
+export type LocalDtype = 'q4' | 'q4f16' | 'fp16' | 'fp32';
 
 export interface AsrConfig {
   readonly engine: AsrEngineName;
@@ -74,6 +112,16 @@ export interface AsrConfig {
     readonly model: string;
     readonly audioFormat: MistralAudioFormat;
     readonly delayMs: number;
+  };
+  readonly local: {
+    /** Model id, or a folder when `path` is set. */
+    readonly model: string;
+    readonly path: string | undefined;
+    readonly dtype: LocalDtype;
+    readonly device: 'cpu' | 'cuda';
+    readonly maxStreams: number;
+    readonly cacheDir: string;
+    readonly endpoint: string;
   };
   readonly vad: {
     readonly enabled: boolean;
@@ -94,7 +142,7 @@ export interface AsrConfig {
 }
 
 /** Builds the ASR section; pushes problems and warnings for loadConfig to report. */
-export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[]): AsrConfig {
+export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[], dataDir: string): AsrConfig {
   const urls = (e.VLLM_URL ?? '')
     .split(',')
     .map((u) => u.trim())
@@ -107,7 +155,7 @@ export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[])
   if (!URL.canParse(e.MISTRAL_URL))
     problems.push(`MISTRAL_URL: not a URL (got ${JSON.stringify(e.MISTRAL_URL)})`);
   const engine: AsrEngineName =
-    e.ASR_ENGINE ?? (urls.length > 0 ? 'vllm' : e.MISTRAL_API_KEY ? 'mistral' : 'none');
+    e.ASR_ENGINE ?? (urls.length > 0 ? 'vllm' : e.MISTRAL_API_KEY ? 'mistral' : 'local');
   if (engine === 'vllm' && urls.length === 0) problems.push('ASR_ENGINE=vllm needs VLLM_URL');
   if (engine === 'mistral' && !e.MISTRAL_API_KEY) problems.push('ASR_ENGINE=mistral needs MISTRAL_API_KEY');
   if (e.ASR_BUFFER_MS < e.UTTERANCE_MAX_MS + 5_000) {
@@ -115,8 +163,15 @@ export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[])
       `ASR_BUFFER_MS (${e.ASR_BUFFER_MS}) must hold a whole utterance plus 5 s: at least UTTERANCE_MAX_MS + 5000 (${e.UTTERANCE_MAX_MS + 5_000})`,
     );
   }
-  if (engine === 'none') {
-    warnings.push('no speech engine configured (set VLLM_URL or MISTRAL_API_KEY): calls are not transcribed');
+  if (engine === 'none') warnings.push('ASR_ENGINE=none: calls are not transcribed');
+  if (!URL.canParse(e.HF_ENDPOINT))
+    problems.push(`HF_ENDPOINT: not a URL (got ${JSON.stringify(e.HF_ENDPOINT)})`);
+  if (
+    engine === 'local' &&
+    e.LOCAL_DEVICE === 'cpu' &&
+    (e.LOCAL_DTYPE === 'q4f16' || e.LOCAL_DTYPE === 'fp16')
+  ) {
+    warnings.push(`LOCAL_DTYPE=${e.LOCAL_DTYPE} on the CPU is slow: q4 suits a CPU, q4f16 a CUDA GPU`);
   }
   if (engine === 'mistral' && e.UTTERANCE_MAX_MS > 25_000) {
     warnings.push(
@@ -132,6 +187,15 @@ export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[])
       model: e.MISTRAL_MODEL,
       audioFormat: e.MISTRAL_AUDIO,
       delayMs: e.ASR_DELAY_MS,
+    },
+    local: {
+      model: e.LOCAL_MODEL,
+      path: e.LOCAL_MODEL_PATH,
+      dtype: e.LOCAL_DTYPE as LocalDtype,
+      device: e.LOCAL_DEVICE,
+      maxStreams: e.LOCAL_MAX_STREAMS,
+      cacheDir: e.HF_HOME ?? `${dataDir.replace(/\/+$/, '')}/models`,
+      endpoint: e.HF_ENDPOINT.replace(/\/+$/, ''),
     },
     vad: {
       enabled: e.VAD_ENABLED,

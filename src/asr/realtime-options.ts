@@ -17,6 +17,8 @@ export interface StreamObserver {
   reconnect(): void;
   audioSent(leg: string, seconds: number): void;
   dropped(leg: string, ms: number, code: SttErrorCode): void;
+  /** In-process engines: compute time over audio time of an utterance (above 1: behind real time). */
+  realTimeFactor?(leg: string, ratio: number): void;
   /** An append was written on the engine socket: audio from `startMs` on the call clock (benchmarks). */
   appended?(callSid: string, leg: string, startMs: number): void;
 }

@@ -14,6 +14,8 @@ export interface SpeechToText {
   stream(options: SttStreamOptions): SttStream;
   /** Readiness: whether the engine can serve, and why not. */
   probe(): Promise<EngineHealth>;
+  /** Prepares ahead of the first call (an in-process engine starts loading its model). */
+  warmUp?(): void;
   /** Stops background work (probes). Streams are closed by their owners. */
   close(): Promise<void>;
 }

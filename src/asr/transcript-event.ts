@@ -38,7 +38,8 @@ export type SttErrorCode =
   | 'engine_error'
   | 'model_not_found'
   | 'utterance_failed'
-  | 'audio_dropped';
+  | 'audio_dropped'
+  | 'capacity_exceeded';
 
 export interface ErrorEvent {
   readonly type: 'error';

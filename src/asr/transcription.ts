@@ -1,15 +1,39 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
 import type { AsrMetrics } from '../observability/asr-metrics.js';
 import type { AsrConfig } from './asr-config.js';
 import { LegTranscriber, type TranscriberOptions } from './leg-transcriber.js';
+import { LocalEngine } from './local/local-engine.js';
 import { MistralEngine } from './mistral/mistral-engine.js';
 import type { SpeechToText } from './stt.js';
 import type { SileroVad } from './vad/silero-vad.js';
 import { VllmEngine } from './vllm/vllm-engine.js';
 
 /** The configured engine, or undefined for ASR_ENGINE=none. */
-export function createEngine(config: AsrConfig, metrics: AsrMetrics): SpeechToText | undefined {
+export function createEngine(
+  config: AsrConfig,
+  metrics: AsrMetrics,
+  log: FastifyBaseLogger,
+): SpeechToText | undefined {
   const observer = metrics.observer();
+  if (config.engine === 'local') {
+    const { local } = config;
+    return new LocalEngine({
+      model: {
+        model: local.model,
+        path: local.path,
+        dtype: local.dtype,
+        device: local.device,
+        cacheDir: local.cacheDir,
+        endpoint: local.endpoint,
+      },
+      maxStreams: local.maxStreams,
+      maxBufferMs: config.limits.maxBufferMs,
+      maxUtteranceMs: config.maxUtteranceMs,
+      observer,
+      log,
+    });
+  }
   if (config.engine === 'vllm') {
     const engine = new VllmEngine({
       urls: config.vllm.urls,

@@ -6,6 +6,7 @@ import type { SttErrorCode, TranscriptEvent } from '../asr/transcript-event.js';
 /** Speech-to-text metrics, registered on the app's registry. */
 export class AsrMetrics {
   readonly #latency: Histogram<'kind' | 'engine'>;
+  readonly #rtf: Histogram<'engine'>;
   readonly #reconnects: Counter<'engine'>;
   readonly #audioSent: Counter<'engine' | 'leg'>;
   readonly #dropped: Counter<'engine' | 'leg' | 'reason'>;
@@ -18,6 +19,13 @@ export class AsrMetrics {
   constructor(registry: Registry, engine: string) {
     const registers = [registry];
     this.engine = engine;
+    this.#rtf = new Histogram({
+      name: 'voxline_asr_real_time_factor',
+      help: 'In-process engine: compute time over audio time per utterance (above 1 it falls behind real time)',
+      labelNames: ['engine'],
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5],
+      registers: [registry],
+    });
     this.#latency = new Histogram({
       name: 'voxline_transcript_latency_seconds',
       help: 'From the arrival of the audio a transcript covers to the transcript event (partial or final)',
@@ -74,6 +82,7 @@ export class AsrMetrics {
     return {
       latency: (kind, seconds) => this.#latency.observe({ kind, engine }, seconds),
       reconnect: () => this.#reconnects.inc({ engine }),
+      realTimeFactor: (_leg, ratio) => this.#rtf.observe({ engine }, ratio),
       audioSent: (leg, seconds) => this.#audioSent.inc({ engine, leg }, seconds),
       dropped: (leg: string, ms: number, reason: SttErrorCode) =>
         this.#dropped.inc({ engine, leg, reason }, ms),

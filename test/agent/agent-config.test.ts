@@ -30,7 +30,7 @@ describe('voice agent configuration', () => {
   });
 
   it('warns, in agent mode, about what keeps the agent from working', () => {
-    expect(loadConfig({ CALL_MODE: 'agent' }).warnings).toEqual(
+    expect(loadConfig({ CALL_MODE: 'agent', ASR_ENGINE: 'none' }).warnings).toEqual(
       expect.arrayContaining([
         'CALL_MODE=agent with no speech engine: the agent cannot hear callers',
         'CALL_MODE=agent: LLM_API_KEY is not set for the OpenAI API (or set LLM_BASE_URL)',

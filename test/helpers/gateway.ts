@@ -87,6 +87,8 @@ export async function startGateway(
     LOG_LEVEL: 'debug',
     // Each gateway gets its own data directory (outbox, recordings), removed by the OS's tmp cleaning.
     DATA_DIR: env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'voxline-test-')),
+    // With no engine named, voxline would load the in-process model from the Hub: tests name one.
+    ...(env.VLLM_URL || env.MISTRAL_API_KEY ? {} : { ASR_ENGINE: 'none' }),
     ...env,
   });
   const logs: Record<string, unknown>[] = [];

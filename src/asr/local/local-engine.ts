@@ -1,0 +1,114 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { StreamObserver } from '../realtime-options.js';
+import type { EngineHealth, SpeechToText, SttStream, SttStreamOptions } from '../stt.js';
+import { LocalStream } from './local-stream.js';
+import { ModelPool } from './model-pool.js';
+import { type LoadedVoxtral, loadVoxtralOnnx, type VoxtralOnnxOptions } from './voxtral-onnx.js';
+
+export interface LocalEngineOptions {
+  readonly model: Omit<VoxtralOnnxOptions, 'onProgress'>;
+  readonly maxStreams: number;
+  readonly maxBufferMs: number;
+  readonly maxUtteranceMs: number;
+  readonly observer: StreamObserver;
+  readonly log: FastifyBaseLogger;
+  /** Replaces the transformers.js loader (tests of the pool and failures). */
+  readonly load?: () => Promise<LoadedVoxtral>;
+}
+
+/** Download progress is logged at most this often per file (a 3 GB download logs about 20 lines). */
+const PROGRESS_STEP_PERCENT = 5;
+
+/**
+ * Voxtral Realtime in-process: the ONNX export through transformers.js on onnxruntime-node (CPU, or
+ * CUDA where its provider is installed). Each leg holds one loaded model for the call; at most
+ * LOCAL_MAX_STREAMS legs are transcribed at once, and a leg beyond that gets a capacity_exceeded
+ * event while its call goes on (recorded, other events flowing).
+ */
+export class LocalEngine implements SpeechToText {
+  readonly name = 'local';
+  readonly #options: LocalEngineOptions;
+  readonly #pool: ModelPool;
+
+  constructor(options: LocalEngineOptions) {
+    this.#options = options;
+    const logged = new Map<string, number>();
+    const load =
+      options.load ??
+      (() =>
+        loadVoxtralOnnx({
+          ...options.model,
+          onProgress: (file, percent, loaded, total) => {
+            this.#pool.progress = percent;
+            const step = Math.floor(percent / PROGRESS_STEP_PERCENT) * PROGRESS_STEP_PERCENT;
+            if ((logged.get(file) ?? -1) >= step) return;
+            logged.set(file, step);
+            options.log.info(
+              { file, percent: step, loadedMB: Math.round(loaded / 1e6), totalMB: Math.round(total / 1e6) },
+              'downloading the speech model',
+            );
+          },
+        }));
+    this.#pool = new ModelPool(options.maxStreams, async () => {
+      const started = performance.now();
+      const where = options.model.path ?? options.model.model;
+      options.log.info(
+        { model: where, dtype: options.model.dtype, device: options.model.device },
+        'loading the speech model',
+      );
+      try {
+        const loaded = await load();
+        options.log.info(
+          { model: where, seconds: Math.round((performance.now() - started) / 100) / 10 },
+          'speech model loaded',
+        );
+        return loaded;
+      } catch (err) {
+        options.log.error({ err, model: where }, 'speech model could not be loaded');
+        throw err;
+      }
+    });
+  }
+
+  stream(options: SttStreamOptions): SttStream {
+    return new LocalStream(options, this.#pool.acquire(), {
+      maxBufferMs: this.#options.maxBufferMs,
+      maxUtteranceMs: this.#options.maxUtteranceMs,
+      observer: this.#options.observer,
+    });
+  }
+
+  /** Starts loading one instance now, so the first call does not wait for the download. */
+  warmUp(): void {
+    void this.#pool.preload();
+  }
+
+  async probe(): Promise<EngineHealth> {
+    const { state } = this.#pool;
+    const url = this.#options.model.path ?? this.#options.model.model;
+    const activeStreams = this.#pool.leased;
+    const endpoint =
+      state.state === 'ready'
+        ? {
+            url,
+            state: 'up' as const,
+            activeStreams,
+            detail: `${activeStreams}/${this.#pool.max} streams in use`,
+          }
+        : state.state === 'failed'
+          ? { url, state: 'down' as const, activeStreams, detail: state.error }
+          : state.state === 'loading'
+            ? {
+                url,
+                state: 'unknown' as const,
+                activeStreams,
+                detail: `loading (${Math.round(state.percent)} % of the current file)`,
+              }
+            : { url, state: 'unknown' as const, activeStreams, detail: 'not loaded yet' };
+    return { engine: this.name, ready: state.state === 'ready', endpoints: [endpoint] };
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}

@@ -1,0 +1,300 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { AudioFrame } from '../../audio/frame.js';
+import type { StreamObserver } from '../realtime-options.js';
+import { newStats, type SttStream, type SttStreamOptions } from '../stt.js';
+import type { SttErrorCode, TranscriptEvent } from '../transcript-event.js';
+import { STEP_MS, WordTimer } from '../word-timing.js';
+import type { ModelLease } from './model-pool.js';
+import type { FeatureTensor, LoadedVoxtral } from './voxtral-onnx.js';
+
+export interface LocalStreamOptions {
+  /** Audio held per leg (queued utterances), in ms; beyond it new audio is dropped and counted. */
+  readonly maxBufferMs: number;
+  /** The longest utterance, in ms (bounds the tokens one generation may produce). */
+  readonly maxUtteranceMs: number;
+  readonly observer: StreamObserver;
+}
+
+interface Utterance {
+  readonly id: number;
+  readonly startMs: number;
+  audio: Float32Array;
+  length: number;
+  /** Set by flush(): speech ended here on the call clock; no more audio comes. */
+  endMs: number | undefined;
+}
+
+const SAMPLES_PER_MS = 16;
+
+/**
+ * One leg on the in-process engine: each utterance is one streaming generation on a loaded model
+ * (voxtral.md §4.4). Audio feeds the generation as it arrives, 80 ms per token; partials follow the
+ * decoded tokens; at flush the utterance gets the right-pad of silence that lets the model write
+ * its last (delayed) words, and its final follows. Utterances run one after another; audio that
+ * arrives meanwhile waits, bounded by `maxBufferMs`.
+ */
+export class LocalStream implements SttStream {
+  readonly stats = newStats();
+  readonly #leg: string;
+  readonly #log: FastifyBaseLogger;
+  readonly #onEvent: (event: TranscriptEvent) => void;
+  readonly #options: LocalStreamOptions;
+  readonly #lease: ModelLease | undefined;
+  readonly #queue: Utterance[] = [];
+  #nextId = 0;
+  #wake: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+  #fatal = false;
+  #closed = false;
+  #ending = false;
+
+  /** `lease` undefined: no model was free for this leg (capacity_exceeded). */
+  constructor(options: SttStreamOptions, lease: ModelLease | undefined, streamOptions: LocalStreamOptions) {
+    this.#leg = options.leg;
+    this.#log = options.log;
+    this.#onEvent = options.onEvent;
+    this.#options = streamOptions;
+    this.#lease = lease;
+    if (!lease) {
+      this.#fail(
+        'capacity_exceeded',
+        'every local model instance is in use (LOCAL_MAX_STREAMS): this leg is not transcribed',
+      );
+      return;
+    }
+    lease.model.catch((err: Error) => this.#fail('engine_unavailable', err.message));
+  }
+
+  pushFrame(frame: AudioFrame): void {
+    if (this.#closed || this.#ending) return;
+    if (this.#fatal) {
+      this.#drop(frame.durationMs, this.#lease ? 'engine_unavailable' : 'capacity_exceeded');
+      return;
+    }
+    if (this.#heldMs() + frame.durationMs > this.#options.maxBufferMs) {
+      this.#drop(frame.durationMs, 'audio_dropped');
+      return;
+    }
+    let open = this.#queue.at(-1);
+    if (!open || open.endMs !== undefined) {
+      open = {
+        id: ++this.#nextId,
+        startMs: frame.startMs,
+        audio: new Float32Array(16_000),
+        length: 0,
+        endMs: undefined,
+      };
+      this.#queue.push(open);
+    }
+    append(open, frame.pcm);
+    this.#kick();
+  }
+
+  flush(speechEndMs: number): void {
+    const open = this.#queue.at(-1);
+    if (open && open.endMs === undefined) {
+      open.endMs = speechEndMs;
+      this.#kick();
+    }
+  }
+
+  async endInput(): Promise<void> {
+    this.#ending = true;
+    const open = this.#queue.at(-1);
+    if (open && open.endMs === undefined) open.endMs = open.startMs + open.length / SAMPLES_PER_MS;
+    this.#kick();
+    await this.#running;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const u of this.#queue.splice(0)) this.stats.droppedMs += u.length / SAMPLES_PER_MS;
+    this.#wake?.();
+    // The model goes back once its generation has stopped (the feature iterator ends on close).
+    void (this.#running ?? Promise.resolve()).then(() => this.#lease?.release());
+  }
+
+  #kick(): void {
+    this.#wake?.();
+    if (this.#running || this.#fatal || !this.#lease) return;
+    this.#running = this.#run().finally(() => {
+      this.#running = undefined;
+      if (this.#queue.length > 0 && !this.#closed && !this.#fatal) this.#kick();
+    });
+  }
+
+  async #run(): Promise<void> {
+    let loaded: LoadedVoxtral;
+    try {
+      loaded = await (this.#lease as ModelLease).model;
+    } catch {
+      return; // reported by the constructor's handler
+    }
+    while (this.#queue.length > 0 && !this.#closed) {
+      const utterance = this.#queue[0];
+      try {
+        await this.#transcribe(loaded, utterance);
+      } catch (err) {
+        if (this.#closed) return;
+        this.#log.error({ err, utterance: utterance.id }, 'local engine failed on an utterance');
+        this.#emitError('utterance_failed', (err as Error).message, true);
+      }
+      this.#queue.shift();
+    }
+  }
+
+  async #transcribe(loaded: LoadedVoxtral, u: Utterance): Promise<void> {
+    const { processor, model } = loaded;
+    const first = processor.num_samples_first_audio_chunk;
+    await this.#until(() => u.length >= first || u.endMs !== undefined);
+    if (this.#closed) return;
+    if (u.length < first) padWithSilence(u, first - u.length);
+    const started = performance.now();
+    const prompt = await processor(u.audio.subarray(0, first), {
+      is_streaming: true,
+      is_first_audio_chunk: true,
+    });
+    const timer = new WordTimer(u.startMs);
+    const ids: bigint[] = [];
+    let promptSeen = false;
+    let printed = '';
+    const streamer = loaded.streamer((step) => {
+      // The first call carries the prompt (BOS and streaming pads); every later one is one 80 ms step.
+      if (!promptSeen) {
+        promptSeen = true;
+        return;
+      }
+      ids.push(...step);
+      const text = processor.tokenizer.decode(ids, { skip_special_tokens: true });
+      const delta = text.startsWith(printed) ? text.slice(printed.length) : '';
+      printed = text;
+      timer.push(delta);
+      if (delta) {
+        this.#onEvent({
+          type: 'partial',
+          leg: this.#leg,
+          utteranceId: u.id,
+          text: timer.text.trim(),
+          startMs: u.startMs,
+          audioMs: timer.audioMs,
+        });
+      }
+    });
+    await model.generate({
+      input_ids: prompt.input_ids as FeatureTensor,
+      input_features: this.#features(loaded, u, prompt.input_features),
+      max_new_tokens: Math.ceil(this.#options.maxUtteranceMs / STEP_MS) + processor.num_right_pad_tokens + 8,
+      streamer,
+    });
+    if (this.#closed) return;
+    const audioMs = u.length / SAMPLES_PER_MS;
+    const ratio = (performance.now() - started) / audioMs;
+    this.#options.observer.realTimeFactor?.(this.#leg, ratio);
+    if (ratio > 1)
+      this.#log.warn({ realTimeFactor: ratio, audioMs }, 'local engine is slower than real time');
+    const endMs = u.endMs ?? u.startMs + audioMs;
+    this.stats.finals++;
+    this.stats.audioSecondsSent += audioMs / 1000;
+    this.#options.observer.audioSent(this.#leg, audioMs / 1000);
+    this.#onEvent({
+      type: 'final',
+      leg: this.#leg,
+      utteranceId: u.id,
+      text: timer.text.trim(),
+      startMs: u.startMs,
+      endMs,
+      words: timer.words(endMs),
+      recovered: false,
+      engine: 'local',
+    });
+  }
+
+  /** Mel features of the utterance, 80 ms at a time, as its audio arrives; ends after the right-pad. */
+  async *#features(
+    loaded: LoadedVoxtral,
+    u: Utterance,
+    firstFeatures: FeatureTensor,
+  ): AsyncIterable<FeatureTensor> {
+    const { processor } = loaded;
+    const { hop_length, n_fft } = processor.feature_extractor.config;
+    yield firstFeatures;
+    let mel = processor.num_mel_frames_first_audio_chunk;
+    let padded = false;
+    for (;;) {
+      const start = mel * hop_length - Math.floor(n_fft / 2);
+      const end = start + processor.num_samples_per_audio_chunk;
+      await this.#until(() => u.length >= end || u.endMs !== undefined);
+      if (this.#closed) return;
+      if (u.length < end) {
+        if (padded) return;
+        // Speech ended: silence for the model's delay, so its last words come out.
+        padWithSilence(u, processor.num_right_pad_tokens * processor.raw_audio_length_per_tok);
+        padded = true;
+        if (u.length < end) return;
+      }
+      const chunk = await processor(u.audio.slice(start, end), {
+        is_streaming: true,
+        is_first_audio_chunk: false,
+      });
+      yield chunk.input_features;
+      mel += chunk.input_features.dims[2] ?? 0;
+    }
+  }
+
+  #until(ready: () => boolean): Promise<void> {
+    if (ready() || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#wake = () => {
+        if (!ready() && !this.#closed) return;
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  #heldMs(): number {
+    let samples = 0;
+    for (const u of this.#queue) samples += u.length;
+    return samples / SAMPLES_PER_MS;
+  }
+
+  #drop(ms: number, code: SttErrorCode): void {
+    this.stats.droppedMs += ms;
+    this.#options.observer.dropped(this.#leg, ms, code);
+  }
+
+  #fail(code: SttErrorCode, message: string): void {
+    if (this.#fatal) return;
+    this.#fatal = true;
+    for (const u of this.#queue.splice(0)) this.#drop(u.length / SAMPLES_PER_MS, code);
+    this.#emitError(code, message, false);
+    this.#wake?.();
+  }
+
+  #emitError(code: SttErrorCode, message: string, recoverable: boolean): void {
+    this.#onEvent({ type: 'error', leg: this.#leg, code, message, recoverable });
+  }
+}
+
+function append(u: Utterance, pcm: Int16Array): void {
+  ensure(u, pcm.length);
+  for (let i = 0; i < pcm.length; i++) u.audio[u.length + i] = pcm[i] / 32768;
+  u.length += pcm.length;
+}
+
+function padWithSilence(u: Utterance, samples: number): void {
+  ensure(u, samples);
+  u.audio.fill(0, u.length, u.length + samples);
+  u.length += samples;
+}
+
+/** Grows the utterance's buffer by doubling: one allocation per doubling, not one per frame. */
+function ensure(u: Utterance, extra: number): void {
+  if (u.length + extra <= u.audio.length) return;
+  let size = u.audio.length * 2;
+  while (size < u.length + extra) size *= 2;
+  const grown = new Float32Array(size);
+  grown.set(u.audio.subarray(0, u.length));
+  u.audio = grown;
+}

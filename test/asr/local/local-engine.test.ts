@@ -1,0 +1,157 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalEngine } from '../../../src/asr/local/local-engine.js';
+import type { StreamObserver } from '../../../src/asr/realtime-options.js';
+import type { SttStream } from '../../../src/asr/stt.js';
+import type { TranscriptEvent } from '../../../src/asr/transcript-event.js';
+import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
+import { demoCall } from '../../helpers/media.js';
+
+/** The tiny random-weight model built by test/fixtures/tiny-voxtral/build_tiny_voxtral.py. */
+const TINY = new URL('../../fixtures/tiny-voxtral', import.meta.url).pathname;
+const log = pino({ level: 'silent' });
+const engines: LocalEngine[] = [];
+
+afterEach(async () => {
+  for (const engine of engines.splice(0)) await engine.close();
+});
+
+function observer() {
+  const seen = { rtf: [] as number[], dropped: new Map<string, number>(), audioSeconds: 0 };
+  const o: StreamObserver = {
+    latency: () => undefined,
+    reconnect: () => undefined,
+    audioSent: (_leg, s) => {
+      seen.audioSeconds += s;
+    },
+    dropped: (_leg, ms, code) => seen.dropped.set(code, (seen.dropped.get(code) ?? 0) + ms),
+    realTimeFactor: (_leg, ratio) => seen.rtf.push(ratio),
+  };
+  return { o, seen };
+}
+
+function engine(options: { path?: string; maxStreams?: number } = {}) {
+  const { o, seen } = observer();
+  const e = new LocalEngine({
+    model: {
+      model: 'tiny',
+      path: options.path ?? TINY,
+      dtype: 'fp32',
+      device: 'cpu',
+      cacheDir: '/tmp/voxline-test-models',
+      endpoint: 'https://huggingface.co',
+    },
+    maxStreams: options.maxStreams ?? 1,
+    maxBufferMs: 60_000,
+    maxUtteranceMs: 30_000,
+    observer: o,
+    log,
+  });
+  engines.push(e);
+  return { engine: e, seen };
+}
+
+function open(e: LocalEngine, leg = 'caller') {
+  const events: TranscriptEvent[] = [];
+  const stream = e.stream({ callSid: 'CAtiny', leg, log, onEvent: (event) => events.push(event) });
+  return { stream, events };
+}
+
+/** The greeting demo's caller sentence (1.9–4.9 s), as 20 ms frames of 16 kHz PCM. */
+function speak(stream: SttStream, fromMs = 1_900, toMs = 4_900): number {
+  const pcm = new Upsampler8to16().pushMulaw(demoCall('greeting').caller);
+  let sent = 0;
+  for (let ms = fromMs; ms < toMs; ms += 20) {
+    stream.pushFrame({
+      leg: 'caller',
+      pcm: pcm.subarray(ms * 16, (ms + 20) * 16),
+      mulaw: new Uint8Array(160),
+      startMs: ms,
+      durationMs: 20,
+      filled: false,
+    });
+    sent += 20;
+  }
+  return sent;
+}
+
+describe('the in-process engine on a tiny Voxtral-shaped model (real transformers.js and onnxruntime-node)', () => {
+  it('streams an utterance: partials as tokens decode, a final with words, one step per 80 ms', async () => {
+    const { engine: e, seen } = engine();
+    const { stream, events } = open(e);
+    const sentMs = speak(stream);
+    stream.flush(4_900);
+    await stream.endInput();
+    stream.close();
+    const finals = events.filter((ev) => ev.type === 'final');
+    expect(finals).toHaveLength(1);
+    const final = finals[0] as Extract<TranscriptEvent, { type: 'final' }>;
+    expect(final).toMatchObject({
+      leg: 'caller',
+      startMs: 1_900,
+      endMs: 4_900,
+      engine: 'local',
+      recovered: false,
+    });
+    // The tiny model writes one word per step: every 80 ms of speech plus the right-pad of silence
+    // (17 steps) that lets the model's 480 ms delay run out, less the first chunk's 7.
+    const steps = final.words.length;
+    expect(steps).toBe(Math.ceil(sentMs / 80) + 17 - 7 + 1);
+    expect(final.words[1].startMs - final.words[0].startMs).toBe(80);
+    expect(final.words[0].startMs).toBe(1_900);
+    expect(final.text.split(' ')).toHaveLength(steps);
+    const partials = events.filter((ev) => ev.type === 'partial');
+    expect(partials.length).toBeGreaterThan(steps / 2);
+    expect(seen.rtf).toHaveLength(1);
+    expect(seen.rtf[0]).toBeLessThan(1); // a tiny model is far faster than real time
+    expect(seen.audioSeconds).toBeGreaterThan(3);
+  });
+
+  it('gives a leg beyond LOCAL_MAX_STREAMS a capacity_exceeded event, counts its audio, and frees the model on close', async () => {
+    const { engine: e, seen } = engine({ maxStreams: 1 });
+    const first = open(e, 'caller');
+    const second = open(e, 'agent');
+    expect(second.events).toEqual([
+      expect.objectContaining({ type: 'error', code: 'capacity_exceeded', recoverable: false }),
+    ]);
+    speak(second.stream, 1_900, 2_900);
+    expect(second.stream.stats.droppedMs).toBe(1_000);
+    expect(seen.dropped.get('capacity_exceeded')).toBe(1_000);
+    second.stream.close();
+    first.stream.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const third = open(e, 'agent');
+    expect(third.events).toEqual([]);
+    third.stream.close();
+  });
+
+  it('fails clearly, without hanging, when the model is not there; /readyz says why', async () => {
+    const { engine: e, seen } = engine({ path: '/nonexistent/voxtral-model' });
+    const { stream, events } = open(e);
+    await expect.poll(() => events.length, { timeout: 10_000 }).toBe(1);
+    expect(events[0]).toMatchObject({ type: 'error', code: 'engine_unavailable', recoverable: false });
+    expect((events[0] as { message: string }).message).toMatch(/folder \/nonexistent\/voxtral-model/);
+    speak(stream, 1_900, 2_100);
+    expect(seen.dropped.get('engine_unavailable')).toBe(200);
+    await stream.endInput();
+    stream.close();
+    const health = await e.probe();
+    expect(health).toMatchObject({ engine: 'local', ready: false, endpoints: [{ state: 'down' }] });
+  });
+
+  it('stops a generation when the leg closes mid-utterance, and reports ready once loaded', async () => {
+    const { engine: e } = engine();
+    e.warmUp();
+    await expect.poll(async () => (await e.probe()).ready, { timeout: 10_000 }).toBe(true);
+    const { stream, events } = open(e);
+    speak(stream, 1_900, 3_500); // no flush: the utterance is still open
+    await expect.poll(() => events.some((ev) => ev.type === 'partial'), { timeout: 5_000 }).toBe(true);
+    stream.close();
+    expect(stream.stats.droppedMs).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events.some((ev) => ev.type === 'final')).toBe(false);
+    const next = open(e);
+    expect(next.events).toEqual([]); // the model went back to the pool
+    next.stream.close();
+  });
+});

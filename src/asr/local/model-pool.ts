@@ -21,6 +21,8 @@ export class ModelPool {
   readonly #max: number;
   readonly #load: () => Promise<LoadedVoxtral>;
   readonly #free: Promise<LoadedVoxtral>[] = [];
+  /** Every instance loaded or loading, leased or not: close() frees them all. */
+  readonly #all = new Set<Promise<LoadedVoxtral>>();
   #instances = 0;
   #leased = 0;
   #state: ModelState = { state: 'idle' };
@@ -107,11 +109,13 @@ export class ModelPool {
   #startLoad(): Promise<LoadedVoxtral> {
     if (this.#state.state !== 'ready') this.#state = { state: 'loading', percent: 0 };
     const loading = this.#load();
+    this.#all.add(loading);
     loading.then(
       () => {
         this.#state = { state: 'ready' };
       },
       (err: Error) => {
+        this.#all.delete(loading);
         this.#instances--;
         this.#state = { state: 'failed', error: err.message };
       },

@@ -154,4 +154,18 @@ describe('the in-process engine on a tiny Voxtral-shaped model (real transformer
     expect(next.events).toEqual([]); // the model went back to the pool
     next.stream.close();
   });
+
+  it('shuts down cleanly: close() frees the models and leaves no timers or handles', async () => {
+    const count = () => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
+    const before = count();
+    const { engine: e } = engine();
+    const { stream } = open(e);
+    speak(stream, 1_900, 2_900);
+    stream.flush(2_900);
+    await stream.endInput();
+    stream.close();
+    await e.close();
+    engines.splice(engines.indexOf(e), 1);
+    await expect.poll(count, { timeout: 2_000 }).toBeLessThanOrEqual(before);
+  });
 });

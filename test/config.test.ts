@@ -111,7 +111,9 @@ describe('configuration', () => {
     expect(loadConfig({ ASR_ENGINE: 'none' }).warnings).toContain(
       'ASR_ENGINE=none: calls are not transcribed',
     );
-    expect(loadConfig({ LOCAL_DTYPE: 'q4f16' }).warnings[4]).toMatch(/q4f16 on the CPU is slow/);
+    expect(loadConfig({ LOCAL_DTYPE: 'q4f16' }).warnings[4]).toMatch(
+      /q4f16 on the CPU: half-precision weights are meant for a GPU/,
+    );
     expect(loadConfig({ VLLM_URL: 'ws://gpu:8000' }).asr.engine).toBe('vllm');
     expect(loadConfig({ MISTRAL_API_KEY: 'k' }).asr).toMatchObject({
       engine: 'mistral',

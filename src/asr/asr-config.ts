@@ -51,7 +51,7 @@ export const AsrEnvProperties = {
     ['q4', 'q4f16', 'fp16', 'fp32'].map((d) => Type.Literal(d)),
     {
       default: 'q4',
-      description: 'local engine: weights to load (q4 ≈ 3.2 GB, q4f16 ≈ 2.8 GB; q4f16 and fp16 want CUDA)',
+      description: 'local engine: weights to load (q4 ≈ 3.2 GB for a CPU, q4f16 ≈ 2.8 GB for a GPU)',
     },
   ),
   LOCAL_DEVICE: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], {
@@ -171,7 +171,9 @@ export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[],
     e.LOCAL_DEVICE === 'cpu' &&
     (e.LOCAL_DTYPE === 'q4f16' || e.LOCAL_DTYPE === 'fp16')
   ) {
-    warnings.push(`LOCAL_DTYPE=${e.LOCAL_DTYPE} on the CPU is slow: q4 suits a CPU, q4f16 a CUDA GPU`);
+    warnings.push(
+      `LOCAL_DTYPE=${e.LOCAL_DTYPE} on the CPU: half-precision weights are meant for a GPU; q4 is the usual choice for a CPU`,
+    );
   }
   if (engine === 'mistral' && e.UTTERANCE_MAX_MS > 25_000) {
     warnings.push(

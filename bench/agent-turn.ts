@@ -8,10 +8,12 @@
  * the second and third interrupt the agent's long replies).
  *
  *   npx tsx bench/agent-turn.ts            CALLS=50 by default
+ *   TTS=flite npx tsx bench/agent-turn.ts  the bundled flite engine instead of prepared audio
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import type { Brain, BrainEvent } from '../src/agent/brain.js';
+import { FliteTts } from '../src/agent/tts/flite-tts.js';
 import type { TextToSpeech } from '../src/agent/tts/tts.js';
 import { buildApp } from '../src/app.js';
 import type { SpeechToText, SttStream } from '../src/asr/stt.js';
@@ -112,10 +114,11 @@ export async function benchAgentTurns(calls = Number(process.env.CALLS ?? 50)): 
     DATA_DIR: `/tmp/voxline-bench-agent-${port}`,
     LOG_LEVEL: 'warn',
   });
+  const tts = process.env.TTS === 'flite' ? new FliteTts({ voice: 'slt', workers: 1 }) : instantTts;
   const app = await buildApp(config, {
     logger: pino({ level: 'warn' }),
     engine: instantEngine,
-    agent: { brain: instantBrain, tts: instantTts },
+    agent: { brain: instantBrain, tts },
   });
   await app.server.listen({ port, host: '127.0.0.1' });
   const { caller } = demoLegs();
@@ -135,6 +138,7 @@ export async function benchAgentTurns(calls = Number(process.env.CALLS ?? 50)): 
   await new Promise((resolve) => setTimeout(resolve, 500));
   const ended = app.registry.ended();
   await app.server.close();
+  await tts.close();
 
   const turns = ended.flatMap((c) => c.agent?.turns ?? []).filter((t) => t.latency !== null);
   const values = (pick: (l: NonNullable<(typeof turns)[number]['latency']>) => number | null) =>

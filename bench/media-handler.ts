@@ -41,7 +41,7 @@ export function benchMediaHandler(): MediaHandlerResult {
     maxLiveCalls: 1e6,
     historyLimit: 0,
     idleTimeoutMs: 60_000,
-    aligner,
+    timing: { reorderWindowMs: 60, maxFillMs: 10_000, maxQueued: 64 },
     consumers: [countFrames],
     log,
   });

@@ -11,9 +11,11 @@ import { EngineReadiness } from './asr/readiness.js';
 import type { SpeechToText } from './asr/stt.js';
 import { createEngine, transcriptionConsumer } from './asr/transcription.js';
 import { SileroVad } from './asr/vad/silero-vad.js';
-import { SAMPLES_PER_MS_8K } from './audio/frame.js';
 import type { LegConsumerFactory } from './calls/call-registry.js';
 import { CallRegistry } from './calls/call-registry.js';
+import { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
+import type { EdgeContext } from './carriers/edge-context.js';
+import { MediaClock } from './carriers/media-clock.js';
 import { twilioRoutes } from './carriers/twilio/routes.js';
 import type { Config } from './config.js';
 import { VoxlineError } from './errors.js';
@@ -45,6 +47,13 @@ export interface App {
   readonly engine: SpeechToText | undefined;
   readonly readiness: EngineReadiness | undefined;
   readonly webhooks: WebhookService;
+  /** Edges with listeners of their own (SIP, AudioSocket), present when configured. */
+  readonly edges: { readonly audioSocket?: AudioSocketServer };
+  /**
+   * Starts the non-HTTP listeners (call after server.listen). Resolves with the ports bound
+   * (useful when 0 was configured); rejects if a port cannot be bound.
+   */
+  startEdges(): Promise<{ audioSocket?: number }>;
 }
 
 /** Wires the service from a validated config and its dependencies. Listening is the caller's job. */
@@ -86,9 +95,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     maxLiveCalls: config.calls.maxLive,
     historyLimit: config.calls.historyLimit,
     idleTimeoutMs: config.media.idleTimeoutMs,
-    aligner: {
-      reorderWindow: config.media.reorderWindowMs * SAMPLES_PER_MS_8K,
-      maxFill: config.media.maxGapFillMs * SAMPLES_PER_MS_8K,
+    timing: {
+      reorderWindowMs: config.media.reorderWindowMs,
+      maxFillMs: config.media.maxGapFillMs,
       maxQueued: 64,
     },
     consumers,
@@ -96,6 +105,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     observers: [...webhooks.observers, agent.observer],
     log: server.log,
   });
+
+  const edgeContext: EdgeContext = { config, registry, metrics, log: server.log, clock: new MediaClock() };
+  const edges = {
+    audioSocket: config.audioSocket ? new AudioSocketServer(edgeContext, config.audioSocket) : undefined,
+  };
 
   server.setErrorHandler((error: FastifyError, request, reply) => {
     let failure: VoxlineError;
@@ -123,6 +137,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       const outcome = await registry.drain(config.calls.shutdownDrainMs);
       server.log.info(outcome, 'live calls drained');
       for (const client of server.websocketServer.clients) client.close(1001, 'server shutting down');
+      await edges.audioSocket?.close();
       await new Promise<void>((resolve) => server.websocketServer.close(() => resolve()));
       readiness?.stop();
       // Calls are over and their events committed; give deliveries in flight a moment to finish.
@@ -141,5 +156,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   readiness?.start(config.asr.probeIntervalMs);
   engine?.warmUp?.();
   webhooks.start();
-  return { server, registry, metrics, engine, readiness, webhooks };
+  const startEdges = async () => ({
+    ...(edges.audioSocket ? { audioSocket: await edges.audioSocket.listen() } : {}),
+  });
+  return { server, registry, metrics, engine, readiness, webhooks, edges, startEdges };
 }

@@ -2,6 +2,11 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { type AgentConfig, AgentEnvProperties, agentConfigFrom } from './agent/agent-config.js';
 import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
+import {
+  AudioSocketEnvProperties,
+  audioSocketConfigFrom,
+} from './carriers/audiosocket/audiosocket-config.js';
+import type { AudioSocketOptions } from './carriers/audiosocket/audiosocket-server.js';
 import type { CallMode } from './carriers/carrier.js';
 import { VoxlineError } from './errors.js';
 import { type WebhookConfig, WebhookEnvProperties, webhookConfigFrom } from './webhooks/webhook-config.js';
@@ -57,6 +62,7 @@ export const EnvSchema = Type.Object({
   ADMIN_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
   ),
+  ...AudioSocketEnvProperties,
   ...AsrEnvProperties,
   ...WebhookEnvProperties,
   ...AgentEnvProperties,
@@ -92,6 +98,8 @@ export interface Config {
     readonly historyLimit: number;
     readonly shutdownDrainMs: number;
   };
+  /** Asterisk AudioSocket listener; undefined when AUDIOSOCKET_PORT is unset. */
+  readonly audioSocket: AudioSocketOptions | undefined;
   readonly asr: AsrConfig;
   readonly webhooks: WebhookConfig;
   readonly agent: AgentConfig;
@@ -129,6 +137,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       'LEG_LABEL_INBOUND and LEG_LABEL_OUTBOUND: must differ, or the two legs cannot be told apart',
     );
   }
+  const edgeWarnings: string[] = [];
+  const audioSocket = audioSocketConfigFrom(e, problems, edgeWarnings);
   const asrWarnings: string[] = [];
   const asr = asrConfigFrom(e, problems, asrWarnings, e.DATA_DIR);
   const webhooks = webhookConfigFrom(e, problems);
@@ -153,7 +163,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
 
-  warnings.push(...asrWarnings);
+  warnings.push(...edgeWarnings, ...asrWarnings);
   if (e.CALL_MODE === 'agent') {
     if (asr.engine === 'none')
       warnings.push('CALL_MODE=agent with no speech engine: the agent cannot hear callers');
@@ -192,6 +202,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       historyLimit: e.CALL_HISTORY_LIMIT,
       shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     },
+    audioSocket,
     asr,
     webhooks,
     agent,

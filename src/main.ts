@@ -22,9 +22,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const { server } = await buildApp(config);
+  const { server, startEdges } = await buildApp(config);
   for (const warning of config.warnings) server.log.warn(warning);
   await server.listen({ port: config.port, host: config.host });
+  await startEdges();
 
   let stopping = false;
   const stop = (signal: string) => {

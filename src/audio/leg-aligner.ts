@@ -1,8 +1,8 @@
 /**
  * Puts one leg's packets back on its timeline using the carrier's timestamps, not arrival order.
  *
- * Positions and lengths are in samples at the carrier rate (8 kHz for G.711: 8 per ms), one byte
- * per sample. In-order packets pass straight through with no copy and no delay. A packet that leaves
+ * Positions and lengths are in samples at the carrier rate (8 kHz for G.711: 8 per ms); a
+ * payload is one array element per sample (G.711 bytes, or PCM16). In-order packets pass straight through with no copy and no delay. A packet that leaves
  * a gap waits until `reorderWindow` samples of audio are queued behind the gap (the missing packet
  * may still arrive out of order); then the gap is filled with silence, or skipped when it is
  * longer than `maxFill`. Late and duplicate packets are dropped. Every sample filled, skipped or
@@ -12,8 +12,11 @@
  * first packets arrive out of order still starts at the right place.
  */
 
-export interface AlignerOutput {
-  audio(start: number, payload: Uint8Array): void;
+/** One element per sample. */
+export type SampleArray = Uint8Array | Int16Array;
+
+export interface AlignerOutput<T extends SampleArray> {
+  audio(start: number, payload: T): void;
   gap(start: number, length: number): void;
 }
 
@@ -43,12 +46,12 @@ export interface AlignerCounts {
   droppedSamples: number;
 }
 
-interface Queued {
+interface Queued<T> {
   start: number;
-  payload: Uint8Array;
+  payload: T;
 }
 
-export class LegAligner {
+export class LegAligner<T extends SampleArray = Uint8Array> {
   readonly counts: AlignerCounts = {
     packets: 0,
     samples: 0,
@@ -60,12 +63,12 @@ export class LegAligner {
   };
   /** Position of the next sample expected; undefined until the timeline starts. */
   #next: number | undefined;
-  #queue: Queued[] = [];
+  #queue: Queued<T>[] = [];
   #queuedSamples = 0;
   readonly #options: AlignerOptions;
-  readonly #out: AlignerOutput;
+  readonly #out: AlignerOutput<T>;
 
-  constructor(options: AlignerOptions, out: AlignerOutput) {
+  constructor(options: AlignerOptions, out: AlignerOutput<T>) {
     this.#options = options;
     this.#out = out;
   }
@@ -75,7 +78,7 @@ export class LegAligner {
     return this.#next;
   }
 
-  push(start: number, payload: Uint8Array): void {
+  push(start: number, payload: T): void {
     if (payload.length === 0) return;
     const next = this.#next;
     if (next !== undefined && this.#queue.length === 0) {
@@ -97,7 +100,7 @@ export class LegAligner {
     this.#release(true);
   }
 
-  #enqueue(start: number, payload: Uint8Array): void {
+  #enqueue(start: number, payload: T): void {
     const queue = this.#queue;
     let i = queue.length;
     while (i > 0 && queue[i - 1].start > start) i--;
@@ -129,7 +132,7 @@ export class LegAligner {
         // Overlaps audio already passed on: keep only the new tail.
         this.#dequeue();
         this.counts.droppedSamples += next - head.start;
-        this.#emit(next, head.payload.subarray(next - head.start));
+        this.#emit(next, head.payload.subarray(next - head.start) as T);
       } else if (head.start === next) {
         this.#dequeue();
         this.#emit(head.start, head.payload);
@@ -153,7 +156,7 @@ export class LegAligner {
     if (head) this.#queuedSamples -= head.payload.length;
   }
 
-  #emit(start: number, payload: Uint8Array): void {
+  #emit(start: number, payload: T): void {
     this.counts.packets++;
     this.counts.samples += payload.length;
     this.#next = start + payload.length;

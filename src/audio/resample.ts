@@ -1,7 +1,7 @@
 /**
  * One-shot rational resampler (polyphase Kaiser-windowed sinc) for whole signals at any pair of
  * rates, e.g. a 22.05 kHz or 44.1 kHz WAV file to 8 kHz for the call simulator. Not for live
- * audio: the live path uses the streaming half-band converters (upsampler.ts, downsampler.ts).
+ * audio: the live path uses the streaming converters (upsampler.ts, downsampler.ts, stream-resampler.ts).
  *
  * The low-pass sits at 92 % of the lower Nyquist frequency (3.68 kHz when the output is 8 kHz),
  * 32 zero crossings each side, Kaiser β = 8; every phase is normalised to unit DC gain.
@@ -27,22 +27,30 @@ function besselI0(x: number): number {
   return sum;
 }
 
-export function resample(input: Float64Array, fromHz: number, toHz: number): Float64Array {
+/** A polyphase low-pass for `fromHz` → `toHz`: `up` phases of `width` taps each, unit DC gain. */
+export interface PolyphaseKernel {
+  readonly up: number;
+  readonly down: number;
+  /** Input samples each side of an output instant. */
+  readonly halfSpan: number;
+  readonly width: number;
+  /** Phase p (an output instant p/up of an input sample past an integer) at p × width. */
+  readonly taps: Float64Array;
+}
+
+export function designPolyphase(fromHz: number, toHz: number): PolyphaseKernel {
   if (!Number.isInteger(fromHz) || !Number.isInteger(toHz) || fromHz <= 0 || toHz <= 0) {
     throw new RangeError(`sample rates must be positive integers (got ${fromHz} → ${toHz})`);
   }
-  if (fromHz === toHz) return Float64Array.from(input);
   const g = gcd(fromHz, toHz);
-  const up = toHz / g; // phases
+  const up = toHz / g;
   const down = fromHz / g;
   // Cut-off as a fraction of the input Nyquist frequency.
   const cutoff = (ROLLOFF * Math.min(fromHz, toHz)) / fromHz;
-  const halfSpan = Math.ceil(ZERO_CROSSINGS / cutoff); // input samples each side
+  const halfSpan = Math.ceil(ZERO_CROSSINGS / cutoff);
   const width = 2 * halfSpan;
   const norm = besselI0(KAISER_BETA);
-
-  // Phase p holds the kernel for an output instant p/up of an input sample past an integer.
-  const kernels = new Float64Array(up * width);
+  const taps = new Float64Array(up * width);
   for (let p = 0; p < up; p++) {
     const frac = p / up;
     let sum = 0;
@@ -52,12 +60,17 @@ export function resample(input: Float64Array, fromHz: number, toHz: number): Flo
       const sinc = x === 0 ? 1 : Math.sin(x) / x;
       const r = tau / halfSpan;
       const w = Math.abs(r) >= 1 ? 0 : besselI0(KAISER_BETA * Math.sqrt(1 - r * r)) / norm;
-      kernels[p * width + j] = sinc * w;
+      taps[p * width + j] = sinc * w;
       sum += sinc * w;
     }
-    for (let j = 0; j < width; j++) kernels[p * width + j] /= sum;
+    for (let j = 0; j < width; j++) taps[p * width + j] /= sum;
   }
+  return { up, down, halfSpan, width, taps };
+}
 
+export function resample(input: Float64Array, fromHz: number, toHz: number): Float64Array {
+  const { up, down, halfSpan, width, taps } = designPolyphase(fromHz, toHz);
+  if (fromHz === toHz) return Float64Array.from(input);
   const outLength = Math.floor((input.length * up) / down);
   const out = new Float64Array(outLength);
   for (let n = 0; n < outLength; n++) {
@@ -68,7 +81,7 @@ export function resample(input: Float64Array, fromHz: number, toHz: number): Flo
     let acc = 0;
     for (let j = 0; j < width; j++) {
       const i = first + j;
-      if (i >= 0 && i < input.length) acc += kernels[offset + j] * input[i];
+      if (i >= 0 && i < input.length) acc += taps[offset + j] * input[i];
     }
     out[n] = acc;
   }

@@ -1,9 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { AlignerOptions } from '../audio/leg-aligner.js';
 import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
 import { VoxlineError } from '../errors.js';
 import { Call, type CallObserver } from './call.js';
-import type { Leg, LegConsumer } from './leg.js';
+import type { Leg, LegConsumer, LegTiming } from './leg.js';
 
 /** Builds a consumer for a leg when its call starts (or returns undefined to skip the leg). */
 export type LegConsumerFactory = (call: Call, leg: Leg) => LegConsumer | undefined;
@@ -12,7 +11,7 @@ export interface CallRegistryOptions {
   readonly maxLiveCalls: number;
   readonly historyLimit: number;
   readonly idleTimeoutMs: number;
-  readonly aligner: AlignerOptions;
+  readonly timing: LegTiming;
   readonly consumers: readonly LegConsumerFactory[];
   readonly observers?: readonly CallObserver[];
   readonly log: FastifyBaseLogger;
@@ -34,6 +33,7 @@ export class CallRegistry {
   readonly #ended = new Map<string, Call>();
   readonly #legTotals = new Map<string, LegTotals>();
   readonly #endReasons = new Map<string, number>();
+  readonly #byIngress = new Map<string, number>();
   readonly #options: CallRegistryOptions;
   #draining = false;
   #sweep: NodeJS.Timeout | undefined;
@@ -68,12 +68,13 @@ export class CallRegistry {
       start,
       transport,
       log,
-      this.#options.aligner,
+      this.#options.timing,
       (ended) => this.#onEnd(ended),
       this.#options.observers,
     );
     call.outbound = outbound;
     this.#live.set(start.callSid, call);
+    this.#byIngress.set(start.ingress, (this.#byIngress.get(start.ingress) ?? 0) + 1);
     for (const leg of call.legs.values()) {
       for (const factory of this.#options.consumers) {
         const consumer = factory(call, leg);
@@ -106,6 +107,18 @@ export class CallRegistry {
 
   endReasons(): ReadonlyMap<string, number> {
     return this.#endReasons;
+  }
+
+  /** Calls opened since start, by ingress. */
+  ingressCounts(): ReadonlyMap<string, number> {
+    return this.#byIngress;
+  }
+
+  /** Live calls that came in through `ingress`. */
+  liveCountOf(ingress: string): number {
+    let n = 0;
+    for (const call of this.#live.values()) if (call.start.ingress === ingress) n++;
+    return n;
   }
 
   /** Starts closing calls whose carrier has gone quiet for longer than the idle timeout. */

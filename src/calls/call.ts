@@ -1,10 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AgentActionRecord, AgentSummary } from '../agent/agent-summary.js';
-import type { AlignerOptions } from '../audio/leg-aligner.js';
-import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
+import type { CallStart, CallTransport, OutboundAudio, Participant } from '../carriers/carrier.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallScope } from './call-scope.js';
-import { Leg, type LegStats } from './leg.js';
+import { Leg, type LegStats, type LegTiming } from './leg.js';
 import { PlayedAudio } from './played-audio.js';
 import { SpeechActivity } from './speech-activity.js';
 
@@ -73,7 +72,7 @@ export class Call {
     start: CallStart,
     transport: CallTransport,
     log: FastifyBaseLogger,
-    aligner: AlignerOptions,
+    timing: LegTiming,
     onEnd: (call: Call) => void,
     observers: readonly CallObserver[] = [],
   ) {
@@ -91,7 +90,7 @@ export class Call {
         spec.track,
         new Leg(
           spec,
-          aligner,
+          timing,
           (err) => log.error({ err, leg: spec.label }, 'leg consumer failed'),
           start.bidirectional,
         ),
@@ -190,9 +189,10 @@ export class Call {
     const end = this.endedAt ?? new Date();
     return {
       callSid: this.start.callSid,
+      ingress: this.start.ingress,
       streamSid: this.start.streamSid,
-      accountSid: this.start.accountSid,
-      carrier: this.start.carrier,
+      accountSid: this.start.accountSid ?? null,
+      participants: this.start.participants ?? [],
       mode: this.start.mode,
       bidirectional: this.start.bidirectional,
       state: this.state,
@@ -214,9 +214,10 @@ export class Call {
 
 export interface CallSnapshot {
   readonly callSid: string;
+  readonly ingress: string;
   readonly streamSid: string;
-  readonly accountSid: string;
-  readonly carrier: string;
+  readonly accountSid: string | null;
+  readonly participants: readonly Participant[];
   readonly mode: string;
   readonly bidirectional: boolean;
   readonly state: CallState;

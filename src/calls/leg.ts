@@ -1,7 +1,6 @@
-import type { AudioFrame } from '../audio/frame.js';
-import { SAMPLES_PER_MS_8K } from '../audio/frame.js';
-import { type AlignerOptions, LegAligner } from '../audio/leg-aligner.js';
-import { Upsampler8to16 } from '../audio/upsampler.js';
+import { type AudioFrame, CARRIER_RATE_HZ } from '../audio/frame.js';
+import { LegAligner, type SampleArray } from '../audio/leg-aligner.js';
+import { createLegDecoder, type DecodedChunk, type LegCodec, type LegDecoder } from '../audio/leg-decoder.js';
 import type { LegSpec } from '../carriers/carrier.js';
 
 /** Whatever takes a leg's audio: a speech engine, a recorder, a test tap. */
@@ -18,6 +17,9 @@ export interface LegConsumer {
 export interface LegStats {
   readonly label: string;
   readonly track: string;
+  readonly codec: LegCodec;
+  /** The carrier's sample rate for this leg. */
+  readonly sampleRate: number;
   /** Media messages received for this leg. */
   readonly framesReceived: number;
   /** Real audio passed on, in seconds. */
@@ -32,22 +34,34 @@ export interface LegStats {
   readonly positionMs: number | null;
 }
 
-const FILL_CHUNK_SAMPLES = 160; // fill gaps in 20 ms frames, like real audio
-const MULAW_SILENCE = new Uint8Array(FILL_CHUNK_SAMPLES).fill(0xff);
+/** Jitter handling per leg, in ms so it holds at any carrier rate. */
+export interface LegTiming {
+  /** Audio queued behind a gap before the gap is given up on (0 = never wait). */
+  readonly reorderWindowMs: number;
+  /** Longest gap filled with silence; longer ones are skipped (the timeline jumps). */
+  readonly maxFillMs: number;
+  /** Most packets held at once. */
+  readonly maxQueued: number;
+}
+
+const FILL_CHUNK_MS = 20; // fill gaps in 20 ms frames, like real audio
 
 /**
- * One leg of a call: carrier audio (μ-law 8 kHz, carrier timestamps) in; aligned 16 kHz
- * AudioFrames out to its consumers.
+ * One leg of a call: carrier audio (G.711 or linear PCM, at the carrier's rate, placed by the
+ * carrier's timestamps) in; aligned 16 kHz AudioFrames out to its consumers.
  */
 export class Leg {
   readonly label: string;
   readonly track: string;
+  readonly codec: LegCodec;
+  readonly sampleRate: number;
   framesReceived = 0;
   consumerErrors = 0;
-  readonly #aligner: LegAligner;
-  readonly #upsampler = new Upsampler8to16();
-  /** The PCM buffer lent to consumers, reused for every frame of this leg. */
-  #pcm = new Int16Array(320);
+  readonly #bytes: LegAligner<Uint8Array> | undefined;
+  readonly #pcm: LegAligner<Int16Array> | undefined;
+  /** Whichever of the two this leg uses. */
+  readonly #timeline: LegAligner<Uint8Array> | LegAligner<Int16Array>;
+  readonly #samplesPerMs: number;
   readonly #consumers: LegConsumer[] = [];
   readonly #onConsumerError: (err: unknown) => void;
   #ended = false;
@@ -59,22 +73,45 @@ export class Leg {
   /** `tracksClock`: keep the carrier clock readable (`clockMs`), for calls that play audio back. */
   constructor(
     spec: LegSpec,
-    aligner: AlignerOptions,
+    timing: LegTiming,
     onConsumerError: (err: unknown) => void,
     tracksClock = false,
   ) {
     this.label = spec.label;
-    this.#tracksClock = tracksClock;
     this.track = spec.track;
+    this.codec = spec.codec ?? 'pcmu';
+    this.#tracksClock = tracksClock;
     this.#onConsumerError = onConsumerError;
-    this.#aligner = new LegAligner(aligner, {
-      audio: (start, payload) =>
-        this.#deliver(start, this.#upsampler.pushMulaw(payload, this.#lend(payload.length)), payload, false),
+    if (this.codec === 'l16') {
+      const decoder = createLegDecoder('l16', spec.sampleRate ?? CARRIER_RATE_HZ);
+      this.sampleRate = decoder.sampleRate;
+      this.#pcm = this.#aligner(decoder, timing);
+      this.#timeline = this.#pcm;
+    } else {
+      const decoder = createLegDecoder(this.codec);
+      this.sampleRate = decoder.sampleRate;
+      this.#bytes = this.#aligner(decoder, timing);
+      this.#timeline = this.#bytes;
+    }
+    this.#samplesPerMs = this.sampleRate / 1000;
+  }
+
+  #aligner<T extends SampleArray>(decoder: LegDecoder<T>, timing: LegTiming): LegAligner<T> {
+    const perMs = decoder.sampleRate / 1000;
+    const fillChunk = FILL_CHUNK_MS * perMs;
+    const silence = decoder.silence(fillChunk);
+    const options = {
+      reorderWindow: Math.round(timing.reorderWindowMs * perMs),
+      maxFill: Math.round(timing.maxFillMs * perMs),
+      maxQueued: timing.maxQueued,
+    };
+    return new LegAligner<T>(options, {
+      audio: (start, payload) => this.#deliver(start, payload.length, decoder.decode(payload), false),
       gap: (start, length) => {
-        for (let done = 0; done < length; done += FILL_CHUNK_SAMPLES) {
-          const n = Math.min(FILL_CHUNK_SAMPLES, length - done);
-          const silence = MULAW_SILENCE.subarray(0, n);
-          this.#deliver(start + done, this.#upsampler.pushSilence(n, this.#lend(n)), silence, true);
+        for (let done = 0; done < length; done += fillChunk) {
+          const n = Math.min(fillChunk, length - done);
+          const chunk = decoder.decode(silence.subarray(0, n) as T);
+          this.#deliver(start + done, n, chunk, true);
         }
       },
     });
@@ -84,18 +121,38 @@ export class Leg {
     this.#consumers.push(consumer);
   }
 
-  /** μ-law bytes that the carrier stamped at `timestampMs` on the call clock. */
+  /** μ-law bytes that the carrier stamped at `timestampMs` on the call clock (Twilio). */
   pushMulaw(timestampMs: number, payload: Uint8Array): void {
+    this.pushBytes(timestampMs * this.#samplesPerMs, payload);
+  }
+
+  /** G.711 bytes (this leg's codec) starting at sample `start` of the leg's timeline. */
+  pushBytes(start: number, payload: Uint8Array): void {
     if (this.#ended) return;
+    if (!this.#bytes) throw new TypeError(`leg ${this.label} takes ${this.codec}, not G.711 bytes`);
     this.framesReceived++;
-    if (this.#tracksClock) this.#noteClock(timestampMs + payload.length / SAMPLES_PER_MS_8K);
-    this.#aligner.push(timestampMs * SAMPLES_PER_MS_8K, payload);
+    if (this.#tracksClock) this.#noteClock((start + payload.length) / this.#samplesPerMs);
+    this.#bytes.push(start, payload);
+  }
+
+  /** Linear PCM16 at the leg's rate starting at sample `start` of the leg's timeline. */
+  pushPcm(start: number, payload: Int16Array): void {
+    if (this.#ended) return;
+    if (!this.#pcm) throw new TypeError(`leg ${this.label} takes ${this.codec}, not linear PCM`);
+    this.framesReceived++;
+    if (this.#tracksClock) this.#noteClock((start + payload.length) / this.#samplesPerMs);
+    this.#pcm.push(start, payload);
+  }
+
+  /** Where the leg's timeline has got to, in samples at its rate (undefined before it starts). */
+  get position(): number | undefined {
+    return this.#timeline.position;
   }
 
   /** Releases held audio and tells consumers the leg is over. Idempotent. */
   end(): void {
     if (this.#ended) return;
-    this.#aligner.flush();
+    this.#timeline.flush();
     this.#ended = true;
     for (const consumer of this.#consumers) {
       try {
@@ -118,36 +175,32 @@ export class Leg {
   }
 
   stats(): LegStats {
-    const c = this.#aligner.counts;
-    const position = this.#aligner.position;
+    const c = this.#timeline.counts;
+    const position = this.#timeline.position;
+    const perMs = this.#samplesPerMs;
     return {
       label: this.label,
       track: this.track,
+      codec: this.codec,
+      sampleRate: this.sampleRate,
       framesReceived: this.framesReceived,
-      audioSeconds: c.samples / (SAMPLES_PER_MS_8K * 1000),
-      gapFilledMs: c.filledSamples / SAMPLES_PER_MS_8K,
-      skippedMs: c.skippedSamples / SAMPLES_PER_MS_8K,
+      audioSeconds: c.samples / (perMs * 1000),
+      gapFilledMs: c.filledSamples / perMs,
+      skippedMs: c.skippedSamples / perMs,
       framesDropped: c.droppedPackets,
-      droppedMs: c.droppedSamples / SAMPLES_PER_MS_8K,
+      droppedMs: c.droppedSamples / perMs,
       reordered: c.reordered,
-      positionMs: position === undefined ? null : position / SAMPLES_PER_MS_8K,
+      positionMs: position === undefined ? null : position / perMs,
     };
   }
 
-  /** The reusable output buffer, sized for `samples8k` carrier samples. */
-  #lend(samples8k: number): Int16Array {
-    const length = samples8k * 2;
-    if (this.#pcm.length < length) this.#pcm = new Int16Array(length);
-    return this.#pcm.length === length ? this.#pcm : this.#pcm.subarray(0, length);
-  }
-
-  #deliver(start: number, pcm: Int16Array, mulaw: Uint8Array, filled: boolean): void {
+  #deliver(start: number, samples: number, chunk: DecodedChunk, filled: boolean): void {
     const frame: AudioFrame = {
       leg: this.label,
-      pcm,
-      mulaw,
-      startMs: start / SAMPLES_PER_MS_8K,
-      durationMs: mulaw.length / SAMPLES_PER_MS_8K,
+      pcm: chunk.pcm,
+      mulaw: chunk.mulaw,
+      startMs: start / this.#samplesPerMs,
+      durationMs: samples / this.#samplesPerMs,
       filled,
     };
     for (const consumer of this.#consumers) {

@@ -1,35 +1,54 @@
+import type { LegCodec } from '../audio/leg-decoder.js';
+
 /**
- * What every ingress hands the core once its handshake is done. Carrier edges (Twilio today;
- * SIP, SIPREC and AudioSocket later) turn their wire messages into these; nothing past the edge
- * knows which carrier a call came from except through `carrier`.
+ * The carrier edge contract. Every ingress (Twilio Media Streams, SIP/RTP, SIPREC, Asterisk
+ * AudioSocket) does its handshake, then hands the core a CallStart and a CallTransport, and feeds
+ * each leg's audio (`Leg.pushBytes` / `pushPcm`, at the carrier's rate and timestamps), DTMF
+ * (`Call.recordDtmf`) and hang-up (`Call.end`). Bidirectional edges also give an OutboundAudio.
+ * Nothing past the edge knows which carrier a call came from except through `ingress`.
  */
 
 export type CallMode = 'transcribe' | 'agent';
 
-export interface MediaFormat {
-  readonly encoding: string;
-  readonly sampleRate: number;
-  readonly channels: number;
-}
+export type Ingress = 'twilio' | 'sip' | 'siprec' | 'audiosocket';
 
 export interface LegSpec {
-  /** The carrier's name for the track (Twilio: `inbound` / `outbound`). */
+  /**
+   * The edge's name for the track. Twilio: `inbound` / `outbound`; SIP and AudioSocket: `inbound`
+   * (what the far end sends); SIPREC: `inbound` (caller) and `outbound` (agent), as on Twilio.
+   */
   readonly track: string;
   /** Who speaks on it: `caller`, `agent`, or whatever the operator configured. */
   readonly label: string;
+  /** How the audio arrives (default G.711 μ-law). */
+  readonly codec?: LegCodec;
+  /** The carrier's sample rate (default 8000). */
+  readonly sampleRate?: number;
+}
+
+/** Someone on the call as the carrier describes them (SIP From/To, SIPREC metadata). */
+export interface Participant {
+  readonly role: string;
+  readonly name?: string;
+  /** A SIP URI or phone number. */
+  readonly address?: string;
 }
 
 export interface CallStart {
-  readonly carrier: 'twilio';
+  readonly ingress: Ingress;
+  /** Voxline's id for the call: Twilio's CallSid, the SIP Call-ID, the AudioSocket UUID. */
   readonly callSid: string;
+  /** The carrier's id for the media stream (Twilio streamSid; the SIP dialog; the UUID). */
   readonly streamSid: string;
-  readonly accountSid: string;
+  /** Twilio only. */
+  readonly accountSid?: string;
   readonly tracks: readonly string[];
   readonly legs: readonly LegSpec[];
+  readonly participants?: readonly Participant[];
   /** The speaker of what voxline plays into the call (agent mode), on the same clock as the legs. */
   readonly agentLabel: string;
+  /** Twilio `<Parameter>`s; SIP: the dialled user and selected headers; AudioSocket: none. */
   readonly customParameters: Readonly<Record<string, string>>;
-  readonly mediaFormat: MediaFormat;
   readonly mode: CallMode;
   /** True when voxline may send audio, marks and clears back into the call. */
   readonly bidirectional: boolean;

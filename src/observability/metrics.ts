@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { CallRegistry, LegTotals } from '../calls/call-registry.js';
+import { IngressMetrics } from './ingress-metrics.js';
 
 /**
  * Prometheus metrics for one app instance (its own registry: no global state). Per-frame numbers
@@ -12,6 +13,7 @@ export class GatewayMetrics {
   readonly signatureRejections: Counter<'route'>;
   readonly callsRefused: Counter<'reason'>;
   readonly socketsClosed: Counter<'code'>;
+  readonly ingress: IngressMetrics;
 
   /** `calls` is read at scrape time (the registry is built after the metrics). */
   constructor(registryOf: () => CallRegistry) {
@@ -19,6 +21,7 @@ export class GatewayMetrics {
     // Includes nodejs_eventloop_lag_{p50,p90,p99,max}_seconds, from perf_hooks.monitorEventLoopDelay.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
 
+    this.ingress = new IngressMetrics(this.registry, () => registryOf().ingressCounts());
     this.malformedMessages = new Counter({
       name: 'voxline_malformed_messages_total',
       help: 'Carrier messages rejected, by reason',

@@ -71,12 +71,30 @@ const AgentSummary = Type.Object(
 const data = {
   'call.started': Type.Object(
     {
-      streamSid: Type.String(),
-      accountSid: Type.String(),
-      carrier: Type.String(),
+      ingress: Type.Union(
+        [Type.Literal('twilio'), Type.Literal('sip'), Type.Literal('siprec'), Type.Literal('audiosocket')],
+        { description: 'how the call reached voxline' },
+      ),
+      streamSid: Type.String({
+        description: 'Twilio streamSid; SIP/SIPREC: the dialog (Call-ID;tag); AudioSocket: the UUID',
+      }),
+      accountSid: Type.Optional(Type.String({ description: 'Twilio only' })),
       mode: Type.Union([Type.Literal('transcribe'), Type.Literal('agent')]),
       legs: Type.Array(
         Type.Object({ speaker: Type.String(), track: Type.String() }, { additionalProperties: false }),
+      ),
+      participants: Type.Optional(
+        Type.Array(
+          Type.Object(
+            {
+              role: Type.String({ description: 'the speaker label, or `party` when none applies' }),
+              name: Type.Optional(Type.String()),
+              address: Type.Optional(Type.String({ description: 'SIP URI or number' })),
+            },
+            { additionalProperties: false },
+          ),
+          { description: 'SIP: From and To; SIPREC: the recording metadata participants' },
+        ),
       ),
       customParameters: Type.Record(Type.String(), Type.String()),
       startedAt: Type.String({ format: 'date-time' }),

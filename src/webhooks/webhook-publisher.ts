@@ -40,11 +40,12 @@ export class WebhookPublisher implements CallObserver {
     const s = call.start;
     this.#pending.set(call.callSid, { transcript: false, recording: !this.#o.recording });
     this.#publish(call, 'call.started', {
+      ingress: s.ingress,
       streamSid: s.streamSid,
-      accountSid: s.accountSid,
-      carrier: s.carrier,
+      ...(s.accountSid === undefined ? {} : { accountSid: s.accountSid }),
       mode: s.mode,
       legs: s.legs.map((l) => ({ speaker: l.label, track: l.track })),
+      ...(s.participants ? { participants: s.participants.map((p) => ({ ...p })) } : {}),
       customParameters: { ...s.customParameters },
       startedAt: call.startedAt.toISOString(),
     });

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { AudioFrame } from '../../src/audio/frame.js';
+import { alawToPcm, pcmToAlaw, pcmToMulaw } from '../../src/audio/g711.js';
 import { Leg, type LegConsumer } from '../../src/calls/leg.js';
+import { amplitudeAt, sine } from '../helpers/signal.js';
 
-const aligner = { reorderWindow: 0, maxFill: 8000, maxQueued: 16 };
+const aligner = { reorderWindowMs: 0, maxFillMs: 1000, maxQueued: 16 };
 
 describe('Leg', () => {
   it('turns carrier packets into 16 kHz frames on the call clock, and gaps into marked silence', () => {
@@ -87,5 +89,90 @@ describe('Leg', () => {
     leg.pushMulaw(0, new Uint8Array(160));
     expect(ends).toBe(1);
     expect(leg.stats().framesReceived).toBe(0);
+  });
+
+  describe('other carrier formats', () => {
+    const collect = (leg: Leg) => {
+      const frames: AudioFrame[] = [];
+      leg.attach({
+        push: (f) => frames.push({ ...f, pcm: f.pcm.slice(), mulaw: f.mulaw.slice() }),
+        end: () => undefined,
+      });
+      return frames;
+    };
+    const joined = (frames: AudioFrame[], key: 'pcm' | 'mulaw') => frames.flatMap((f) => [...f[key]]);
+
+    it('A-law (SIP PCMA) decodes exactly: the same 16 kHz audio as the linear samples it encodes', () => {
+      const linear = sine(1600, 8000, 440, 8000);
+      const viaAlaw = new Leg({ track: 'inbound', label: 'caller', codec: 'pcma' }, aligner, () => undefined);
+      const viaPcm = new Leg(
+        { track: 'inbound', label: 'caller', codec: 'l16', sampleRate: 8000 },
+        aligner,
+        () => undefined,
+      );
+      const a = collect(viaAlaw);
+      const p = collect(viaPcm);
+      const alaw = pcmToAlaw(linear);
+      const decoded = alawToPcm(alaw);
+      for (let at = 0; at < 1600; at += 160) {
+        viaAlaw.pushBytes(at, alaw.subarray(at, at + 160));
+        viaPcm.pushPcm(at, decoded.subarray(at, at + 160));
+      }
+      expect(joined(a, 'pcm')).toEqual(joined(p, 'pcm'));
+      expect(joined(a, 'mulaw')).toEqual([...pcmToMulaw(decoded)]);
+      expect(viaAlaw.stats()).toMatchObject({ codec: 'pcma', sampleRate: 8000, audioSeconds: 0.2 });
+    });
+
+    it('fills an A-law gap with A-law silence, which decodes to near zero', () => {
+      const leg = new Leg({ track: 'inbound', label: 'caller', codec: 'pcma' }, aligner, () => undefined);
+      const frames = collect(leg);
+      leg.pushBytes(0, new Uint8Array(160).fill(0xd5));
+      leg.pushBytes(320, new Uint8Array(160).fill(0xd5));
+      expect(frames.map((f) => [f.startMs, f.filled])).toEqual([
+        [0, false],
+        [20, true],
+        [40, false],
+      ]);
+      expect(Math.max(...joined(frames, 'pcm').map(Math.abs))).toBeLessThanOrEqual(16); // A-law's quietest code is ±8
+    });
+
+    it('16 kHz PCM (AudioSocket slin16) passes through untouched, with μ-law made for phone-audio engines', () => {
+      const leg = new Leg(
+        { track: 'inbound', label: 'caller', codec: 'l16', sampleRate: 16_000 },
+        aligner,
+        () => undefined,
+      );
+      const frames = collect(leg);
+      const pcm = sine(3200, 16_000, 440, 8000);
+      for (let at = 0; at < 3200; at += 320) leg.pushPcm(at, pcm.subarray(at, at + 320));
+      expect(joined(frames, 'pcm')).toEqual([...pcm]);
+      expect(frames.map((f) => [f.startMs, f.durationMs, f.mulaw.length])).toEqual(
+        Array.from({ length: 10 }, (_, i) => [i * 20, 20, 160]),
+      );
+      expect(leg.stats()).toMatchObject({ sampleRate: 16_000, audioSeconds: 0.2, positionMs: 200 });
+    });
+
+    it('48 kHz PCM is resampled to 16 kHz frames of the same duration, placed on the same clock', () => {
+      const leg = new Leg(
+        { track: 'inbound', label: 'caller', codec: 'l16', sampleRate: 48_000 },
+        aligner,
+        () => undefined,
+      );
+      const frames = collect(leg);
+      const pcm = sine(9600, 48_000, 1000, 8000);
+      for (let at = 0; at < 9600; at += 960) leg.pushPcm(at, pcm.subarray(at, at + 960));
+      leg.pushPcm(9600 + 1920, pcm.subarray(0, 960)); // 40 ms later: a gap
+      expect(frames.map((f) => f.pcm.length)).toEqual(Array(13).fill(320));
+      expect(frames.map((f) => f.startMs)).toEqual(Array.from({ length: 13 }, (_, i) => i * 20));
+      expect(frames.filter((f) => f.filled).map((f) => f.startMs)).toEqual([200, 220]);
+      expect(amplitudeAt(joined(frames, 'pcm'), 16_000, 1000, 400, 3000)).toBeGreaterThan(7900);
+    });
+
+    it('refuses audio in a form the leg was not set up for, loudly', () => {
+      const leg = new Leg({ track: 'inbound', label: 'caller', codec: 'l16' }, aligner, () => undefined);
+      expect(() => leg.pushBytes(0, new Uint8Array(160))).toThrow(/takes l16, not G.711/);
+      const g711 = new Leg({ track: 'inbound', label: 'caller' }, aligner, () => undefined);
+      expect(() => g711.pushPcm(0, new Int16Array(160))).toThrow(/takes pcmu, not linear PCM/);
+    });
   });
 });

@@ -64,6 +64,8 @@ export interface Gateway {
   readonly baseUrl: string;
   readonly mediaUrl: string;
   readonly tap: FrameTap;
+  /** Ports the SIP and AudioSocket listeners bound (configure port 0 to get a free one). */
+  readonly edgePorts: Awaited<ReturnType<App['startEdges']>>;
   /** Log lines written so far, parsed. */
   readonly logs: Record<string, unknown>[];
   // biome-ignore lint/suspicious/noExplicitAny: tests read JSON of many shapes; assertions check it.
@@ -105,6 +107,7 @@ export async function startGateway(
     ...deps,
   });
   await app.server.listen({ port, host: '127.0.0.1' });
+  const edgePorts = await app.startEdges();
   const baseUrl = `http://127.0.0.1:${port}`;
   const get = async (path: string, headers: Record<string, string> = {}) => {
     const response = await fetch(`${baseUrl}${path}`, { headers });
@@ -121,6 +124,7 @@ export async function startGateway(
     baseUrl,
     mediaUrl: `ws://127.0.0.1:${port}/twilio/media`,
     tap,
+    edgePorts,
     logs,
     get,
     call: async (callSid) => (await get(`/v1/calls/${callSid}`)).body as CallSnapshot,

@@ -43,7 +43,7 @@ describe('/v1/calls', () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({
       callSid,
-      carrier: 'twilio',
+      ingress: 'twilio',
       state: 'ended',
       legs: [{ label: 'caller' }, { label: 'agent' }],
     });

@@ -167,7 +167,7 @@ export class TwilioMediaSession implements CallTransport {
     const mode = readMode(params[PARAM.mode]) ?? config.twilio.mode;
     const labels = readLabels(params, config.twilio.legLabels);
     const callStart: CallStart = {
-      carrier: 'twilio',
+      ingress: 'twilio',
       callSid: start.callSid,
       streamSid: start.streamSid,
       accountSid: start.accountSid,
@@ -175,7 +175,6 @@ export class TwilioMediaSession implements CallTransport {
       legs: start.tracks.map((track): LegSpec => ({ track, label: labels[track] })),
       agentLabel: labels.outbound,
       customParameters: params,
-      mediaFormat: format,
       mode,
       bidirectional: mode === 'agent',
     };

@@ -1,0 +1,68 @@
+import { Type } from '@sinclair/typebox';
+import { checkAllowlist } from '../source-allowlist.js';
+import type { AudioSocketOptions } from './audiosocket-server.js';
+
+export const AudioSocketEnvProperties = {
+  AUDIOSOCKET_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description: 'TCP port for Asterisk AudioSocket (off if unset)',
+    }),
+  ),
+  AUDIOSOCKET_BIND: Type.String({
+    minLength: 1,
+    default: '0.0.0.0',
+    description: 'AudioSocket listen address',
+  }),
+  AUDIOSOCKET_MODE: Type.Union([Type.Literal('transcribe'), Type.Literal('agent')], {
+    default: 'transcribe',
+    description: 'AudioSocket calls: transcribe, or agent (voxline answers; one-leg calls only)',
+  }),
+  AUDIOSOCKET_PAIR_LEGS: Type.Boolean({
+    default: false,
+    description: 'UUIDs that differ only in a last hex digit 0 (caller) / 1 (agent) are one two-leg call',
+  }),
+  AUDIOSOCKET_ALLOW: Type.String({
+    default: '',
+    description: 'comma-separated addresses/CIDRs allowed to connect (everyone if empty)',
+  }),
+};
+
+interface AudioSocketEnv {
+  AUDIOSOCKET_PORT?: number;
+  AUDIOSOCKET_BIND: string;
+  AUDIOSOCKET_MODE: 'transcribe' | 'agent';
+  AUDIOSOCKET_PAIR_LEGS: boolean;
+  AUDIOSOCKET_ALLOW: string;
+}
+
+export function listSetting(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+export function audioSocketConfigFrom(
+  e: AudioSocketEnv,
+  problems: string[],
+  warnings: string[],
+): AudioSocketOptions | undefined {
+  if (e.AUDIOSOCKET_PORT === undefined) return undefined;
+  const allow = listSetting(e.AUDIOSOCKET_ALLOW);
+  problems.push(...checkAllowlist('AUDIOSOCKET_ALLOW', allow));
+  if (allow.length === 0) {
+    warnings.push('AUDIOSOCKET_ALLOW is empty: any host that reaches AUDIOSOCKET_PORT can open calls');
+  }
+  if (e.AUDIOSOCKET_MODE === 'agent' && e.AUDIOSOCKET_PAIR_LEGS) {
+    problems.push('AUDIOSOCKET_MODE=agent and AUDIOSOCKET_PAIR_LEGS: agent mode answers one-leg calls only');
+  }
+  return {
+    port: e.AUDIOSOCKET_PORT,
+    bind: e.AUDIOSOCKET_BIND,
+    mode: e.AUDIOSOCKET_MODE,
+    pairLegs: e.AUDIOSOCKET_PAIR_LEGS,
+    allow,
+  };
+}

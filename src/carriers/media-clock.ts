@@ -1,0 +1,61 @@
+/**
+ * One 20 ms ticker shared by every call that voxline must pace itself (SIP RTP out, AudioSocket
+ * audio out): one timer for all calls instead of one each. Each tick says how many 20 ms frames
+ * are due since the last, so a late tick catches up instead of drifting.
+ */
+export const FRAME_MS = 20;
+const MAX_CATCH_UP = 10; // after a stall longer than 200 ms, the frames beyond are not sent
+
+export interface Paced {
+  /** Send `frames` × 20 ms (normally 1). */
+  tick(frames: number): void;
+}
+
+export class MediaClock {
+  readonly #members = new Set<Paced>();
+  #timer: NodeJS.Timeout | undefined;
+  #startedAt = 0;
+  #ticks = 0;
+  /** Frames not sent because the event loop stalled longer than the catch-up limit. */
+  skippedFrames = 0;
+
+  add(member: Paced): void {
+    this.#members.add(member);
+    if (!this.#timer) {
+      this.#startedAt = performance.now();
+      this.#ticks = 0;
+      this.#schedule();
+    }
+  }
+
+  delete(member: Paced): void {
+    this.#members.delete(member);
+    if (this.#members.size === 0 && this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  #schedule(): void {
+    const dueAt = this.#startedAt + (this.#ticks + 1) * FRAME_MS;
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, dueAt - performance.now()));
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    const due = Math.floor((performance.now() - this.#startedAt) / FRAME_MS) - this.#ticks;
+    let frames = Math.max(1, due);
+    if (frames > MAX_CATCH_UP) {
+      this.skippedFrames += frames - MAX_CATCH_UP;
+      frames = MAX_CATCH_UP;
+    }
+    this.#ticks += Math.max(1, due);
+    for (const member of this.#members) member.tick(frames);
+    if (this.#members.size > 0) this.#schedule();
+    else this.#timer = undefined;
+  }
+}

@@ -16,6 +16,7 @@ import { CallRegistry } from './calls/call-registry.js';
 import { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
 import type { EdgeContext } from './carriers/edge-context.js';
 import { MediaClock } from './carriers/media-clock.js';
+import { SipServer } from './carriers/sip/sip-server.js';
 import { twilioRoutes } from './carriers/twilio/routes.js';
 import type { Config } from './config.js';
 import { VoxlineError } from './errors.js';
@@ -48,12 +49,12 @@ export interface App {
   readonly readiness: EngineReadiness | undefined;
   readonly webhooks: WebhookService;
   /** Edges with listeners of their own (SIP, AudioSocket), present when configured. */
-  readonly edges: { readonly audioSocket?: AudioSocketServer };
+  readonly edges: { readonly sip?: SipServer; readonly audioSocket?: AudioSocketServer };
   /**
    * Starts the non-HTTP listeners (call after server.listen). Resolves with the ports bound
    * (useful when 0 was configured); rejects if a port cannot be bound.
    */
-  startEdges(): Promise<{ audioSocket?: number }>;
+  startEdges(): Promise<{ sip?: number; audioSocket?: number }>;
 }
 
 /** Wires the service from a validated config and its dependencies. Listening is the caller's job. */
@@ -108,6 +109,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   const edgeContext: EdgeContext = { config, registry, metrics, log: server.log, clock: new MediaClock() };
   const edges = {
+    sip: config.sip ? new SipServer(edgeContext, config.sip) : undefined,
     audioSocket: config.audioSocket ? new AudioSocketServer(edgeContext, config.audioSocket) : undefined,
   };
 
@@ -138,6 +140,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       server.log.info(outcome, 'live calls drained');
       for (const client of server.websocketServer.clients) client.close(1001, 'server shutting down');
       await edges.audioSocket?.close();
+      await edges.sip?.close();
       await new Promise<void>((resolve) => server.websocketServer.close(() => resolve()));
       readiness?.stop();
       // Calls are over and their events committed; give deliveries in flight a moment to finish.
@@ -157,6 +160,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   engine?.warmUp?.();
   webhooks.start();
   const startEdges = async () => ({
+    ...(edges.sip ? { sip: await edges.sip.listen() } : {}),
     ...(edges.audioSocket ? { audioSocket: await edges.audioSocket.listen() } : {}),
   });
   return { server, registry, metrics, engine, readiness, webhooks, edges, startEdges };

@@ -8,6 +8,7 @@ import {
 } from './carriers/audiosocket/audiosocket-config.js';
 import type { AudioSocketOptions } from './carriers/audiosocket/audiosocket-server.js';
 import type { CallMode } from './carriers/carrier.js';
+import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
 import { VoxlineError } from './errors.js';
 import { type WebhookConfig, WebhookEnvProperties, webhookConfigFrom } from './webhooks/webhook-config.js';
 
@@ -62,6 +63,7 @@ export const EnvSchema = Type.Object({
   ADMIN_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
   ),
+  ...SipEnvProperties,
   ...AudioSocketEnvProperties,
   ...AsrEnvProperties,
   ...WebhookEnvProperties,
@@ -98,6 +100,8 @@ export interface Config {
     readonly historyLimit: number;
     readonly shutdownDrainMs: number;
   };
+  /** SIP user-agent server (and SIPREC recording server); undefined when SIP_PORT is unset. */
+  readonly sip: SipOptions | undefined;
   /** Asterisk AudioSocket listener; undefined when AUDIOSOCKET_PORT is unset. */
   readonly audioSocket: AudioSocketOptions | undefined;
   readonly asr: AsrConfig;
@@ -138,6 +142,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
   const edgeWarnings: string[] = [];
+  const sip = sipConfigFrom(e, problems, edgeWarnings);
   const audioSocket = audioSocketConfigFrom(e, problems, edgeWarnings);
   const asrWarnings: string[] = [];
   const asr = asrConfigFrom(e, problems, asrWarnings, e.DATA_DIR);
@@ -202,6 +207,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       historyLimit: e.CALL_HISTORY_LIMIT,
       shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     },
+    sip,
     audioSocket,
     asr,
     webhooks,

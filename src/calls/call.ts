@@ -59,6 +59,8 @@ export class Call {
   outbound: OutboundAudio | undefined;
   /** Agent calls: the voice agent's turns, barge-ins and actions. */
   agent: AgentSummary | undefined;
+  /** SIP and SIPREC calls: per-stream RTP counters, read when the call is shown. */
+  rtpStats: (() => readonly object[]) | undefined;
   /** Messages received from the carrier; the idle sweep watches it change (a counter is cheaper than a clock read per message). */
   messages = 0;
   /** When the idle sweep last saw `messages` change (performance.now()). */
@@ -208,6 +210,7 @@ export class Call {
       dtmf: this.dtmf,
       status: this.status,
       agent: this.agent ?? null,
+      rtp: this.rtpStats?.() ?? null,
     };
   }
 }
@@ -234,4 +237,6 @@ export interface CallSnapshot {
   readonly status: readonly StatusRecord[];
   /** Agent calls: turns with their latency, barge-ins, actions. */
   readonly agent: AgentSummary | null;
+  /** SIP and SIPREC: per RTP stream, packets, loss, jitter, refused packets. */
+  readonly rtp: readonly object[] | null;
 }

@@ -1,0 +1,167 @@
+import { parse, write } from 'sdp-transform';
+
+/**
+ * SDP offer/answer for voxline's side (RFC 3264): read an offer, pick a codec per audio stream,
+ * write the answer. Pure. G.711 only (PCMU, PCMA) plus RFC 4733 telephone-event.
+ */
+
+export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+export interface OfferedStream {
+  /** Position of the m-line in the offer (answers keep count and order). */
+  readonly index: number;
+  readonly media: string;
+  readonly port: number;
+  readonly protocol: string;
+  /** The offer's format list as written (kept on a rejected m-line). */
+  readonly formats: string;
+  /** Where the far end said it receives (stream-level c= over session-level). */
+  readonly address: string;
+  readonly direction: Direction;
+  /** SIPREC: `a=label`. */
+  readonly label: string | undefined;
+  readonly codec: { readonly name: 'pcmu' | 'pcma'; readonly pt: number } | undefined;
+  readonly dtmfPt: number | undefined;
+}
+
+export interface Offer {
+  readonly sessionAddress: string | undefined;
+  readonly streams: readonly OfferedStream[];
+}
+
+export class SdpError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SdpError';
+  }
+}
+
+const STATIC: Record<number, 'pcmu' | 'pcma'> = { 0: 'pcmu', 8: 'pcma' };
+
+export function readOffer(text: string): Offer {
+  let sdp: ReturnType<typeof parse>;
+  try {
+    sdp = parse(text);
+  } catch (err) {
+    throw new SdpError(`unreadable SDP: ${(err as Error).message}`);
+  }
+  if (!sdp.media || sdp.media.length === 0) throw new SdpError('SDP has no m= line');
+  const sessionAddress = sdp.connection?.ip;
+  const sessionDirection = (sdp.direction as Direction | undefined) ?? 'sendrecv';
+  const streams = sdp.media.map((m, index): OfferedStream => {
+    const formats = String(m.payloads ?? '')
+      .split(/\s+/)
+      .filter((f) => f !== '')
+      .map(Number);
+    const names = new Map<number, { name: string; rate: number }>();
+    for (const r of m.rtp ?? []) names.set(r.payload, { name: r.codec.toLowerCase(), rate: r.rate ?? 8000 });
+    let codec: OfferedStream['codec'];
+    let dtmfPt: number | undefined;
+    // The first format in the offerer's order that voxline can take (RFC 3264 §6.1).
+    for (const pt of formats) {
+      const known = names.get(pt);
+      const name = known
+        ? known.name === 'pcmu' || known.name === 'pcma'
+          ? known.name
+          : undefined
+        : STATIC[pt];
+      if (!codec && name && (known?.rate ?? 8000) === 8000) codec = { name, pt };
+      if (known?.name === 'telephone-event' && known.rate === 8000 && dtmfPt === undefined) dtmfPt = pt;
+    }
+    return {
+      index,
+      media: m.type,
+      port: m.port,
+      protocol: m.protocol,
+      formats: String(m.payloads ?? ''),
+      address: m.connection?.ip ?? sessionAddress ?? '',
+      direction: (m.direction as Direction | undefined) ?? sessionDirection,
+      label: (m as { label?: string | number }).label?.toString(),
+      codec: m.type === 'audio' && m.protocol === 'RTP/AVP' && m.port > 0 ? codec : undefined,
+      dtmfPt,
+    };
+  });
+  return { sessionAddress, streams };
+}
+
+/** True when the far end put the stream on hold the RFC 2543 way (c=0.0.0.0). */
+export function isLegacyHold(stream: OfferedStream): boolean {
+  return stream.address === '0.0.0.0';
+}
+
+/** The answer's direction for an offered one (RFC 3264 §6.1); `receiveOnly`: voxline never sends. */
+export function answerDirection(offered: Direction, receiveOnly: boolean): Direction {
+  switch (offered) {
+    case 'sendrecv':
+      return receiveOnly ? 'recvonly' : 'sendrecv';
+    case 'sendonly':
+      return 'recvonly';
+    case 'recvonly':
+      return receiveOnly ? 'inactive' : 'sendonly';
+    default:
+      return 'inactive';
+  }
+}
+
+export interface AnsweredStream {
+  readonly stream: OfferedStream;
+  /** Our RTP port, or undefined to reject the stream (port 0). */
+  readonly port: number | undefined;
+  readonly direction: Direction;
+}
+
+export interface LocalSession {
+  readonly address: string;
+  readonly sessionId: number;
+  readonly version: number;
+}
+
+export function writeAnswer(session: LocalSession, answered: readonly AnsweredStream[]): string {
+  const family = session.address.includes(':') ? 6 : 4;
+  const media = answered.map(({ stream, port, direction }) => {
+    if (port === undefined || !stream.codec) {
+      return {
+        type: stream.media,
+        port: 0,
+        protocol: stream.protocol,
+        payloads: stream.formats,
+        rtp: [],
+        fmtp: [],
+      };
+    }
+    const { codec, dtmfPt } = stream;
+    const rtp = [{ payload: codec.pt, codec: codec.name.toUpperCase(), rate: 8000 }];
+    const fmtp: { payload: number; config: string }[] = [];
+    if (dtmfPt !== undefined) {
+      rtp.push({ payload: dtmfPt, codec: 'telephone-event', rate: 8000 });
+      fmtp.push({ payload: dtmfPt, config: '0-16' });
+    }
+    return {
+      type: 'audio',
+      port,
+      protocol: 'RTP/AVP',
+      payloads: [codec.pt, ...(dtmfPt === undefined ? [] : [dtmfPt])].join(' '),
+      rtp,
+      fmtp,
+      ptime: 20,
+      direction,
+      ...(stream.label === undefined ? {} : { label: stream.label }),
+    };
+  });
+  return write({
+    version: 0,
+    origin: {
+      username: 'voxline',
+      sessionId: session.sessionId,
+      sessionVersion: session.version,
+      netType: 'IN',
+      ipVer: family,
+      address: session.address,
+    },
+    name: 'voxline',
+    connection: { version: family, ip: session.address },
+    timing: { start: 0, stop: 0 },
+    // biome-ignore lint/suspicious/noExplicitAny: sdp-transform's MediaDescription type lacks `label`.
+    media: media as any,
+  });
+}

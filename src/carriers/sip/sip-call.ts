@@ -1,0 +1,224 @@
+import { Downsampler16to8 } from '../../audio/downsampler.js';
+import { pcmToAlaw, pcmToMulaw } from '../../audio/g711.js';
+import type { Call } from '../../calls/call.js';
+import type { CallTransport } from '../carrier.js';
+import type { MediaClock } from '../media-clock.js';
+import { PacedOutbound } from '../paced-outbound.js';
+import type { RtpSession, RtpStats } from './rtp-session.js';
+import { addressUri, Headers, type SipRequest, type SipResponse } from './sip-message.js';
+import { ALLOW, newBranch, USER_AGENT } from './sip-responses.js';
+import type { Flow } from './sip-transport.js';
+
+const T1 = 500;
+const T2 = 4000;
+const TIMER_H = 64 * T1;
+
+/** How a dialog talks to the network; the server provides it. */
+export interface DialogNetwork {
+  send(message: SipRequest | SipResponse, flow: Flow): void;
+  /** Our Contact URI for this transport. */
+  contact(transport: 'UDP' | 'TCP'): string;
+  /** The sent-by for our Via on requests we originate. */
+  viaHost(transport: 'UDP' | 'TCP'): string;
+}
+
+/**
+ * One SIP dialog that became a call (RFC 3261 §12): its identifiers, route set and CSeq, the
+ * 2xx it resends until the ACK (§13.3.1.4), the RTP streams, and what voxline sends into the
+ * call (silence, or the agent's voice). As the call's transport, closing it sends a BYE.
+ */
+export class SipCall implements CallTransport {
+  readonly callId: string;
+  readonly localTag: string;
+  readonly remoteTag: string;
+  readonly siprec: boolean;
+  readonly sessions: readonly (RtpSession | undefined)[];
+  readonly #remoteUri: string;
+  readonly #localUri: string;
+  readonly #remoteTarget: string;
+  readonly #routeSet: readonly string[];
+  readonly #flow: Flow;
+  readonly #net: DialogNetwork;
+  #localCSeq = 1;
+  remoteCSeq: number;
+  /** Our SDP: session id fixed, version bumped when the answer changes. */
+  readonly sdpSessionId = Math.floor(Math.random() * 1e9);
+  sdpVersion = 1;
+  lastAnswer = '';
+  call: Call | undefined;
+  outbound: PacedOutbound | undefined;
+  onHold = false;
+  state: 'early' | 'confirmed' | 'terminated' = 'early';
+  #pending2xx: { response: SipResponse; timer: NodeJS.Timeout; interval: number; since: number } | undefined;
+  #byeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    invite: SipRequest,
+    flow: Flow,
+    localTag: string,
+    sessions: (RtpSession | undefined)[],
+    siprec: boolean,
+    net: DialogNetwork,
+  ) {
+    const h = invite.headers;
+    this.callId = h.get('call-id') as string;
+    this.localTag = localTag;
+    this.remoteTag = /;\s*tag=([^;\s]+)/i.exec(h.get('from') ?? '')?.[1] ?? '';
+    this.#remoteUri = h.get('from') as string;
+    this.#localUri = `${h.get('to')};tag=${localTag}`;
+    this.#remoteTarget = addressUri(h.get('contact') ?? '') || addressUri(h.get('from') ?? '');
+    this.#routeSet = h.lines('record-route');
+    this.remoteCSeq = Number.parseInt(h.get('cseq') ?? '0', 10);
+    this.#flow = flow;
+    this.#net = net;
+    this.sessions = sessions;
+    this.siprec = siprec;
+  }
+
+  /** Dialog-creating responses copy Record-Route (§12.1.1) and carry our Contact. */
+  dialogHeaders(): [string, string][] {
+    const contact = `<${this.#net.contact(this.#flow.transport)}>${this.siprec ? ';+sip.srs' : ''}`;
+    return [
+      ...this.#routeSet.map((r): [string, string] => ['record-route', r]),
+      ['contact', contact],
+      ['allow', ALLOW],
+      ['supported', this.siprec ? 'siprec' : 'timer'],
+    ];
+  }
+
+  /** Sends a 2xx to an INVITE and keeps resending it (T1, doubling to T2) until the ACK. */
+  send2xx(response: SipResponse, onNoAck: () => void): void {
+    this.#stop2xx();
+    this.#net.send(response, this.#flow);
+    if (this.#flow.transport === 'TCP') {
+      // Reliable transport: no resends, but the ACK must still come within 64·T1.
+      const timer = setTimeout(onNoAck, TIMER_H);
+      this.#pending2xx = { response, timer, interval: T1, since: performance.now() };
+      return;
+    }
+    const resend = (interval: number) => {
+      const since = this.#pending2xx?.since ?? performance.now();
+      if (performance.now() - since >= TIMER_H) {
+        this.#pending2xx = undefined;
+        onNoAck();
+        return;
+      }
+      this.#net.send(response, this.#flow);
+      const next = Math.min(2 * interval, T2);
+      const timer = setTimeout(() => resend(next), next);
+      this.#pending2xx = { response, timer, interval: next, since };
+    };
+    const timer = setTimeout(() => resend(T1), T1);
+    this.#pending2xx = { response, timer, interval: T1, since: performance.now() };
+  }
+
+  /** The ACK for the 2xx came. */
+  acknowledged(): void {
+    this.#stop2xx();
+    if (this.state === 'early') this.state = 'confirmed';
+  }
+
+  /** A retransmitted INVITE (same transaction): resend what we answered. */
+  resend2xx(): boolean {
+    if (!this.#pending2xx) return false;
+    this.#net.send(this.#pending2xx.response, this.#flow);
+    return true;
+  }
+
+  /** What voxline sends into the call: the agent's voice when it has one, silence otherwise. */
+  startSending(clock: MediaClock): PacedOutbound | undefined {
+    const session = this.sessions.find((s) => s !== undefined);
+    if (!session || this.siprec) return undefined;
+    const down = new Downsampler16to8();
+    const alaw = session.stats().codec === 'pcma';
+    const silence = new Uint8Array(160).fill(alaw ? 0xd5 : 0xff);
+    let talking = false;
+    this.outbound = new PacedOutbound(clock, (frame) => {
+      if (this.onHold) {
+        session.skip(160);
+        if (this.call) this.call.messages++; // no media on hold is not idleness
+        return;
+      }
+      if (!frame) {
+        talking = false;
+        session.send(silence);
+        return;
+      }
+      const narrow = down.pushPcm(frame);
+      session.send(alaw ? pcmToAlaw(narrow) : pcmToMulaw(narrow), !talking); // M bit: talkspurt start
+      talking = true;
+    });
+    return this.outbound;
+  }
+
+  rtpStats(): RtpStats[] {
+    return this.sessions.filter((s): s is RtpSession => s !== undefined).map((s) => s.stats());
+  }
+
+  /** CallTransport: voxline ends the call (idle timeout, shutdown, the agent hung up). */
+  close(_code: number, reason: string): void {
+    if (this.state === 'terminated') return;
+    this.call?.log.info({ reason }, 'ending SIP call with BYE');
+    this.sendBye();
+    this.terminate();
+  }
+
+  /** A BYE within the dialog (§15.1.1), resent over UDP until answered or 64·T1. */
+  sendBye(): void {
+    if (this.state === 'terminated') return;
+    const headers = Headers.from([
+      [
+        'via',
+        `SIP/2.0/${this.#flow.transport} ${this.#net.viaHost(this.#flow.transport)};branch=${newBranch()};rport`,
+      ],
+      ['max-forwards', '70'],
+      ['from', this.#localUri],
+      ['to', this.#remoteUri],
+      ['call-id', this.callId],
+      ['cseq', `${++this.#localCSeq} BYE`],
+      ['user-agent', USER_AGENT],
+      ...this.#routeSet.map((r): [string, string] => ['route', r]),
+    ]);
+    const bye: SipRequest = {
+      kind: 'request',
+      method: 'BYE',
+      uri: this.#remoteTarget,
+      headers,
+      body: Buffer.alloc(0),
+    };
+    this.#net.send(bye, this.#flow);
+    if (this.#flow.transport === 'UDP') {
+      let interval = T1;
+      let elapsed = 0;
+      const again = () => {
+        elapsed += interval;
+        if (elapsed >= TIMER_H) return;
+        this.#net.send(bye, this.#flow);
+        interval = Math.min(2 * interval, T2);
+        this.#byeTimer = setTimeout(again, interval);
+        this.#byeTimer.unref();
+      };
+      this.#byeTimer = setTimeout(again, interval);
+      this.#byeTimer.unref();
+    }
+  }
+
+  /** The far end answered our BYE. */
+  byeAnswered(): void {
+    clearTimeout(this.#byeTimer);
+  }
+
+  /** Stops media and timers (the BYE, if any, has been sent). Idempotent. */
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.#stop2xx();
+    this.outbound?.end();
+    for (const s of this.sessions) s?.close();
+  }
+
+  #stop2xx(): void {
+    if (this.#pending2xx) clearTimeout(this.#pending2xx.timer);
+    this.#pending2xx = undefined;
+  }
+}

@@ -1,0 +1,282 @@
+import { createHash } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EdgeContext } from '../edge-context.js';
+import { SourceAllowlist } from '../source-allowlist.js';
+import { InviteHandler } from './invite-handler.js';
+import type { DialogNetwork, SipCall } from './sip-call.js';
+import type { SipOptions } from './sip-config.js';
+import { DigestAuth } from './sip-digest.js';
+import { parseCSeq, parseVia, type SipMessage, type SipParseError, type SipRequest } from './sip-message.js';
+import { ALLOW, badRequestFor, responseTo } from './sip-responses.js';
+import { type Flow, SipTransport } from './sip-transport.js';
+
+/** An INVITE server transaction, kept 32 s for retransmissions, CANCEL and the ACK to an error. */
+export interface InviteTransaction {
+  readonly key: string;
+  readonly request: SipRequest;
+  readonly flow: Flow;
+  readonly toTag: string;
+  /** The last response sent (resent when the INVITE is retransmitted). */
+  last: SipMessage | undefined;
+  /** Set once a final response went out. */
+  final: number | undefined;
+  cancelled: boolean;
+  call: SipCall | undefined;
+  errorTimer?: NodeJS.Timeout;
+}
+
+const TRANSACTION_LINGER_MS = 32_000;
+const LOUD_WARNINGS = 20;
+
+/**
+ * voxline's SIP user-agent server (RFC 3261), over UDP and TCP: answers INVITEs (plain calls and
+ * SIPREC recording sessions), ACK, BYE, CANCEL, OPTIONS, INFO and UPDATE, with transactions
+ * matched by the top Via branch and dialogs by Call-ID and tags. The INVITE work itself (checks,
+ * SDP, RTP, opening the call) is in invite-handler.ts.
+ */
+export class SipServer implements DialogNetwork {
+  readonly ctx: EdgeContext;
+  readonly options: SipOptions;
+  readonly log: FastifyBaseLogger;
+  readonly allow: SourceAllowlist;
+  readonly auth: DigestAuth | undefined;
+  readonly #transport: SipTransport;
+  readonly transactions = new Map<string, InviteTransaction>();
+  /** Dialogs by `Call-ID ␟ our tag`. */
+  readonly dialogs = new Map<string, SipCall>();
+  readonly #invites: InviteHandler;
+  #port = 0;
+  #host = '';
+  #malformed = 0;
+
+  constructor(ctx: EdgeContext, options: SipOptions) {
+    this.ctx = ctx;
+    this.options = options;
+    this.log = ctx.log.child({ ingress: 'sip' });
+    this.allow = new SourceAllowlist(options.allow);
+    this.auth = options.auth ? new DigestAuth(options.auth.user, options.auth.password) : undefined;
+    this.#transport = new SipTransport(
+      { message: (m, f) => this.#message(m, f), malformed: (e, raw, f) => this.#malformed_(e, raw, f) },
+      options.bind.includes(':'),
+    );
+    this.#invites = new InviteHandler(this);
+  }
+
+  async listen(): Promise<number> {
+    this.#port = await this.#transport.listen(this.options.port, this.options.bind);
+    this.#host = this.options.publicHost ?? advertisedHost(this.options.bind);
+    this.log.info({ port: this.#port, host: this.#host }, 'SIP listening (UDP and TCP)');
+    return this.#port;
+  }
+
+  /** After the registry's drain: ends what is left and stops listening. */
+  async close(): Promise<void> {
+    for (const dialog of this.dialogs.values()) dialog.close(1001, 'shutdown');
+    for (const tx of this.transactions.values()) clearTimeout(tx.errorTimer);
+    this.transactions.clear();
+    await this.#transport.close();
+  }
+
+  get host(): string {
+    return this.#host;
+  }
+
+  contact(transport: 'UDP' | 'TCP'): string {
+    return `sip:voxline@${hostPort(this.#host, this.#port)}${transport === 'TCP' ? ';transport=tcp' : ''}`;
+  }
+
+  viaHost(): string {
+    return hostPort(this.#host, this.#port);
+  }
+
+  send(message: SipMessage, flow: Flow): void {
+    this.#transport.send(message, flow);
+  }
+
+  /** A final (non-2xx) or provisional response on an INVITE transaction. */
+  respond(tx: InviteTransaction, status: number, extra: [string, string][] = []): void {
+    const response = responseTo(tx.request, status, tx.flow, status === 100 ? undefined : tx.toTag, extra);
+    tx.last = response;
+    if (status >= 200) tx.final = status;
+    this.send(response, tx.flow);
+    if (status >= 300) this.#lingerAfterError(tx);
+  }
+
+  /** Drops the transaction after 32 s (the ACK to an error, late retransmissions). */
+  linger(tx: InviteTransaction): void {
+    setTimeout(() => this.transactions.delete(tx.key), TRANSACTION_LINGER_MS).unref();
+  }
+
+  refused(reason: string): void {
+    this.ctx.metrics.ingress.refused.inc({ ingress: 'sip', reason });
+  }
+
+  dialogKey(callId: string, localTag: string): string {
+    return `${callId}\u241f${localTag}`;
+  }
+
+  #lingerAfterError(tx: InviteTransaction): void {
+    // Non-2xx finals are resent over UDP until their ACK (§17.2.1, timer G), then forgotten.
+    if (tx.flow.transport === 'UDP') {
+      let interval = 500;
+      const again = () => {
+        if (!this.transactions.has(tx.key) || tx.last === undefined) return;
+        this.send(tx.last, tx.flow);
+        interval = Math.min(2 * interval, 4000);
+        tx.errorTimer = setTimeout(again, interval);
+        tx.errorTimer.unref();
+      };
+      tx.errorTimer = setTimeout(again, interval);
+      tx.errorTimer.unref();
+    }
+    this.linger(tx);
+  }
+
+  #message(message: SipMessage, flow: Flow): void {
+    if (message.kind === 'response') {
+      this.#response(message);
+      return;
+    }
+    if (message.method !== 'ACK' && !this.allow.allows(flow.address)) {
+      this.refused('source_not_allowed');
+      this.log.warn(
+        { from: flow.address, method: message.method },
+        'SIP request from a source not in SIP_ALLOW: 403',
+      );
+      this.send(
+        responseTo(message, 403, flow, undefined, [['warning', '399 voxline "source not allowed"']]),
+        flow,
+      );
+      return;
+    }
+    switch (message.method) {
+      case 'INVITE':
+        this.#invites.invite(message, flow);
+        return;
+      case 'ACK':
+        this.#ack(message);
+        return;
+      case 'CANCEL':
+        this.#cancel(message, flow);
+        return;
+      case 'BYE':
+        this.#bye(message, flow);
+        return;
+      case 'OPTIONS':
+        this.send(
+          responseTo(message, 200, flow, undefined, [
+            ['allow', ALLOW],
+            ['accept', 'application/sdp, application/rs-metadata+xml, application/rs-metadata'],
+            ['supported', 'siprec, timer'],
+          ]),
+          flow,
+        );
+        return;
+      case 'INFO':
+      case 'UPDATE':
+        this.#inDialog(message, flow);
+        return;
+      default:
+        this.send(responseTo(message, 405, flow, undefined, [['allow', ALLOW]]), flow);
+    }
+  }
+
+  /** Finds the dialog a request belongs to (our tag is in To). */
+  dialogOf(request: SipRequest): SipCall | undefined {
+    const toTag = /;\s*tag=([^;\s]+)/i.exec(request.headers.get('to') ?? '')?.[1];
+    if (!toTag) return undefined;
+    return this.dialogs.get(this.dialogKey(request.headers.get('call-id') as string, toTag));
+  }
+
+  transactionKey(request: SipRequest): string {
+    const branch = parseVia(request.headers.all('via')[0] ?? '').params.get('branch') ?? '';
+    const cseq = parseCSeq(request.headers.get('cseq') as string);
+    return `${request.headers.get('call-id')}\u241f${branch}\u241f${cseq.seq}`;
+  }
+
+  #ack(request: SipRequest): void {
+    const dialog = this.dialogOf(request);
+    if (dialog) {
+      dialog.acknowledged();
+      this.#invites.acked(dialog, request);
+      return;
+    }
+    // The ACK to an error response shares the INVITE's branch (§17.1.1.3).
+    const tx = this.transactions.get(this.transactionKey(request));
+    if (tx) clearTimeout(tx.errorTimer);
+  }
+
+  #cancel(request: SipRequest, flow: Flow): void {
+    const tx = this.transactions.get(this.transactionKey(request));
+    if (!tx) {
+      this.send(responseTo(request, 481, flow, undefined), flow);
+      return;
+    }
+    this.send(responseTo(request, 200, flow, tx.toTag), flow);
+    if (tx.final !== undefined) return; // too late: the INVITE already has its final answer
+    tx.cancelled = true;
+    this.respond(tx, 487);
+    this.#invites.cancelled(tx);
+  }
+
+  #bye(request: SipRequest, flow: Flow): void {
+    const dialog = this.dialogOf(request);
+    if (!dialog) {
+      this.send(responseTo(request, 481, flow, undefined), flow);
+      return;
+    }
+    this.send(responseTo(request, 200, flow, undefined), flow);
+    this.#invites.ended(dialog, 'bye');
+  }
+
+  #inDialog(request: SipRequest, flow: Flow): void {
+    const dialog = this.dialogOf(request);
+    if (!dialog) {
+      this.send(responseTo(request, 481, flow, undefined), flow);
+      return;
+    }
+    if (request.method === 'INFO') this.#invites.info(dialog, request);
+    // UPDATE without a body is a session refresh (RFC 4028); with SDP it is not supported here.
+    const status = request.method === 'UPDATE' && request.body.length > 0 ? 488 : 200;
+    this.send(responseTo(request, status, flow, undefined), flow);
+  }
+
+  #response(response: SipMessage & { kind: 'response' }): void {
+    // Only our BYEs expect answers.
+    const cseq = parseCSeq(response.headers.get('cseq') as string);
+    if (cseq.method !== 'BYE') return;
+    const fromTag = /;\s*tag=([^;\s]+)/i.exec(response.headers.get('from') ?? '')?.[1] ?? '';
+    this.#invites.byeAnswered(response.headers.get('call-id') as string, fromTag);
+  }
+
+  #malformed_(error: SipParseError, raw: Buffer, flow: Flow): void {
+    this.ctx.metrics.malformedMessages.inc({ reason: 'sip_malformed' });
+    this.#malformed++;
+    const level = this.#malformed <= LOUD_WARNINGS ? 'warn' : 'debug';
+    this.log[level](
+      { from: `${flow.address}:${flow.port}`, transport: flow.transport, reason: error.message },
+      'malformed SIP message',
+    );
+    const reply = badRequestFor(raw, error.message);
+    if (reply) this.send(reply, flow);
+  }
+}
+
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The address to advertise when bound to a wildcard: the first external IPv4 (else loopback). */
+function advertisedHost(bind: string): string {
+  if (bind !== '0.0.0.0' && bind !== '::') return bind;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** A stable call id for a SIP Call-ID (which may hold characters unsafe in paths and URLs). */
+export function sipCallSid(callId: string, prefix: 'SIP' | 'SRS'): string {
+  return `${prefix}${createHash('sha256').update(callId).digest('hex').slice(0, 32)}`;
+}

@@ -110,12 +110,14 @@ export function parseMetadata(xml: string): RecordingMetadata {
     const draftSends = list(p.send)
       .map((v) => text(v) ?? '')
       .filter(Boolean);
-    const calling = text(p.callingParty)?.toLowerCase() === 'true';
+    const extension = list(p.extensiondata)[0];
+    const calling = (text(p.callingParty) ?? text(extension?.callingParty))?.toLowerCase() === 'true';
     return { id, name, aor, calling, sends: sends.get(id) ?? draftSends };
   });
-  const callData = (recording.callData ?? (recording.session as Node | undefined)?.callData) as
-    | Node
-    | undefined;
+  // Sonus/Ribbon put the original call's headers in a callData block, inside group or session.
+  const callData = [recording, ...list(recording.group), ...list(recording.session)]
+    .map((n) => n.callData as Node | undefined)
+    .find(Boolean);
   return { participants, labels, originalFrom: text(callData?.fromhdr) };
 }
 
@@ -163,8 +165,12 @@ export function assignLegs(
   return { roles, senders, method };
 }
 
-/** `"Bob" <sip:+1555@host;user=phone>` → `sip:+1555@host`, lower-cased, for comparing parties. */
+/** `"Bob" <sip:+1555@host;user=phone>` → `+1555@host`, lower-cased, for comparing parties. */
 function aorOf(value: string): string {
   const inner = /<([^>]+)>/.exec(value)?.[1] ?? value;
-  return inner.split(';')[0].trim().toLowerCase();
+  return inner
+    .split(';')[0]
+    .trim()
+    .replace(/^sips?:/i, '')
+    .toLowerCase();
 }

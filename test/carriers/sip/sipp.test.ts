@@ -24,7 +24,8 @@ const hasSipp = (() => {
 })();
 if (!hasSipp && process.env.VOXLINE_REQUIRE_SIPP)
   throw new Error('sipp is not installed (apt-get install sip-tester)');
-if (!hasSipp) process.stderr.write('SIPp tests skipped: sipp is not installed (apt-get install sip-tester)\n');
+if (!hasSipp)
+  process.stderr.write('SIPp tests skipped: sipp is not installed (apt-get install sip-tester)\n');
 
 const greeting = demoCall('greeting');
 const RTP_SEND = `node ${fileURLToPath(new URL('../../doubles/rtp-send.mjs', import.meta.url))}`;

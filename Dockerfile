@@ -22,6 +22,10 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
+# Optional edges, when configured: SIP (SIP_PORT, UDP and TCP), its RTP range (SIP_RTP_PORTS) and
+# Asterisk AudioSocket (AUDIOSOCKET_PORT). Publish them with host networking or -p 5060:5060/udp
+# -p 5060:5060 -p 20000-20999:20000-20999/udp (and set SIP_RTP_PORTS and SIP_PUBLIC_HOST to match).
+EXPOSE 5060/udp 5060/tcp 9092/tcp
 # SIGTERM starts a graceful drain of live calls (SHUTDOWN_DRAIN_MS); the orchestrator's kill
 # timeout must be longer than the drain.
 STOPSIGNAL SIGTERM

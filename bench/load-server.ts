@@ -14,7 +14,7 @@ const MAX_SAMPLES = 500_000;
 const samples: { key: string; ns: bigint }[] = [];
 // The plain load runs without transcription; with VLLM_URL set it measures the vLLM engine.
 const config = loadConfig({ ...(process.env.VLLM_URL ? {} : { ASR_ENGINE: 'none' }), ...process.env });
-const { server, registry } = await buildApp(config, {
+const { server, registry, startEdges } = await buildApp(config, {
   consumers: [
     (call, leg) => ({
       push: (frame) => {
@@ -28,6 +28,7 @@ const { server, registry } = await buildApp(config, {
   ],
 });
 await server.listen({ port: config.port, host: config.host });
+await startEdges(); // SIP, when bench/sip-load.ts sets SIP_PORT
 
 const profiler = process.env.PROFILE_DIR ? new Session() : undefined;
 profiler?.connect();

@@ -21,7 +21,7 @@ const MEASURE_MS = Number(process.env.MEASURE_MS ?? 10_000);
 const WARM_MS = Number(process.env.WARM_MS ?? 3_000);
 const TOKEN = 'bench-auth-token';
 
-interface Report {
+export interface Report {
   liveCalls: number;
   lagP50Ms: number;
   lagP99Ms: number;
@@ -49,7 +49,7 @@ export interface LoadStep {
   sendLagMaxMs: number;
 }
 
-function ask(server: ChildProcess, cmd: string): Promise<Report> {
+export function ask(server: ChildProcess, cmd: string): Promise<Report> {
   return new Promise((resolve) => {
     const onMessage = (message: { cmd: string } & Report) => {
       if (message.cmd !== cmd) return;
@@ -80,14 +80,16 @@ const SERVERS = {
   relay: 'bench/relay-server.ts',
 } as const;
 
-export async function benchLoad(
-  steps = STEPS,
-  target: keyof typeof SERVERS = 'voxline',
+/**
+ * Forks a bench server pinned to core 0 (this process moves to core 1) and waits until it
+ * listens. The environment is the Twilio load's; `extraEnv` adds to it (SIP ports, engines).
+ */
+export async function startBenchServer(
+  script: string,
   extraEnv: Record<string, string> = {},
-): Promise<{ baseline: Report; results: LoadStep[] }> {
+): Promise<{ server: ChildProcess; port: number }> {
   execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   const port = freePortSync();
-  const script = SERVERS[target];
   const server = fork(script, [], {
     execPath: 'taskset',
     execArgv: ['-c', '0', process.execPath, '--expose-gc', '--import', 'tsx'],
@@ -106,6 +108,15 @@ export async function benchLoad(
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve) => server.once('message', () => resolve()));
+  return { server, port };
+}
+
+export async function benchLoad(
+  steps = STEPS,
+  target: keyof typeof SERVERS = 'voxline',
+  extraEnv: Record<string, string> = {},
+): Promise<{ baseline: Report; results: LoadStep[] }> {
+  const { server, port } = await startBenchServer(SERVERS[target], extraEnv);
 
   const legs = demoLegs();
   const frames = Math.floor(legs.caller.length / 160);

@@ -9,6 +9,7 @@ import { machine } from './lib.js';
 import { benchLoad, loadTable } from './load.js';
 import { benchMediaHandler } from './media-handler.js';
 import { benchOutbox, outboxTable } from './outbox.js';
+import { benchSipLoad, sipLoadTable } from './sip-load.js';
 import { benchVad, vadTable } from './vad.js';
 
 const steps = (process.env.STEPS ?? '100,500,900,1000,1250').split(',').map(Number);
@@ -43,6 +44,9 @@ console.log('\nvoxline (two-leg calls at real-time pace, server on one core):\n'
 console.log(loadTable(voxline.results));
 console.log('\nfloor: a bare ws server that only parses, same load:\n');
 console.log(loadTable(floor.results));
+console.error('load: SIP…');
+console.log('\nSIP: N SIPREC sessions (two RTP streams each, 100 packets/s per call), server on one core:\n');
+console.log(sipLoadTable(await benchSipLoad(steps)));
 
 console.error('engine latency…');
 console.log('\ngateway-added latency, voxline on one core:\n');

@@ -83,7 +83,15 @@ export function createAgentService(
       }
       // Built on the first agent call, so transcribe-only deployments start no TTS workers.
       tts ??= createTts(config);
-      const session = new AgentSession(call, call.outbound, { config, brain, tts, control, metrics });
+      // Twilio REST only controls Twilio calls; the others end through their own transport.
+      const callControl = call.start.ingress === 'twilio' ? control : undefined;
+      const session = new AgentSession(call, call.outbound, {
+        config,
+        brain,
+        tts,
+        control: callControl,
+        metrics,
+      });
       sessions.set(call, session);
       session.start();
     },

@@ -280,6 +280,11 @@ export class AgentSession {
     const control = this.#deps.control;
     try {
       if (action.kind === 'transfer_call') {
+        if (call.start.ingress !== 'twilio') {
+          throw new Error(
+            `transfer is not available on ${call.start.ingress} calls (SIP REFER is not built yet)`,
+          );
+        }
         if (!control) throw new Error('no call control configured (TWILIO_ACCOUNT_SID)');
         await control.transfer(call.callSid, action.target);
       } else if (control) {
@@ -293,7 +298,7 @@ export class AgentSession {
       call.recordAgentAction({ ...base, ok: false, error });
       this.#deps.metrics.action({ ...base, ok: false });
       call.log.error({ err, action: action.kind }, 'agent action failed');
-      if (action.kind === 'transfer_call' && control) {
+      if (action.kind === 'transfer_call' && (control || call.start.ingress !== 'twilio')) {
         // The caller is still here: say so, and carry on the conversation.
         this.#ending = false;
         this.#conversation.addUser('[System note: the transfer failed. The caller is still on the line.]');
@@ -303,6 +308,7 @@ export class AgentSession {
     }
     // Without a control API (or when it failed), closing the <Connect><Stream> socket ends the call:
     // voxline's TwiML has nothing after it. After a transfer Twilio stops the stream itself.
+    // SIP and AudioSocket calls have no control API: closing their transport sends BYE / hangup.
     if (action.kind === 'end_call' || !control) {
       void call.hangUp(1000, 'agent ended the call', `agent_${action.kind}`);
     }

@@ -7,12 +7,19 @@ import { Upsampler8to16 } from './upsampler.js';
 /** How a leg's audio arrives: G.711 bytes at 8 kHz, or linear PCM16 (host order) at `sampleRate`. */
 export type LegCodec = 'pcmu' | 'pcma' | 'l16';
 
-/** One chunk converted for the core; both arrays are lent until the next call. */
+/**
+ * One chunk converted for the core. The object and both arrays are lent until the next call
+ * (one per decoder, reused: no allocation per frame on the media path).
+ */
 export interface DecodedChunk {
   /** PCM16 at 16 kHz. */
-  readonly pcm: Int16Array;
+  pcm: Int16Array;
   /** The same audio as μ-law at 8 kHz (for engines and recorders that take phone audio). */
-  readonly mulaw: Uint8Array;
+  mulaw: Uint8Array;
+}
+
+function chunk(): DecodedChunk {
+  return { pcm: new Int16Array(0), mulaw: new Uint8Array(0) };
 }
 
 /**
@@ -56,8 +63,12 @@ class MulawDecoder implements LegDecoder<Uint8Array> {
   readonly #up = new Upsampler8to16();
   readonly #lend = new Lender();
 
+  readonly #out = chunk();
+
   decode(payload: Uint8Array): DecodedChunk {
-    return { pcm: this.#up.pushMulaw(payload, this.#lend.pcm(payload.length * 2)), mulaw: payload };
+    this.#out.pcm = this.#up.pushMulaw(payload, this.#lend.pcm(payload.length * 2));
+    this.#out.mulaw = payload;
+    return this.#out;
   }
 
   silence(samples: number): Uint8Array {
@@ -71,12 +82,13 @@ class AlawDecoder implements LegDecoder<Uint8Array> {
   readonly #up = new Upsampler8to16();
   readonly #lend = new Lender();
 
+  readonly #out = chunk();
+
   decode(payload: Uint8Array): DecodedChunk {
     const linear = alawToPcm(payload, this.#lend.pcm8k(payload.length));
-    return {
-      pcm: this.#up.pushPcm(linear, this.#lend.pcm(payload.length * 2)),
-      mulaw: pcmToMulaw(linear, this.#lend.mulaw(payload.length)),
-    };
+    this.#out.pcm = this.#up.pushPcm(linear, this.#lend.pcm(payload.length * 2));
+    this.#out.mulaw = pcmToMulaw(linear, this.#lend.mulaw(payload.length));
+    return this.#out;
   }
 
   silence(samples: number): Uint8Array {
@@ -90,11 +102,12 @@ class Pcm8kDecoder implements LegDecoder<Int16Array> {
   readonly #up = new Upsampler8to16();
   readonly #lend = new Lender();
 
+  readonly #out = chunk();
+
   decode(payload: Int16Array): DecodedChunk {
-    return {
-      pcm: this.#up.pushPcm(payload, this.#lend.pcm(payload.length * 2)),
-      mulaw: pcmToMulaw(payload, this.#lend.mulaw(payload.length)),
-    };
+    this.#out.pcm = this.#up.pushPcm(payload, this.#lend.pcm(payload.length * 2));
+    this.#out.mulaw = pcmToMulaw(payload, this.#lend.mulaw(payload.length));
+    return this.#out;
   }
 
   silence(samples: number): Int16Array {
@@ -108,6 +121,7 @@ class PcmDecoder implements LegDecoder<Int16Array> {
   readonly #resampler: StreamResampler | undefined;
   readonly #down = new Downsampler16to8();
   readonly #lend = new Lender();
+  readonly #out = chunk();
 
   constructor(sampleRate: number) {
     this.sampleRate = sampleRate;
@@ -121,7 +135,9 @@ class PcmDecoder implements LegDecoder<Int16Array> {
     const mulaw = this.#lend.mulaw(pcm.length >> 1);
     mulaw.fill(SILENCE_BYTES.pcmu);
     pcmToMulaw(narrow.subarray(0, mulaw.length), mulaw);
-    return { pcm, mulaw };
+    this.#out.pcm = pcm;
+    this.#out.mulaw = mulaw;
+    return this.#out;
   }
 
   silence(samples: number): Int16Array {

@@ -25,6 +25,7 @@ export class SipTransport {
   readonly #tcp: Server;
   readonly #connections = new Set<Socket>();
   readonly #handler: TransportHandler;
+  #closed = false;
 
   constructor(handler: TransportHandler, ipv6: boolean) {
     this.#handler = handler;
@@ -56,6 +57,7 @@ export class SipTransport {
   }
 
   send(message: SipMessage, flow: Flow): void {
+    if (this.#closed) return; // a resend timer outliving the server: nothing to send it on
     const bytes = serialize(message);
     if (flow.transport === 'TCP') {
       if (flow.connection && !flow.connection.destroyed) flow.connection.write(bytes);
@@ -65,6 +67,7 @@ export class SipTransport {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     for (const socket of this.#connections) socket.destroy();
     await new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     await new Promise<void>((resolve) => this.#udp.close(() => resolve()));

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mulawToPcm } from '../../../src/audio/g711.js';
 import { encodeFrame, KIND } from '../../../src/carriers/audiosocket/frames.js';
 import { AsteriskAudioSocket } from '../../doubles/asterisk-audiosocket.js';
+import { LlmDouble } from '../../doubles/llm-double.js';
 import { ReferenceAudio } from '../../doubles/reference-audio.js';
 import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
 import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
@@ -242,4 +243,56 @@ describe('Asterisk AudioSocket', () => {
       expect(a.received.map((f) => f.kind)).toEqual([KIND.hangup]);
     });
   });
+
+  it(
+    'agent mode: the greeting comes back as 20 ms slin frames at real-time pace, and end_call sends a hangup frame',
+    { timeout: 30_000 },
+    async () => {
+      vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([greeting]) });
+      await vllm.listen();
+      const llm = new LlmDouble(() => ({
+        text: 'Goodbye.',
+        toolCalls: [{ name: 'end_call', arguments: { reason: 'done' } }],
+      }));
+      await llm.listen();
+      try {
+        const { port, gw } = await start({
+          VLLM_URL: vllm.url,
+          LLM_BASE_URL: llm.url,
+          LLM_API_KEY: 'sk-test',
+          AGENT_GREETING: 'Hello, this is voxline.',
+          AUDIOSOCKET_MODE: 'agent',
+        });
+        const asterisk = await AsteriskAudioSocket.connect(port);
+        asterisk.sendUuid();
+        // Asterisk sends 20 ms frames all call long: the caller's sentence, then silence.
+        const caller = mulawToPcm(greeting.caller);
+        const t0 = performance.now();
+        for (let k = 0; k < 1000 && !asterisk.received.some((f) => f.kind === KIND.hangup); k++) {
+          const frame =
+            k * 160 < caller.length ? caller.subarray(k * 160, k * 160 + 160) : new Int16Array(160);
+          await asterisk.sendAudio(frame);
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.max(0, t0 + (k + 1) * 20 - performance.now())),
+          );
+        }
+        await asterisk.closed;
+        const audio = asterisk.received
+          .map((f, i) => ({ ...f, at: asterisk.receivedAt[i] }))
+          .filter((f) => f.kind === 0x10);
+        expect(asterisk.received.at(-1)?.kind).toBe(KIND.hangup);
+        expect(audio.length).toBeGreaterThan(50);
+        expect(audio.every((f) => f.payload.length === 320)).toBe(true);
+        expect(audio.at(-1)!.at - audio[0].at).toBeGreaterThan((audio.length - 1) * 20 * 0.8); // paced, not a burst
+        const snapshot = await gw.call(asterisk.uuid);
+        expect(snapshot).toMatchObject({ mode: 'agent', bidirectional: true, endReason: 'agent_end_call' });
+        const transcript = (await gw.get(`/v1/calls/${asterisk.uuid}/transcript`)).body;
+        expect(transcript.utterances.map((u: { speaker: string }) => u.speaker)).toEqual(
+          expect.arrayContaining(['agent', 'caller']),
+        );
+      } finally {
+        await llm.close();
+      }
+    },
+  );
 });

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { MediaClock } from '../../src/carriers/media-clock.js';
+import { PacedOutbound } from '../../src/carriers/paced-outbound.js';
+
+/** A clock that ticks only when the test says. */
+function handClock(): MediaClock & { members: Set<{ tick(n: number): void }> } {
+  const members = new Set<{ tick(n: number): void }>();
+  return {
+    members,
+    add: (m: { tick(n: number): void }) => members.add(m),
+    delete: (m: { tick(n: number): void }) => members.delete(m),
+  } as never;
+}
+
+describe('PacedOutbound (SIP RTP and AudioSocket playout)', () => {
+  it('sends one 20 ms frame per tick, pads a tail before a mark, and resolves the mark once what came before is sent', async () => {
+    const clock = handClock();
+    const sent: (number | undefined)[] = [];
+    const out = new PacedOutbound(clock, (frame) => sent.push(frame?.[0]));
+    out.sendPcm(new Int16Array(320 * 2 + 100).fill(7)); // two whole frames and a tail
+    let done: { name: string; cleared: boolean } | undefined;
+    void out.mark('a').then((r) => {
+      done = r;
+    });
+    expect(out.queuedMs).toBe(60);
+    for (let i = 0; i < 3; i++) [...clock.members][0].tick(1);
+    await Promise.resolve();
+    expect(sent).toEqual([7, 7, 7]);
+    expect(done).toEqual({ name: 'a', cleared: false });
+    [...clock.members][0].tick(2);
+    expect(sent).toEqual([7, 7, 7, undefined, undefined]); // idle ticks: the edge sends silence
+    out.end();
+    expect(clock.members.size).toBe(0);
+  });
+
+  it('clear drops what is queued and resolves waiting marks as cleared; after end, sending is an error', async () => {
+    const clock = handClock();
+    const out = new PacedOutbound(clock, () => undefined);
+    out.sendPcm(new Int16Array(3200));
+    const mark = out.mark('m');
+    out.clear();
+    expect(await mark).toEqual({ name: 'm', cleared: true });
+    expect(out.queuedMs).toBe(0);
+    out.end();
+    expect(() => out.sendPcm(new Int16Array(320))).toThrow(/VL_ERR_CALL_ENDED|call has ended/);
+  });
+
+  it('the shared clock ticks every member every 20 ms on one timer, catching up after a stall', async () => {
+    const clock = new MediaClock();
+    const ticks: number[] = [];
+    const member = { tick: (n: number) => ticks.push(n) };
+    const t0 = performance.now();
+    clock.add(member);
+    await new Promise((resolve) => setTimeout(resolve, 210));
+    // A stalled loop is caught up, not lost: frames follow elapsed time, whatever the tick count.
+    const due = Math.floor((performance.now() - t0) / 20);
+    clock.delete(member);
+    const frames = ticks.reduce((a, b) => a + b, 0);
+    expect(Math.abs(frames - due)).toBeLessThanOrEqual(1);
+    expect(clock.size).toBe(0);
+  });
+});

@@ -1,28 +1,15 @@
 import type { Call } from '../../calls/call.js';
 import { isVoxlineError } from '../../errors.js';
-import type { CallMode, CallStart, LegSpec, Participant } from '../carrier.js';
+import { answerReinvite } from './reinvite.js';
 import { RtpSession } from './rtp-session.js';
-import {
-  type AnsweredStream,
-  answerDirection,
-  isLegacyHold,
-  type Offer,
-  readOffer,
-  SdpError,
-  writeAnswer,
-} from './sdp.js';
+import { type AnsweredStream, answerDirection, type Offer, readOffer, SdpError, writeAnswer } from './sdp.js';
 import { SipCall } from './sip-call.js';
-import { addressUri, displayName, parseCSeq, type SipRequest, uriUser } from './sip-message.js';
-import { newTag, responseTo } from './sip-responses.js';
-import { type InviteTransaction, type SipServer, sipCallSid } from './sip-server.js';
+import { sipCallStart } from './sip-call-start.js';
+import type { SipRequest } from './sip-message.js';
+import { newTag, responseTo, sessionTimer } from './sip-responses.js';
+import type { InviteTransaction, SipServer } from './sip-server.js';
 import type { Flow } from './sip-transport.js';
-import {
-  assignLegs,
-  isSiprecInvite,
-  parseMetadata,
-  type RecordingMetadata,
-  splitMultipart,
-} from './siprec.js';
+import { isSiprecInvite, parseMetadata, type RecordingMetadata, splitMultipart } from './siprec.js';
 
 /** Option tags voxline supports in `Require` (siprec only on a SIPREC INVITE). */
 const SUPPORTED_REQUIRE = new Set(['timer']);
@@ -56,7 +43,7 @@ export class InviteHandler {
       const dialog = this.#s.dialogOf(request);
       if (!dialog || dialog.state === 'terminated')
         this.#s.send(responseTo(request, 481, flow, undefined), flow);
-      else this.#reinvite(dialog, request, flow);
+      else answerReinvite(this.#s, dialog, request, flow);
       return;
     }
     const key = this.#s.transactionKey(request);
@@ -157,7 +144,8 @@ export class InviteHandler {
       dialog.terminate();
       return;
     }
-    const start = this.#callStart(
+    const start = sipCallStart(
+      this.#s,
       tx,
       dialog,
       wanted.map((s) => s.label ?? ''),
@@ -323,174 +311,10 @@ export class InviteHandler {
     this.#s.respond(tx, refusal.status, refusal.extra ?? []);
   }
 
-  #callStart(
-    tx: InviteTransaction,
-    dialog: SipCall,
-    labels: string[],
-    metadata: RecordingMetadata | undefined,
-    streamTrack: Map<number, string>,
-    offer: Offer,
-  ): CallStart {
-    const { config } = this.#s.ctx;
-    const names = config.twilio.legLabels;
-    const h = tx.request.headers;
-    const from = h.get('from') as string;
-    const to = h.get('to') as string;
-    const user = uriUser(tx.request.uri) || uriUser(addressUri(to));
-    const wanted = offer.streams.filter((s) => s.codec !== undefined).slice(0, dialog.siprec ? 2 : 1);
-    const custom = { sipCallId: dialog.callId, from: addressUri(from), to: addressUri(to), user };
-    if (!dialog.siprec) {
-      const mode: CallMode =
-        this.#s.options.routes.get(user) ?? this.#s.options.routes.get('*') ?? 'transcribe';
-      streamTrack.set(wanted[0].index, 'inbound');
-      const codec = wanted[0].codec?.name;
-      return {
-        ingress: 'sip',
-        callSid: sipCallSid(dialog.callId, 'SIP'),
-        streamSid: `${dialog.callId};tag=${dialog.localTag}`,
-        tracks: ['inbound'],
-        legs: [{ track: 'inbound', label: names.inbound, codec }],
-        participants: [
-          { role: names.inbound, name: displayName(from), address: addressUri(from) },
-          { role: 'dialled', name: displayName(to), address: addressUri(to) },
-        ],
-        agentLabel: names.outbound,
-        customParameters: custom,
-        mode,
-        bidirectional: mode === 'agent',
-      };
-    }
-    const callerLabel =
-      this.#s.options.siprecCallerLabel.get(tx.flow.address) ??
-      this.#s.options.siprecCallerLabel.get('*') ??
-      '1';
-    const assignment = assignLegs(labels, metadata, callerLabel);
-    const legs: LegSpec[] = [];
-    const participants: Participant[] = [];
-    for (const stream of wanted) {
-      const role = wanted.length === 1 ? 'mixed' : (assignment.roles.get(stream.label ?? '') ?? 'agent');
-      const track = role === 'agent' ? 'outbound' : 'inbound';
-      streamTrack.set(stream.index, track);
-      const label = role === 'mixed' ? 'mixed' : role === 'caller' ? names.inbound : names.outbound;
-      legs.push({ track, label, codec: stream.codec?.name });
-      const who = assignment.senders.get(stream.label ?? '');
-      if (who)
-        participants.push({
-          role: label,
-          ...(who.name ? { name: who.name } : {}),
-          ...(who.aor ? { address: who.aor } : {}),
-        });
-    }
-    legs.sort((a, b) => a.track.localeCompare(b.track));
-    this.#s.log.info({ labels, method: assignment.method, legs }, 'SIPREC streams mapped to legs');
-    return {
-      ingress: 'siprec',
-      callSid: sipCallSid(dialog.callId, 'SRS'),
-      streamSid: `${dialog.callId};tag=${dialog.localTag}`,
-      tracks: legs.map((l) => l.track),
-      legs,
-      participants,
-      agentLabel: names.outbound,
-      customParameters: { ...custom, legMapping: assignment.method },
-      mode: 'transcribe',
-      bidirectional: false,
-    };
-  }
-
   #dtmf(dialog: SipCall, track: string, digit: string): void {
     const call = dialog.call;
     if (!call) return;
     call.recordDtmf(digit, track);
     call.log.info({ digit, via: 'rtp' }, 'dtmf');
   }
-
-  #reinvite(dialog: SipCall, request: SipRequest, flow: Flow): void {
-    const seq = parseCSeq(request.headers.get('cseq') as string).seq;
-    if (seq === dialog.remoteCSeq && dialog.resend2xx()) return; // retransmission
-    if (seq < dialog.remoteCSeq) {
-      this.#s.send(responseTo(request, 500, flow, undefined, [['retry-after', '1']]), flow);
-      return;
-    }
-    dialog.remoteCSeq = seq;
-    let answer = dialog.lastAnswer;
-    if (request.body.length > 0) {
-      let offer: Offer;
-      try {
-        const type = request.headers.get('content-type') ?? '';
-        const sdp = type.toLowerCase().startsWith('multipart/')
-          ? splitMultipart(type, request.body.toString('utf8'))?.find((p) =>
-              p.contentType.startsWith('application/sdp'),
-            )?.body
-          : request.body.toString('utf8');
-        offer = readOffer(sdp ?? '');
-      } catch {
-        this.#s.send(responseTo(request, 488, flow, undefined), flow);
-        return;
-      }
-      if (offer.streams.length !== dialog.sessions.length) {
-        this.#s.send(
-          responseTo(request, 488, flow, undefined, [
-            ['warning', '399 voxline "a re-offer must keep the m-lines"'],
-          ]),
-          flow,
-        );
-        return;
-      }
-      const held = offer.streams.every(
-        (s, i) =>
-          !dialog.sessions[i] || s.direction === 'sendonly' || s.direction === 'inactive' || isLegacyHold(s),
-      );
-      if (held !== dialog.onHold) {
-        dialog.onHold = held;
-        dialog.call?.recordStatus(held ? 'hold' : 'resume', {});
-        dialog.call?.log.info(held ? 'call on hold' : 'call resumed');
-      }
-      for (const [i, s] of offer.streams.entries())
-        if (!isLegacyHold(s)) dialog.sessions[i]?.retarget(s.address, s.port);
-      const next = writeAnswer(
-        { address: this.#s.host, sessionId: dialog.sdpSessionId, version: dialog.sdpVersion + 1 },
-        offer.streams.map(
-          (stream, i): AnsweredStream => ({
-            stream: { ...stream, codec: dialog.sessions[i] ? stream.codec : undefined },
-            port: dialog.sessions[i]?.localPort,
-            direction: isLegacyHold(stream) ? 'inactive' : answerDirection(stream.direction, dialog.siprec),
-          }),
-        ),
-      );
-      // The version moves only when the SDP does (RFC 3264 §8): a refresh gets the same o= line.
-      if (stripOrigin(next) !== stripOrigin(dialog.lastAnswer)) {
-        dialog.sdpVersion++;
-        answer = next;
-        dialog.lastAnswer = next;
-      }
-    }
-    const ok = responseTo(
-      request,
-      200,
-      flow,
-      dialog.localTag,
-      [...dialog.dialogHeaders(), ...sessionTimer(request)],
-      {
-        type: 'application/sdp',
-        content: answer,
-      },
-    );
-    dialog.send2xx(ok, () => dialog.call?.log.warn('no ACK for the re-INVITE 200 OK'));
-  }
-}
-
-function stripOrigin(sdp: string): string {
-  return sdp.replace(/^o=.*$/m, '');
-}
-
-/** RFC 4028: keep the far end's session timer, refreshed by it. */
-function sessionTimer(request: SipRequest): [string, string][] {
-  const expires = request.headers.get('session-expires');
-  const supported = request.headers.all('supported').map((v) => v.toLowerCase());
-  if (!expires || !supported.includes('timer')) return [];
-  const seconds = /^\d+/.exec(expires)?.[0] ?? '1800';
-  return [
-    ['session-expires', `${seconds};refresher=uac`],
-    ['require', 'timer'],
-  ];
 }

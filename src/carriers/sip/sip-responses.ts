@@ -100,3 +100,15 @@ export function badRequestFor(raw: Buffer, reason: string): SipResponse | undefi
   ]);
   return { kind: 'response', status: 400, reason: 'Bad Request', headers, body: Buffer.alloc(0) };
 }
+
+/** RFC 4028: keep the far end's session timer, refreshed by it. */
+export function sessionTimer(request: SipRequest): [string, string][] {
+  const expires = request.headers.get('session-expires');
+  const supported = request.headers.all('supported').map((v) => v.toLowerCase());
+  if (!expires || !supported.includes('timer')) return [];
+  const seconds = /^\d+/.exec(expires)?.[0] ?? '1800';
+  return [
+    ['session-expires', `${seconds};refresher=uac`],
+    ['require', 'timer'],
+  ];
+}

@@ -1,0 +1,83 @@
+import type { CallMode, CallStart, LegSpec, Participant } from '../carrier.js';
+import type { Offer } from './sdp.js';
+import type { SipCall } from './sip-call.js';
+import { addressUri, displayName, uriUser } from './sip-message.js';
+import { type InviteTransaction, type SipServer, sipCallSid } from './sip-server.js';
+import { assignLegs, type RecordingMetadata } from './siprec.js';
+
+/**
+ * The CallStart for an answered INVITE. Plain SIP: one leg (what the far end sends), the mode
+ * routed by the dialled user. SIPREC: one leg per recorded stream, caller and agent told apart by
+ * the metadata (siprec.ts) or the configured label; fills `streamTrack` (m-line index → track).
+ */
+export function sipCallStart(
+  server: SipServer,
+  tx: InviteTransaction,
+  dialog: SipCall,
+  labels: string[],
+  metadata: RecordingMetadata | undefined,
+  streamTrack: Map<number, string>,
+  offer: Offer,
+): CallStart {
+  const { config } = server.ctx;
+  const names = config.twilio.legLabels;
+  const h = tx.request.headers;
+  const from = h.get('from') as string;
+  const to = h.get('to') as string;
+  const user = uriUser(tx.request.uri) || uriUser(addressUri(to));
+  const wanted = offer.streams.filter((s) => s.codec !== undefined).slice(0, dialog.siprec ? 2 : 1);
+  const custom = { sipCallId: dialog.callId, from: addressUri(from), to: addressUri(to), user };
+  if (!dialog.siprec) {
+    const mode: CallMode = server.options.routes.get(user) ?? server.options.routes.get('*') ?? 'transcribe';
+    streamTrack.set(wanted[0].index, 'inbound');
+    const codec = wanted[0].codec?.name;
+    return {
+      ingress: 'sip',
+      callSid: sipCallSid(dialog.callId, 'SIP'),
+      streamSid: `${dialog.callId};tag=${dialog.localTag}`,
+      tracks: ['inbound'],
+      legs: [{ track: 'inbound', label: names.inbound, codec }],
+      participants: [
+        { role: names.inbound, name: displayName(from), address: addressUri(from) },
+        { role: 'dialled', name: displayName(to), address: addressUri(to) },
+      ],
+      agentLabel: names.outbound,
+      customParameters: custom,
+      mode,
+      bidirectional: mode === 'agent',
+    };
+  }
+  const callerLabel =
+    server.options.siprecCallerLabel.get(tx.flow.address) ?? server.options.siprecCallerLabel.get('*') ?? '1';
+  const assignment = assignLegs(labels, metadata, callerLabel);
+  const legs: LegSpec[] = [];
+  const participants: Participant[] = [];
+  for (const stream of wanted) {
+    const role = wanted.length === 1 ? 'mixed' : (assignment.roles.get(stream.label ?? '') ?? 'agent');
+    const track = role === 'agent' ? 'outbound' : 'inbound';
+    streamTrack.set(stream.index, track);
+    const label = role === 'mixed' ? 'mixed' : role === 'caller' ? names.inbound : names.outbound;
+    legs.push({ track, label, codec: stream.codec?.name });
+    const who = assignment.senders.get(stream.label ?? '');
+    if (who)
+      participants.push({
+        role: label,
+        ...(who.name ? { name: who.name } : {}),
+        ...(who.aor ? { address: who.aor } : {}),
+      });
+  }
+  legs.sort((a, b) => a.track.localeCompare(b.track));
+  server.log.info({ labels, method: assignment.method, legs }, 'SIPREC streams mapped to legs');
+  return {
+    ingress: 'siprec',
+    callSid: sipCallSid(dialog.callId, 'SRS'),
+    streamSid: `${dialog.callId};tag=${dialog.localTag}`,
+    tracks: legs.map((l) => l.track),
+    legs,
+    participants,
+    agentLabel: names.outbound,
+    customParameters: { ...custom, legMapping: assignment.method },
+    mode: 'transcribe',
+    bidirectional: false,
+  };
+}

@@ -186,26 +186,7 @@ export async function benchLoad(
     const report = await ask(server, 'report');
     running = false;
 
-    const latencies: number[] = [];
-    for (const [key, ns] of report.samples) {
-      const sent = sentAt.get(key);
-      if (sent !== undefined) latencies.push(Number(BigInt(ns) - sent) / 1e6);
-    }
-    latencies.sort((a, b) => a - b);
-    results.push({
-      calls: n,
-      lagP50Ms: report.lagP50Ms,
-      lagP99Ms: report.lagP99Ms,
-      lagMaxMs: report.lagMaxMs,
-      cpuPercent: report.cpuPercent,
-      userPercent: report.userPercent,
-      rssPerCallKiB: (report.rss - baseline.rss) / n / 1024,
-      heapPerCallKiB: (report.heapUsed + report.external - baseline.heapUsed - baseline.external) / n / 1024,
-      latencyP50Ms: percentile(latencies, 50),
-      latencyP99Ms: percentile(latencies, 99),
-      latencySamples: latencies.length,
-      sendLagMaxMs,
-    });
+    results.push(stepResult(n, report, baseline, sentAt, sendLagMaxMs));
     console.error(
       `  ${target}, ${n} calls: lag p99 ${report.lagP99Ms.toFixed(1)} ms, CPU ${report.cpuPercent.toFixed(0)} %`,
     );
@@ -214,6 +195,37 @@ export async function benchLoad(
   }
   server.send({ cmd: 'exit' });
   return { baseline, results };
+}
+
+/** One load step's row: server lag, CPU and memory per call, and frame latency from the timed samples. */
+export function stepResult(
+  calls: number,
+  report: Report,
+  baseline: Report,
+  sentAt: ReadonlyMap<string, bigint>,
+  sendLagMaxMs: number,
+): LoadStep {
+  const latencies: number[] = [];
+  for (const [key, ns] of report.samples) {
+    const sent = sentAt.get(key);
+    if (sent !== undefined) latencies.push(Number(BigInt(ns) - sent) / 1e6);
+  }
+  latencies.sort((a, b) => a - b);
+  return {
+    calls,
+    lagP50Ms: report.lagP50Ms,
+    lagP99Ms: report.lagP99Ms,
+    lagMaxMs: report.lagMaxMs,
+    cpuPercent: report.cpuPercent,
+    userPercent: report.userPercent,
+    rssPerCallKiB: (report.rss - baseline.rss) / calls / 1024,
+    heapPerCallKiB:
+      (report.heapUsed + report.external - baseline.heapUsed - baseline.external) / calls / 1024,
+    latencyP50Ms: percentile(latencies, 50),
+    latencyP99Ms: percentile(latencies, 99),
+    latencySamples: latencies.length,
+    sendLagMaxMs,
+  };
 }
 
 export function loadTable(results: readonly LoadStep[]): string {

@@ -13,8 +13,8 @@
 import { createSocket } from 'node:dgram';
 import { buildRtp } from '../src/carriers/sip/rtp.js';
 import { sipCallSid } from '../src/carriers/sip/sip-server.js';
-import { demoLegs, machine, percentile } from './lib.js';
-import { ask, type LoadStep, loadTable, startBenchServer } from './load.js';
+import { demoLegs, machine } from './lib.js';
+import { ask, type LoadStep, loadTable, startBenchServer, stepResult } from './load.js';
 import { freePortSync } from './ports.js';
 
 const STEPS = (process.env.STEPS ?? '100,500,1000').split(',').map(Number);
@@ -197,27 +197,7 @@ export async function benchSipLoad(steps = STEPS): Promise<SipLoadStep[]> {
     const report = await ask(server, 'report');
     const packetsPerSecond = ((packets - packetsBefore) * 1000) / (performance.now() - measureStart);
     running = false;
-    const latencies: number[] = [];
-    for (const [key, ns] of report.samples) {
-      const sent = sentAt.get(key);
-      if (sent !== undefined) latencies.push(Number(BigInt(ns) - sent) / 1e6);
-    }
-    latencies.sort((a, b) => a - b);
-    results.push({
-      calls: n,
-      lagP50Ms: report.lagP50Ms,
-      lagP99Ms: report.lagP99Ms,
-      lagMaxMs: report.lagMaxMs,
-      cpuPercent: report.cpuPercent,
-      userPercent: report.userPercent,
-      rssPerCallKiB: (report.rss - baseline.rss) / n / 1024,
-      heapPerCallKiB: (report.heapUsed + report.external - baseline.heapUsed - baseline.external) / n / 1024,
-      latencyP50Ms: percentile(latencies, 50),
-      latencyP99Ms: percentile(latencies, 99),
-      latencySamples: latencies.length,
-      sendLagMaxMs,
-      packetsPerSecond,
-    });
+    results.push({ ...stepResult(n, report, baseline, sentAt, sendLagMaxMs), packetsPerSecond });
     console.error(
       `  sip, ${n} calls: ${packetsPerSecond.toFixed(0)} packets/s, lag p99 ${report.lagP99Ms.toFixed(1)} ms, CPU ${report.cpuPercent.toFixed(0)} %`,
     );

@@ -13,10 +13,10 @@ import { createEngine, transcriptionConsumer } from './asr/transcription.js';
 import { SileroVad } from './asr/vad/silero-vad.js';
 import type { LegConsumerFactory } from './calls/call-registry.js';
 import { CallRegistry } from './calls/call-registry.js';
-import { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
+import type { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
 import type { EdgeContext } from './carriers/edge-context.js';
 import { MediaClock } from './carriers/media-clock.js';
-import { SipServer } from './carriers/sip/sip-server.js';
+import type { SipServer } from './carriers/sip/sip-server.js';
 import { twilioRoutes } from './carriers/twilio/routes.js';
 import type { Config } from './config.js';
 import { VoxlineError } from './errors.js';
@@ -109,8 +109,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   const edgeContext: EdgeContext = { config, registry, metrics, log: server.log, clock: new MediaClock() };
   const edges = {
-    sip: config.sip ? new SipServer(edgeContext, config.sip) : undefined,
-    audioSocket: config.audioSocket ? new AudioSocketServer(edgeContext, config.audioSocket) : undefined,
+    // Imported only when configured: a Twilio-only deployment loads no SIP code.
+    sip: config.sip
+      ? new (await import('./carriers/sip/sip-server.js')).SipServer(edgeContext, config.sip)
+      : undefined,
+    audioSocket: config.audioSocket
+      ? new (await import('./carriers/audiosocket/audiosocket-server.js')).AudioSocketServer(
+          edgeContext,
+          config.audioSocket,
+        )
+      : undefined,
   };
 
   server.setErrorHandler((error: FastifyError, request, reply) => {

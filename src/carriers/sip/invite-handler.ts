@@ -178,6 +178,10 @@ export class InviteHandler {
     this.#s.dialogs.set(key, dialog);
     call.scope.defer(() => {
       dialog.terminate();
+      for (const stream of dialog.rtpStats()) {
+        if (stream.packets > 1)
+          this.#s.ctx.metrics.ingress.jitter.observe({ ingress: start.ingress }, stream.maxJitterMs / 1000);
+      }
       // Kept a while for a late BYE answer or retransmitted requests.
       setTimeout(() => this.#s.dialogs.delete(key), 32_000).unref();
     });

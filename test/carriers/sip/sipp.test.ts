@@ -140,6 +140,7 @@ describe.skipIf(!hasSipp)('SIP with SIPp as the far end', { timeout: 30_000 }, (
     const metrics = (await gw.get('/metrics')).body as string;
     expect(metrics).toMatch(/voxline_ingress_calls_total\{ingress="sip"\} 1/);
     expect(metrics).toMatch(/voxline_rtp_packets_total\{ingress="sip"\} 2\d\d/);
+    expect(metrics).toMatch(/voxline_rtp_jitter_seconds_count\{ingress="sip"\} 1/);
   });
 
   it('a PCMA call (A-law offered first) over TCP: decoded exactly', async () => {

@@ -33,6 +33,8 @@ interface Request {
  */
 export class InviteHandler {
   readonly #s: SipServer;
+  /** INVITEs between their 100 Trying and their final answer. */
+  #answering = 0;
 
   constructor(server: SipServer) {
     this.#s = server;
@@ -65,10 +67,13 @@ export class InviteHandler {
     };
     this.#s.transactions.set(key, tx);
     this.#s.respond(tx, 100);
-    this.#answer(tx).catch((err: unknown) => {
-      this.#s.log.error({ err }, 'INVITE handling failed');
-      if (tx.final === undefined) this.#s.respond(tx, 500);
-    });
+    this.#answering++;
+    this.#answer(tx)
+      .finally(() => this.#answering--)
+      .catch((err: unknown) => {
+        this.#s.log.error({ err }, 'INVITE handling failed');
+        if (tx.final === undefined) this.#s.respond(tx, 500);
+      });
   }
 
   cancelled(tx: InviteTransaction): void {
@@ -244,7 +249,8 @@ export class InviteHandler {
         : { status: 401, reason: 'auth_challenge', extra: [['www-authenticate', auth.challenge()]] };
     }
     const { registry } = this.#s.ctx;
-    const sipCalls = registry.liveCountOf('sip') + registry.liveCountOf('siprec');
+    // INVITEs still being answered count too, or a burst could slip past the limit together.
+    const sipCalls = registry.liveCountOf('sip') + registry.liveCountOf('siprec') + this.#answering - 1;
     if (registry.draining) return { status: 503, reason: 'VL_ERR_DRAINING', extra: [['retry-after', '30']] };
     if (sipCalls >= this.#s.options.maxCalls)
       return {

@@ -142,6 +142,21 @@ describe('SIP: bad input gets a clear answer, nothing crashes, other calls go on
     );
   });
 
+  it('a burst of INVITEs all at once cannot slip past SIP_MAX_CALLS together (those still ringing count)', async () => {
+    const { gw, peer } = await start({ SIP_MAX_CALLS: '2', SIP_RING_MS: '300' });
+    const burst = Array.from({ length: 12 }, newCallId);
+    for (const callId of burst) peer.send(invite({ callId, peer }));
+    const finals = await Promise.all(burst.map((id) => peer.response(id)));
+    expect(finals.filter((r) => r.status === 200)).toHaveLength(2);
+    expect(finals.filter((r) => r.status === 503)).toHaveLength(10);
+    expect(gw.app.registry.liveCount).toBe(2);
+    for (const ok of finals.filter((r) => r.status === 200)) {
+      peer.send(inDialog('ACK', ok, peer, 1));
+      peer.send(inDialog('BYE', ok, peer, 2));
+    }
+    await eventually(() => expect(gw.app.registry.liveCount).toBe(0));
+  });
+
   it('RTP from an unexpected source is refused and counted; the real caller’s audio still gets through', async () => {
     const { gw, peer } = await start();
     const callId = newCallId();

@@ -253,3 +253,46 @@ describe('SIP agent mode: voxline answers into the call over RTP', { timeout: 30
     );
   });
 });
+
+describe('SIPREC edge cases', () => {
+  function siprecInvite(peer: SipPeer, callId: string, labels: string[]): string {
+    const media = labels
+      .map(
+        (l, i) =>
+          `m=audio ${50000 + 2 * i} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:${l}\r\na=sendonly\r\n`,
+      )
+      .join('');
+    const sdp = `v=0\r\no=src 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n${media}`;
+    const body = `--b\r\nContent-Type: application/sdp\r\n\r\n${sdp}\r\n--b--\r\n`;
+    return invite({ callId, peer })
+      .replace(/Content-Type: application\/sdp[\s\S]*$/, '')
+      .replace(
+        'Max-Forwards: 70\r\n',
+        `Max-Forwards: 70\r\nRequire: siprec\r\nContact: <sip:src@127.0.0.1>;+sip.src\r\nContent-Type: multipart/mixed;boundary=b\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      )
+      .replace(/Contact: <sip:peer@[^>]+>\r\n/, '');
+  }
+
+  it('a third (mixed) stream is refused with port 0, the two legs are kept; one stream alone is one leg labelled mixed', async () => {
+    const { gw, peer } = await start();
+    const three = newCallId();
+    peer.send(siprecInvite(peer, three, ['1', '2', '3']));
+    const ok = await peer.response(three, 200);
+    const ports = [...ok.body.toString().matchAll(/m=audio (\d+)/g)].map((m) => Number(m[1]));
+    expect(ports).toHaveLength(3);
+    expect(ports[2]).toBe(0);
+    expect(ports[0]).toBeGreaterThan(0);
+    expect(ok.headers.get('contact')).toMatch(/;\+sip\.srs$/);
+    peer.send(inDialog('ACK', ok, peer, 1));
+    const one = newCallId();
+    peer.send(siprecInvite(peer, one, ['only']));
+    const single = await peer.response(one, 200);
+    peer.send(inDialog('ACK', single, peer, 1));
+    const { calls } = (await gw.get('/v1/calls')).body;
+    const legs = calls.map((c: { legs: { label: string }[] }) => c.legs.map((l) => l.label));
+    expect(legs).toEqual(expect.arrayContaining([['caller', 'agent'], ['mixed']]));
+    peer.send(inDialog('BYE', ok, peer, 2));
+    peer.send(inDialog('BYE', single, peer, 2));
+    await eventually(() => expect(gw.app.registry.liveCount).toBe(0));
+  });
+});

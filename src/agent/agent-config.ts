@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
+import { commaList } from '../comma-list.js';
 import { checkSecret } from '../webhooks/signing.js';
 import { FLITE_VOICES } from './tts/flite-tts.js';
 
@@ -269,10 +270,7 @@ function readTools(file: string, problems: string[]): HttpToolSpec[] {
 
 function readTransferTargets(value: string | undefined, problems: string[]): Record<string, string> {
   const targets: Record<string, string> = {};
-  for (const entry of (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
+  for (const entry of commaList(value)) {
     const match = /^([a-zA-Z0-9_-]{1,32})=(\+?[0-9]{3,15}|sips?:[^\s,]+)$/.exec(entry);
     if (!match) {
       problems.push(`AGENT_TRANSFER_TARGETS: ${JSON.stringify(entry)} is not name=+number or name=sip:uri`);

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { commaList } from '../comma-list.js';
 import type { MistralAudioFormat } from './mistral/mistral-protocol.js';
 
 const Ms = (min: number, max: number, value: number, description: string) =>
@@ -143,10 +144,7 @@ export interface AsrConfig {
 
 /** Builds the ASR section; pushes problems and warnings for loadConfig to report. */
 export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[], dataDir: string): AsrConfig {
-  const urls = (e.VLLM_URL ?? '')
-    .split(',')
-    .map((u) => u.trim())
-    .filter(Boolean);
+  const urls = commaList(e.VLLM_URL);
   for (const url of urls) {
     if (!/^(https?|wss?):\/\/[^/]/.test(url) || !URL.canParse(url)) {
       problems.push(`VLLM_URL: ${JSON.stringify(url)} is not an http(s):// or ws(s):// URL`);

@@ -61,6 +61,8 @@ export class Call {
   agent: AgentSummary | undefined;
   /** SIP and SIPREC calls: per-stream RTP counters, read when the call is shown. */
   rtpStats: (() => readonly object[]) | undefined;
+  /** On hold (SIP) or paused (SIPREC): no media is expected, so the idle timeout does not apply. */
+  held = false;
   /** Messages received from the carrier; the idle sweep watches it change (a counter is cheaper than a clock read per message). */
   messages = 0;
   /** When the idle sweep last saw `messages` change (performance.now()). */
@@ -106,7 +108,7 @@ export class Call {
 
   /** Called by the idle sweep: true when no message has arrived for `idleMs`. */
   idleFor(idleMs: number, now: number): boolean {
-    if (this.messages !== this.#messagesSeen) {
+    if (this.messages !== this.#messagesSeen || this.held) {
       this.#messagesSeen = this.messages;
       this.lastActivity = now;
     }

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { commaList } from '../../comma-list.js';
 import { checkAllowlist } from '../source-allowlist.js';
 import type { AudioSocketOptions } from './audiosocket-server.js';
 
@@ -37,20 +38,13 @@ interface AudioSocketEnv {
   AUDIOSOCKET_ALLOW: string;
 }
 
-export function listSetting(value: string): string[] {
-  return value
-    .split(',')
-    .map((v) => v.trim())
-    .filter((v) => v !== '');
-}
-
 export function audioSocketConfigFrom(
   e: AudioSocketEnv,
   problems: string[],
   warnings: string[],
 ): AudioSocketOptions | undefined {
   if (e.AUDIOSOCKET_PORT === undefined) return undefined;
-  const allow = listSetting(e.AUDIOSOCKET_ALLOW);
+  const allow = commaList(e.AUDIOSOCKET_ALLOW);
   problems.push(...checkAllowlist('AUDIOSOCKET_ALLOW', allow));
   if (allow.length === 0) {
     warnings.push('AUDIOSOCKET_ALLOW is empty: any host that reaches AUDIOSOCKET_PORT can open calls');

@@ -50,12 +50,14 @@ export function answerReinvite(server: SipServer, dialog: SipCall, request: SipR
       );
       return;
     }
-    const held = offer.streams.every(
-      (s, i) =>
-        !dialog.sessions[i] || s.direction === 'sendonly' || s.direction === 'inactive' || isLegacyHold(s),
-    );
+    // Hold: the far end stops sending to us. An SRC always sends only (sendonly is its normal
+    // state), so for SIPREC only inactive streams are a pause.
+    const silent = (s: Offer['streams'][number]) =>
+      s.direction === 'inactive' || isLegacyHold(s) || (!dialog.siprec && s.direction === 'sendonly');
+    const held = offer.streams.every((s, i) => !dialog.sessions[i] || silent(s));
     if (held !== dialog.onHold) {
       dialog.onHold = held;
+      if (dialog.call) dialog.call.held = held;
       dialog.call?.recordStatus(held ? 'hold' : 'resume', {});
       dialog.call?.log.info(held ? 'call on hold' : 'call resumed');
     }

@@ -135,8 +135,7 @@ export class SipCall implements CallTransport {
     let talking = false;
     this.outbound = new PacedOutbound(clock, (frame) => {
       if (this.onHold) {
-        session.skip(160);
-        if (this.call) this.call.messages++; // no media on hold is not idleness
+        session.skip(160); // no media while held; the RTP clock still runs
         return;
       }
       if (!frame) {

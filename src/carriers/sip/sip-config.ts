@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { Type } from '@sinclair/typebox';
-import { listSetting } from '../audiosocket/audiosocket-config.js';
+import { commaList } from '../../comma-list.js';
 import type { CallMode } from '../carrier.js';
 import { checkAllowlist } from '../source-allowlist.js';
 
@@ -65,7 +65,7 @@ export interface SipOptions {
 
 export function sipConfigFrom(e: SipEnv, problems: string[], warnings: string[]): SipOptions | undefined {
   if (e.SIP_PORT === undefined) return undefined;
-  const allow = listSetting(e.SIP_ALLOW);
+  const allow = commaList(e.SIP_ALLOW);
   problems.push(...checkAllowlist('SIP_ALLOW', allow));
   const ports = /^(\d{1,5})-(\d{1,5})$/.exec(e.SIP_RTP_PORTS.trim());
   const min = Number(ports?.[1]);
@@ -76,14 +76,14 @@ export function sipConfigFrom(e: SipEnv, problems: string[], warnings: string[])
     );
   }
   const routes = new Map<string, CallMode>([['*', 'transcribe']]);
-  for (const entry of listSetting(e.SIP_ROUTES)) {
+  for (const entry of commaList(e.SIP_ROUTES)) {
     const [user, mode] = entry.split('=').map((v) => v.trim());
     if (!user || (mode !== 'agent' && mode !== 'transcribe')) {
       problems.push(`SIP_ROUTES: each entry is user=transcribe|agent (got ${JSON.stringify(entry)})`);
     } else routes.set(user, mode);
   }
   const siprecCallerLabel = new Map<string, string>([['*', '1']]);
-  for (const entry of listSetting(e.SIPREC_CALLER_LABEL)) {
+  for (const entry of commaList(e.SIPREC_CALLER_LABEL)) {
     const [a, b] = entry.split('=').map((v) => v.trim());
     if (b === undefined) siprecCallerLabel.set('*', a);
     else if (isIP(a) === 0 || !b)

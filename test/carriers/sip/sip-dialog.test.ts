@@ -295,4 +295,42 @@ describe('SIPREC edge cases', () => {
     peer.send(inDialog('BYE', single, peer, 2));
     await eventually(() => expect(gw.app.registry.liveCount).toBe(0));
   });
+
+  it('an SRC pause (re-INVITE, multipart, streams inactive) outlasting the idle timeout keeps the recording; resume goes on', async () => {
+    const { gw, peer } = await start({ MEDIA_IDLE_TIMEOUT_MS: '600' });
+    const callId = newCallId();
+    peer.send(siprecInvite(peer, callId, ['1', '2']));
+    const ok = await peer.response(callId, 200);
+    peer.send(inDialog('ACK', ok, peer, 1));
+    const reoffer = (cseq: number, direction: string) => {
+      const media = ['1', '2']
+        .map(
+          (l, i) =>
+            `m=audio ${50000 + 2 * i} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:${l}\r\na=${direction}\r\n`,
+        )
+        .join('');
+      const sdp = `v=0\r\no=src 1 ${cseq} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n${media}`;
+      const body = `--b\r\nContent-Type: application/sdp\r\n\r\n${sdp}\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\nContent-Disposition: recording-session\r\n\r\n<recording xmlns="urn:ietf:params:xml:ns:recording:1"><datamode>partial</datamode></recording>\r\n--b--\r\n`;
+      return inDialog('INVITE', ok, peer, cseq)
+        .replace(
+          'Content-Length: 0',
+          `Content-Type: multipart/mixed;boundary=b\r\nContent-Length: ${body.length}`,
+        )
+        .concat(body);
+    };
+    const answered = (cseq: string) =>
+      peer.responsesTo(callId).find((r) => r.status === 200 && r.headers.get('cseq') === cseq);
+    peer.send(reoffer(2, 'inactive'));
+    await eventually(() => expect(answered('2 INVITE')?.body.toString()).toContain('a=inactive'));
+    peer.send(inDialog('ACK', ok, peer, 2));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(gw.app.registry.liveCount).toBe(1);
+    peer.send(reoffer(3, 'sendonly'));
+    await eventually(() => expect(answered('3 INVITE')?.body.toString()).toContain('a=recvonly'));
+    peer.send(inDialog('ACK', ok, peer, 3));
+    const sid = (await gw.get('/v1/calls')).body.calls[0].callSid;
+    expect((await gw.call(sid)).status.map((s) => s.event)).toEqual(['hold', 'resume']);
+    peer.send(inDialog('BYE', ok, peer, 4));
+    await eventually(() => expect(gw.app.registry.liveCount).toBe(0));
+  });
 });

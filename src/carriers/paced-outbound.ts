@@ -45,12 +45,7 @@ export class PacedOutbound implements OutboundAudio, Paced {
       this.#partial.set(pcm.subarray(at, at + n), this.#partialLength);
       this.#partialLength += n;
       at += n;
-      if (this.#partialLength === SAMPLES_PER_FRAME_16K) {
-        this.#queue.push({ pcm: this.#partial });
-        this.#queuedSamples += SAMPLES_PER_FRAME_16K;
-        this.#partial = new Int16Array(SAMPLES_PER_FRAME_16K);
-        this.#partialLength = 0;
-      }
+      if (this.#partialLength === SAMPLES_PER_FRAME_16K) this.#queuePartial();
     }
   }
 
@@ -105,6 +100,10 @@ export class PacedOutbound implements OutboundAudio, Paced {
   #flushPartial(): void {
     if (this.#partialLength === 0) return;
     this.#partial.fill(0, this.#partialLength);
+    this.#queuePartial();
+  }
+
+  #queuePartial(): void {
     this.#queue.push({ pcm: this.#partial });
     this.#queuedSamples += SAMPLES_PER_FRAME_16K;
     this.#partial = new Int16Array(SAMPLES_PER_FRAME_16K);

@@ -149,15 +149,7 @@ export class InviteHandler {
       dialog.terminate();
       return;
     }
-    const start = sipCallStart(
-      this.#s,
-      tx,
-      dialog,
-      wanted.map((s) => s.label ?? ''),
-      metadata,
-      streamTrack,
-      offer,
-    );
+    const start = sipCallStart(this.#s, tx, dialog, wanted, metadata, streamTrack);
     const outbound = dialog.startSending(this.#s.ctx.clock);
     const log = this.#s.ctx.log.child({ callSid: start.callSid, ingress: start.ingress });
     let call: Call;

@@ -54,6 +54,8 @@ const CLOCK_PER_MS = 8;
 export class RtpSession {
   readonly socket: Socket;
   readonly #o: RtpSessionOptions;
+  /** Where to send until latched: the offer's address, moved by a re-INVITE. */
+  #remote: { address: string; port: number };
   #leg: Leg | undefined;
   #onActivity: (() => void) | undefined;
   #latched: RemoteInfo | undefined;
@@ -77,6 +79,7 @@ export class RtpSession {
   private constructor(socket: Socket, options: RtpSessionOptions) {
     this.socket = socket;
     this.#o = options;
+    this.#remote = { ...options.remote };
     socket.on('message', (data, rinfo) => this.#receive(data, rinfo));
     socket.on('error', () => undefined);
   }
@@ -98,6 +101,10 @@ export class RtpSession {
     throw new Error(`no free RTP port in ${min}–${max}`);
   }
 
+  get codec(): 'pcmu' | 'pcma' {
+    return this.#o.codec.name;
+  }
+
   get localPort(): number {
     return this.socket.address().port;
   }
@@ -110,13 +117,13 @@ export class RtpSession {
 
   /** A re-INVITE moved the far end: send there until a packet says otherwise. */
   retarget(address: string, port: number): void {
-    if (!this.#latched) (this.#o as { remote: { address: string; port: number } }).remote = { address, port };
+    if (!this.#latched) this.#remote = { address, port };
   }
 
   /** Sends one frame of encoded audio (the codec negotiated) and advances the RTP clock. */
   send(payload: Uint8Array, marker = false): void {
     if (this.#closed) return;
-    const to = this.#latched ?? { address: this.#o.remote.address, port: this.#o.remote.port };
+    const to = this.#latched ?? this.#remote;
     if (to.port > 0 && to.address !== '0.0.0.0') {
       this.socket.send(
         buildRtp(this.#o.codec.pt, this.#sequence, this.#timestamp, this.#ssrc, payload, marker),

@@ -1,5 +1,5 @@
 import type { CallMode, CallStart, LegSpec, Participant } from '../carrier.js';
-import type { Offer } from './sdp.js';
+import type { OfferedStream } from './sdp.js';
 import type { SipCall } from './sip-call.js';
 import { addressUri, displayName, uriUser } from './sip-message.js';
 import { type InviteTransaction, type SipServer, sipCallSid } from './sip-server.js';
@@ -14,10 +14,10 @@ export function sipCallStart(
   server: SipServer,
   tx: InviteTransaction,
   dialog: SipCall,
-  labels: string[],
+  /** The streams voxline took, in offer order (one for SIP, up to two for SIPREC). */
+  wanted: readonly OfferedStream[],
   metadata: RecordingMetadata | undefined,
   streamTrack: Map<number, string>,
-  offer: Offer,
 ): CallStart {
   const { config } = server.ctx;
   const names = config.twilio.legLabels;
@@ -25,7 +25,6 @@ export function sipCallStart(
   const from = h.get('from') as string;
   const to = h.get('to') as string;
   const user = uriUser(tx.request.uri) || uriUser(addressUri(to));
-  const wanted = offer.streams.filter((s) => s.codec !== undefined).slice(0, dialog.siprec ? 2 : 1);
   const custom = { sipCallId: dialog.callId, from: addressUri(from), to: addressUri(to), user };
   if (!dialog.siprec) {
     const mode: CallMode = server.options.routes.get(user) ?? server.options.routes.get('*') ?? 'transcribe';
@@ -49,6 +48,7 @@ export function sipCallStart(
   }
   const callerLabel =
     server.options.siprecCallerLabel.get(tx.flow.address) ?? server.options.siprecCallerLabel.get('*') ?? '1';
+  const labels = wanted.map((s) => s.label ?? '');
   const assignment = assignLegs(labels, metadata, callerLabel);
   const legs: LegSpec[] = [];
   const participants: Participant[] = [];

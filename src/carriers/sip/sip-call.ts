@@ -130,7 +130,7 @@ export class SipCall implements CallTransport {
     const session = this.sessions.find((s) => s !== undefined);
     if (!session || this.siprec) return undefined;
     const down = new Downsampler16to8();
-    const alaw = session.stats().codec === 'pcma';
+    const alaw = session.codec === 'pcma';
     const silence = new Uint8Array(160).fill(alaw ? 0xd5 : 0xff);
     let talking = false;
     this.outbound = new PacedOutbound(clock, (frame) => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parse, write } from 'sdp-transform';
 
 /**
@@ -46,6 +47,9 @@ export function readOffer(text: string): Offer {
     throw new SdpError(`unreadable SDP: ${(err as Error).message}`);
   }
   if (!sdp.media || sdp.media.length === 0) throw new SdpError('SDP has no m= line');
+  if (sdp.media.length > MAX_STREAMS) throw new SdpError(`SDP has over ${MAX_STREAMS} m= lines`);
+  if (sdp.connection) checkAddress(sdp.connection.ip, 'session c=');
+  for (const [i, m] of sdp.media.entries()) checkMedia(m, i, sdp.connection?.ip);
   const sessionAddress = sdp.connection?.ip;
   const sessionDirection = (sdp.direction as Direction | undefined) ?? 'sendrecv';
   const streams = sdp.media.map((m, index): OfferedStream => {
@@ -82,6 +86,53 @@ export function readOffer(text: string): Offer {
     };
   });
   return { sessionAddress, streams };
+}
+
+const MAX_STREAMS = 16;
+const MIN_RATE = 1000;
+const MAX_RATE = 192_000;
+
+type Media = ReturnType<typeof parse>['media'][number];
+
+const isInt = (v: unknown, min: number, max: number): boolean =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+/**
+ * Every number and address voxline will act on, checked before anything is opened: a port
+ * out of range once reached the RTP socket's send() inside a timer and ended the process.
+ */
+function checkMedia(m: Media, index: number, sessionIp: string | undefined): void {
+  const at = `m= line ${index + 1}`;
+  if (typeof m.type !== 'string' || typeof m.protocol !== 'string')
+    throw new SdpError(`${at}: unreadable (media, port, protocol)`);
+  if (!isInt(m.port, 0, 65535)) throw new SdpError(`${at}: port ${m.port} is not 0–65535`);
+  if (m.protocol.startsWith('RTP/')) {
+    for (const f of String(m.payloads ?? '').split(/\s+/)) {
+      if (f !== '' && !(/^\d{1,3}$/.test(f) && Number(f) <= 127))
+        throw new SdpError(`${at}: payload type ${JSON.stringify(f.slice(0, 12))} is not 0–127`);
+    }
+    for (const r of m.rtp ?? []) {
+      if (!isInt(r.payload, 0, 127))
+        throw new SdpError(`${at}: rtpmap payload type ${r.payload} is not 0–127`);
+      if (r.rate !== undefined && !isInt(r.rate, MIN_RATE, MAX_RATE))
+        throw new SdpError(`${at}: rtpmap rate ${r.rate} is not ${MIN_RATE}–${MAX_RATE}`);
+    }
+  }
+  for (const [name, value] of [
+    ['ptime', m.ptime],
+    ['maxptime', m.maxptime],
+  ] as const) {
+    if (value !== undefined && !isInt(value, 1, 1000))
+      throw new SdpError(`${at}: ${name} ${value} is not 1–1000 ms`);
+  }
+  if (m.connection) checkAddress(m.connection.ip, `${at} c=`);
+  else if (m.port > 0 && sessionIp === undefined) throw new SdpError(`${at}: no c= address`);
+}
+
+/** An IP literal: voxline never resolves a name an offer gives (no DNS at a caller's bidding). */
+function checkAddress(ip: unknown, where: string): void {
+  if (typeof ip !== 'string' || isIP(ip) === 0)
+    throw new SdpError(`${where}: address ${JSON.stringify(String(ip).slice(0, 40))} is not an IP address`);
 }
 
 /** True when the far end put the stream on hold the RFC 2543 way (c=0.0.0.0). */

@@ -9,6 +9,8 @@ const MAX_CATCH_UP = 10; // after a stall longer than 200 ms, the frames beyond 
 export interface Paced {
   /** Send `frames` × 20 ms (normally 1). */
   tick(frames: number): void;
+  /** `tick` threw: the member is already off the clock; it ends its call. */
+  failed(error: unknown): void;
 }
 
 export class MediaClock {
@@ -54,7 +56,19 @@ export class MediaClock {
       frames = MAX_CATCH_UP;
     }
     this.#ticks += Math.max(1, due);
-    for (const member of this.#members) member.tick(frames);
+    // Each member is a containment boundary: one call's failure ends that call, not the others.
+    for (const member of this.#members) {
+      try {
+        member.tick(frames);
+      } catch (err) {
+        this.#members.delete(member);
+        try {
+          member.failed(err);
+        } catch {
+          // its report failed too: it is off the clock either way
+        }
+      }
+    }
     if (this.#members.size > 0) this.#schedule();
     else this.#timer = undefined;
   }

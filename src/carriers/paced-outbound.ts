@@ -27,11 +27,34 @@ export class PacedOutbound implements OutboundAudio, Paced {
   #ended = false;
   framesSent = 0;
 
-  /** `send` gets 20 ms of PCM16 at 16 kHz (the edge converts), or undefined for an idle tick. */
-  constructor(clock: MediaClock, send: (frame: Int16Array | undefined) => void) {
+  readonly #onFailure: (error: unknown) => void;
+
+  /**
+   * `send` gets 20 ms of PCM16 at 16 kHz (the edge converts), or undefined for an idle tick;
+   * `onFailure` hears when sending threw (the outbound has ended; the edge ends the call).
+   */
+  readonly #ready: () => boolean;
+
+  /**
+   * `ready`: false while the carrier cannot send yet (SIP before the far end's media arrived);
+   * then ticks neither send nor use up the queue, so a greeting waits instead of being lost.
+   */
+  constructor(
+    clock: MediaClock,
+    send: (frame: Int16Array | undefined) => void,
+    onFailure: (error: unknown) => void = () => undefined,
+    ready: () => boolean = () => true,
+  ) {
     this.#clock = clock;
     this.#send = send;
+    this.#onFailure = onFailure;
+    this.#ready = ready;
     clock.add(this);
+  }
+
+  failed(error: unknown): void {
+    this.end();
+    this.#onFailure(error);
   }
 
   sendPcm(pcm: Int16Array): void {
@@ -67,6 +90,7 @@ export class PacedOutbound implements OutboundAudio, Paced {
   }
 
   tick(frames: number): void {
+    if (!this.#ready()) return;
     for (let i = 0; i < frames; i++) {
       this.#resolveMarks();
       const head = this.#queue.shift();

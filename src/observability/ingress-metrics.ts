@@ -17,6 +17,8 @@ export class IngressMetrics {
   );
   readonly refused: Counter<'ingress' | 'reason'>;
   readonly jitter: Histogram<'ingress'>;
+  /** Unexpected throws an edge contained: the message refused or the call ended, the process went on. */
+  readonly failures: Counter<'ingress'>;
 
   /** `callsByIngress` is read at scrape time (calls are counted by the call registry). */
   constructor(registry: Registry, callsByIngress: () => ReadonlyMap<string, number>) {
@@ -57,6 +59,12 @@ export class IngressMetrics {
       name: 'voxline_ingress_refused_total',
       help: 'Calls or packets refused at an edge, by ingress and reason',
       labelNames: ['ingress', 'reason'],
+      registers,
+    });
+    this.failures = new Counter({
+      name: 'voxline_edge_failures_total',
+      help: 'Unexpected errors contained at an edge (that message refused or that call ended), by ingress',
+      labelNames: ['ingress'],
       registers,
     });
     this.jitter = new Histogram({

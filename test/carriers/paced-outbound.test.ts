@@ -48,7 +48,7 @@ describe('PacedOutbound (SIP RTP and AudioSocket playout)', () => {
   it('the shared clock ticks every member every 20 ms on one timer, catching up after a stall', async () => {
     const clock = new MediaClock();
     const ticks: number[] = [];
-    const member = { tick: (n: number) => ticks.push(n) };
+    const member = { tick: (n: number) => ticks.push(n), failed: () => undefined };
     const t0 = performance.now();
     clock.add(member);
     await new Promise((resolve) => setTimeout(resolve, 210));
@@ -58,5 +58,48 @@ describe('PacedOutbound (SIP RTP and AudioSocket playout)', () => {
     const frames = ticks.reduce((a, b) => a + b, 0);
     expect(Math.abs(frames - due)).toBeLessThanOrEqual(1);
     expect(clock.size).toBe(0);
+  });
+
+  it('a member whose tick throws is taken off the clock and told; the other members keep ticking', async () => {
+    const clock = new MediaClock();
+    const failure = new Promise<unknown>((resolve) =>
+      clock.add({
+        tick: () => {
+          throw new RangeError('bad port');
+        },
+        failed: resolve,
+      }),
+    );
+    let ticks = 0;
+    let tenth: () => void = () => undefined;
+    const tenTicks = new Promise<void>((resolve) => {
+      tenth = resolve;
+    });
+    const healthy = { tick: () => ++ticks === 10 && tenth(), failed: () => undefined };
+    clock.add(healthy);
+    expect(await failure).toBeInstanceOf(RangeError);
+    await tenTicks;
+    expect(clock.size).toBe(1);
+    clock.delete(healthy);
+  });
+
+  it('a PacedOutbound whose send throws ends and reports the error once', async () => {
+    const clock = new MediaClock();
+    const reported: unknown[] = [];
+    const out = await new Promise<PacedOutbound>((resolve) => {
+      const o: PacedOutbound = new PacedOutbound(
+        clock,
+        () => {
+          throw new Error('socket gone');
+        },
+        (err) => {
+          reported.push(err);
+          resolve(o);
+        },
+      );
+    });
+    expect(reported).toHaveLength(1);
+    expect(clock.size).toBe(0);
+    expect(() => out.sendPcm(new Int16Array(320))).toThrow(/call has ended/);
   });
 });

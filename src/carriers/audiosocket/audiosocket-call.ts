@@ -64,15 +64,24 @@ export function audioSocketOutbound(
   const down = rate === 8000 ? new Downsampler16to8() : undefined;
   const resampler = rate !== 8000 && rate !== 16_000 ? new StreamResampler(16_000, rate) : undefined;
   let backpressure = false;
-  return new PacedOutbound(ctx.clock, (frame) => {
-    if (!frame || socket.destroyed) return;
-    const pcm = down ? down.pushPcm(frame) : resampler ? resampler.push(frame) : frame;
-    if (socket.writableLength > 64 * 1024) {
-      if (!backpressure) log.warn('AudioSocket peer is not reading: agent audio dropped');
-      backpressure = true;
-      return;
-    }
-    backpressure = false;
-    socket.write(encodeFrame(kind, pcmToLittleEndian(pcm)));
-  });
+  return new PacedOutbound(
+    ctx.clock,
+    (frame) => {
+      if (!frame || socket.destroyed) return;
+      const pcm = down ? down.pushPcm(frame) : resampler ? resampler.push(frame) : frame;
+      if (socket.writableLength > 64 * 1024) {
+        if (!backpressure) log.warn('AudioSocket peer is not reading: agent audio dropped');
+        backpressure = true;
+        return;
+      }
+      backpressure = false;
+      socket.write(encodeFrame(kind, pcmToLittleEndian(pcm)));
+    },
+    (err) => {
+      // Sending threw: this call ends (its connection closes), every other call goes on.
+      ctx.metrics.ingress.failures.inc({ ingress: 'audiosocket' });
+      log.error({ err }, 'AudioSocket audio out failed: ending the call');
+      socket.destroy();
+    },
+  );
 }

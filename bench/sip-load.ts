@@ -12,7 +12,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { buildRtp } from '../src/carriers/sip/rtp.js';
-import { sipCallSid } from '../src/carriers/sip/sip-server.js';
+import { sipCallSid } from '../src/carriers/sip/sip-ids.js';
 import { demoLegs, machine } from './lib.js';
 import { ask, type LoadStep, loadTable, startBenchServer, stepResult } from './load.js';
 import { freePortSync } from './ports.js';

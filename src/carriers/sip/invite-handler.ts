@@ -1,8 +1,17 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { Call } from '../../calls/call.js';
 import { isVoxlineError } from '../../errors.js';
 import { answerReinvite } from './reinvite.js';
-import { RtpSession } from './rtp-session.js';
-import { type AnsweredStream, answerDirection, type Offer, readOffer, SdpError, writeAnswer } from './sdp.js';
+import { NoRtpPortError, RtpSession } from './rtp-session.js';
+import {
+  type AnsweredStream,
+  answerDirection,
+  type Offer,
+  type OfferedStream,
+  readOffer,
+  SdpError,
+  writeAnswer,
+} from './sdp.js';
 import { SipCall } from './sip-call.js';
 import { sipCallStart } from './sip-call-start.js';
 import type { SipRequest } from './sip-message.js';
@@ -35,6 +44,8 @@ export class InviteHandler {
   readonly #s: SipServer;
   /** INVITEs between their 100 Trying and their final answer. */
   #answering = 0;
+  /** Key presses per call, for the log line (weak: gone with the call). */
+  readonly #dtmfCounts = new WeakMap<Call, number>();
 
   constructor(server: SipServer) {
     this.#s = server;
@@ -71,7 +82,9 @@ export class InviteHandler {
     this.#answer(tx)
       .finally(() => this.#answering--)
       .catch((err: unknown) => {
-        this.#s.log.error({ err }, 'INVITE handling failed');
+        // Contained: this INVITE gets a 500 (its sockets were closed on the way out), nothing else changes.
+        this.#s.ctx.metrics.ingress.failures.inc({ ingress: 'sip' });
+        this.#s.log.error({ err, callId: tx.request.headers.get('call-id') }, 'INVITE handling failed');
         if (tx.final === undefined) this.#s.respond(tx, 500);
       });
   }
@@ -98,10 +111,8 @@ export class InviteHandler {
       : type.includes('dtmf')
         ? body.trim()
         : undefined;
-    if (digit && /^[0-9*#A-D]$/i.test(digit) && dialog.call) {
-      dialog.call.recordDtmf(digit.toUpperCase(), 'inbound');
-      dialog.call.log.info({ digit, via: 'INFO' }, 'dtmf');
-    }
+    if (digit && /^[0-9*#A-D]$/i.test(digit) && dialog.call)
+      this.#dtmf(dialog.call, 'inbound', digit.toUpperCase(), 'INFO');
   }
 
   byeAnswered(callId: string, localTag: string): void {
@@ -115,7 +126,6 @@ export class InviteHandler {
       return;
     }
     const { siprec, offer, metadata } = refusal;
-    const { options } = this.#s;
     const wanted = offer.streams.filter((s) => s.codec !== undefined).slice(0, siprec ? 2 : 1);
     if (wanted.length === 0) {
       this.#refuse(tx, {
@@ -125,55 +135,116 @@ export class InviteHandler {
       });
       return;
     }
-    const signalling = tx.flow.address;
-    const sessions = await Promise.all(
-      offer.streams.map((stream) => {
-        if (!wanted.includes(stream) || !stream.codec) return undefined;
-        return RtpSession.open(options.bind, options.rtpPorts.min, options.rtpPorts.max, {
-          codec: stream.codec,
-          dtmfPt: stream.dtmfPt,
-          allowedAddresses: [...new Set([stream.address, signalling])],
-          remote: { address: stream.address, port: stream.port },
-          totals: this.#s.ctx.metrics.ingress.of(siprec ? 'siprec' : 'sip'),
-          onDtmf: (digit) => this.#dtmf(dialog, streamTrack.get(stream.index) ?? 'inbound', digit),
-          onRefused: (reason) => this.#s.refused(`rtp_${reason}`),
-        });
-      }),
-    );
-    const streamTrack = new Map<number, string>();
+    let sessions: (RtpSession | undefined)[];
+    try {
+      sessions = await this.#openStreams(tx, offer, wanted, siprec);
+    } catch (err) {
+      if (!(err instanceof NoRtpPortError)) throw err;
+      this.#refuse(tx, {
+        status: 503,
+        reason: 'no_rtp_port',
+        extra: [
+          ['retry-after', '5'],
+          ['warning', `399 voxline "${err.message}"`],
+        ],
+      });
+      return;
+    }
     const dialog = new SipCall(tx.request, tx.flow, tx.toTag, sessions, siprec, this.#s);
+    // Until a call owns the dialog, this INVITE does: any way out of here but a call closes its sockets.
+    let owned = false;
+    try {
+      owned = await this.#open(tx, dialog, offer, wanted, metadata, sessions);
+    } finally {
+      if (!owned) dialog.terminate();
+    }
+  }
+
+  /**
+   * Binds one RTP socket per stream taken, one after another; if one cannot be bound, those
+   * already bound are closed before the error goes on (binding them together once leaked them).
+   */
+  async #openStreams(
+    tx: InviteTransaction,
+    offer: Offer,
+    wanted: readonly OfferedStream[],
+    siprec: boolean,
+  ): Promise<(RtpSession | undefined)[]> {
+    const { options } = this.#s;
+    const sessions: (RtpSession | undefined)[] = [];
+    try {
+      for (const stream of offer.streams) {
+        if (!wanted.includes(stream) || !stream.codec) {
+          sessions.push(undefined);
+          continue;
+        }
+        sessions.push(
+          await RtpSession.open(options.bind, options.rtpPorts.min, options.rtpPorts.max, {
+            codec: stream.codec,
+            dtmfPt: stream.dtmfPt,
+            allowedAddresses: [...new Set([stream.address, tx.flow.address])],
+            remote: { address: stream.address, port: stream.port },
+            // Only a peer SIP_ALLOW vouches for may have media sent before its own arrives.
+            sendBeforeLatch: !this.#s.allow.open,
+            totals: this.#s.ctx.metrics.ingress.of(siprec ? 'siprec' : 'sip'),
+            onRefused: (reason) => this.#s.refused(`rtp_${reason}`),
+          }),
+        );
+      }
+    } catch (err) {
+      for (const session of sessions) session?.close();
+      throw err;
+    }
+    return sessions;
+  }
+
+  /** Rings, opens the call and answers; true once the call owns the dialog. */
+  async #open(
+    tx: InviteTransaction,
+    dialog: SipCall,
+    offer: Offer,
+    wanted: readonly OfferedStream[],
+    metadata: RecordingMetadata | undefined,
+    sessions: readonly (RtpSession | undefined)[],
+  ): Promise<boolean> {
+    const { options } = this.#s;
     if (!tx.cancelled) this.#s.respond(tx, 180, dialog.dialogHeaders());
     if (options.ringMs > 0 && !tx.cancelled)
       await new Promise((resolve) => setTimeout(resolve, options.ringMs));
-    if (tx.cancelled) {
-      dialog.terminate();
-      return;
-    }
+    if (tx.cancelled) return false;
+    const streamTrack = new Map<number, string>();
     const start = sipCallStart(this.#s, tx, dialog, wanted, metadata, streamTrack);
-    const outbound = dialog.startSending(this.#s.ctx.clock);
     const log = this.#s.ctx.log.child({ callSid: start.callSid, ingress: start.ingress });
-    let call: Call;
+    let call: Call | undefined;
+    const outbound = dialog.startSending(this.#s.ctx.clock, (err) => this.#callFailed(call, log, err));
     try {
       call = this.#s.ctx.registry.open(start, dialog, log, start.mode === 'agent' ? outbound : undefined);
     } catch (err) {
-      dialog.terminate();
       if (!isVoxlineError(err)) throw err;
       this.#refuse(tx, {
         status: err.code === 'VL_ERR_DUPLICATE_CALL' ? 482 : 503,
         reason: err.code,
         extra: [['retry-after', '5']],
       });
-      return;
+      return false;
     }
-    dialog.call = call;
-    call.rtpStats = () => dialog.rtpStats();
+    const opened = call;
+    dialog.call = opened;
+    opened.rtpStats = () => dialog.rtpStats();
     for (const stream of wanted) {
-      const leg = call.legs.get(streamTrack.get(stream.index) ?? 'inbound');
-      if (leg) sessions[stream.index]?.attach(leg, () => call.messages++);
+      const track = streamTrack.get(stream.index) ?? 'inbound';
+      const leg = opened.legs.get(track);
+      if (leg)
+        sessions[stream.index]?.attach({
+          leg,
+          onActivity: () => opened.messages++,
+          onDtmf: (digit) => this.#dtmf(opened, track, digit, 'rtp'),
+          onFailure: (err) => this.#callFailed(opened, log, err),
+        });
     }
     const key = this.#s.dialogKey(dialog.callId, dialog.localTag);
     this.#s.dialogs.set(key, dialog);
-    call.scope.defer(() => {
+    opened.scope.defer(() => {
       dialog.terminate();
       for (const stream of dialog.rtpStats()) {
         if (stream.packets > 1)
@@ -188,7 +259,7 @@ export class InviteHandler {
         (stream): AnsweredStream => ({
           stream,
           port: sessions[stream.index]?.localPort,
-          direction: answerDirection(stream.direction, siprec),
+          direction: answerDirection(stream.direction, dialog.siprec),
         }),
       ),
     );
@@ -210,7 +281,7 @@ export class InviteHandler {
     this.#s.linger(tx);
     dialog.send2xx(ok, () => {
       log.warn('no ACK for the 200 OK within 32 s: ending the call with BYE');
-      void call.hangUp(1000, 'no ACK', 'no_ack');
+      void opened.hangUp(1000, 'no ACK', 'no_ack');
     });
     log.info(
       {
@@ -221,6 +292,14 @@ export class InviteHandler {
       },
       'SIP call answered',
     );
+    return true;
+  }
+
+  /** Something the call owns threw (its RTP socket, its paced audio): this call ends, no other. */
+  #callFailed(call: Call | undefined, log: FastifyBaseLogger, err: unknown): void {
+    this.#s.ctx.metrics.ingress.failures.inc({ ingress: 'sip' });
+    log.error({ err }, 'SIP call media failed: ending the call');
+    if (call) void call.hangUp(1011, 'internal error', 'internal_error');
   }
 
   /** Every reason to refuse, in the order RFC 3261 §8.2 gives; or the parsed request. */
@@ -313,10 +392,10 @@ export class InviteHandler {
     this.#s.respond(tx, refusal.status, refusal.extra ?? []);
   }
 
-  #dtmf(dialog: SipCall, track: string, digit: string): void {
-    const call = dialog.call;
-    if (!call) return;
+  /** Digits are call data, never log data (PINs, card numbers): the log gets a count. */
+  #dtmf(call: Call, track: string, digit: string, via: 'rtp' | 'INFO'): void {
     call.recordDtmf(digit, track);
-    call.log.info({ digit, via: 'rtp' }, 'dtmf');
+    this.#dtmfCounts.set(call, (this.#dtmfCounts.get(call) ?? 0) + 1);
+    call.log.debug({ track, via, keys: this.#dtmfCounts.get(call) }, 'dtmf');
   }
 }

@@ -26,9 +26,31 @@ export interface RtpSessionOptions {
   readonly allowedAddresses: readonly string[];
   /** Where the offer said to send, until the first valid packet shows where the far end really is. */
   readonly remote: { readonly address: string; readonly port: number };
+  /**
+   * Send to `remote` before any media arrived. Off when anyone may call (SIP_ALLOW empty): an
+   * offer could name a third party, and voxline would stream at it; latching proves the peer.
+   */
+  readonly sendBeforeLatch: boolean;
   readonly totals: IngressTotals;
-  readonly onDtmf: (digit: string) => void;
   readonly onRefused: (reason: string) => void;
+}
+
+/** What a session feeds once its call exists (set by `attach`, never before). */
+export interface RtpSink {
+  readonly leg: Leg;
+  /** Per packet: the call's idle watch. */
+  readonly onActivity: () => void;
+  readonly onDtmf: (digit: string) => void;
+  /** Handling a packet threw: the call should end (the packet is dropped, the process goes on). */
+  readonly onFailure: (error: unknown) => void;
+}
+
+/** No even port in SIP_RTP_PORTS could be bound: a capacity condition (503), not a fault. */
+export class NoRtpPortError extends Error {
+  constructor(min: number, max: number) {
+    super(`no free RTP port in ${min}–${max}`);
+    this.name = 'NoRtpPortError';
+  }
 }
 
 interface SourceState {
@@ -56,8 +78,7 @@ export class RtpSession {
   readonly #o: RtpSessionOptions;
   /** Where to send until latched: the offer's address, moved by a re-INVITE. */
   #remote: { address: string; port: number };
-  #leg: Leg | undefined;
-  #onActivity: (() => void) | undefined;
+  #sink: RtpSink | undefined;
   #latched: RemoteInfo | undefined;
   #source: SourceState | undefined;
   #lostCounted = 0;
@@ -80,7 +101,15 @@ export class RtpSession {
     this.socket = socket;
     this.#o = options;
     this.#remote = { ...options.remote };
-    socket.on('message', (data, rinfo) => this.#receive(data, rinfo));
+    socket.on('message', (data, rinfo) => {
+      try {
+        this.#receive(data, rinfo);
+      } catch (err) {
+        // A containment boundary: this packet is dropped and its call told; nothing escapes the listener.
+        this.#refuse('handler_failed');
+        this.#sink?.onFailure(err);
+      }
+    });
     socket.on('error', () => undefined);
   }
 
@@ -98,7 +127,7 @@ export class RtpSession {
       if (bound) return new RtpSession(socket, options);
       socket.close();
     }
-    throw new Error(`no free RTP port in ${min}–${max}`);
+    throw new NoRtpPortError(min, max);
   }
 
   get codec(): 'pcmu' | 'pcma' {
@@ -109,10 +138,9 @@ export class RtpSession {
     return this.socket.address().port;
   }
 
-  /** Starts feeding `leg`; `onActivity` is called per packet (the call's idle watch). */
-  attach(leg: Leg, onActivity: () => void): void {
-    this.#leg = leg;
-    this.#onActivity = onActivity;
+  /** Starts feeding the call: audio, key presses and activity before this are dropped. */
+  attach(sink: RtpSink): void {
+    this.#sink = sink;
   }
 
   /** A re-INVITE moved the far end: send there until a packet says otherwise. */
@@ -120,11 +148,16 @@ export class RtpSession {
     if (!this.#latched) this.#remote = { address, port };
   }
 
+  /** Whether `send` reaches anyone yet (latched, or allowed to send to the offer's address). */
+  get canSend(): boolean {
+    return this.#latched !== undefined || this.#o.sendBeforeLatch;
+  }
+
   /** Sends one frame of encoded audio (the codec negotiated) and advances the RTP clock. */
   send(payload: Uint8Array, marker = false): void {
     if (this.#closed) return;
-    const to = this.#latched ?? this.#remote;
-    if (to.port > 0 && to.address !== '0.0.0.0') {
+    const to = this.#latched ?? (this.#o.sendBeforeLatch ? this.#remote : undefined);
+    if (to && to.port > 0 && to.address !== '0.0.0.0') {
       this.socket.send(
         buildRtp(this.#o.codec.pt, this.#sequence, this.#timestamp, this.#ssrc, payload, marker),
         to.port,
@@ -185,7 +218,7 @@ export class RtpSession {
     this.#packets++;
     this.#o.totals.rtpPackets++;
     this.#o.totals.rtpBytes += data.length;
-    this.#onActivity?.();
+    this.#sink?.onActivity();
     if (packet.payloadType === dtmfPt) {
       this.#telephoneEvent(packet);
       return;
@@ -213,7 +246,7 @@ export class RtpSession {
   }
 
   #audio(packet: RtpPacket): void {
-    const leg = this.#leg;
+    const leg = this.#sink?.leg;
     let s = this.#source;
     if (!s || s.ssrc !== packet.ssrc) {
       if (s) {
@@ -271,6 +304,6 @@ export class RtpSession {
     this.#dtmfSeen.add(key);
     if (this.#dtmfSeen.size > 256) this.#dtmfSeen.delete(this.#dtmfSeen.values().next().value as string);
     this.#dtmfEvents++;
-    this.#o.onDtmf(event.digit);
+    this.#sink?.onDtmf(event.digit);
   }
 }

@@ -1,8 +1,9 @@
 import type { CallMode, CallStart, LegSpec, Participant } from '../carrier.js';
 import type { OfferedStream } from './sdp.js';
 import type { SipCall } from './sip-call.js';
+import { sipCallSid } from './sip-ids.js';
 import { addressUri, displayName, uriUser } from './sip-message.js';
-import { type InviteTransaction, type SipServer, sipCallSid } from './sip-server.js';
+import type { InviteTransaction, SipServer } from './sip-server.js';
 import { assignLegs, type RecordingMetadata } from './siprec.js';
 
 /**

@@ -75,6 +75,11 @@ export class SipCall implements CallTransport {
     this.siprec = siprec;
   }
 
+  /** Where the dialog's requests came from (its TCP connection, if any). */
+  get flow(): Flow {
+    return this.#flow;
+  }
+
   /** Dialog-creating responses copy Record-Route (§12.1.1) and carry our Contact. */
   dialogHeaders(): [string, string][] {
     const contact = `<${this.#net.contact(this.#flow.transport)}>${this.siprec ? ';+sip.srs' : ''}`;
@@ -126,27 +131,33 @@ export class SipCall implements CallTransport {
   }
 
   /** What voxline sends into the call: the agent's voice when it has one, silence otherwise. */
-  startSending(clock: MediaClock): PacedOutbound | undefined {
+  startSending(clock: MediaClock, onFailure: (error: unknown) => void): PacedOutbound | undefined {
     const session = this.sessions.find((s) => s !== undefined);
     if (!session || this.siprec) return undefined;
     const down = new Downsampler16to8();
     const alaw = session.codec === 'pcma';
     const silence = new Uint8Array(160).fill(alaw ? 0xd5 : 0xff);
     let talking = false;
-    this.outbound = new PacedOutbound(clock, (frame) => {
-      if (this.onHold) {
-        session.skip(160); // no media while held; the RTP clock still runs
-        return;
-      }
-      if (!frame) {
-        talking = false;
-        session.send(silence);
-        return;
-      }
-      const narrow = down.pushPcm(frame);
-      session.send(alaw ? pcmToAlaw(narrow) : pcmToMulaw(narrow), !talking); // M bit: talkspurt start
-      talking = true;
-    });
+    this.outbound = new PacedOutbound(
+      clock,
+      (frame) => {
+        if (this.onHold) {
+          session.skip(160); // no media while held; the RTP clock still runs
+          return;
+        }
+        if (!frame) {
+          talking = false;
+          session.send(silence);
+          return;
+        }
+        const narrow = down.pushPcm(frame);
+        session.send(alaw ? pcmToAlaw(narrow) : pcmToMulaw(narrow), !talking); // M bit: talkspurt start
+        talking = true;
+      },
+      onFailure,
+      // Held: the clock runs (skip) and queued audio is used up, as before; not yet latched: it waits.
+      () => this.onHold || session.canSend,
+    );
     return this.outbound;
   }
 

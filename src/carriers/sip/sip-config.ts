@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { commaList } from '../../comma-list.js';
 import type { CallMode } from '../carrier.js';
 import { checkAllowlist } from '../source-allowlist.js';
+import type { TcpLimits } from './sip-transport.js';
 
 export const SipEnvProperties = {
   SIP_PORT: Type.Optional(
@@ -25,6 +26,19 @@ export const SipEnvProperties = {
     default: 0,
     description: 'ring this long (180) before answering',
   }),
+  SIP_TCP_IDLE_MS: Type.Integer({
+    minimum: 100,
+    maximum: 3_600_000,
+    default: 60_000,
+    description: 'close a SIP TCP connection that completes no message this long and carries no call',
+  }),
+  SIP_TCP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 100_000, default: 512 }),
+  SIP_TCP_MAX_PER_SOURCE: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 32,
+    description: 'SIP TCP connections one source address may hold open',
+  }),
   SIP_AUTH_USER: Type.Optional(Type.String({ minLength: 1, description: 'digest auth for INVITEs' })),
   SIP_AUTH_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   SIPREC_CALLER_LABEL: Type.String({
@@ -42,6 +56,9 @@ interface SipEnv {
   SIP_ROUTES: string;
   SIP_MAX_CALLS: number;
   SIP_RING_MS: number;
+  SIP_TCP_IDLE_MS: number;
+  SIP_TCP_MAX_CONNECTIONS: number;
+  SIP_TCP_MAX_PER_SOURCE: number;
   SIP_AUTH_USER?: string;
   SIP_AUTH_PASSWORD?: string;
   SIPREC_CALLER_LABEL: string;
@@ -58,6 +75,7 @@ export interface SipOptions {
   readonly maxCalls: number;
   /** Time between 180 Ringing and 200 OK (a CANCEL in it gets 487). */
   readonly ringMs: number;
+  readonly tcp: TcpLimits;
   readonly auth: { readonly user: string; readonly password: string } | undefined;
   /** SIPREC: source IP → caller label, and the default under `*`. */
   readonly siprecCallerLabel: ReadonlyMap<string, string>;
@@ -110,6 +128,11 @@ export function sipConfigFrom(e: SipEnv, problems: string[], warnings: string[])
     routes,
     maxCalls: e.SIP_MAX_CALLS,
     ringMs: e.SIP_RING_MS,
+    tcp: Object.freeze({
+      idleMs: e.SIP_TCP_IDLE_MS,
+      maxConnections: e.SIP_TCP_MAX_CONNECTIONS,
+      maxPerSource: e.SIP_TCP_MAX_PER_SOURCE,
+    }),
     auth:
       e.SIP_AUTH_USER && e.SIP_AUTH_PASSWORD
         ? { user: e.SIP_AUTH_USER, password: e.SIP_AUTH_PASSWORD }

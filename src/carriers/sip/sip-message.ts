@@ -162,13 +162,16 @@ export function parseSipMessage(data: Buffer): SipMessage {
   for (const name of ['via', 'from', 'to', 'call-id', 'cseq']) {
     if (headers.get(name) === undefined) throw new SipParseError(`missing ${name} header`);
   }
+  // What transactions and dialogs are keyed on is checked here, at the boundary, so no handler
+  // meets an unparseable top Via or CSeq later (they once escaped as uncaught errors).
+  const cseq = parseCSeq(headers.get('cseq') as string);
+  parseVia(headers.all('via')[0] ?? '');
   const response = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(startLine);
   if (response) {
     return { kind: 'response', status: Number(response[1]), reason: response[2], headers, body };
   }
   const request = /^([A-Za-z]+) (\S+) SIP\/2\.0$/.exec(startLine);
   if (!request) throw new SipParseError(`bad start line ${JSON.stringify(startLine.slice(0, 80))}`);
-  const cseq = parseCSeq(headers.get('cseq') as string);
   if (cseq.method !== request[1]) throw new SipParseError(`CSeq method ${cseq.method} ≠ ${request[1]}`);
   return { kind: 'request', method: request[1], uri: request[2], headers, body };
 }
@@ -244,10 +247,15 @@ export function displayName(value: string): string | undefined {
   return name || undefined;
 }
 
-/** The user part of a SIP URI (`sip:+15551230000@host` → `+15551230000`). */
+/** The user part of a SIP URI (`sip:+15551230000@host` → `+15551230000`); a bad %-escape is kept as written. */
 export function uriUser(uri: string): string {
   const m = /^sips?:([^@;>]+)@/i.exec(uri);
-  return m ? decodeURIComponent(m[1]) : '';
+  if (!m) return '';
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return m[1];
+  }
 }
 
 export interface Via {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Headers, type SipRequest, type SipResponse } from './sip-message.js';
+import { Headers, parseCSeq, parseVia, type SipRequest, type SipResponse, splitList } from './sip-message.js';
 import type { Flow } from './sip-transport.js';
 
 export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE';
@@ -81,6 +81,7 @@ function stampVia(via: string, flow: Flow): string {
 export function badRequestFor(raw: Buffer, reason: string): SipResponse | undefined {
   const head = raw.subarray(0, 16 * 1024).toString('latin1');
   if (/^SIP\/2\.0/.test(head)) return undefined; // never answer a response
+  if (/^ACK\s/i.test(head)) return undefined; // nor an ACK (RFC 3261 §17.2.1)
   const find = (name: string, compact: string) =>
     new RegExp(`^(?:${name}|${compact})[ \\t]*:[ \\t]*(.+?)\\r?$`, 'im').exec(head)?.[1];
   const via = find('via', 'v');
@@ -89,6 +90,14 @@ export function badRequestFor(raw: Buffer, reason: string): SipResponse | undefi
   const callId = find('call-id', 'i');
   const cseq = find('cseq', 'cseq');
   if (!via || !from || !to || !callId || !cseq) return undefined;
+  // A response is routed by its top Via (§18.2.2) and matched by CSeq: if either does not parse,
+  // the 400 would reach no one who could read it.
+  try {
+    parseVia(splitList(via)[0] ?? '');
+    parseCSeq(cseq);
+  } catch {
+    return undefined;
+  }
   const headers = Headers.from([
     ['via', via],
     ['from', from],

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EdgeContext } from '../edge-context.js';
@@ -7,6 +7,7 @@ import { InviteHandler } from './invite-handler.js';
 import type { DialogNetwork, SipCall } from './sip-call.js';
 import type { SipOptions } from './sip-config.js';
 import { DigestAuth } from './sip-digest.js';
+import { hostPort } from './sip-ids.js';
 import { parseCSeq, parseVia, type SipMessage, type SipParseError, type SipRequest } from './sip-message.js';
 import { ALLOW, badRequestFor, responseTo } from './sip-responses.js';
 import { type Flow, SipTransport } from './sip-transport.js';
@@ -57,8 +58,15 @@ export class SipServer implements DialogNetwork {
     this.allow = new SourceAllowlist(options.allow);
     this.auth = options.auth ? new DigestAuth(options.auth.user, options.auth.password) : undefined;
     this.#transport = new SipTransport(
-      { message: (m, f) => this.#message(m, f), malformed: (e, raw, f) => this.#malformed_(e, raw, f) },
+      {
+        message: (m, f) => this.#message(m, f),
+        malformed: (e, raw, f) => this.#malformed_(e, raw, f),
+        failed: (err, m, f) => this.#failed(err, m, f),
+        refused: (reason, f) => this.#connectionRefused(reason, f),
+        inUse: (connection) => this.#inUse(connection),
+      },
       options.bind.includes(':'),
+      options.tcp,
     );
     this.#invites = new InviteHandler(this);
   }
@@ -258,13 +266,37 @@ export class SipServer implements DialogNetwork {
       { from: `${flow.address}:${flow.port}`, transport: flow.transport, reason: error.message },
       'malformed SIP message',
     );
-    const reply = badRequestFor(raw, error.message);
+    // Only an allowed source is told why: a 400 to anyone else would make voxline a reflector.
+    const reply = this.allow.allows(flow.address) ? badRequestFor(raw, error.message) : undefined;
     if (reply) this.send(reply, flow);
   }
-}
 
-export function hostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  /** A handler threw on a message that parsed: that message gets a 500 (if it can), nothing else changes. */
+  #failed(err: unknown, message: SipMessage | undefined, flow: Flow): void {
+    this.ctx.metrics.ingress.failures.inc({ ingress: 'sip' });
+    const callId = message?.headers.get('call-id');
+    const method = message?.kind === 'request' ? message.method : undefined;
+    this.log.error(
+      { err, callId, method, from: `${flow.address}:${flow.port}`, transport: flow.transport },
+      'SIP message handling failed: message refused, the server goes on',
+    );
+    if (message?.kind === 'request' && message.method !== 'ACK' && this.allow.allows(flow.address))
+      this.send(responseTo(message, 500, flow, undefined), flow);
+  }
+
+  #connectionRefused(reason: string, flow: Flow): void {
+    this.refused(reason);
+    this.log.debug({ reason, from: `${flow.address}:${flow.port}` }, 'SIP TCP connection closed');
+  }
+
+  /** A dialog or an INVITE still being answered sends on this connection. */
+  #inUse(connection: Socket): boolean {
+    for (const dialog of this.dialogs.values())
+      if (dialog.state !== 'terminated' && dialog.flow.connection === connection) return true;
+    for (const tx of this.transactions.values())
+      if (tx.final === undefined && tx.flow.connection === connection) return true;
+    return false;
+  }
 }
 
 /** The address to advertise when bound to a wildcard: the first external IPv4 (else loopback). */
@@ -274,9 +306,4 @@ function advertisedHost(bind: string): string {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
-}
-
-/** A stable call id for a SIP Call-ID (which may hold characters unsafe in paths and URLs). */
-export function sipCallSid(callId: string, prefix: 'SIP' | 'SRS'): string {
-  return `${prefix}${createHash('sha256').update(callId).digest('hex').slice(0, 32)}`;
 }

@@ -15,20 +15,39 @@ export interface TransportHandler {
   message(message: SipMessage, flow: Flow): void;
   /** Bytes that are not a SIP message; `raw` is what arrived, for a best-effort 400. */
   malformed(error: SipParseError, raw: Buffer, flow: Flow): void;
+  /** Handling threw unexpectedly: the message is refused, the transport goes on. */
+  failed(error: unknown, message: SipMessage | undefined, flow: Flow): void;
+  /** A connection voxline closed or would not take (`tcp_idle`, `tcp_too_many_…`). */
+  refused(reason: string, flow: Flow): void;
+  /** True while a dialog or transaction answers on this connection (then it is never idle). */
+  inUse(connection: Socket): boolean;
+}
+
+export interface TcpLimits {
+  /** A connection that completes no message for this long, and carries no call, is closed. */
+  readonly idleMs: number;
+  readonly maxConnections: number;
+  readonly maxPerSource: number;
 }
 
 const MAX_TCP_MESSAGE = 64 * 1024;
 
-/** SIP over UDP and TCP on one port (RFC 3261 §18: every element does both). */
+/**
+ * SIP over UDP and TCP on one port (RFC 3261 §18: every element does both). Each datagram and
+ * each TCP chunk is a containment boundary: whatever a handler throws refuses that message only.
+ */
 export class SipTransport {
   readonly #udp: UdpSocket;
   readonly #tcp: Server;
   readonly #connections = new Set<Socket>();
+  readonly #perSource = new Map<string, number>();
   readonly #handler: TransportHandler;
+  readonly #limits: TcpLimits;
   #closed = false;
 
-  constructor(handler: TransportHandler, ipv6: boolean) {
+  constructor(handler: TransportHandler, ipv6: boolean, limits: TcpLimits) {
     this.#handler = handler;
+    this.#limits = limits;
     this.#udp = createSocket({ type: ipv6 ? 'udp6' : 'udp4', reuseAddr: false });
     this.#udp.on('message', (data, rinfo) => {
       this.#receive(data, { transport: 'UDP', address: rinfo.address, port: rinfo.port });
@@ -56,6 +75,11 @@ export class SipTransport {
     return bound;
   }
 
+  /** Open TCP connections (for tests and metrics). */
+  get connections(): number {
+    return this.#connections.size;
+  }
+
   send(message: SipMessage, flow: Flow): void {
     if (this.#closed) return; // a resend timer outliving the server: nothing to send it on
     const bytes = serialize(message);
@@ -76,63 +100,124 @@ export class SipTransport {
   #receive(data: Buffer, flow: Flow): void {
     // Keep-alives (RFC 5626: CRLF over UDP, CRLFCRLF over TCP) are not messages.
     if (data.length <= 4 && data.toString('latin1').trim() === '') return;
-    let message: SipMessage;
+    let message: SipMessage | undefined;
     try {
       message = parseSipMessage(data);
     } catch (err) {
-      if (!(err instanceof SipParseError)) throw err;
-      this.#handler.malformed(err, data, flow);
+      if (err instanceof SipParseError) this.#contain(() => this.#handler.malformed(err, data, flow));
+      else this.#contain(() => this.#handler.failed(err, undefined, flow));
       return;
     }
-    this.#handler.message(message, flow);
+    const parsed = message;
+    try {
+      this.#handler.message(parsed, flow);
+    } catch (err) {
+      this.#contain(() => this.#handler.failed(err, parsed, flow));
+    }
+  }
+
+  /** Runs a reporting callback; if even that throws, the message is dropped silently. */
+  #contain(report: () => void): void {
+    try {
+      report();
+    } catch {
+      // The report itself failed (e.g. a 400 that cannot be built): nothing more to do for it.
+    }
   }
 
   #accept(socket: Socket): void {
-    this.#connections.add(socket);
     const flow: Flow = {
       transport: 'TCP',
       address: socket.remoteAddress ?? '',
       port: socket.remotePort ?? 0,
       connection: socket,
     };
-    let pending = Buffer.alloc(0);
+    socket.on('error', () => undefined);
+    const fromSource = this.#perSource.get(flow.address) ?? 0;
+    const refusal =
+      this.#connections.size >= this.#limits.maxConnections
+        ? 'tcp_too_many_connections'
+        : fromSource >= this.#limits.maxPerSource
+          ? 'tcp_too_many_from_source'
+          : undefined;
+    if (refusal) {
+      this.#contain(() => this.#handler.refused(refusal, flow));
+      socket.destroy();
+      return;
+    }
+    this.#connections.add(socket);
+    this.#perSource.set(flow.address, fromSource + 1);
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        if (this.#handler.inUse(socket)) return armIdle();
+        this.#contain(() => this.#handler.refused('tcp_idle', flow));
+        socket.destroy();
+      }, this.#limits.idleMs);
+      idle.unref();
+    };
+    armIdle();
+    let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      for (;;) {
-        while (pending.length >= 2 && (pending[0] === 0x0d || pending[0] === 0x0a))
-          pending = pending.subarray(1);
-        const end = headerEnd(pending);
-        if (end < 0) {
-          if (pending.length > MAX_TCP_MESSAGE) this.#fatal(socket, pending, flow, 'header block too long');
-          return;
-        }
-        const m = /\r?\n(?:content-length|l)[ \t]*:[ \t]*(\d+)/i.exec(
-          pending.subarray(0, end).toString('latin1'),
+      try {
+        pending = this.#frame(
+          pending.length === 0 ? chunk : Buffer.concat([pending, chunk]),
+          socket,
+          flow,
+          armIdle,
         );
-        if (!m) {
-          // Over a stream the length is the only way to find the next message (§18.3).
-          this.#fatal(socket, pending.subarray(0, end), flow, 'no Content-Length on a stream transport');
-          return;
-        }
-        const total = end + Number(m[1]);
-        if (total > MAX_TCP_MESSAGE) {
-          this.#fatal(socket, pending.subarray(0, end), flow, `message of ${total} bytes`);
-          return;
-        }
-        if (pending.length < total) return;
-        const message = pending.subarray(0, total);
-        pending = pending.subarray(total);
-        this.#receive(Buffer.from(message), flow);
-        if (socket.destroyed) return;
+      } catch (err) {
+        // The framing state is unknown after an unexpected throw: report it and drop the connection.
+        this.#contain(() => this.#handler.failed(err, undefined, flow));
+        socket.destroy();
       }
     });
-    socket.on('error', () => undefined);
-    socket.on('close', () => this.#connections.delete(socket));
+    socket.on('close', () => {
+      clearTimeout(idle);
+      this.#connections.delete(socket);
+      const left = (this.#perSource.get(flow.address) ?? 1) - 1;
+      if (left > 0) this.#perSource.set(flow.address, left);
+      else this.#perSource.delete(flow.address);
+    });
+  }
+
+  /** Cuts whole messages off the stream by Content-Length (§18.3); returns what is left over. */
+  #frame(data: Buffer, socket: Socket, flow: Flow, onMessage: () => void): Buffer {
+    let pending = data;
+    for (;;) {
+      while (pending.length >= 2 && (pending[0] === 0x0d || pending[0] === 0x0a))
+        pending = pending.subarray(1);
+      const end = headerEnd(pending);
+      if (end < 0) {
+        if (pending.length > MAX_TCP_MESSAGE) this.#fatal(socket, pending, flow, 'header block too long');
+        return pending;
+      }
+      const m = /\r?\n(?:content-length|l)[ \t]*:[ \t]*(\d+)/i.exec(
+        pending.subarray(0, end).toString('latin1'),
+      );
+      if (!m) {
+        // Over a stream the length is the only way to find the next message (§18.3).
+        this.#fatal(socket, pending.subarray(0, end), flow, 'no Content-Length on a stream transport');
+        return Buffer.alloc(0);
+      }
+      const total = end + Number(m[1]);
+      if (total > MAX_TCP_MESSAGE) {
+        this.#fatal(socket, pending.subarray(0, end), flow, `message of ${total} bytes`);
+        return Buffer.alloc(0);
+      }
+      if (pending.length < total) return pending;
+      const message = pending.subarray(0, total);
+      pending = pending.subarray(total);
+      onMessage();
+      this.#receive(Buffer.from(message), flow);
+      if (socket.destroyed) return Buffer.alloc(0);
+    }
   }
 
   /** The stream can no longer be framed: report it (a 400 if possible), then close the connection. */
   #fatal(socket: Socket, raw: Buffer, flow: Flow, why: string): void {
-    this.#handler.malformed(new SipParseError(why), raw, flow);
+    this.#contain(() => this.#handler.malformed(new SipParseError(why), raw, flow));
     socket.end();
   }
 }

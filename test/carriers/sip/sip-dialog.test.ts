@@ -224,15 +224,18 @@ describe('SIP agent mode: voxline answers into the call over RTP', { timeout: 30
     const { rtpPort } = await answeredCall(peer, media, { user: 'support' });
     const sid = (await gw.get('/v1/calls')).body.calls[0].callSid;
     expect((await gw.call(sid)).mode).toBe('agent');
+    // A phone's media starts at answer: its first packet is where voxline sends (SIP_ALLOW is
+    // empty, so nothing is sent before it, and the greeting waits for it rather than being lost).
+    const silence = new Uint8Array(160).fill(0xff);
+    media.send(buildRtp(0, 0, 0, 0x99, silence), rtpPort, '127.0.0.1');
     // The caller speaks (real time, 20 ms packets) after the greeting.
     await eventually(() => expect(heard.some((h) => h.payload.some((b) => b !== 0xff))).toBe(true), 10_000);
     // The caller speaks, then stays on the line in silence (RTP goes on, as from a real phone).
     const caller = demo.caller;
-    const silence = new Uint8Array(160).fill(0xff);
     const t0 = performance.now();
     for (let k = 0; k < 1000 && !peer.requests.some((r) => r.method === 'BYE'); k++) {
       const payload = k * 160 < caller.length ? caller.subarray(k * 160, k * 160 + 160) : silence;
-      media.send(buildRtp(0, k, k * 160, 0x99, payload), rtpPort, '127.0.0.1');
+      media.send(buildRtp(0, k + 1, (k + 1) * 160, 0x99, payload), rtpPort, '127.0.0.1');
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, t0 + (k + 1) * 20 - performance.now())));
     }
     expect(peer.requests.map((r) => r.method)).toContain('BYE');

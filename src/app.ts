@@ -25,11 +25,15 @@ import { healthRoutes } from './http/health-routes.js';
 import { transcriptRoutes } from './http/transcript-routes.js';
 import { webhookRoutes } from './http/webhook-routes.js';
 import { AsrMetrics } from './observability/asr-metrics.js';
+import { LOG_REDACTION } from './observability/log-redaction.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { createWebhookService, type WebhookService } from './webhooks/webhook-service.js';
 
 export interface AppDeps {
-  /** A pino-compatible logger; by default Fastify builds one at config.logLevel. */
+  /**
+   * A pino-compatible logger; by default Fastify builds one at config.logLevel, redacting
+   * LOG_REDACTION (a logger passed here should be built with it too).
+   */
   readonly logger?: FastifyBaseLogger;
   /** What consumes each leg's AudioFrames (engines, recorders, test taps). */
   readonly consumers?: readonly LegConsumerFactory[];
@@ -57,15 +61,20 @@ export interface App {
   startEdges(): Promise<{ sip?: number; audioSocket?: number }>;
 }
 
+/** Webhooks and admin calls are small forms and JSON; anything bigger is refused (413). */
+const BODY_LIMIT_BYTES = 256 * 1024;
+
 /** Wires the service from a validated config and its dependencies. Listening is the caller's job. */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const server = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
+    ...(deps.logger
+      ? { loggerInstance: deps.logger }
+      : { logger: { level: config.logLevel, redact: LOG_REDACTION } }),
     // Probes and scrapes would drown the log; every other request is logged by Fastify.
     logController: new LogController({
       disableRequestLogging: (request) => ['/healthz', '/readyz', '/metrics'].includes(request.url),
     }),
-    bodyLimit: 256 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
     // While draining, voxline itself refuses new media streams (503 VL_ERR_DRAINING) and keeps
     // answering webhooks and /healthz; Fastify's blanket 503 would leave refused upgrade sockets open.
     return503OnClosing: false,
@@ -123,13 +132,23 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   server.setErrorHandler((error: FastifyError, request, reply) => {
     let failure: VoxlineError;
+    let status: number | undefined;
     if (error instanceof VoxlineError) failure = error;
     else if (error.validation) failure = new VoxlineError('VL_ERR_BAD_REQUEST', error.message);
-    else {
+    else if (isClientError(error)) {
+      // Bad JSON, an oversized body, an unknown content type: the client's mistake, not a bug.
+      // Debug without the stack, so that anyone who can reach the port cannot flood the log
+      // (Fastify's own "request completed" line already records the status).
+      request.log.debug({ code: error.code, statusCode: error.statusCode }, 'request refused');
+      failure = new VoxlineError('VL_ERR_BAD_REQUEST', clientErrorDetail(error));
+      status = error.statusCode;
+    } else {
       request.log.error({ err: error }, 'request failed');
       failure = new VoxlineError('VL_ERR_INTERNAL');
     }
-    return reply.code(failure.statusCode).send({ error: { code: failure.code, message: failure.message } });
+    return reply
+      .code(status ?? failure.statusCode)
+      .send({ error: { code: failure.code, message: failure.message } });
   });
 
   await server.register(formbody);
@@ -172,4 +191,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     ...(edges.audioSocket ? { audioSocket: await edges.audioSocket.listen() } : {}),
   });
   return { server, registry, metrics, engine, readiness, webhooks, edges, startEdges };
+}
+
+/** A 4xx that Fastify (or a plugin) raised itself, e.g. FST_ERR_CTP_INVALID_JSON_BODY. */
+function isClientError(error: FastifyError): error is FastifyError & { statusCode: number } {
+  const status = error.statusCode ?? 0;
+  return status >= 400 && status < 500;
+}
+
+/** Fastify's messages for the common cases, in voxline's words; any other 4xx keeps its own. */
+function clientErrorDetail(error: FastifyError): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'the body is not valid JSON';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'the body is empty but Content-Type is application/json';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `the body is over the ${BODY_LIMIT_BYTES}-byte limit`;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'unsupported Content-Type';
+    default:
+      return error.message;
+  }
 }

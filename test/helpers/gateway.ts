@@ -11,6 +11,7 @@ import type { AudioFrame } from '../../src/audio/frame.js';
 import type { CallSnapshot } from '../../src/calls/call.js';
 import type { LegConsumerFactory } from '../../src/calls/call-registry.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import { LOG_REDACTION } from '../../src/observability/log-redaction.js';
 
 export const AUTH_TOKEN = 'test-auth-token-0123456789';
 
@@ -102,7 +103,8 @@ export async function startGateway(
   });
   const tap = new FrameTap();
   const app = await buildApp(config, {
-    logger: pino({ level: config.logLevel }, sink),
+    // Redacting as the production logger does (app.ts), so tests see what operators would.
+    logger: pino({ level: config.logLevel, redact: LOG_REDACTION }, sink),
     consumers: [tap.factory, ...consumers],
     ...deps,
   });

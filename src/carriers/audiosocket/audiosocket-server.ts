@@ -245,11 +245,13 @@ class Connection {
     switch (frame.kind) {
       case KIND.dtmf: {
         const digit = frame.payload.toString('latin1');
+        // Digits can be PINs or card numbers: logs say how many and where, never which (nor
+        // echo a bad payload, which may be digits too).
         if (!/^[0-9*#A-D]$/.test(digit)) {
-          this.#malformedFrame('bad_dtmf', JSON.stringify(digit));
+          this.#malformedFrame('bad_dtmf', `${frame.payload.length}-byte payload`);
         } else if (call) {
           call.recordDtmf(digit, this.#track);
-          call.log.info({ digit }, 'dtmf');
+          call.log.debug({ dtmf: call.dtmf.length, atMs: call.dtmf.at(-1)?.atMs }, 'dtmf');
         } else {
           this.#earlyDigits.push(digit);
         }

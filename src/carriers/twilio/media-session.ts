@@ -56,6 +56,8 @@ export class TwilioMediaSession implements CallTransport {
   #endReason: string | undefined;
   /** The close code voxline sent, when it closed first (the peer's reply may never be read). */
   #sentCloseCode: number | undefined;
+  /** #fail has closed the socket (it closes and warns once per session). */
+  #closing = false;
   #handshakeTimer: NodeJS.Timeout;
 
   constructor(socket: WebSocket, ctx: MediaSessionContext) {
@@ -136,7 +138,8 @@ export class TwilioMediaSession implements CallTransport {
         }
         this.#sequence(call, Number(message.sequenceNumber));
         call.recordDtmf(message.dtmf.digit, 'inbound'); // Twilio sends caller DTMF only ("inbound_track")
-        call.log.info({ digit: message.dtmf.digit }, 'dtmf');
+        // Digits can be PINs or card numbers: the log says how many and where, never which.
+        call.log.debug({ dtmf: call.dtmf.length, atMs: call.dtmf.at(-1)?.atMs }, 'dtmf');
         return;
       case 'stop':
         this.#endReason = 'stop';
@@ -219,6 +222,10 @@ export class TwilioMediaSession implements CallTransport {
 
   /** The stream cannot go on: close it with a code and reason; the close handler finalizes. */
   #fail(code: number, reason: string): void {
+    // Once closing, the peer's messages still arrive until its close frame does: each would
+    // fail again, and a warning apiece would let one bad peer flood the log.
+    if (this.#closing) return;
+    this.#closing = true;
     this.#endReason ??= `protocol_error: ${reason}`;
     this.#sentCloseCode ??= code;
     this.#log.warn({ code, reason }, 'closing media stream');

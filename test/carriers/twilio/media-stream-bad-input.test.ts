@@ -181,6 +181,22 @@ describe('Twilio media stream: bad input gets a clear error and loses nothing', 
       });
     });
 
+    it('past the malformed limit, logs "closing media stream" once however much more arrives', async () => {
+      const { raw, callSid } = await startedCall(gateway);
+      // Sent in one go: all of them reach voxline before the peer's close frame does.
+      for (let i = 0; i < 200; i++) raw.sendRaw('not json');
+      expect(await raw.closed).toMatchObject({ code: 1008 });
+      const gw = gateway;
+      await eventually(async () => expect((await gw.call(callSid)).malformedMessages.total).toBe(200));
+      const lines = gateway.logs.filter((l) => l.callSid === callSid);
+      const closing = lines.filter((l) => l.msg === 'closing media stream');
+      expect(closing).toEqual([
+        expect.objectContaining({ level: 40, code: 1008, reason: 'too many malformed messages (20)' }),
+      ]);
+      // Per-message lines stay bounded too: the first few warn, the rest are debug.
+      expect(lines.filter((l) => Number(l.level) >= 40)).toHaveLength(6);
+    });
+
     it('a media format voxline cannot decode → 1003', async () => {
       const raw = await openMediaSocket(gateway);
       const start = startMessage(newCallSid());

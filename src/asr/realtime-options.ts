@@ -11,12 +11,12 @@ export interface RealtimeLimits {
   readonly backoffMaxMs: number;
 }
 
-/** What a stream reports to the engine's metrics. */
+/** What a stream reports to the engine's metrics (by the leg's track, a fixed set, not its label). */
 export interface StreamObserver {
   latency(kind: 'partial' | 'final', seconds: number): void;
   reconnect(): void;
-  audioSent(leg: string, seconds: number): void;
-  dropped(leg: string, ms: number, code: SttErrorCode): void;
+  audioSent(track: string, seconds: number): void;
+  dropped(track: string, ms: number, code: SttErrorCode): void;
   /** In-process engines: compute time over audio time of an utterance (above 1: behind real time). */
   realTimeFactor?(leg: string, ratio: number): void;
   /** An append was written on the engine socket: audio from `startMs` on the call clock (benchmarks). */

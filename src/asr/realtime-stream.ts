@@ -26,6 +26,7 @@ export abstract class RealtimeStream implements SttStream {
   readonly stats: SttStreamStats = newStats();
   protected readonly log: FastifyBaseLogger;
   protected readonly leg: string;
+  readonly #track: string;
   readonly #callSid: string;
   readonly #onEvent: (event: TranscriptEvent) => void;
   readonly #limits: RealtimeLimits;
@@ -45,6 +46,7 @@ export abstract class RealtimeStream implements SttStream {
   protected constructor(options: SttStreamOptions, limits: RealtimeLimits, observer: StreamObserver) {
     this.log = options.log;
     this.leg = options.leg;
+    this.#track = options.track;
     this.#callSid = options.callSid;
     this.#onEvent = options.onEvent;
     this.#limits = limits;
@@ -242,7 +244,7 @@ export abstract class RealtimeStream implements SttStream {
       head.sentBytes += chunk.length;
       const seconds = chunk.length / this.bytesPerMs / 1000;
       this.stats.audioSecondsSent += seconds;
-      this.#observer.audioSent(this.leg, seconds);
+      this.#observer.audioSent(this.#track, seconds);
     }
     if (head.flushed && !head.endSent) {
       head.endSent = true;
@@ -316,7 +318,7 @@ export abstract class RealtimeStream implements SttStream {
   #drop(ms: number, code: SttErrorCode): void {
     if (ms <= 0) return;
     this.stats.droppedMs += ms;
-    this.#observer.dropped(this.leg, ms, code);
+    this.#observer.dropped(this.#track, ms, code);
   }
 
   #emitError(code: SttErrorCode, message: string, recoverable: boolean): void {

@@ -24,6 +24,8 @@ export interface SttStreamOptions {
   readonly callSid: string;
   /** Leg label, which is also the speaker of everything this stream transcribes. */
   readonly leg: string;
+  /** The leg's track (`inbound` / `outbound`): what metrics count by, since the label is the caller's. */
+  readonly track: string;
   readonly log: FastifyBaseLogger;
   /** Receives every event, in order. Called synchronously from the engine; must not throw. */
   readonly onEvent: (event: TranscriptEvent) => void;

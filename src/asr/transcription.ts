@@ -58,10 +58,11 @@ export function createEngine(
   return undefined;
 }
 
+/** `track`: the leg's track, what the VAD metrics count by. */
 export function transcriberOptions(
   config: AsrConfig,
   metrics: AsrMetrics,
-  leg: string,
+  track: string,
   minSilenceMs = config.vad.minSilenceMs,
 ): TranscriberOptions {
   return {
@@ -73,7 +74,7 @@ export function transcriberOptions(
     },
     prerollMs: config.vad.prerollMs,
     finalTimeoutMs: config.limits.doneTimeoutMs,
-    observeVad: (cpuMs, audioMs) => metrics.vad(leg, cpuMs, audioMs),
+    observeVad: (cpuMs, audioMs) => metrics.vad(track, cpuMs, audioMs),
   };
 }
 
@@ -96,6 +97,7 @@ export function transcriptionConsumer(
     const stt = engine.stream({
       callSid: call.callSid,
       leg: leg.label,
+      track: leg.track,
       log,
       onEvent: (event) => {
         metrics.event(event);
@@ -104,7 +106,7 @@ export function transcriptionConsumer(
     });
     const minSilenceMs = call.start.mode === 'agent' ? agentTurnSilenceMs : config.vad.minSilenceMs;
     const options: TranscriberOptions = {
-      ...transcriberOptions(config, metrics, leg.label, minSilenceMs),
+      ...transcriberOptions(config, metrics, leg.track, minSilenceMs),
       onSpeech: (type, atMs) => call.speech.emit({ leg: leg.label, type, atMs }),
     };
     const transcriber = new LegTranscriber(stt, vad, options, log);

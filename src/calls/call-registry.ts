@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
 import { VoxlineError } from '../errors.js';
+import { endReasonLabel, trackLabel } from '../observability/metrics.js';
 import { Call, type CallObserver } from './call.js';
 import type { Leg, LegConsumer, LegTiming } from './leg.js';
 
@@ -17,7 +18,10 @@ export interface CallRegistryOptions {
   readonly log: FastifyBaseLogger;
 }
 
-/** Counters summed over every ended call, per leg label; live calls are added at read time. */
+/**
+ * Counters summed over every ended call, per track (never per leg label: labels are the caller's
+ * to choose, and a key per label would grow without bound); live calls are added at read time.
+ */
 export interface LegTotals {
   framesReceived: number;
   gapFilledMs: number;
@@ -31,7 +35,8 @@ export interface LegTotals {
 export class CallRegistry {
   readonly #live = new Map<string, Call>();
   readonly #ended = new Map<string, Call>();
-  readonly #legTotals = new Map<string, LegTotals>();
+  readonly #trackTotals = new Map<string, LegTotals>();
+  /** By endReasonLabel: the full reason (with the peer's detail) stays on the call. */
   readonly #endReasons = new Map<string, number>();
   readonly #byIngress = new Map<string, number>();
   readonly #options: CallRegistryOptions;
@@ -97,14 +102,15 @@ export class CallRegistry {
     return [...this.#ended.values()];
   }
 
-  /** Per-label totals, ended calls plus live ones, read when /metrics is scraped. */
-  legTotals(): Map<string, LegTotals> {
+  /** Per-track totals, ended calls plus live ones, read when /metrics is scraped. */
+  trackTotals(): Map<string, LegTotals> {
     const totals = new Map<string, LegTotals>();
-    for (const [label, t] of this.#legTotals) totals.set(label, { ...t });
+    for (const [track, t] of this.#trackTotals) totals.set(track, { ...t });
     for (const call of this.#live.values()) for (const leg of call.legs.values()) addLeg(totals, leg);
     return totals;
   }
 
+  /** Calls ended since start, by endReasonLabel. */
   endReasons(): ReadonlyMap<string, number> {
     return this.#endReasons;
   }
@@ -164,9 +170,10 @@ export class CallRegistry {
 
   #onEnd(call: Call): void {
     this.#live.delete(call.callSid);
-    for (const leg of call.legs.values()) addLeg(this.#legTotals, leg);
+    for (const leg of call.legs.values()) addLeg(this.#trackTotals, leg);
     const reason = call.endReason ?? 'unknown';
-    this.#endReasons.set(reason, (this.#endReasons.get(reason) ?? 0) + 1);
+    const counted = endReasonLabel(reason);
+    this.#endReasons.set(counted, (this.#endReasons.get(counted) ?? 0) + 1);
     this.#ended.set(call.callSid, call);
     if (this.#ended.size > this.#options.historyLimit) {
       const oldest = this.#ended.keys().next().value;
@@ -179,9 +186,10 @@ export class CallRegistry {
 
 function addLeg(totals: Map<string, LegTotals>, leg: Leg): void {
   const s = leg.stats();
-  const t = totals.get(s.label) ?? { framesReceived: 0, gapFilledMs: 0, framesDropped: 0 };
+  const track = trackLabel(s.track);
+  const t = totals.get(track) ?? { framesReceived: 0, gapFilledMs: 0, framesDropped: 0 };
   t.framesReceived += s.framesReceived;
   t.gapFilledMs += s.gapFilledMs;
   t.framesDropped += s.framesDropped;
-  totals.set(s.label, t);
+  totals.set(track, t);
 }

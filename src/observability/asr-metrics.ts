@@ -2,17 +2,19 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { StreamObserver } from '../asr/realtime-options.js';
 import type { EngineHealth } from '../asr/stt.js';
 import type { SttErrorCode, TranscriptEvent } from '../asr/transcript-event.js';
+import { trackLabel } from './metrics.js';
 
 /** Speech-to-text metrics, registered on the app's registry. */
 export class AsrMetrics {
   readonly #latency: Histogram<'kind' | 'engine'>;
   readonly #rtf: Histogram<'engine'>;
   readonly #reconnects: Counter<'engine'>;
-  readonly #audioSent: Counter<'engine' | 'leg'>;
-  readonly #dropped: Counter<'engine' | 'leg' | 'reason'>;
+  // By track, never by leg label: labels are the caller's to choose and would be series kept forever.
+  readonly #audioSent: Counter<'engine' | 'track'>;
+  readonly #dropped: Counter<'engine' | 'track' | 'reason'>;
   readonly #events: Counter<'engine' | 'type' | 'code'>;
-  readonly #vadCpu: Counter<'leg'>;
-  readonly #vadAudio: Counter<'leg'>;
+  readonly #vadCpu: Counter<'track'>;
+  readonly #vadAudio: Counter<'track'>;
   readonly #endpointUp: Gauge<'engine' | 'endpoint' | 'state'>;
   readonly engine: string;
 
@@ -41,14 +43,14 @@ export class AsrMetrics {
     });
     this.#audioSent = new Counter({
       name: 'voxline_asr_audio_sent_seconds_total',
-      help: 'Audio written to the speech engine (re-sent audio counts again), by leg',
-      labelNames: ['engine', 'leg'],
+      help: 'Audio written to the speech engine (re-sent audio counts again), by track',
+      labelNames: ['engine', 'track'],
       registers,
     });
     this.#dropped = new Counter({
       name: 'voxline_asr_audio_dropped_ms_total',
-      help: 'Audio the speech engine never transcribed, by reason',
-      labelNames: ['engine', 'leg', 'reason'],
+      help: 'Audio the speech engine never transcribed, by track and reason',
+      labelNames: ['engine', 'track', 'reason'],
       registers,
     });
     this.#events = new Counter({
@@ -59,14 +61,14 @@ export class AsrMetrics {
     });
     this.#vadCpu = new Counter({
       name: 'voxline_vad_cpu_seconds_total',
-      help: 'Time spent in the VAD model, by leg (divide by voxline_vad_audio_seconds_total for cost per leg-second)',
-      labelNames: ['leg'],
+      help: 'Time spent in the VAD model, by track (divide by voxline_vad_audio_seconds_total for cost per leg-second)',
+      labelNames: ['track'],
       registers,
     });
     this.#vadAudio = new Counter({
       name: 'voxline_vad_audio_seconds_total',
-      help: 'Audio examined by the VAD (model or silence gate), by leg',
-      labelNames: ['leg'],
+      help: 'Audio examined by the VAD (model or silence gate), by track',
+      labelNames: ['track'],
       registers,
     });
     this.#endpointUp = new Gauge({
@@ -83,9 +85,9 @@ export class AsrMetrics {
       latency: (kind, seconds) => this.#latency.observe({ kind, engine }, seconds),
       reconnect: () => this.#reconnects.inc({ engine }),
       realTimeFactor: (_leg, ratio) => this.#rtf.observe({ engine }, ratio),
-      audioSent: (leg, seconds) => this.#audioSent.inc({ engine, leg }, seconds),
-      dropped: (leg: string, ms: number, reason: SttErrorCode) =>
-        this.#dropped.inc({ engine, leg, reason }, ms),
+      audioSent: (track, seconds) => this.#audioSent.inc({ engine, track: trackLabel(track) }, seconds),
+      dropped: (track: string, ms: number, reason: SttErrorCode) =>
+        this.#dropped.inc({ engine, track: trackLabel(track), reason }, ms),
     };
   }
 
@@ -97,9 +99,11 @@ export class AsrMetrics {
     });
   }
 
-  vad(leg: string, cpuMs: number, audioMs: number): void {
-    if (cpuMs > 0) this.#vadCpu.inc({ leg }, cpuMs / 1000);
-    this.#vadAudio.inc({ leg }, audioMs / 1000);
+  /** `track`: the leg's track (`inbound` / `outbound`), not its label. */
+  vad(track: string, cpuMs: number, audioMs: number): void {
+    const labels = { track: trackLabel(track) };
+    if (cpuMs > 0) this.#vadCpu.inc(labels, cpuMs / 1000);
+    this.#vadAudio.inc(labels, audioMs / 1000);
   }
 
   health(health: EngineHealth): void {

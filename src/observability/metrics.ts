@@ -2,6 +2,61 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { CallRegistry, LegTotals } from '../calls/call-registry.js';
 import { IngressMetrics } from './ingress-metrics.js';
 
+/*
+ * Label values come from small fixed sets: every distinct value is a series Prometheus (and this
+ * registry) keeps forever, so nothing a caller or peer chooses (leg labels, close codes, reason
+ * phrases, error text) may become one as it is.
+ */
+
+const TRACKS = new Set(['inbound', 'outbound']);
+
+/** A leg's track as a label value: `inbound`, `outbound`, or `other`. */
+export function trackLabel(track: string): string {
+  return TRACKS.has(track) ? track : 'other';
+}
+
+/** Every end reason the edges and the core give, less any detail after a colon. */
+const END_REASONS = new Set([
+  'stop',
+  'bye',
+  'hangup',
+  'socket_closed',
+  'connection_lost',
+  'message_too_big',
+  'protocol_error',
+  'idle_timeout',
+  'shutdown',
+  'no_ack',
+  'agent_end_call',
+  'agent_transfer_call',
+  'unknown',
+]);
+
+/**
+ * A call's end reason as a label value. Reasons carry peer detail (`protocol_error: <what the peer
+ * sent>`, `socket_closed_<the peer's close code>`, `peer_error_<its error byte>`): the detail goes.
+ */
+export function endReasonLabel(reason: string): string {
+  const head = reason.split(':', 1)[0].trim();
+  if (END_REASONS.has(head)) return head;
+  if (/^socket_closed_\d+$/.test(head)) return 'socket_closed_abnormal';
+  if (/^peer_error_\d+$/.test(head)) return 'peer_error';
+  return 'other';
+}
+
+/**
+ * A WebSocket close code as a label value: the protocol's own (1000–1015) and voxline's 4000 as
+ * they are; the application ranges the peer may pick from (3000–4999) folded to `3xxx` / `4xxx`.
+ */
+export function closeCodeLabel(code: string): string {
+  const n = Number(code);
+  if (!Number.isInteger(n)) return 'other';
+  if ((n >= 1000 && n <= 1015) || n === 4000) return String(n);
+  if (n >= 3000 && n <= 3999) return '3xxx';
+  if (n >= 4000 && n <= 4999) return '4xxx';
+  return 'other';
+}
+
 /**
  * Prometheus metrics for one app instance (its own registry: no global state). Per-frame numbers
  * are plain integers kept by each leg and summed here only when /metrics is scraped, so the
@@ -12,7 +67,8 @@ export class GatewayMetrics {
   readonly malformedMessages: Counter<'reason'>;
   readonly signatureRejections: Counter<'route'>;
   readonly callsRefused: Counter<'reason'>;
-  readonly socketsClosed: Counter<'code'>;
+  /** Takes the raw close code; counts it under closeCodeLabel. */
+  readonly socketsClosed: { inc(labels: { readonly code: string }): void };
   readonly ingress: IngressMetrics;
 
   /** `calls` is read at scrape time (the registry is built after the metrics). */
@@ -40,12 +96,13 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.socketsClosed = new Counter({
+    const socketsClosed = new Counter({
       name: 'voxline_media_sockets_closed_total',
-      help: 'Media WebSockets closed, by close code',
+      help: 'Media WebSockets closed, by close code (3xxx / 4xxx: application codes other than 4000)',
       labelNames: ['code'],
       registers,
     });
+    this.socketsClosed = { inc: ({ code }) => socketsClosed.inc({ code: closeCodeLabel(code) }) };
     new Gauge({
       name: 'voxline_calls_live',
       help: 'Calls with a live media stream',
@@ -56,7 +113,7 @@ export class GatewayMetrics {
     });
     new Counter({
       name: 'voxline_calls_ended_total',
-      help: 'Calls ended, by reason',
+      help: 'Calls ended, by reason (without its detail)',
       labelNames: ['reason'],
       registers,
       collect() {
@@ -64,26 +121,27 @@ export class GatewayMetrics {
         for (const [reason, n] of registryOf().endReasons()) this.inc({ reason }, n);
       },
     });
-    const perLeg = (name: string, help: string, pick: (totals: LegTotals) => number) =>
+    // By track: a leg's label is the caller's name for it (custom parameters, SIPREC metadata).
+    const perTrack = (name: string, help: string, pick: (totals: LegTotals) => number) =>
       new Counter({
         name,
         help,
-        labelNames: ['leg'],
+        labelNames: ['track'],
         registers,
         collect() {
           this.reset();
-          for (const [leg, totals] of registryOf().legTotals()) this.inc({ leg }, pick(totals));
+          for (const [track, totals] of registryOf().trackTotals()) this.inc({ track }, pick(totals));
         },
       });
-    perLeg('voxline_media_frames_total', 'Media messages received, by leg', (t) => t.framesReceived);
-    perLeg(
+    perTrack('voxline_media_frames_total', 'Media messages received, by track', (t) => t.framesReceived);
+    perTrack(
       'voxline_gap_filled_ms_total',
-      'Milliseconds of missing audio filled with silence, by leg',
+      'Milliseconds of missing audio filled with silence, by track',
       (t) => t.gapFilledMs,
     );
-    perLeg(
+    perTrack(
       'voxline_frames_dropped_total',
-      'Media messages dropped as duplicate or late, by leg',
+      'Media messages dropped as duplicate or late, by track',
       (t) => t.framesDropped,
     );
   }

@@ -117,7 +117,7 @@ describe('vLLM faults: nothing is lost, and what cannot be saved is said', () =>
     expect(unavailable[0].message).toMatch(/has not taken this leg's audio for over 6000 ms/);
     expect(
       await metric(
-        'voxline_asr_audio_dropped_ms_total{engine="vllm",leg="caller",reason="engine_unavailable"}',
+        'voxline_asr_audio_dropped_ms_total{engine="vllm",track="inbound",reason="engine_unavailable"}',
       ),
     ).toBeGreaterThan(0);
     const call = await gateway.call(result.callSid);

@@ -12,7 +12,7 @@ describe('/healthz and /metrics', () => {
     }
   });
 
-  it('exposes Prometheus counters per leg, malformed messages by reason, and event-loop lag', async () => {
+  it('exposes Prometheus counters per track, malformed messages by reason, and event-loop lag', async () => {
     const gateway = await startGateway();
     try {
       await playDemo(gateway, 'greeting', { impair: { inbound: { drop: [20, 21] } } });
@@ -21,11 +21,11 @@ describe('/healthz and /metrics', () => {
       const text = body as string;
       expect(text).toContain('voxline_calls_live 0');
       expect(text).toContain('voxline_calls_ended_total{reason="stop"} 1');
-      expect(text).toContain('voxline_media_frames_total{leg="caller"} 248');
-      expect(text).toContain('voxline_media_frames_total{leg="agent"} 250');
-      expect(text).toContain('voxline_gap_filled_ms_total{leg="caller"} 40');
-      expect(text).toContain('voxline_gap_filled_ms_total{leg="agent"} 0');
-      expect(text).toContain('voxline_frames_dropped_total{leg="caller"} 0');
+      expect(text).toContain('voxline_media_frames_total{track="inbound"} 248');
+      expect(text).toContain('voxline_media_frames_total{track="outbound"} 250');
+      expect(text).toContain('voxline_gap_filled_ms_total{track="inbound"} 40');
+      expect(text).toContain('voxline_gap_filled_ms_total{track="outbound"} 0');
+      expect(text).toContain('voxline_frames_dropped_total{track="inbound"} 0');
       expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
       expect(text).toContain('# TYPE voxline_malformed_messages_total counter');
     } finally {

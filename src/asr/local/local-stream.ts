@@ -36,6 +36,7 @@ const SAMPLES_PER_MS = 16;
 export class LocalStream implements SttStream {
   readonly stats = newStats();
   readonly #leg: string;
+  readonly #track: string;
   readonly #log: FastifyBaseLogger;
   readonly #onEvent: (event: TranscriptEvent) => void;
   readonly #options: LocalStreamOptions;
@@ -51,6 +52,7 @@ export class LocalStream implements SttStream {
   /** `lease` undefined: no model was free for this leg (capacity_exceeded). */
   constructor(options: SttStreamOptions, lease: ModelLease | undefined, streamOptions: LocalStreamOptions) {
     this.#leg = options.leg;
+    this.#track = options.track;
     this.#log = options.log;
     this.#onEvent = options.onEvent;
     this.#options = streamOptions;
@@ -196,7 +198,7 @@ export class LocalStream implements SttStream {
     const endMs = u.endMs ?? u.startMs + audioMs;
     this.stats.finals++;
     this.stats.audioSecondsSent += audioMs / 1000;
-    this.#options.observer.audioSent(this.#leg, audioMs / 1000);
+    this.#options.observer.audioSent(this.#track, audioMs / 1000);
     this.#onEvent({
       type: 'final',
       leg: this.#leg,
@@ -261,7 +263,7 @@ export class LocalStream implements SttStream {
 
   #drop(ms: number, code: SttErrorCode): void {
     this.stats.droppedMs += ms;
-    this.#options.observer.dropped(this.#leg, ms, code);
+    this.#options.observer.dropped(this.#track, ms, code);
   }
 
   #fail(code: SttErrorCode, message: string): void {

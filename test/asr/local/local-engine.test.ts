@@ -53,7 +53,13 @@ function engine(options: { path?: string; maxStreams?: number } = {}) {
 
 function open(e: LocalEngine, leg = 'caller') {
   const events: TranscriptEvent[] = [];
-  const stream = e.stream({ callSid: 'CAtiny', leg, log, onEvent: (event) => events.push(event) });
+  const stream = e.stream({
+    callSid: 'CAtiny',
+    leg,
+    track: 'inbound',
+    log,
+    onEvent: (event) => events.push(event),
+  });
   return { stream, events };
 }
 

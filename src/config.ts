@@ -63,6 +63,13 @@ export const EnvSchema = Type.Object({
   ADMIN_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
   ),
+  OUTBOX_RETENTION_DAYS: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 36_500,
+    default: 7,
+    description:
+      'delivered and dead-lettered webhook events are deleted this long after they finished (hourly); pending ones never',
+  }),
   ...SipEnvProperties,
   ...AudioSocketEnvProperties,
   ...AsrEnvProperties,
@@ -106,6 +113,10 @@ export interface Config {
   readonly audioSocket: AudioSocketOptions | undefined;
   readonly asr: AsrConfig;
   readonly webhooks: WebhookConfig;
+  readonly outbox: {
+    /** Finished events (delivered or dead-lettered) are kept this long, in days (may be fractional). */
+    readonly retentionDays: number;
+  };
   readonly agent: AgentConfig;
   /** Things the operator should know at start (logged as warnings). */
   readonly warnings: readonly string[];
@@ -211,6 +222,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     audioSocket,
     asr,
     webhooks,
+    outbox: { retentionDays: e.OUTBOX_RETENTION_DAYS },
     agent,
     warnings,
   });

@@ -28,10 +28,54 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS deliveries (
   id INTEGER PRIMARY KEY, event_id TEXT NOT NULL REFERENCES events(id), endpoint TEXT NOT NULL,
   call_sid TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, last_error TEXT, delivered_at INTEGER);
+  created_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, last_error TEXT, delivered_at INTEGER,
+  finished_at INTEGER);
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (endpoint, status, call_sid, seq);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (endpoint, status, next_attempt_at);
 `;
+
+/** For retention: events by age, an event's deliveries, a call's events. */
+const RETENTION_INDEXES = `
+CREATE INDEX IF NOT EXISTS events_age ON events (created_at);
+CREATE INDEX IF NOT EXISTS events_call ON events (call_sid);
+CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
+`;
+
+/** Outboxes written before retention have no finished_at: add it (NULL there; see FINISHED_AT). */
+function migrate(db: Database.Database): void {
+  const columns = db.pragma('table_info(deliveries)') as { name: string }[];
+  if (!columns.some((c) => c.name === 'finished_at')) {
+    db.exec('ALTER TABLE deliveries ADD COLUMN finished_at INTEGER');
+  }
+  db.exec(RETENTION_INDEXES);
+}
+
+/**
+ * When a delivery was finished: delivered or dead-lettered (`finished_at`; rows from before that
+ * column: when delivered, or when its last retry was due, which is at most one attempt earlier).
+ */
+const FINISHED_AT = 'COALESCE(d.finished_at, d.delivered_at, d.next_attempt_at)';
+
+/** Where a prune pass has got to: the last event it looked at, in (created_at, rowid) order. */
+export interface PruneCursor {
+  readonly createdAt: number;
+  readonly rowid: number;
+}
+
+/** Rows one prune deleted. */
+export interface PruneResult {
+  events: number;
+  deliveries: number;
+  sequences: number;
+}
+
+export interface PruneBatch extends PruneResult {
+  /** Where the next batch starts; undefined when this one reached the end. */
+  readonly next: PruneCursor | undefined;
+}
+
+/** Events looked at per prune batch: each batch is one short transaction. */
+const PRUNE_BATCH = 500;
 
 type Append = (
   callSid: string,
@@ -94,6 +138,7 @@ export class Outbox {
   readonly #append: Append;
   readonly #appendEphemeral: Append;
   readonly #statements;
+  readonly #pruneBatch: (cutoff: number, limit: number, after: PruneCursor) => PruneBatch;
 
   constructor(path: string, sync: OutboxSync = 'full') {
     this.#db = new Database(path);
@@ -101,6 +146,7 @@ export class Outbox {
     this.#db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(SCHEMA);
+    migrate(this.#db);
     this.#bookkeeping = new Database(path);
     this.#bookkeeping.pragma('synchronous = NORMAL');
     this.#bookkeeping.pragma('busy_timeout = 5000');
@@ -119,13 +165,15 @@ export class Outbox {
         `SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE endpoint = ? AND status = 'pending'`,
       ),
       delivered: books.prepare(
-        `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?`,
+        `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = @now, finished_at = @now,
+           last_error = NULL WHERE id = @id`,
       ),
       retryLater: books.prepare(
         'UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?',
       ),
       dead: books.prepare(
-        `UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`,
+        `UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?, finished_at = ?
+         WHERE id = ?`,
       ),
       list: books.prepare(
         `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = ? ORDER BY d.id DESC LIMIT ?`,
@@ -134,13 +182,34 @@ export class Outbox {
         `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`,
       ),
       requeue: books.prepare(
-        `UPDATE deliveries SET status = 'pending', attempts = 0, created_at = ?, next_attempt_at = ?, last_error = NULL
+        `UPDATE deliveries SET status = 'pending', attempts = 0, created_at = ?, next_attempt_at = ?, last_error = NULL,
+           finished_at = NULL
          WHERE id = ? AND status = 'failed'`,
       ),
       counts: books.prepare(
         'SELECT endpoint, status, COUNT(*) AS n FROM deliveries GROUP BY endpoint, status',
       ),
+      // Events older than the cutoff, oldest first, each marked `done` when every delivery of it
+      // was finished before the cutoff too. A pending delivery keeps its event, whatever its age.
+      pruneScan: books.prepare(
+        `SELECT e.rowid AS rowid, e.created_at AS createdAt, e.id, e.call_sid AS callSid,
+           NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id
+                       AND (d.status = 'pending' OR ${FINISHED_AT} >= @cutoff)) AS done
+         FROM events e
+         WHERE e.created_at < @cutoff AND (e.created_at, e.rowid) > (@createdAt, @rowid)
+         ORDER BY e.created_at, e.rowid LIMIT @limit`,
+      ),
+      pruneDeliveries: books.prepare('DELETE FROM deliveries WHERE event_id = ?'),
+      pruneEvent: books.prepare('DELETE FROM events WHERE id = ?'),
+      // A call's numbering goes with its last event: every event it had is older than the
+      // retention and finished, so the call ended long ago (a live call has recent events).
+      pruneSequence: books.prepare(
+        'DELETE FROM call_seq WHERE call_sid = @call AND NOT EXISTS (SELECT 1 FROM events WHERE call_sid = @call)',
+      ),
     };
+    this.#pruneBatch = books.transaction((cutoff: number, limit: number, after: PruneCursor) =>
+      this.#prune(cutoff, limit, after),
+    );
     this.#append = appender(db);
     this.#appendEphemeral = appender(books);
   }
@@ -167,15 +236,15 @@ export class Outbox {
   }
 
   markDelivered(id: number, now = Date.now()): void {
-    this.#statements.delivered.run(now, id);
+    this.#statements.delivered.run({ now, id });
   }
 
   markRetry(id: number, nextAttemptAt: number, error: string): void {
     this.#statements.retryLater.run(nextAttemptAt, error, id);
   }
 
-  markFailed(id: number, error: string): void {
-    this.#statements.dead.run(error, id);
+  markFailed(id: number, error: string, now = Date.now()): void {
+    this.#statements.dead.run(error, now, id);
   }
 
   list(status: DeliveryStatus, limit: number): Delivery[] {
@@ -193,6 +262,63 @@ export class Outbox {
 
   counts(): { endpoint: string; status: DeliveryStatus; n: number }[] {
     return this.#statements.counts.all() as { endpoint: string; status: DeliveryStatus; n: number }[];
+  }
+
+  /**
+   * One bounded step of retention, in one transaction: of the next `limit` events created before
+   * `cutoff`, deletes those whose deliveries were all finished (delivered or dead-lettered) before
+   * `cutoff`, with their deliveries, and the sequence rows of calls left with no event at all.
+   */
+  pruneBatch(cutoff: number, limit = PRUNE_BATCH, after?: PruneCursor): PruneBatch {
+    return this.#pruneBatch(cutoff, limit, after ?? { createdAt: Number.MIN_SAFE_INTEGER, rowid: 0 });
+  }
+
+  /**
+   * Retention: every finished event created and finished before `cutoff` goes, batch by batch,
+   * yielding to the event loop between batches so appends and deliveries go on meanwhile. Stops
+   * early (what is done stays done) when `signal` aborts or the outbox is closed.
+   */
+  async prune(
+    cutoff: number,
+    options: { batchSize?: number; signal?: AbortSignal } = {},
+  ): Promise<PruneResult> {
+    const total: PruneResult = { events: 0, deliveries: 0, sequences: 0 };
+    let after: PruneCursor | undefined;
+    for (;;) {
+      if (options.signal?.aborted || !this.#bookkeeping.open) return total;
+      const batch = this.pruneBatch(cutoff, options.batchSize ?? PRUNE_BATCH, after);
+      total.events += batch.events;
+      total.deliveries += batch.deliveries;
+      total.sequences += batch.sequences;
+      if (!batch.next) return total;
+      after = batch.next;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  #prune(cutoff: number, limit: number, after: PruneCursor): PruneBatch {
+    const { pruneScan, pruneDeliveries, pruneEvent, pruneSequence } = this.#statements;
+    const rows = pruneScan.all({ cutoff, limit, createdAt: after.createdAt, rowid: after.rowid }) as {
+      rowid: number;
+      createdAt: number;
+      id: string;
+      callSid: string;
+      done: number;
+    }[];
+    const result = { events: 0, deliveries: 0, sequences: 0 };
+    const calls = new Set<string>();
+    for (const row of rows) {
+      if (!row.done) continue;
+      result.deliveries += pruneDeliveries.run(row.id).changes;
+      result.events += pruneEvent.run(row.id).changes;
+      calls.add(row.callSid);
+    }
+    for (const callSid of calls) result.sequences += pruneSequence.run({ call: callSid }).changes;
+    const last = rows.at(-1);
+    return {
+      ...result,
+      next: last && rows.length === limit ? { createdAt: last.createdAt, rowid: last.rowid } : undefined,
+    };
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { WebhookMetrics } from '../observability/webhook-metrics.js';
 import { Recordings } from '../recording/recordings.js';
 import { Dispatcher } from './dispatcher.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type PruneResult } from './outbox.js';
 import { WebhookPublisher } from './webhook-publisher.js';
 
 /** Outbox, dispatcher, publisher and recordings, wired from config; what buildApp plugs in. */
@@ -17,10 +17,25 @@ export interface WebhookService {
   readonly recordings: Recordings | undefined;
   readonly observers: readonly CallObserver[];
   readonly consumers: readonly LegConsumerFactory[];
+  /** Starts deliveries, the recordings' retention and the outbox's (now, then every hour). */
   start(): void;
+  /**
+   * Deletes what the outbox no longer needs (OUTBOX_RETENTION_DAYS); the timer calls it. Resolves
+   * with what went (undefined with no outbox); a call while one runs waits for that one.
+   */
+  pruneOutbox(): Promise<PruneResult | undefined>;
   /** After the calls have drained: stops deliveries (bounded wait for those in flight), closes the database. */
   close(timeoutMs: number): Promise<void>;
 }
+
+export interface WebhookServiceDeps {
+  /** The clock retention measures age by (default Date.now). */
+  readonly now?: () => number;
+}
+
+/** How often the outbox is pruned: retention is in days, so hourly keeps it within 1/24 of one. */
+export const OUTBOX_PRUNE_INTERVAL_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
 /**
  * The outbox lives at DATA_DIR/voxline.db and is opened when endpoints are configured (its
@@ -30,8 +45,10 @@ export function createWebhookService(
   config: Config,
   registry: Registry,
   log: FastifyBaseLogger,
+  deps: WebhookServiceDeps = {},
 ): WebhookService {
   const { webhooks } = config;
+  const now = deps.now ?? Date.now;
   const outbox =
     webhooks.endpoints.length > 0
       ? new Outbox(join(config.dataDir, 'voxline.db'), webhooks.outboxSync)
@@ -62,6 +79,34 @@ export function createWebhookService(
           log,
           (call, info) => publisher?.recordingReady(call, info),
         );
+
+  // Retention: without it delivered events and every call's sequence row would stay forever.
+  const retentionMs = config.outbox.retentionDays * DAY_MS;
+  const stopPruning = new AbortController();
+  let pruneTimer: NodeJS.Timeout | undefined;
+  let pruning: Promise<PruneResult | undefined> | undefined;
+  const pruneOutbox = (): Promise<PruneResult | undefined> => {
+    if (!outbox || stopPruning.signal.aborted) return Promise.resolve(undefined);
+    pruning ??= outbox
+      .prune(now() - retentionMs, { signal: stopPruning.signal })
+      .then(
+        (pruned) => {
+          if (pruned.events > 0 || pruned.sequences > 0) {
+            log.info({ ...pruned, retentionDays: config.outbox.retentionDays }, 'webhook outbox pruned');
+          }
+          return pruned;
+        },
+        (err: unknown) => {
+          log.error({ err }, 'webhook outbox prune failed; the next one will try again');
+          return undefined;
+        },
+      )
+      .finally(() => {
+        pruning = undefined;
+      });
+    return pruning;
+  };
+
   return {
     outbox,
     dispatcher,
@@ -71,9 +116,19 @@ export function createWebhookService(
     start() {
       dispatcher?.start();
       recordings?.startRetention();
+      if (outbox && !pruneTimer) {
+        void pruneOutbox();
+        pruneTimer = setInterval(() => void pruneOutbox(), OUTBOX_PRUNE_INTERVAL_MS);
+        pruneTimer.unref();
+      }
     },
+    pruneOutbox,
     async close(timeoutMs) {
       recordings?.stop();
+      clearInterval(pruneTimer);
+      // A prune stops at its next batch; the database must outlive the batch in progress.
+      stopPruning.abort();
+      await pruning;
       await dispatcher?.stop(timeoutMs);
       outbox?.close();
     },

@@ -83,7 +83,16 @@ export class AudioSocketServer {
     this.#sockets.add(socket);
     socket.setNoDelay(true);
     const connection = new Connection(socket, log, this);
-    socket.on('data', (chunk) => connection.onData(chunk));
+    socket.on('data', (chunk) => {
+      // A containment boundary: an unexpected throw ends this connection (and so its leg), nothing else.
+      try {
+        connection.onData(chunk);
+      } catch (err) {
+        this.#ctx.metrics.ingress.failures.inc({ ingress: 'audiosocket' });
+        log.error({ err }, 'AudioSocket frame handling failed: closing the connection');
+        socket.destroy();
+      }
+    });
     socket.on('error', (err) => log.debug({ err }, 'AudioSocket connection error'));
     socket.on('close', () => {
       this.#sockets.delete(socket);

@@ -19,6 +19,7 @@ export const CLOSE = {
   invalidPayload: 1007,
   policyViolation: 1008,
   messageTooBig: 1009,
+  internalError: 1011,
   tryAgainLater: 1013,
   idleTimeout: 4000,
 } as const;
@@ -65,7 +66,14 @@ export class TwilioMediaSession implements CallTransport {
     this.#ctx = ctx;
     this.#log = ctx.log;
     // Attached before anything awaits: Twilio sends connected and start right after the upgrade.
-    socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    socket.on('message', (data, isBinary) => {
+      // A containment boundary: an unexpected throw ends this stream (1011), never the process.
+      try {
+        this.#onMessage(data, isBinary);
+      } catch (err) {
+        this.#handlerFailed(err);
+      }
+    });
     socket.on('close', (code) => this.#onClose(code));
     socket.on('error', (err) => this.#onError(err));
     const { handshakeTimeoutMs } = ctx.config.media;
@@ -218,6 +226,13 @@ export class TwilioMediaSession implements CallTransport {
     this.#log[level]({ reason, detail, count }, 'malformed media stream message');
     const limit = this.#ctx.config.media.maxMalformedPerCall;
     if (count >= limit) this.#fail(CLOSE.policyViolation, `too many malformed messages (${count})`);
+  }
+
+  #handlerFailed(err: unknown): void {
+    this.#ctx.metrics.ingress.failures.inc({ ingress: 'twilio' });
+    (this.#call?.log ?? this.#log).error({ err }, 'media message handling failed: ending this stream');
+    this.#endReason ??= 'internal_error';
+    this.#fail(CLOSE.internalError, 'internal error');
   }
 
   /** The stream cannot go on: close it with a code and reason; the close handler finalizes. */

@@ -19,6 +19,12 @@ export interface AudioFrame {
   readonly durationMs: number;
   /** True when voxline made this frame up: silence filling a gap the carrier left. */
   readonly filled: boolean;
+  /**
+   * Call-clock time the leg skipped just before this frame (a timestamp jump longer than the fill
+   * limit), 0 or absent when none. It is not time that passed: a consumer that lays audio on a
+   * timeline (the recorder) leaves it out.
+   */
+  readonly skippedMs?: number;
 }
 
 export const PCM_RATE_HZ = 16_000;

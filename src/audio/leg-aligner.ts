@@ -5,8 +5,9 @@
  * payload is one array element per sample (G.711 bytes, or PCM16). In-order packets pass straight through with no copy and no delay. A packet that leaves
  * a gap waits until `reorderWindow` samples of audio are queued behind the gap (the missing packet
  * may still arrive out of order); then the gap is filled with silence, or skipped when it is
- * longer than `maxFill`. Late and duplicate packets are dropped. Every sample filled, skipped or
- * dropped is counted: nothing disappears silently.
+ * longer than `maxFill`. Late and duplicate packets are dropped, and so is a packet whose position
+ * is not a whole sample within ±MAX_POSITION (a carrier bug or a hostile stream). Every sample
+ * filled, skipped or dropped is counted: nothing disappears silently.
  *
  * The timeline starts at the earliest packet seen once the first window has queued, so a leg whose
  * first packets arrive out of order still starts at the right place.
@@ -15,9 +16,22 @@
 /** One element per sample. */
 export type SampleArray = Uint8Array | Int16Array;
 
+/**
+ * Farthest a position may be from 0, in samples: 2^40 is over 265 days at 48 kHz, so nothing real
+ * comes near it, and every position and sum of positions stays an exact integer in a double.
+ */
+export const MAX_POSITION = 2 ** 40;
+
+/** True for a position the aligner takes: a whole number of samples within ±MAX_POSITION. */
+export function isValidPosition(start: number): boolean {
+  return Number.isInteger(start) && Math.abs(start) <= MAX_POSITION;
+}
+
 export interface AlignerOutput<T extends SampleArray> {
   audio(start: number, payload: T): void;
   gap(start: number, length: number): void;
+  /** The timeline jumps over [start, start + length) (longer than `maxFill`); the next audio is at its end. */
+  skip?(start: number, length: number): void;
 }
 
 export interface AlignerOptions {
@@ -44,6 +58,8 @@ export interface AlignerCounts {
   droppedPackets: number;
   /** Samples dropped: duplicate, late, or overlapping audio already passed on. */
   droppedSamples: number;
+  /** Packets refused for a position out of range (see isValidPosition); also in `droppedPackets`. */
+  badTimestamps: number;
 }
 
 interface Queued<T> {
@@ -60,6 +76,7 @@ export class LegAligner<T extends SampleArray = Uint8Array> {
     skippedSamples: 0,
     droppedPackets: 0,
     droppedSamples: 0,
+    badTimestamps: 0,
   };
   /** Position of the next sample expected; undefined until the timeline starts. */
   #next: number | undefined;
@@ -80,6 +97,12 @@ export class LegAligner<T extends SampleArray = Uint8Array> {
 
   push(start: number, payload: T): void {
     if (payload.length === 0) return;
+    if (!isValidPosition(start)) {
+      // Refused here, before it can stall the queue (NaN compares to nothing) or become a jump.
+      this.counts.badTimestamps++;
+      this.#drop(payload.length);
+      return;
+    }
     const next = this.#next;
     if (next !== undefined && this.#queue.length === 0) {
       if (start === next) {
@@ -143,6 +166,7 @@ export class LegAligner<T extends SampleArray = Uint8Array> {
           this.#out.gap(next, gap);
         } else {
           this.counts.skippedSamples += gap;
+          this.#out.skip?.(next, gap);
         }
         this.#next = head.start;
       } else {

@@ -1,5 +1,5 @@
 import { type AudioFrame, CARRIER_RATE_HZ } from '../audio/frame.js';
-import { LegAligner, type SampleArray } from '../audio/leg-aligner.js';
+import { isValidPosition, LegAligner, type SampleArray } from '../audio/leg-aligner.js';
 import { createLegDecoder, type DecodedChunk, type LegCodec, type LegDecoder } from '../audio/leg-decoder.js';
 import type { LegSpec } from '../carriers/carrier.js';
 
@@ -26,8 +26,10 @@ export interface LegStats {
   readonly audioSeconds: number;
   readonly gapFilledMs: number;
   readonly skippedMs: number;
-  /** Packets dropped as duplicate or too late. */
+  /** Packets dropped as duplicate, too late, or with a timestamp out of range. */
   readonly framesDropped: number;
+  /** Of `framesDropped`: packets refused for a timestamp out of range (NaN, negative ms, absurdly far). */
+  readonly badTimestamps: number;
   readonly droppedMs: number;
   readonly reordered: number;
   /** End of the leg's timeline on the call clock, in ms. */
@@ -55,6 +57,8 @@ export class Leg {
   readonly track: string;
   readonly codec: LegCodec;
   readonly sampleRate: number;
+  /** Longest gap this leg fills with silence (ms); longer ones are skipped. */
+  readonly maxFillMs: number;
   framesReceived = 0;
   consumerErrors = 0;
   readonly #bytes: LegAligner<Uint8Array> | undefined;
@@ -69,6 +73,8 @@ export class Leg {
   #mediaEndMs: number | undefined;
   #mediaArrivedAt = 0;
   readonly #tracksClock: boolean;
+  /** Samples the aligner skipped since the last frame delivered: told to consumers on the next one. */
+  #skipped = 0;
 
   /** `tracksClock`: keep the carrier clock readable (`clockMs`), for calls that play audio back. */
   constructor(
@@ -80,6 +86,7 @@ export class Leg {
     this.label = spec.label;
     this.track = spec.track;
     this.codec = spec.codec ?? 'pcmu';
+    this.maxFillMs = timing.maxFillMs;
     this.#tracksClock = tracksClock;
     this.#onConsumerError = onConsumerError;
     if (this.codec === 'l16') {
@@ -114,6 +121,9 @@ export class Leg {
           this.#deliver(start + done, n, chunk, true);
         }
       },
+      skip: (_start, length) => {
+        this.#skipped += length;
+      },
     });
   }
 
@@ -123,7 +133,9 @@ export class Leg {
 
   /** μ-law bytes that the carrier stamped at `timestampMs` on the call clock (Twilio). */
   pushMulaw(timestampMs: number, payload: Uint8Array): void {
-    this.pushBytes(timestampMs * this.#samplesPerMs, payload);
+    // Twilio stamps ms since the stream started, so a negative one is refused (NaN: the aligner
+    // counts it). Sample positions may be negative: an RTP stream's first packets can arrive out of order.
+    this.pushBytes(timestampMs >= 0 ? timestampMs * this.#samplesPerMs : Number.NaN, payload);
   }
 
   /** G.711 bytes (this leg's codec) starting at sample `start` of the leg's timeline. */
@@ -131,8 +143,9 @@ export class Leg {
     if (this.#ended) return;
     if (!this.#bytes) throw new TypeError(`leg ${this.label} takes ${this.codec}, not G.711 bytes`);
     this.framesReceived++;
-    if (this.#tracksClock) this.#noteClock((start + payload.length) / this.#samplesPerMs);
-    this.#bytes.push(start, payload);
+    if (this.#tracksClock && isValidPosition(start))
+      this.#noteClock((start + payload.length) / this.#samplesPerMs);
+    this.#bytes.push(start, payload); // refuses (and counts) a position out of range
   }
 
   /** Linear PCM16 at the leg's rate starting at sample `start` of the leg's timeline. */
@@ -140,8 +153,9 @@ export class Leg {
     if (this.#ended) return;
     if (!this.#pcm) throw new TypeError(`leg ${this.label} takes ${this.codec}, not linear PCM`);
     this.framesReceived++;
-    if (this.#tracksClock) this.#noteClock((start + payload.length) / this.#samplesPerMs);
-    this.#pcm.push(start, payload);
+    if (this.#tracksClock && isValidPosition(start))
+      this.#noteClock((start + payload.length) / this.#samplesPerMs);
+    this.#pcm.push(start, payload); // refuses (and counts) a position out of range
   }
 
   /** Where the leg's timeline has got to, in samples at its rate (undefined before it starts). */
@@ -158,7 +172,7 @@ export class Leg {
       try {
         consumer.end();
       } catch (err) {
-        this.#consumerFailed(err);
+        this.consumerFailed(err);
       }
     }
   }
@@ -188,6 +202,7 @@ export class Leg {
       gapFilledMs: c.filledSamples / perMs,
       skippedMs: c.skippedSamples / perMs,
       framesDropped: c.droppedPackets,
+      badTimestamps: c.badTimestamps,
       droppedMs: c.droppedSamples / perMs,
       reordered: c.reordered,
       positionMs: position === undefined ? null : position / perMs,
@@ -195,6 +210,8 @@ export class Leg {
   }
 
   #deliver(start: number, samples: number, chunk: DecodedChunk, filled: boolean): void {
+    const skipped = this.#skipped;
+    this.#skipped = 0;
     const frame: AudioFrame = {
       leg: this.label,
       pcm: chunk.pcm,
@@ -202,17 +219,19 @@ export class Leg {
       startMs: start / this.#samplesPerMs,
       durationMs: samples / this.#samplesPerMs,
       filled,
+      skippedMs: skipped / this.#samplesPerMs,
     };
     for (const consumer of this.#consumers) {
       try {
         consumer.push(frame);
       } catch (err) {
-        this.#consumerFailed(err);
+        this.consumerFailed(err);
       }
     }
   }
 
-  #consumerFailed(err: unknown): void {
+  /** A consumer threw (or could not be made for this leg): counted, reported; the leg goes on. */
+  consumerFailed(err: unknown): void {
     this.consumerErrors++;
     this.#onConsumerError(err);
   }

@@ -55,7 +55,8 @@ export class Recordings {
     }
     let recorder = this.#recorders.get(call.callSid);
     if (!recorder) {
-      const created = new CallRecorder(this.pathOf(call.callSid) as string, this.#format, 2);
+      // Every leg of a call has the same timing: the first one's fill limit bounds the recorder's padding.
+      const created = new CallRecorder(this.pathOf(call.callSid) as string, this.#format, 2, leg.maxFillMs);
       recorder = created;
       this.#recorders.set(call.callSid, created);
       // Agent calls have no outbound track: the right channel is what the agent played.

@@ -172,4 +172,62 @@ describe('LegAligner', () => {
     expect(counts.filledSamples).toBe(lost.size * PACKET);
     expect(counts.droppedPackets).toBe(withDuplicates.length - arrivals.length);
   });
+  it('refuses a position that is not a whole sample within ±2^40, counts it, and keeps the stream going', () => {
+    const emitted: number[] = [];
+    const aligner = new LegAligner(options, { audio: (s) => emitted.push(s / PACKET), gap: () => undefined });
+    for (let i = 0; i < 3; i++) aligner.push(i * PACKET, packet(i));
+    for (const bad of [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 40 + 1, -(2 ** 40) - 1, 0.5])
+      aligner.push(bad, packet(9));
+    for (let i = 3; i < 6; i++) aligner.push(i * PACKET, packet(i));
+    aligner.flush();
+    expect(emitted).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(aligner.counts).toMatchObject({
+      samples: 6 * PACKET,
+      badTimestamps: 5,
+      droppedPackets: 5,
+      droppedSamples: 5 * PACKET,
+      skippedSamples: 0,
+      filledSamples: 0,
+    });
+    expect(aligner.position).toBe(6 * PACKET);
+  });
+
+  it('refuses a NaN position (once queued, it never compared equal to anything and the release spun)', () => {
+    const aligner = new LegAligner(
+      { ...options, reorderWindow: 0 },
+      { audio: () => undefined, gap: () => undefined },
+    );
+    aligner.push(0, packet(0));
+    aligner.push(Number.NaN, packet(1));
+    aligner.push(PACKET, packet(1));
+    aligner.flush();
+    expect(aligner.counts).toMatchObject({ samples: 2 * PACKET, badTimestamps: 1, droppedPackets: 1 });
+    expect(aligner.position).toBe(2 * PACKET);
+  });
+
+  it('tells its output where it skipped, just before the audio after the jump', () => {
+    const events: string[] = [];
+    const aligner = new LegAligner(
+      { ...options, maxFill: 10 * PACKET },
+      {
+        audio: (start) => events.push(`audio ${start / PACKET}`),
+        gap: (start, length) => events.push(`gap ${start / PACKET}+${length / PACKET}`),
+        skip: (start, length) => events.push(`skip ${start / PACKET}+${length / PACKET}`),
+      },
+    );
+    for (const i of [0, 1, 3, 4, 5, 100, 101, 102]) aligner.push(i * PACKET, packet(i));
+    aligner.flush();
+    expect(events).toEqual([
+      'audio 0',
+      'audio 1',
+      'gap 2+1',
+      'audio 3',
+      'audio 4',
+      'audio 5',
+      'skip 6+94',
+      'audio 100',
+      'audio 101',
+      'audio 102',
+    ]);
+  });
 });

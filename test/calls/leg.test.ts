@@ -175,4 +175,67 @@ describe('Leg', () => {
       expect(() => g711.pushPcm(0, new Int16Array(160))).toThrow(/takes pcmu, not linear PCM/);
     });
   });
+  describe('timestamps out of range', () => {
+    it('refuses infinite, negative (carrier ms) and absurd timestamps: counted as dropped, never thrown', () => {
+      const frames: AudioFrame[] = [];
+      const errors: unknown[] = [];
+      const leg = new Leg({ track: 'inbound', label: 'caller' }, aligner, (e) => errors.push(e), true);
+      leg.attach({ push: (f) => frames.push({ ...f }), end: () => undefined });
+      leg.pushMulaw(0, new Uint8Array(160));
+      for (const ms of [Number.POSITIVE_INFINITY, -20, 1e15, 2 ** 40])
+        expect(() => leg.pushMulaw(ms, new Uint8Array(160))).not.toThrow();
+      expect(() => leg.pushBytes(2 ** 41, new Uint8Array(160))).not.toThrow();
+      leg.pushMulaw(20, new Uint8Array(160));
+      leg.end();
+      expect(frames.map((f) => f.startMs)).toEqual([0, 20]);
+      expect(errors).toEqual([]);
+      expect(leg.stats()).toMatchObject({
+        framesReceived: 7,
+        framesDropped: 5,
+        badTimestamps: 5,
+        droppedMs: 100,
+        skippedMs: 0,
+        positionMs: 40,
+      });
+      // A refused timestamp does not move the carrier clock either (played audio is placed by it).
+      expect(leg.clockMs(performance.now())).toBeLessThan(1_000);
+    });
+
+    it('refuses a NaN timestamp without hanging the media path', () => {
+      const leg = new Leg({ track: 'inbound', label: 'caller' }, aligner, () => undefined);
+      leg.pushMulaw(0, new Uint8Array(160));
+      leg.pushMulaw(Number.NaN, new Uint8Array(160));
+      leg.pushMulaw(20, new Uint8Array(160));
+      leg.end();
+      expect(leg.stats()).toMatchObject({ framesDropped: 1, badTimestamps: 1, skippedMs: 0, positionMs: 40 });
+    });
+
+    it('refuses a bad PCM position the same way', () => {
+      const leg = new Leg(
+        { track: 'inbound', label: 'caller', codec: 'l16', sampleRate: 16_000 },
+        aligner,
+        () => undefined,
+      );
+      leg.pushPcm(0, new Int16Array(320));
+      leg.pushPcm(-(2 ** 41), new Int16Array(320));
+      leg.pushPcm(2 ** 53, new Int16Array(320));
+      leg.pushPcm(320, new Int16Array(320));
+      expect(leg.stats()).toMatchObject({ framesDropped: 2, badTimestamps: 2, positionMs: 40 });
+    });
+
+    it('marks the first frame after a skipped jump with the time skipped', () => {
+      const frames: AudioFrame[] = [];
+      const leg = new Leg({ track: 'inbound', label: 'caller' }, aligner, () => undefined);
+      leg.attach({ push: (f) => frames.push({ ...f }), end: () => undefined });
+      leg.pushMulaw(0, new Uint8Array(160));
+      leg.pushMulaw(3_600_000, new Uint8Array(160)); // 1 h later: longer than maxFillMs, skipped
+      leg.pushMulaw(3_600_020, new Uint8Array(160));
+      expect(frames.map((f) => [f.startMs, f.skippedMs ?? 0])).toEqual([
+        [0, 0],
+        [3_600_000, 3_600_000 - 20],
+        [3_600_020, 0],
+      ]);
+      expect(leg.stats().skippedMs).toBe(3_600_000 - 20);
+    });
+  });
 });

@@ -82,8 +82,14 @@ export class CallRegistry {
     this.#byIngress.set(start.ingress, (this.#byIngress.get(start.ingress) ?? 0) + 1);
     for (const leg of call.legs.values()) {
       for (const factory of this.#options.consumers) {
-        const consumer = factory(call, leg);
-        if (consumer) leg.attach(consumer);
+        // One consumer that cannot start (a full disk for the recorder) must not cost the call
+        // its other consumers, nor leave it half-open in the registry.
+        try {
+          const consumer = factory(call, leg);
+          if (consumer) leg.attach(consumer);
+        } catch (err) {
+          leg.consumerFailed(err);
+        }
       }
     }
     call.announceStart();

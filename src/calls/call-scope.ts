@@ -12,10 +12,13 @@ export class CallScope {
   readonly #tasks = new Set<Promise<void>>();
   readonly #cleanups: Cleanup[] = [];
   readonly #log: FastifyBaseLogger;
+  readonly #onFailure: (err: unknown) => void;
   #closing: Promise<void> | undefined;
 
-  constructor(log: FastifyBaseLogger) {
+  /** `onFailure` hears a throw from a timer the scope owns (the call ends; the process goes on). */
+  constructor(log: FastifyBaseLogger, onFailure: (err: unknown) => void = () => undefined) {
     this.#log = log;
+    this.#onFailure = onFailure;
   }
 
   get signal(): AbortSignal {
@@ -52,9 +55,16 @@ export class CallScope {
     this.#cleanups.push(cleanup);
   }
 
-  /** A timer that is unref'd and cleared when the scope closes. */
+  /** A timer that is unref'd and cleared when the scope closes; a throw in it is contained. */
   setTimer(ms: number, fn: () => void): NodeJS.Timeout {
-    const timer = setTimeout(fn, ms);
+    const timer = setTimeout(() => {
+      try {
+        fn();
+      } catch (err) {
+        this.#log.error({ err }, 'call timer failed');
+        this.#onFailure(err);
+      }
+    }, ms);
     timer.unref();
     this.defer(() => clearTimeout(timer));
     return timer;

@@ -82,7 +82,7 @@ export class Call {
   ) {
     this.start = start;
     this.log = log;
-    this.scope = new CallScope(log);
+    this.scope = new CallScope(log, () => void this.hangUp(1011, 'internal error', 'internal_error'));
     this.#transport = transport;
     this.#onEnd = onEnd;
     this.#observers = observers;

@@ -5,6 +5,16 @@ import { CallScope } from '../../src/calls/call-scope.js';
 const silent = pino({ level: 'silent' });
 
 describe('CallScope', () => {
+  it('a timer that throws is contained: the failure is reported to the scope owner, nothing escapes', async () => {
+    const failed = new Promise<unknown>((resolve) => {
+      const scope = new CallScope(silent, resolve);
+      scope.setTimer(0, () => {
+        throw new TypeError('peer data the timer did not expect');
+      });
+    });
+    expect(await failed).toBeInstanceOf(TypeError);
+  });
+
   it('aborts every task on close and waits for them to finish', async () => {
     const scope = new CallScope(silent);
     const finished: string[] = [];

@@ -15,20 +15,27 @@ export const FORMATS = {
  * μ-law (format 7) has the 18-byte fmt chunk and the fact chunk that non-PCM formats carry.
  * Writes are queued in order; nothing waits on them on the audio path.
  */
+/** WAV sizes are 32-bit: the RIFF size (data + header − 8) must fit in 2^32 − 1. */
+const WAV_MAX_DATA_BYTES = 0xffff_ffff - 64;
+
 export class WavWriter {
   readonly path: string;
   readonly format: RecordingFormat;
   readonly channels: number;
+  readonly #maxDataBytes: number;
+  /** The file reached the WAV size limit: later audio is not written (the file stays valid). */
+  truncated = false;
   #file: FileHandle | undefined;
   #dataBytes = 0;
   #chain: Promise<void> = Promise.resolve();
   #failed: Error | undefined;
 
   /** Opens (truncates) the file and writes the header, in the background like every write. */
-  constructor(path: string, format: RecordingFormat, channels: number) {
+  constructor(path: string, format: RecordingFormat, channels: number, maxDataBytes = WAV_MAX_DATA_BYTES) {
     this.path = path;
     this.format = format;
     this.channels = channels;
+    this.#maxDataBytes = Math.min(maxDataBytes, WAV_MAX_DATA_BYTES);
     const header = this.#header();
     this.#chain = open(path, 'w').then(
       async (file) => {
@@ -57,6 +64,12 @@ export class WavWriter {
 
   /** Queues interleaved sample bytes, then the header with the new sizes. */
   append(bytes: Buffer): void {
+    // A call longer than a WAV can hold (about 74 h of stereo μ-law) keeps what fits; writing the
+    // header past 4 GiB once threw a RangeError inside the recorder's flush timer.
+    if (this.truncated || this.#dataBytes + bytes.length > this.#maxDataBytes) {
+      this.truncated = true;
+      return;
+    }
     const at = this.headerBytes + this.#dataBytes;
     this.#dataBytes += bytes.length;
     const header = this.#header();

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Call } from '../../calls/call.js';
 import { isVoxlineError } from '../../errors.js';
+import type { CallStart } from '../carrier.js';
 import { answerReinvite } from './reinvite.js';
 import { NoRtpPortError, RtpSession } from './rtp-session.js';
 import {
@@ -64,6 +65,12 @@ export class InviteHandler {
     if (known) {
       // A retransmission: answer it the same way again.
       if (!known.call?.resend2xx() && known.last) this.#s.send(known.last, known.flow);
+      return;
+    }
+    if (this.#s.transactions.size >= this.#s.transactionLimit) {
+      // A flood of INVITEs with fresh branches: answered without keeping any state.
+      this.#s.refused('too_many_transactions');
+      this.#s.send(responseTo(request, 503, flow, undefined, [['retry-after', '5']]), flow);
       return;
     }
     const tx: InviteTransaction = {
@@ -230,6 +237,28 @@ export class InviteHandler {
     }
     const opened = call;
     dialog.call = opened;
+    try {
+      this.#answerCall(tx, dialog, opened, start, log, offer, wanted, sessions, streamTrack);
+    } catch (err) {
+      // The call exists now: it ends too (its consumers, timers), not only the dialog.
+      void opened.end('internal_error');
+      throw err;
+    }
+    return true;
+  }
+
+  /** The call is open: feed it from the RTP streams, keep the dialog, send the 200 OK. */
+  #answerCall(
+    tx: InviteTransaction,
+    dialog: SipCall,
+    opened: Call,
+    start: CallStart,
+    log: FastifyBaseLogger,
+    offer: Offer,
+    wanted: readonly OfferedStream[],
+    sessions: readonly (RtpSession | undefined)[],
+    streamTrack: ReadonlyMap<number, string>,
+  ): void {
     opened.rtpStats = () => dialog.rtpStats();
     for (const stream of wanted) {
       const track = streamTrack.get(stream.index) ?? 'inbound';
@@ -292,7 +321,6 @@ export class InviteHandler {
       },
       'SIP call answered',
     );
-    return true;
   }
 
   /** Something the call owns threw (its RTP socket, its paced audio): this call ends, no other. */
@@ -379,7 +407,7 @@ export class InviteHandler {
 
   #refuse(tx: InviteTransaction, refusal: Refusal): void {
     this.#s.refused(refusal.reason);
-    const level = refusal.status === 401 ? 'debug' : 'warn';
+    const level = refusal.status === 401 ? 'debug' : this.#s.logBudget.level('invite_refused');
     this.#s.log[level](
       {
         status: refusal.status,

@@ -208,13 +208,14 @@ export class RtpSession {
       this.#refuse('not_rtp');
       return;
     }
-    if (!this.#fromExpectedSource(packet, from)) return;
+    // The payload type first: only media voxline negotiated may latch where voxline sends.
     const { codec, dtmfPt } = this.#o;
     if (packet.payloadType !== codec.pt && packet.payloadType !== dtmfPt) {
       if (packet.payloadType === 13 || (packet.payloadType >= 72 && packet.payloadType <= 76)) return; // CN, RTCP
       this.#refuse('unexpected_payload_type');
       return;
     }
+    if (!this.#fromExpectedSource(packet, from)) return;
     this.#packets++;
     this.#o.totals.rtpPackets++;
     this.#o.totals.rtpBytes += data.length;

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
+import { LogBudget } from '../../observability/log-budget.js';
 import type { EdgeContext } from '../edge-context.js';
 import { SourceAllowlist } from '../source-allowlist.js';
 import { InviteHandler } from './invite-handler.js';
@@ -49,7 +50,8 @@ export class SipServer implements DialogNetwork {
   readonly #invites: InviteHandler;
   #port = 0;
   #host = '';
-  #malformed = 0;
+  /** Lines about what peers send wrong: a few warnings a minute per kind, the rest at debug. */
+  readonly logBudget = new LogBudget(LOUD_WARNINGS, 60_000);
 
   constructor(ctx: EdgeContext, options: SipOptions) {
     this.ctx = ctx;
@@ -64,6 +66,7 @@ export class SipServer implements DialogNetwork {
         failed: (err, m, f) => this.#failed(err, m, f),
         refused: (reason, f) => this.#connectionRefused(reason, f),
         inUse: (connection) => this.#inUse(connection),
+        admits: (address) => this.allow.allows(address),
       },
       options.bind.includes(':'),
       options.tcp,
@@ -124,9 +127,16 @@ export class SipServer implements DialogNetwork {
     return `${callId}\u241f${localTag}`;
   }
 
+  /** Transactions kept at once (each holds its request for 32 s): beyond, INVITEs get a stateless 503. */
+  get transactionLimit(): number {
+    return 2 * this.options.maxCalls + 100;
+  }
+
   #lingerAfterError(tx: InviteTransaction): void {
-    // Non-2xx finals are resent over UDP until their ACK (§17.2.1, timer G), then forgotten.
-    if (tx.flow.transport === 'UDP') {
+    // Non-2xx finals are resent over UDP until their ACK (§17.2.1, timer G), then forgotten. Not
+    // when anyone may send (SIP_ALLOW empty): resending to an unproven source would make voxline
+    // a reflector; a caller that missed the answer retransmits its INVITE and gets it again.
+    if (tx.flow.transport === 'UDP' && !this.allow.open) {
       let interval = 500;
       const again = () => {
         if (!this.transactions.has(tx.key) || tx.last === undefined) return;
@@ -148,7 +158,7 @@ export class SipServer implements DialogNetwork {
     }
     if (message.method !== 'ACK' && !this.allow.allows(flow.address)) {
       this.refused('source_not_allowed');
-      this.log.warn(
+      this.log[this.logBudget.level('source_not_allowed')](
         { from: flow.address, method: message.method },
         'SIP request from a source not in SIP_ALLOW: 403',
       );
@@ -260,9 +270,7 @@ export class SipServer implements DialogNetwork {
 
   #malformed_(error: SipParseError, raw: Buffer, flow: Flow): void {
     this.ctx.metrics.malformedMessages.inc({ reason: 'sip_malformed' });
-    this.#malformed++;
-    const level = this.#malformed <= LOUD_WARNINGS ? 'warn' : 'debug';
-    this.log[level](
+    this.log[this.logBudget.level('malformed')](
       { from: `${flow.address}:${flow.port}`, transport: flow.transport, reason: error.message },
       'malformed SIP message',
     );

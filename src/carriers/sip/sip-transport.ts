@@ -21,6 +21,8 @@ export interface TransportHandler {
   refused(reason: string, flow: Flow): void;
   /** True while a dialog or transaction answers on this connection (then it is never idle). */
   inUse(connection: Socket): boolean;
+  /** Whether this source may connect at all (SIP_ALLOW). */
+  admits(address: string): boolean;
 }
 
 export interface TcpLimits {
@@ -41,6 +43,7 @@ export class SipTransport {
   readonly #tcp: Server;
   readonly #connections = new Set<Socket>();
   readonly #perSource = new Map<string, number>();
+  readonly #dead = new WeakSet<Socket>();
   readonly #handler: TransportHandler;
   readonly #limits: TcpLimits;
   #closed = false;
@@ -50,6 +53,8 @@ export class SipTransport {
     this.#limits = limits;
     this.#udp = createSocket({ type: ipv6 ? 'udp6' : 'udp4', reuseAddr: false });
     this.#udp.on('message', (data, rinfo) => {
+      // Source port 0 cannot be answered (send() would throw): such a datagram is spoofed or broken.
+      if (rinfo.port === 0) return;
       this.#receive(data, { transport: 'UDP', address: rinfo.address, port: rinfo.port });
     });
     this.#udp.on('error', () => undefined); // ICMP unreachable and the like: nothing to do per packet
@@ -80,14 +85,20 @@ export class SipTransport {
     return this.#connections.size;
   }
 
+  /** Never throws: a destination that cannot be sent to loses that message, nothing else. */
   send(message: SipMessage, flow: Flow): void {
     if (this.#closed) return; // a resend timer outliving the server: nothing to send it on
-    const bytes = serialize(message);
-    if (flow.transport === 'TCP') {
-      if (flow.connection && !flow.connection.destroyed) flow.connection.write(bytes);
-      return;
+    try {
+      const bytes = serialize(message);
+      if (flow.transport === 'TCP') {
+        if (flow.connection && !flow.connection.destroyed && flow.connection.writable)
+          flow.connection.write(bytes);
+        return;
+      }
+      this.#udp.send(bytes, flow.port, flow.address);
+    } catch {
+      // e.g. ERR_SOCKET_BAD_PORT: resend timers call this too, and must not end the process
     }
-    this.#udp.send(bytes, flow.port, flow.address);
   }
 
   async close(): Promise<void> {
@@ -134,8 +145,9 @@ export class SipTransport {
     };
     socket.on('error', () => undefined);
     const fromSource = this.#perSource.get(flow.address) ?? 0;
-    const refusal =
-      this.#connections.size >= this.#limits.maxConnections
+    const refusal = !this.#handler.admits(flow.address)
+      ? 'source_not_allowed'
+      : this.#connections.size >= this.#limits.maxConnections
         ? 'tcp_too_many_connections'
         : fromSource >= this.#limits.maxPerSource
           ? 'tcp_too_many_from_source'
@@ -160,6 +172,8 @@ export class SipTransport {
     armIdle();
     let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk) => {
+      // After a framing error the stream cannot be trusted: nothing more is read from it.
+      if (this.#dead.has(socket)) return;
       try {
         pending = this.#frame(
           pending.length === 0 ? chunk : Buffer.concat([pending, chunk]),
@@ -190,8 +204,9 @@ export class SipTransport {
         pending = pending.subarray(1);
       const end = headerEnd(pending);
       if (end < 0) {
-        if (pending.length > MAX_TCP_MESSAGE) this.#fatal(socket, pending, flow, 'header block too long');
-        return pending;
+        if (pending.length <= MAX_TCP_MESSAGE) return pending;
+        this.#fatal(socket, pending, flow, 'header block too long');
+        return Buffer.alloc(0);
       }
       const m = /\r?\n(?:content-length|l)[ \t]*:[ \t]*(\d+)/i.exec(
         pending.subarray(0, end).toString('latin1'),
@@ -215,9 +230,15 @@ export class SipTransport {
     }
   }
 
-  /** The stream can no longer be framed: report it (a 400 if possible), then close the connection. */
+  /**
+   * The stream can no longer be framed: report it (a 400 if possible), then close the connection
+   * for good once the answer is out. A half-close alone once let a peer keep streaming into a
+   * buffer rescanned on every chunk.
+   */
   #fatal(socket: Socket, raw: Buffer, flow: Flow, why: string): void {
+    this.#dead.add(socket);
     this.#contain(() => this.#handler.malformed(new SipParseError(why), raw, flow));
-    socket.end();
+    socket.end(() => socket.destroy());
+    setTimeout(() => socket.destroy(), 1000).unref(); // a peer that never reads the answer
   }
 }

@@ -33,6 +33,9 @@ export interface StatusRecord {
 
 const STATUS_HISTORY = 20;
 
+/** Key presses one call keeps (a card number, a PIN and a menu are a few dozen). */
+export const MAX_DTMF_PER_CALL = 256;
+
 /** One live (or recently ended) call: its legs, its scope, and what went wrong on the wire. */
 export class Call {
   readonly start: CallStart;
@@ -42,6 +45,8 @@ export class Call {
   readonly startedAt = new Date();
   readonly malformed = new Map<string, number>();
   readonly dtmf: DtmfRecord[] = [];
+  /** Key presses beyond MAX_DTMF_PER_CALL. */
+  dtmfDropped = 0;
   readonly status: StatusRecord[] = [];
   /** Speaker-labelled transcript of every leg, filled by the speech engine. */
   readonly transcript = new CallTranscript();
@@ -132,8 +137,16 @@ export class Call {
     return total;
   }
 
-  /** A digit pressed on `track`'s side, placed where that leg's timeline had got to. */
+  /**
+   * A digit pressed on `track`'s side, placed where that leg's timeline had got to. A call keeps
+   * at most MAX_DTMF_PER_CALL (no keypad needs more); a peer flooding key events past it has the
+   * rest counted, not stored, published or handed to the agent.
+   */
   recordDtmf(digit: string, track: string): void {
+    if (this.dtmf.length >= MAX_DTMF_PER_CALL) {
+      this.dtmfDropped++;
+      return;
+    }
     const record = { digit, atMs: this.legs.get(track)?.stats().positionMs ?? null };
     this.dtmf.push(record);
     const leg = this.legs.get(track)?.label ?? track;
@@ -210,6 +223,7 @@ export class Call {
       malformedMessages: { total: malformedTotal, byReason: Object.fromEntries(this.malformed) },
       sequenceGaps: this.sequenceGaps,
       dtmf: this.dtmf,
+      dtmfDropped: this.dtmfDropped,
       status: this.status,
       agent: this.agent ?? null,
       rtp: this.rtpStats?.() ?? null,
@@ -236,6 +250,7 @@ export interface CallSnapshot {
   readonly malformedMessages: { readonly total: number; readonly byReason: Readonly<Record<string, number>> };
   readonly sequenceGaps: number;
   readonly dtmf: readonly DtmfRecord[];
+  readonly dtmfDropped: number;
   readonly status: readonly StatusRecord[];
   /** Agent calls: turns with their latency, barge-ins, actions. */
   readonly agent: AgentSummary | null;

@@ -3,6 +3,8 @@ import type { MarkResult, OutboundAudio } from './carrier.js';
 import { FRAME_MS, type MediaClock, type Paced } from './media-clock.js';
 
 const SAMPLES_PER_FRAME_16K = 16 * FRAME_MS;
+/** How long a carrier that is not ready yet holds the queue (50 frames: 1 s). */
+const MAX_READY_WAIT_FRAMES = 50;
 /** Refuse more audio once this much is queued (the agent keeps about 200 ms ahead). */
 const MAX_QUEUED_MS = 60_000;
 
@@ -34,10 +36,11 @@ export class PacedOutbound implements OutboundAudio, Paced {
    * `onFailure` hears when sending threw (the outbound has ended; the edge ends the call).
    */
   readonly #ready: () => boolean;
+  #waitedFrames = 0;
 
   /**
    * `ready`: false while the carrier cannot send yet (SIP before the far end's media arrived);
-   * then ticks neither send nor use up the queue, so a greeting waits instead of being lost.
+   * then, for up to 1 s, ticks neither send nor use up the queue, so a greeting waits for it.
    */
   constructor(
     clock: MediaClock,
@@ -90,7 +93,12 @@ export class PacedOutbound implements OutboundAudio, Paced {
   }
 
   tick(frames: number): void {
-    if (!this.#ready()) return;
+    // Not ready: hold the queue a moment (a greeting waits for the far end's first packet), but
+    // not for ever, or a late latch would play stale audio; after that, audio goes on (unsent).
+    if (this.#waitedFrames < MAX_READY_WAIT_FRAMES && !this.#ready()) {
+      this.#waitedFrames += frames;
+      return;
+    }
     for (let i = 0; i < frames; i++) {
       this.#resolveMarks();
       const head = this.#queue.shift();

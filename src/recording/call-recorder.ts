@@ -50,6 +50,8 @@ export class CallRecorder {
   /** Most silence put before one frame, in samples. */
   readonly #maxPad: number;
   #closed: Promise<RecordingInfo> | undefined;
+  /** A flush threw: nothing more is written; close() reports it. */
+  #failed: Error | undefined;
 
   /**
    * `maxPadMs`: the legs' fill limit (MAX_GAP_FILL_MS): a quiet stretch that long is real time the
@@ -61,7 +63,15 @@ export class CallRecorder {
     this.#maxPad = Math.round((Math.max(maxPadMs, MAX_LAG_MS) * this.#format.sampleRate) / 1000);
     this.#writer = new WavWriter(path, format, channels);
     this.#channels = Array.from({ length: channels }, () => ({ chunks: [], samples: 0, offset: 0 }));
-    this.#timer = setInterval(() => this.#flush(false), FLUSH_MS);
+    this.#timer = setInterval(() => {
+      // A timer the call owns: a recording that cannot be written must not end the process.
+      try {
+        this.#flush(false);
+      } catch (err) {
+        clearInterval(this.#timer);
+        this.#failed = err as Error;
+      }
+    }, FLUSH_MS);
     this.#timer.unref();
   }
 
@@ -73,6 +83,10 @@ export class CallRecorder {
   close(): Promise<RecordingInfo> {
     this.#closed ??= (async () => {
       clearInterval(this.#timer);
+      if (this.#failed) {
+        await this.#writer.close().catch(() => undefined); // the file handle is released either way
+        throw this.#failed;
+      }
       this.#flush(true);
       const { sha256, bytes } = await this.#writer.close();
       return {

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Call } from '../../calls/call.js';
+import { type Call, MAX_DTMF_PER_CALL } from '../../calls/call.js';
 import { isVoxlineError } from '../../errors.js';
 import type { CallStart, LegSpec } from '../carrier.js';
 import type { EdgeContext } from '../edge-context.js';
@@ -89,8 +89,8 @@ export class AudioSocketServer {
         connection.onData(chunk);
       } catch (err) {
         this.#ctx.metrics.ingress.failures.inc({ ingress: 'audiosocket' });
-        log.error({ err }, 'AudioSocket frame handling failed: closing the connection');
-        socket.destroy();
+        log.error({ err }, 'AudioSocket frame handling failed: ending the call');
+        connection.failed();
       }
     });
     socket.on('error', (err) => log.debug({ err }, 'AudioSocket connection error'));
@@ -230,6 +230,14 @@ class Connection {
     }
   }
 
+  /** Handling threw: the call (both legs, if paired) hangs up with internal_error. */
+  failed(): void {
+    this.#endReason = 'internal_error';
+    const call = this.#entry?.call;
+    if (call) void call.hangUp(1011, 'internal error', 'internal_error');
+    this.#socket.destroy();
+  }
+
   onClose(): void {
     clearTimeout(this.#timer);
     if (this.#entry) this.#server.left(this.#entry, this.#endReason);
@@ -262,7 +270,8 @@ class Connection {
           call.recordDtmf(digit, this.#track);
           call.log.debug({ dtmf: call.dtmf.length, atMs: call.dtmf.at(-1)?.atMs }, 'dtmf');
         } else {
-          this.#earlyDigits.push(digit);
+          // Held until the call opens; bounded like the call's own list.
+          if (this.#earlyDigits.length < MAX_DTMF_PER_CALL) this.#earlyDigits.push(digit);
         }
         return;
       }

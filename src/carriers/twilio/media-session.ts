@@ -88,7 +88,7 @@ export class TwilioMediaSession implements CallTransport {
   close(code: number, reason: string): void {
     this.#endReason ??= reason;
     this.#sentCloseCode ??= code;
-    this.#socket.close(code, reason);
+    this.#socket.close(code, closeReason(reason));
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
@@ -244,7 +244,12 @@ export class TwilioMediaSession implements CallTransport {
     this.#endReason ??= `protocol_error: ${reason}`;
     this.#sentCloseCode ??= code;
     this.#log.warn({ code, reason }, 'closing media stream');
-    this.#socket.close(code, reason);
+    try {
+      // A close reason is at most 123 bytes (RFC 6455 §5.5): peer text in it is cut by bytes.
+      this.#socket.close(code, closeReason(reason));
+    } catch {
+      this.#socket.terminate(); // never leave a socket open that voxline meant to close
+    }
   }
 
   #onClose(code: number): void {
@@ -292,4 +297,11 @@ function endReasonForCode(code: number): string {
   if (code === 1000 || code === 1005) return 'socket_closed';
   if (code === 1006) return 'connection_lost';
   return `socket_closed_${code}`;
+}
+
+/** `reason` cut to the 123 bytes a close frame can carry, on a character boundary. */
+export function closeReason(reason: string): string {
+  let out = reason;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
 }

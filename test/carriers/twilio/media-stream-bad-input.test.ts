@@ -210,6 +210,36 @@ describe('Twilio media stream: bad input gets a clear error and loses nothing', 
       });
     });
 
+    it('a media format named in 200 bytes of non-ASCII text → 1003 all the same, its reason cut to the 123 bytes a close frame holds', async () => {
+      const raw = await openMediaSocket(gateway);
+      const start = startMessage(newCallSid());
+      raw.send({
+        ...start,
+        start: { ...start.start, mediaFormat: { encoding: 'é'.repeat(100), sampleRate: 8000, channels: 1 } },
+      });
+      const closed = await raw.closed;
+      expect(closed.code).toBe(1003);
+      expect(closed.reason).toMatch(/^unsupported media format é+$/);
+      expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
+    });
+
+    it('a flood of key events: the call keeps the first 256 and counts the rest; the call goes on', async () => {
+      const { raw, callSid, next, stop } = await startedCall(gateway);
+      for (let i = 0; i < 300; i++)
+        raw.send({
+          event: 'dtmf',
+          streamSid: `MZ${callSid.slice(2)}`,
+          sequenceNumber: String(next()),
+          dtmf: { track: 'inbound_track', digit: String(i % 10) },
+        });
+      stop();
+      await eventually(async () => expect((await gateway.call(callSid)).state).toBe('ended'));
+      const ended = await gateway.call(callSid);
+      expect(ended.dtmf).toHaveLength(256);
+      expect(ended.dtmfDropped).toBe(44);
+      expect(ended.endReason).toBe('stop');
+    });
+
     it('a second live stream for the same call → 1008', async () => {
       const { raw: first, callSid, stop: stopFirst } = await startedCall(gateway);
       const second = await openMediaSocket(gateway);

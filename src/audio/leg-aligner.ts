@@ -41,6 +41,11 @@ export interface AlignerOptions {
   maxFill: number;
   /** Most packets held at once; beyond it the oldest gap is released early. */
   maxQueued: number;
+  /**
+   * Most samples that may have been filled in all by now (the owner ties it to elapsed time);
+   * a gap that would pass it is skipped instead. Unbounded when absent.
+   */
+  fillAllowance?: () => number;
 }
 
 export interface AlignerCounts {
@@ -161,7 +166,8 @@ export class LegAligner<T extends SampleArray = Uint8Array> {
         this.#emit(head.start, head.payload);
       } else if (waitOver) {
         const gap = head.start - next;
-        if (gap <= this.#options.maxFill) {
+        const allowed = this.#options.fillAllowance?.() ?? Number.POSITIVE_INFINITY;
+        if (gap <= this.#options.maxFill && this.counts.filledSamples + gap <= allowed) {
           this.counts.filledSamples += gap;
           this.#out.gap(next, gap);
         } else {

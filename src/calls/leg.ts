@@ -44,6 +44,8 @@ export interface LegTiming {
   readonly maxFillMs: number;
   /** Most packets held at once. */
   readonly maxQueued: number;
+  /** The wall clock (ms) that bounds gap filling; performance.now() unless a test injects one. */
+  readonly now?: () => number;
 }
 
 const FILL_CHUNK_MS = 20; // fill gaps in 20 ms frames, like real audio
@@ -107,9 +109,18 @@ export class Leg {
     const perMs = decoder.sampleRate / 1000;
     const fillChunk = FILL_CHUNK_MS * perMs;
     const silence = decoder.silence(fillChunk);
+    const maxFill = Math.round(timing.maxFillMs * perMs);
+    const now = timing.now ?? (() => performance.now());
     const options = {
       reorderWindow: Math.round(timing.reorderWindowMs * perMs),
-      maxFill: Math.round(timing.maxFillMs * perMs),
+      maxFill,
+      // Silence filled in all may not outrun the time that passed since the first gap (plus one
+      // longest gap): timestamps that jump by just under the fill limit once turned each
+      // packet into seconds of silence for the recorder, the VAD and the engine.
+      fillAllowance: () => {
+        this.#firstGapAt ??= now();
+        return Math.round((now() - this.#firstGapAt) * perMs) + maxFill;
+      },
       maxQueued: timing.maxQueued,
     };
     return new LegAligner<T>(options, {
@@ -176,6 +187,9 @@ export class Leg {
       }
     }
   }
+
+  /** When (wall clock) the first gap was filled: the fill allowance counts from there. */
+  #firstGapAt: number | undefined;
 
   #noteClock(endMs: number): void {
     if (this.#mediaEndMs !== undefined && endMs <= this.#mediaEndMs) return;

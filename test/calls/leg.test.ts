@@ -238,4 +238,24 @@ describe('Leg', () => {
       expect(leg.stats().skippedMs).toBe(3_600_000 - 20);
     });
   });
+
+  it('gap filling cannot outrun the wall clock: timestamps jumping by just under the fill limit become skips once the filled silence passes elapsed time plus one limit', () => {
+    let now = 0;
+    const frames: AudioFrame[] = [];
+    const leg = new Leg(
+      { track: 'inbound', label: 'caller' },
+      { ...aligner, now: () => now },
+      () => undefined,
+    );
+    leg.attach({ push: (f) => frames.push({ ...f, pcm: new Int16Array(0) }), end: () => undefined });
+    // 20 packets in no time, each 990 ms after the last: 19 gaps of 970 ms.
+    for (let i = 0; i < 20; i++) leg.pushMulaw(i * 990, new Uint8Array(160).fill(0x80));
+    // The first gap fits in the allowance (one fill limit, 1000 ms); every later one is skipped.
+    expect(leg.stats()).toMatchObject({ gapFilledMs: 970 });
+    expect(frames.filter((f) => f.filled)).toHaveLength(49); // 970 ms in 20 ms frames, rounded up
+    // Once a real second has passed, a gap of that size is filled again.
+    now = 1000;
+    leg.pushMulaw(20 * 990, new Uint8Array(160).fill(0x80));
+    expect(leg.stats()).toMatchObject({ gapFilledMs: 1940 });
+  });
 });

@@ -39,7 +39,8 @@ const MAX_TCP_MESSAGE = 64 * 1024;
  * each TCP chunk is a containment boundary: whatever a handler throws refuses that message only.
  */
 export class SipTransport {
-  readonly #udp: UdpSocket;
+  #udp: UdpSocket;
+  readonly #ipv6: boolean;
   readonly #tcp: Server;
   readonly #connections = new Set<Socket>();
   readonly #perSource = new Map<string, number>();
@@ -51,33 +52,52 @@ export class SipTransport {
   constructor(handler: TransportHandler, ipv6: boolean, limits: TcpLimits) {
     this.#handler = handler;
     this.#limits = limits;
-    this.#udp = createSocket({ type: ipv6 ? 'udp6' : 'udp4', reuseAddr: false });
-    this.#udp.on('message', (data, rinfo) => {
+    this.#ipv6 = ipv6;
+    this.#udp = this.#createUdp();
+    this.#tcp = createServer((socket) => this.#accept(socket));
+  }
+
+  #createUdp(): UdpSocket {
+    const udp = createSocket({ type: this.#ipv6 ? 'udp6' : 'udp4', reuseAddr: false });
+    udp.on('message', (data, rinfo) => {
       // Source port 0 cannot be answered (send() would throw): such a datagram is spoofed or broken.
       if (rinfo.port === 0) return;
       this.#receive(data, { transport: 'UDP', address: rinfo.address, port: rinfo.port });
     });
-    this.#udp.on('error', () => undefined); // ICMP unreachable and the like: nothing to do per packet
-    this.#tcp = createServer((socket) => this.#accept(socket));
+    udp.on('error', () => undefined); // ICMP unreachable and the like: nothing to do per packet
+    return udp;
   }
 
+  /**
+   * Binds UDP and TCP to one port. With port 0 the UDP socket picks it, and TCP may find that
+   * number taken (by any TCP socket on the host): then both try again on a fresh port.
+   */
   async listen(port: number, bind: string): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#udp.once('error', reject);
-      this.#udp.bind(port, bind, () => {
-        this.#udp.off('error', reject);
-        resolve();
+    for (let attempt = 1; ; attempt++) {
+      await new Promise<void>((resolve, reject) => {
+        this.#udp.once('error', reject);
+        this.#udp.bind(port, bind, () => {
+          this.#udp.off('error', reject);
+          resolve();
+        });
       });
-    });
-    const bound = this.#udp.address().port;
-    await new Promise<void>((resolve, reject) => {
-      this.#tcp.once('error', reject);
-      this.#tcp.listen(bound, bind, () => {
-        this.#tcp.off('error', reject);
-        resolve();
-      });
-    });
-    return bound;
+      const bound = this.#udp.address().port;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          this.#tcp.once('error', reject);
+          this.#tcp.listen(bound, bind, () => {
+            this.#tcp.off('error', reject);
+            resolve();
+          });
+        });
+        return bound;
+      } catch (err) {
+        const taken = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        if (port !== 0 || !taken || attempt >= 20) throw err;
+        await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
+        this.#udp = this.#createUdp();
+      }
+    }
   }
 
   /** Open TCP connections (for tests and metrics). */

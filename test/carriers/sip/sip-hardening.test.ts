@@ -229,6 +229,41 @@ describe('SIP over TCP: connections are bounded in number and in idle time', () 
   });
 });
 
+describe('SIP state a flood could grow is bounded', () => {
+  it('a TCP stream whose header never ends is cut at 64 KiB and closed for good, however much more the peer sends; other calls are untouched', async () => {
+    const { gw, peer } = await start();
+    const socket = await tcpConnect(gw);
+    const closed = closedWithin(socket, 5000);
+    const junk = Buffer.alloc(16 * 1024, 0x41);
+    for (let i = 0; i < 64 && socket.writable; i++) socket.write(junk); // 1 MiB of header
+    expect(await closed).toBe(true);
+    expect(await metrics(gw)).toMatch(/voxline_malformed_messages_total\{reason="sip_malformed"\} 1\b/);
+    await realCall(gw, peer);
+  });
+
+  it('INVITE transactions are bounded (2 × SIP_MAX_CALLS + 100): beyond, INVITEs get a stateless 503 and nothing is kept', async () => {
+    const { gw, peer } = await start({ SIP_MAX_CALLS: '1' });
+    const ids = Array.from({ length: 110 }, newCallId);
+    const finals: SipResponse[] = [];
+    for (let i = 0; i < ids.length; i += 10) {
+      // Ten at a time: a burst of 110 datagrams can overflow a loopback socket buffer.
+      const batch = ids.slice(i, i + 10);
+      for (const callId of batch) peer.send(invite({ callId, peer }));
+      finals.push(...(await Promise.all(batch.map((id) => peer.response(id)))));
+    }
+    expect(finals.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(finals.filter((r) => r.status === 503)).toHaveLength(109);
+    expect(gw.app.edges.sip?.transactions.size).toBe(102);
+    expect(await metrics(gw)).toMatch(
+      /voxline_ingress_refused_total\{ingress="sip",reason="too_many_transactions"\} 8/,
+    );
+    const ok = finals.find((r) => r.status === 200) as SipResponse;
+    peer.send(inDialog('ACK', ok, peer, 1));
+    peer.send(inDialog('BYE', ok, peer, 2));
+    await eventually(() => expect(gw.app.registry.liveCount).toBe(0));
+  });
+});
+
 describe('SIP media is not a reflector', () => {
   it('with SIP_ALLOW empty, voxline sends no RTP to the address an SDP names until media arrives from the far end; then it sends to where the media came from', async () => {
     const { gw, peer } = await start();

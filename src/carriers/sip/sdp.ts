@@ -58,7 +58,9 @@ export function readOffer(text: string): Offer {
       .filter((f) => f !== '')
       .map(Number);
     const names = new Map<number, { name: string; rate: number }>();
-    for (const r of m.rtp ?? []) names.set(r.payload, { name: r.codec.toLowerCase(), rate: r.rate ?? 8000 });
+    // sdp-transform reads an all-digit encoding name (`a=rtpmap:0 0/8000`) as a number.
+    for (const r of m.rtp ?? [])
+      names.set(r.payload, { name: String(r.codec).toLowerCase(), rate: r.rate ?? 8000 });
     let codec: OfferedStream['codec'];
     let dtmfPt: number | undefined;
     // The first format in the offerer's order that voxline can take (RFC 3264 §6.1).

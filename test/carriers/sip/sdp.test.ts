@@ -19,6 +19,18 @@ describe('SDP offer/answer (RFC 3264)', () => {
     });
   });
 
+  it('an all-digit encoding name (a=rtpmap:0 0/8000) is just an unknown codec, not a TypeError', () => {
+    const o = readOffer(offer('m=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 0/8000\r\n'));
+    expect(o.streams[0].codec).toEqual({ name: 'pcma', pt: 8 });
+  });
+
+  it('refuses numbers voxline would act on when they are out of range, naming the field', () => {
+    expect(() => readOffer(offer('m=audio 70000 RTP/AVP 0\r\n'))).toThrow(/port 70000 is not 0–65535/);
+    expect(() => readOffer(offer('m=audio 4000 RTP/AVP 0 128\r\n'))).toThrow(/payload type "128"/);
+    expect(() => readOffer(offer('m=audio 4000 RTP/AVP 0\r\na=ptime:0\r\n'))).toThrow(/ptime 0/);
+    expect(() => readOffer(offer('m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/0\r\n'))).toThrow(/rate 0/);
+  });
+
   it('answers with the same m-lines in order: the chosen codec on ours, port 0 keeping the formats on the rest', () => {
     const o = readOffer(
       offer(

@@ -75,6 +75,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       disableRequestLogging: (request) => ['/healthz', '/readyz', '/metrics'].includes(request.url),
     }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // The preClose hook drains live calls for up to SHUTDOWN_DRAIN_MS: Fastify's default 10 s
+    // plugin timeout would fail a shutdown whose drain went well (AVV_ERR_READY_TIMEOUT).
+    pluginTimeout: Math.max(10_000, config.calls.shutdownDrainMs + 15_000),
     // While draining, voxline itself refuses new media streams (503 VL_ERR_DRAINING) and keeps
     // answering webhooks and /healthz; Fastify's blanket 503 would leave refused upgrade sockets open.
     return503OnClosing: false,

@@ -9,6 +9,7 @@ import {
 import type { AudioSocketOptions } from './carriers/audiosocket/audiosocket-server.js';
 import type { CallMode } from './carriers/carrier.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
+import { credentialProblems, schemaProblems } from './config-problems.js';
 import { VoxlineError } from './errors.js';
 import { type WebhookConfig, WebhookEnvProperties, webhookConfigFrom } from './webhooks/webhook-config.js';
 
@@ -129,13 +130,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     const value = env[key];
     if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
   }
-  const converted = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw));
-  const problems = [...Value.Errors(EnvSchema, converted)].map(
-    (e) =>
-      `${e.path.slice(1)}: ${e.message}${e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)})`}`,
+  const failed = new Set<string>();
+  const problems = schemaProblems(
+    EnvSchema,
+    Value.Default(EnvSchema, Value.Convert(EnvSchema, { ...raw })),
+    failed,
   );
-  if (problems.length > 0) throw configError(problems);
-  const e = converted as Env;
+  problems.push(...credentialProblems(raw, failed));
+  // Every problem in one pass: the checks below run on the rest, with defaults where a value failed.
+  for (const name of failed) delete raw[name];
+  const e = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw)) as Env;
+  const schemaFailures = problems.length;
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
   problems.push(...checkPublicUrl(publicUrl));
@@ -160,7 +165,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const webhooks = webhookConfigFrom(e, problems);
   const agentWarnings: string[] = [];
   const agent = agentConfigFrom(e, problems, agentWarnings);
-  if (problems.length > 0) throw configError(problems);
+  if (problems.length > 0) throw configError(problems, failed, schemaFailures);
 
   const warnings: string[] = [];
   if (!e.TWILIO_VALIDATE) {
@@ -255,8 +260,12 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
-function configError(problems: string[]): VoxlineError {
-  return new VoxlineError('VL_ERR_CONFIG', `\n  ${problems.join('\n  ')}`);
+/** Later checks that name a variable already reported (run on its default) would only confuse. */
+function configError(problems: string[], failed: ReadonlySet<string>, schemaFailures: number): VoxlineError {
+  const lines = problems.filter(
+    (line, i) => i < schemaFailures || ![...failed].some((name) => new RegExp(`\\b${name}\\b`).test(line)),
+  );
+  return new VoxlineError('VL_ERR_CONFIG', `\n  ${lines.join('\n  ')}`);
 }
 
 function deepFreeze<T>(value: T): T {

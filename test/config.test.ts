@@ -71,13 +71,38 @@ describe('configuration', () => {
       LOG_LEVEL: 'loud',
       MEDIA_IDLE_TIMEOUT_MS: '5',
     });
-    expect(message).toContain('invalid configuration');
-    expect(message).toContain('PORT: Expected integer (got "eighty")');
-    expect(message).toContain('TWILIO_VALIDATE: Expected boolean (got "flase")');
-    expect(message).toMatch(/LOG_LEVEL: .* \(got "loud"\)/);
+    expect(message.split('\n').slice(1)).toEqual([
+      '  PORT: expected an integer from 1 to 65535 (got "eighty")',
+      '  TWILIO_VALIDATE: expected true or false (got "flase")',
+      '  LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+      '  MEDIA_IDLE_TIMEOUT_MS: expected an integer from 100 to 3600000 (got 5)',
+    ]);
+  });
+
+  it('reports type errors and the rules that span variables in one pass, each under its own variable', () => {
+    const message = configError({
+      LOG_LEVEL: 'loud',
+      TWILIO_DIAL: '+1555',
+      TWILIO_CONTINUE_URL: 'https://x.example.com',
+    });
+    expect(message.split('\n').slice(1)).toEqual([
+      '  LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+      '  TWILIO_DIAL and TWILIO_CONTINUE_URL: set one or the other, not both',
+    ]);
+  });
+
+  it('refuses a credential with a non-ASCII placeholder (a pasted `sk-…`) at start, and never echoes a secret', () => {
+    const message = configError({ ASR_ENGINE: 'mistral', MISTRAL_API_KEY: 'sk-…your-key-here' });
     expect(message).toContain(
-      'MEDIA_IDLE_TIMEOUT_MS: Expected integer to be greater or equal to 100 (got 5)',
+      'MISTRAL_API_KEY: character 4 is "…" (U+2026); a credential is plain ASCII (a placeholder pasted from an example?) (got 17 characters)',
     );
+    expect(message).not.toContain('your-key-here');
+    // The rule that needs the key does not pile on: the key itself is the problem.
+    expect(message).not.toContain('needs MISTRAL_API_KEY');
+    expect(configError({ ADMIN_TOKEN: 'short-secret' })).toBe(
+      'invalid configuration: \n  ADMIN_TOKEN: expected at least 16 characters (got 12 characters)',
+    );
+    expect(configError({ TWILIO_AUTH_TOKEN: 'abc def' })).toContain('character 4 is a space');
   });
 
   it('checks rules that span variables', () => {

@@ -276,13 +276,13 @@ describe('OUTBOX_RETENTION_DAYS', () => {
 
   it('refuses zero, negative and non-numbers, saying what it got', () => {
     expect(configError({ OUTBOX_RETENTION_DAYS: '0' })).toContain(
-      'OUTBOX_RETENTION_DAYS: Expected number to be greater than 0 (got 0)',
+      'OUTBOX_RETENTION_DAYS: expected a number above 0 and at most 36500 (got 0)',
     );
     expect(configError({ OUTBOX_RETENTION_DAYS: '-3' })).toContain(
-      'OUTBOX_RETENTION_DAYS: Expected number to be greater than 0 (got -3)',
+      'OUTBOX_RETENTION_DAYS: expected a number above 0 and at most 36500 (got -3)',
     );
     expect(configError({ OUTBOX_RETENTION_DAYS: 'a week' })).toContain(
-      'OUTBOX_RETENTION_DAYS: Expected number (got "a week")',
+      'OUTBOX_RETENTION_DAYS: expected a number above 0 and at most 36500 (got "a week")',
     );
   });
 });

@@ -61,6 +61,8 @@ export function schemaProblems(schema: TObject, value: unknown, failed: Set<stri
   return problems;
 }
 
+const SPACE_SEPARATED = new Set(['WEBHOOK_SECRET']);
+
 /**
  * A credential must be printable ASCII without spaces: HTTP headers carry nothing else, and a
  * pasted placeholder (`sk-…`, with U+2026) would otherwise fail only at the first request.
@@ -69,7 +71,9 @@ export function credentialProblems(raw: Readonly<Record<string, unknown>>, faile
   const problems: string[] = [];
   for (const [name, value] of Object.entries(raw)) {
     if (!isSecretName(name) || typeof value !== 'string' || failed.has(name)) continue;
-    const bad = [...value].findIndex((c) => !/^[\x21-\x7e]$/.test(c));
+    // WEBHOOK_SECRET holds two secrets, space-separated, while rotating.
+    const allowed = SPACE_SEPARATED.has(name) ? /^[\x20-\x7e]$/ : /^[\x21-\x7e]$/;
+    const bad = [...value].findIndex((c) => !allowed.test(c));
     if (bad < 0) continue;
     failed.add(name);
     const c = [...value][bad];

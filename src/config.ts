@@ -22,6 +22,8 @@ const Ms = (min: number, max: number, value: number, description: string) =>
 
 /** Every environment variable voxline reads, with its default. The README table mirrors this. */
 export const EnvSchema = Type.Object({
+  // Read by main.ts before the rest (it names where the rest may come from); listed for the table.
+  ENV_FILE: Type.Optional(Type.String({ minLength: 1, description: 'settings file read at start (.env)' })),
   PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 8080, description: 'HTTP port' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'address to listen on' }),
   PUBLIC_URL: Type.Optional(

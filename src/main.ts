@@ -1,10 +1,33 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { isVoxlineError } from './errors.js';
 
+/**
+ * Settings from a `.env` file in the working directory (or the file ENV_FILE names), read before
+ * the config; a variable already set in the environment wins over the file.
+ */
+function readEnvFile(): string | undefined {
+  const named = process.env.ENV_FILE;
+  const path = named ?? '.env';
+  if (!existsSync(path)) {
+    if (!named) return undefined;
+    process.stderr.write(`voxline: ENV_FILE ${named} does not exist\n`);
+    process.exit(1);
+  }
+  try {
+    process.loadEnvFile(path);
+  } catch (err) {
+    process.stderr.write(`voxline: ${path} cannot be read: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  return path;
+}
+
 /** Entry point: the only place that reads the environment or handles process signals. */
 async function main(): Promise<void> {
+  const envFile = readEnvFile();
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(process.env);
@@ -23,6 +46,7 @@ async function main(): Promise<void> {
   }
 
   const { server, startEdges } = await buildApp(config);
+  if (envFile) server.log.info({ file: envFile }, 'settings read from the env file');
   for (const warning of config.warnings) server.log.warn(warning);
   await server.listen({ port: config.port, host: config.host });
   await startEdges();

@@ -78,6 +78,11 @@ async function main(): Promise<number> {
   const agent = values.agent ? wavToMulaw8k(await readFile(values.agent)) : undefined;
   const authToken = values['auth-token'] ?? process.env.TWILIO_AUTH_TOKEN;
 
+  const agentMode = customParameters.voxlineMode === 'agent';
+  if (values.fast && agentMode)
+    process.stderr.write(
+      'simulate: --fast in agent mode: voxline listens and answers in real time, so a caller this fast hears little or nothing back\n',
+    );
   const started = performance.now();
   const result = await simulateTwilioCall({
     url: values.url,
@@ -90,6 +95,11 @@ async function main(): Promise<number> {
     ...(authToken ? { authToken } : {}),
     ...(values['call-sid'] ? { callSid: values['call-sid'] } : {}),
   });
+  if (result.refused) {
+    // No stream was ever open: say why plainly, not in a summary that looks like a call.
+    process.stderr.write(`simulate: ${refusal(values.url, result.refused)}\n`);
+    return 1;
+  }
   if (values.save) {
     await writeFile(values.save, encodeWavPcm16(8000, [mulawToPcm(result.received.mulaw)]));
   }
@@ -124,6 +134,22 @@ async function main(): Promise<number> {
     ),
   );
   return result.closeCode === 1000 ? 0 : 1;
+}
+
+/** Why the media socket never opened, with what to check. */
+function refusal(url: string, refused: { readonly status?: number; readonly error?: string }): string {
+  switch (refused.status) {
+    case 403:
+      return 'refused: HTTP 403 (signature): --auth-token or TWILIO_AUTH_TOKEN must be the server’s TWILIO_AUTH_TOKEN, and --url the URL it signs (PUBLIC_URL + /twilio/media)';
+    case 503:
+      return 'refused: HTTP 503: the server is shutting down or at MAX_LIVE_CALLS';
+    case undefined:
+      return refused.error === 'ECONNREFUSED'
+        ? `connection refused: nothing is listening at ${url} (is voxline running?)`
+        : `cannot connect to ${url}: ${refused.error ?? 'the connection closed before it opened'}`;
+    default:
+      return `refused: HTTP ${refused.status} at ${url}`;
+  }
 }
 
 main().then(

@@ -44,6 +44,8 @@ export interface SimulatedCallResult {
   readonly plans: { readonly inbound: ImpairmentPlan; readonly outbound?: ImpairmentPlan };
   readonly closeCode: number | undefined;
   readonly closeReason: string;
+  /** Set when no stream was ever open: `HTTP 403` (refused at the upgrade) or the socket error. */
+  readonly refused: { readonly status?: number; readonly error?: string } | undefined;
   /** Audio voxline sent back (bidirectional calls), and what happened to it. */
   readonly received: {
     readonly mulaw: Uint8Array;
@@ -91,13 +93,19 @@ export async function simulateTwilioCall(options: SimulatedCallOptions): Promise
   if (options.authToken)
     headers['x-twilio-signature'] = getExpectedTwilioSignature(options.authToken, options.url, {});
   const socket = new WebSocket(options.url, { headers });
+  let refusedStatus: number | undefined;
+  let socketError: string | undefined;
   const closed = new Promise<{ code: number | undefined; reason: string }>((resolve) => {
     socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     socket.once('unexpected-response', (_req, res) => {
+      refusedStatus = res.statusCode;
       resolve({ code: undefined, reason: `HTTP ${res.statusCode}` });
       socket.terminate();
     });
-    socket.once('error', () => undefined); // the close or unexpected-response handler reports it
+    // The close or unexpected-response handler ends the call; the error says why it never opened.
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      socketError = err.code ?? err.message;
+    });
   });
 
   let sequence = 0;
@@ -200,6 +208,12 @@ export async function simulateTwilioCall(options: SimulatedCallOptions): Promise
     plans,
     closeCode: outcome.code,
     closeReason: outcome.reason,
+    refused: opened
+      ? undefined
+      : {
+          ...(refusedStatus === undefined ? {} : { status: refusedStatus }),
+          ...(socketError === undefined ? {} : { error: socketError }),
+        },
     received: playback.summary(),
   };
 }

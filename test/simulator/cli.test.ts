@@ -8,7 +8,7 @@ import { decodeWav } from '../../src/audio/wav.js';
 import { LlmDouble } from '../doubles/llm-double.js';
 import { ReferenceAudio } from '../doubles/reference-audio.js';
 import { VllmRealtimeDouble } from '../doubles/vllm-realtime-double.js';
-import { AUTH_TOKEN, type Gateway, startGateway } from '../helpers/gateway.js';
+import { AUTH_TOKEN, freePort, type Gateway, startGateway } from '../helpers/gateway.js';
 import { demoCall } from '../helpers/media.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -101,7 +101,24 @@ describe('npm run simulate', () => {
       'wrong-token',
     ]);
     expect(refused.code).toBe(1);
-    expect(JSON.parse(refused.stdout).closeReason).toBe('HTTP 403');
+    expect(refused.stdout).toBe(''); // no summary that looks like a call
+    expect(refused.stderr).toMatch(
+      /^simulate: refused: HTTP 403 \(signature\): --auth-token or TWILIO_AUTH_TOKEN/,
+    );
+  }, 30_000);
+
+  it('says plainly when nothing listens at the URL, and exits 1', async () => {
+    const port = await freePort();
+    const down = await simulate([
+      '--caller',
+      'media/demo/greeting.caller.wav',
+      '--url',
+      `ws://127.0.0.1:${port}/twilio/media`,
+    ]);
+    expect(down).toMatchObject({ code: 1, stdout: '' });
+    expect(down.stderr).toBe(
+      `simulate: connection refused: nothing is listening at ws://127.0.0.1:${port}/twilio/media (is voxline running?)\n`,
+    );
   }, 30_000);
 });
 

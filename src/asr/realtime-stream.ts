@@ -41,6 +41,8 @@ export abstract class RealtimeStream implements SttStream {
   #closed = false;
   #ending = false;
   #outage = false;
+  /** A reconnect is scheduled (backoff): frames wait for it rather than connecting themselves. */
+  #retryPending = false;
   #drained: (() => void) | undefined;
 
   protected constructor(options: SttStreamOptions, limits: RealtimeLimits, observer: StreamObserver) {
@@ -90,7 +92,9 @@ export abstract class RealtimeStream implements SttStream {
     this.#arrivals.record(endMs, performance.now());
     this.#queue.append(this.encode(frame), frame.startMs, endMs);
     this.#enforceBound();
-    if (!this.#ws) this.#connect();
+    // While a reconnect waits out its backoff, audio queues: connecting per frame once made about
+    // 50 attempts a second per leg against a server that was down, with a warning each.
+    if (!this.#ws && !this.#retryPending) this.#connect();
     else this.#pump();
   }
 
@@ -212,6 +216,7 @@ export abstract class RealtimeStream implements SttStream {
 
   #connect(): void {
     if (this.#closed || this.#fatal || this.#ws) return;
+    this.#retryPending = false;
     clearTimeout(this.#timer);
     let ws: WebSocket;
     try {
@@ -270,6 +275,7 @@ export abstract class RealtimeStream implements SttStream {
     this.stats.reconnects++;
     this.#observer.reconnect();
     clearTimeout(this.#timer);
+    this.#retryPending = true;
     this.#timer = setTimeout(() => this.#connect(), wait);
     this.#timer.unref();
   }

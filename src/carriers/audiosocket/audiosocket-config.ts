@@ -28,6 +28,13 @@ export const AudioSocketEnvProperties = {
     default: '',
     description: 'comma-separated addresses/CIDRs allowed to connect (everyone if empty)',
   }),
+  AUDIOSOCKET_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 100_000, default: 1024 }),
+  AUDIOSOCKET_MAX_PER_SOURCE: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 1024,
+    description: 'connections one address may hold (an Asterisk host opens one per leg)',
+  }),
 };
 
 interface AudioSocketEnv {
@@ -36,6 +43,8 @@ interface AudioSocketEnv {
   AUDIOSOCKET_MODE: 'transcribe' | 'agent';
   AUDIOSOCKET_PAIR_LEGS: boolean;
   AUDIOSOCKET_ALLOW: string;
+  AUDIOSOCKET_MAX_CONNECTIONS: number;
+  AUDIOSOCKET_MAX_PER_SOURCE: number;
 }
 
 export function audioSocketConfigFrom(
@@ -58,5 +67,6 @@ export function audioSocketConfigFrom(
     mode: e.AUDIOSOCKET_MODE,
     pairLegs: e.AUDIOSOCKET_PAIR_LEGS,
     allow,
+    limits: { maxConnections: e.AUDIOSOCKET_MAX_CONNECTIONS, maxPerSource: e.AUDIOSOCKET_MAX_PER_SOURCE },
   };
 }

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { type Call, MAX_DTMF_PER_CALL } from '../../calls/call.js';
 import { isVoxlineError } from '../../errors.js';
 import type { CallStart, LegSpec } from '../carrier.js';
+import { ConnectionCounter, type ConnectionLimits } from '../connection-limits.js';
 import type { EdgeContext } from '../edge-context.js';
 import { SourceAllowlist } from '../source-allowlist.js';
 import { AudioSocketCall, audioSocketOutbound } from './audiosocket-call.js';
@@ -23,6 +24,8 @@ export interface AudioSocketOptions {
   /** Two connections whose UUIDs differ only in the last hex digit (0 caller, 1 agent) are one call. */
   readonly pairLegs: boolean;
   readonly allow: readonly string[];
+  /** Connections held at once, in all and per source (a flood of idle ones would take every fd). */
+  readonly limits: ConnectionLimits;
 }
 
 const LOUD_WARNINGS = 5;
@@ -40,11 +43,13 @@ export class AudioSocketServer {
   readonly #server: Server;
   readonly #calls = new Map<string, AudioSocketCall>();
   readonly #sockets = new Set<Socket>();
+  readonly #counter: ConnectionCounter;
 
   constructor(ctx: EdgeContext, options: AudioSocketOptions) {
     this.#ctx = ctx;
     this.#options = options;
     this.#allow = new SourceAllowlist(options.allow);
+    this.#counter = new ConnectionCounter(options.limits);
     this.#server = createServer((socket) => this.#accept(socket));
   }
 
@@ -59,6 +64,11 @@ export class AudioSocketServer {
     const { port } = this.#server.address() as { port: number };
     this.#ctx.log.info({ port, bind: this.#options.bind }, 'AudioSocket listening');
     return port;
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.#counter.open;
   }
 
   /** Stops accepting; connections still open (none, after the drain) are cut. */
@@ -80,6 +90,14 @@ export class AudioSocketServer {
       socket.destroy();
       return;
     }
+    const address = socket.remoteAddress ?? '';
+    const full = this.#counter.take(address);
+    if (full) {
+      this.#ctx.metrics.ingress.refused.inc({ ingress: 'audiosocket', reason: full });
+      log.debug({ reason: full }, 'AudioSocket connection refused');
+      socket.destroy();
+      return;
+    }
     this.#sockets.add(socket);
     socket.setNoDelay(true);
     const connection = new Connection(socket, log, this);
@@ -96,6 +114,7 @@ export class AudioSocketServer {
     socket.on('error', (err) => log.debug({ err }, 'AudioSocket connection error'));
     socket.on('close', () => {
       this.#sockets.delete(socket);
+      this.#counter.release(address);
       connection.onClose();
     });
   }

@@ -1,5 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
+import { ConnectionCounter, type ConnectionLimits } from '../connection-limits.js';
 import { headerEnd, parseSipMessage, type SipMessage, SipParseError, serialize } from './sip-message.js';
 
 /** Where a message came from, and how to answer on the same path (RFC 3261 §18.2.2). */
@@ -25,11 +26,9 @@ export interface TransportHandler {
   admits(address: string): boolean;
 }
 
-export interface TcpLimits {
+export interface TcpLimits extends ConnectionLimits {
   /** A connection that completes no message for this long, and carries no call, is closed. */
   readonly idleMs: number;
-  readonly maxConnections: number;
-  readonly maxPerSource: number;
 }
 
 const MAX_TCP_MESSAGE = 64 * 1024;
@@ -43,7 +42,7 @@ export class SipTransport {
   readonly #ipv6: boolean;
   readonly #tcp: Server;
   readonly #connections = new Set<Socket>();
-  readonly #perSource = new Map<string, number>();
+  readonly #counter: ConnectionCounter;
   readonly #dead = new WeakSet<Socket>();
   readonly #handler: TransportHandler;
   readonly #limits: TcpLimits;
@@ -52,6 +51,7 @@ export class SipTransport {
   constructor(handler: TransportHandler, ipv6: boolean, limits: TcpLimits) {
     this.#handler = handler;
     this.#limits = limits;
+    this.#counter = new ConnectionCounter(limits);
     this.#ipv6 = ipv6;
     this.#udp = this.#createUdp();
     this.#tcp = createServer((socket) => this.#accept(socket));
@@ -164,21 +164,15 @@ export class SipTransport {
       connection: socket,
     };
     socket.on('error', () => undefined);
-    const fromSource = this.#perSource.get(flow.address) ?? 0;
-    const refusal = !this.#handler.admits(flow.address)
-      ? 'source_not_allowed'
-      : this.#connections.size >= this.#limits.maxConnections
-        ? 'tcp_too_many_connections'
-        : fromSource >= this.#limits.maxPerSource
-          ? 'tcp_too_many_from_source'
-          : undefined;
+    const refusal = this.#handler.admits(flow.address)
+      ? this.#counter.take(flow.address)
+      : 'source_not_allowed';
     if (refusal) {
       this.#contain(() => this.#handler.refused(refusal, flow));
       socket.destroy();
       return;
     }
     this.#connections.add(socket);
-    this.#perSource.set(flow.address, fromSource + 1);
     let idle: NodeJS.Timeout | undefined;
     const armIdle = () => {
       clearTimeout(idle);
@@ -210,9 +204,7 @@ export class SipTransport {
     socket.on('close', () => {
       clearTimeout(idle);
       this.#connections.delete(socket);
-      const left = (this.#perSource.get(flow.address) ?? 1) - 1;
-      if (left > 0) this.#perSource.set(flow.address, left);
-      else this.#perSource.delete(flow.address);
+      this.#counter.release(flow.address);
     });
   }
 

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mulawToPcm } from '../../../src/audio/g711.js';
 import { encodeFrame, KIND } from '../../../src/carriers/audiosocket/frames.js';
@@ -295,4 +296,31 @@ describe('Asterisk AudioSocket', () => {
       }
     },
   );
+});
+
+describe('AudioSocket connections are bounded', () => {
+  it('beyond AUDIOSOCKET_MAX_PER_SOURCE (or _MAX_CONNECTIONS) a connection is closed at accept and counted; those held go on', async () => {
+    const { port, gw } = await start({ AUDIOSOCKET_MAX_PER_SOURCE: '2' });
+    const sockets = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const socket = connect(port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        return socket;
+      }),
+    );
+    await eventually(() => expect(sockets.filter((s) => s.destroyed || s.readableEnded)).toHaveLength(3));
+    const metrics = (await gw.get('/metrics')).body as string;
+    expect(metrics).toMatch(
+      /voxline_ingress_refused_total\{ingress="audiosocket",reason="tcp_too_many_from_source"\} 3/,
+    );
+    for (const socket of sockets) socket.destroy();
+    // The slots come back: a real call connects again.
+    await eventually(() => expect(gw.app.edges.audioSocket?.connections).toBe(0));
+    const asterisk = await AsteriskAudioSocket.connect(port);
+    asterisk.sendUuid();
+    await asterisk.sendAudio(new Int16Array(160));
+    await asterisk.hangUp();
+    await eventually(async () => expect((await gw.get('/v1/calls?state=ended')).body.calls).toHaveLength(1));
+  });
 });

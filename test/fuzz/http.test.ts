@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { expectLeftIntact } from './after-fuzzing.js';
 import { type HttpInput, httpInput } from './arbitraries.js';
 import { endedCall, HttpEdge } from './edges.js';
 import {
-  closeBench,
   type FuzzBench,
   fuzzParameters,
   openBench,
@@ -81,11 +81,7 @@ describe('fuzz: HTTP routes', () => {
   it(
     'after the fuzzing: the call beside it has every frame exactly once, and no socket or file was left open',
     async () => {
-      const report = await closeBench(bench);
-      expect(report.problems).toEqual([]);
-      expect(report.beside.problems).toEqual([]);
-      expect(report.fdsAfter).toBeLessThanOrEqual(report.fdsBefore);
-      expect(bench.crashes.total).toBe(0);
+      await expectLeftIntact(bench);
     },
     SETTLE_TIMEOUT_MS,
   );

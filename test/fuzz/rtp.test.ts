@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRtp } from '../../src/carriers/sip/rtp.js';
+import { expectLeftIntact } from './after-fuzzing.js';
 import { rtpDatagram } from './arbitraries.js';
 import { RtpEdge } from './edges.js';
 import {
-  closeBench,
   type FuzzBench,
   fuzzParameters,
   openBench,
@@ -68,11 +68,7 @@ describe('fuzz: RTP and RFC 4733 at a live SIP call', () => {
     'after the fuzzing: the SIP call ends on BYE with its counts intact, the call beside has every frame exactly once, no socket was left open',
     async () => {
       expect(await edge.finish()).toEqual([]);
-      const report = await closeBench(bench);
-      expect(report.problems).toEqual([]);
-      expect(report.beside.problems).toEqual([]);
-      expect(report.fdsAfter).toBeLessThanOrEqual(report.fdsBefore);
-      expect(bench.crashes.total).toBe(0);
+      await expectLeftIntact(bench);
     },
     SETTLE_TIMEOUT_MS,
   );

@@ -2,44 +2,22 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Call } from '../../calls/call.js';
 import { isVoxlineError } from '../../errors.js';
 import type { CallStart } from '../carrier.js';
+import { checkInvite, type InviteRefusal } from './invite-checks.js';
 import { answerReinvite } from './reinvite.js';
-import { NoRtpPortError, RtpSession } from './rtp-session.js';
-import {
-  type AnsweredStream,
-  answerDirection,
-  type Offer,
-  type OfferedStream,
-  readOffer,
-  SdpError,
-  writeAnswer,
-} from './sdp.js';
+import { NoRtpPortError, type RtpSession } from './rtp-session.js';
+import { openRtpStreams } from './rtp-streams.js';
+import { type AnsweredStream, answerDirection, type Offer, type OfferedStream, writeAnswer } from './sdp.js';
 import { SipCall } from './sip-call.js';
 import { sipCallStart } from './sip-call-start.js';
 import type { SipRequest } from './sip-message.js';
 import { newTag, responseTo, sessionTimer } from './sip-responses.js';
 import type { InviteTransaction, SipServer } from './sip-server.js';
 import type { Flow } from './sip-transport.js';
-import { isSiprecInvite, parseMetadata, type RecordingMetadata, splitMultipart } from './siprec.js';
-
-/** Option tags voxline supports in `Require` (siprec only on a SIPREC INVITE). */
-const SUPPORTED_REQUIRE = new Set(['timer']);
-
-interface Refusal {
-  readonly status: number;
-  readonly reason: string;
-  readonly extra?: [string, string][];
-}
-
-/** What an INVITE asks for, once its body is read. */
-interface Request {
-  readonly siprec: boolean;
-  readonly offer: Offer;
-  readonly metadata: RecordingMetadata | undefined;
-}
+import type { RecordingMetadata } from './siprec.js';
 
 /**
- * New INVITEs and re-INVITEs: the checks in the order a trunk expects the answers (420, 401/403,
- * 503, 415, 488), SDP negotiation, RTP sockets, then the call is opened and answered (180, 200).
+ * New INVITEs and re-INVITEs: the transaction, then the checks (invite-checks.ts), the RTP
+ * sockets (rtp-streams.ts), and the call opened and answered (180, 200); in-dialog key presses.
  */
 export class InviteHandler {
   readonly #s: SipServer;
@@ -127,7 +105,7 @@ export class InviteHandler {
   }
 
   async #answer(tx: InviteTransaction): Promise<void> {
-    const refusal = this.#check(tx.request);
+    const refusal = checkInvite(this.#s, tx.request, this.#answering);
     if ('status' in refusal) {
       this.#refuse(tx, refusal);
       return;
@@ -144,7 +122,7 @@ export class InviteHandler {
     }
     let sessions: (RtpSession | undefined)[];
     try {
-      sessions = await this.#openStreams(tx, offer, wanted, siprec);
+      sessions = await openRtpStreams(this.#s, tx.flow, offer, wanted, siprec);
     } catch (err) {
       if (!(err instanceof NoRtpPortError)) throw err;
       this.#refuse(tx, {
@@ -165,44 +143,6 @@ export class InviteHandler {
     } finally {
       if (!owned) dialog.terminate();
     }
-  }
-
-  /**
-   * Binds one RTP socket per stream taken, one after another; if one cannot be bound, those
-   * already bound are closed before the error goes on (binding them together once leaked them).
-   */
-  async #openStreams(
-    tx: InviteTransaction,
-    offer: Offer,
-    wanted: readonly OfferedStream[],
-    siprec: boolean,
-  ): Promise<(RtpSession | undefined)[]> {
-    const { options } = this.#s;
-    const sessions: (RtpSession | undefined)[] = [];
-    try {
-      for (const stream of offer.streams) {
-        if (!wanted.includes(stream) || !stream.codec) {
-          sessions.push(undefined);
-          continue;
-        }
-        sessions.push(
-          await RtpSession.open(options.bind, options.rtpPorts.min, options.rtpPorts.max, {
-            codec: stream.codec,
-            dtmfPt: stream.dtmfPt,
-            allowedAddresses: [...new Set([stream.address, tx.flow.address])],
-            remote: { address: stream.address, port: stream.port },
-            // Only a peer SIP_ALLOW vouches for may have media sent before its own arrives.
-            sendBeforeLatch: !this.#s.allow.open,
-            totals: this.#s.ctx.metrics.ingress.of(siprec ? 'siprec' : 'sip'),
-            onRefused: (reason) => this.#s.refused(`rtp_${reason}`),
-          }),
-        );
-      }
-    } catch (err) {
-      for (const session of sessions) session?.close();
-      throw err;
-    }
-    return sessions;
   }
 
   /** Rings, opens the call and answers; true once the call owns the dialog. */
@@ -330,82 +270,7 @@ export class InviteHandler {
     if (call) void call.hangUp(1011, 'internal error', 'internal_error');
   }
 
-  /** Every reason to refuse, in the order RFC 3261 §8.2 gives; or the parsed request. */
-  #check(request: SipRequest): Refusal | Request {
-    const h = request.headers;
-    const siprec = isSiprecInvite(h);
-    const unsupported = h
-      .all('require')
-      .filter(
-        (tag) => !SUPPORTED_REQUIRE.has(tag.toLowerCase()) && !(siprec && tag.toLowerCase() === 'siprec'),
-      );
-    if (unsupported.length > 0)
-      return { status: 420, reason: 'bad_extension', extra: [['unsupported', unsupported.join(', ')]] };
-    const { auth } = this.#s;
-    if (auth && !auth.verify(h.get('authorization'), 'INVITE')) {
-      return h.get('authorization')
-        ? { status: 403, reason: 'auth_failed' }
-        : { status: 401, reason: 'auth_challenge', extra: [['www-authenticate', auth.challenge()]] };
-    }
-    const { registry } = this.#s.ctx;
-    // INVITEs still being answered count too, or a burst could slip past the limit together.
-    const sipCalls = registry.liveCountOf('sip') + registry.liveCountOf('siprec') + this.#answering - 1;
-    if (registry.draining) return { status: 503, reason: 'VL_ERR_DRAINING', extra: [['retry-after', '30']] };
-    if (sipCalls >= this.#s.options.maxCalls)
-      return {
-        status: 503,
-        reason: 'sip_max_calls',
-        extra: [
-          ['retry-after', '5'],
-          ['warning', `399 voxline "SIP_MAX_CALLS (${this.#s.options.maxCalls}) reached"`],
-        ],
-      };
-    const type = (h.get('content-type') ?? '').toLowerCase();
-    const body = request.body.toString('utf8');
-    let sdp: string | undefined;
-    let metadata: RecordingMetadata | undefined;
-    if (type.startsWith('multipart/mixed')) {
-      const parts = splitMultipart(h.get('content-type') as string, body) ?? [];
-      sdp = parts.find((p) => p.contentType.startsWith('application/sdp'))?.body;
-      const xml = parts.find((p) => p.contentType.startsWith('application/rs-metadata'))?.body;
-      if (xml) {
-        try {
-          metadata = parseMetadata(xml);
-        } catch (err) {
-          this.#s.log.warn(
-            { err: (err as Error).message },
-            'SIPREC metadata unreadable: using the configured caller label',
-          );
-        }
-      }
-    } else if (type.startsWith('application/sdp')) {
-      sdp = body;
-    } else if (body.length > 0) {
-      return {
-        status: 415,
-        reason: 'unsupported_media_type',
-        extra: [['accept', 'application/sdp, multipart/mixed']],
-      };
-    }
-    if (!sdp)
-      return {
-        status: 488,
-        reason: 'no_offer',
-        extra: [['warning', '399 voxline "an SDP offer is required in the INVITE"']],
-      };
-    try {
-      return { siprec, offer: readOffer(sdp), metadata };
-    } catch (err) {
-      if (!(err instanceof SdpError)) throw err;
-      return {
-        status: 488,
-        reason: 'bad_sdp',
-        extra: [['warning', `399 voxline "${err.message.replace(/"/g, "'").slice(0, 100)}"`]],
-      };
-    }
-  }
-
-  #refuse(tx: InviteTransaction, refusal: Refusal): void {
+  #refuse(tx: InviteTransaction, refusal: InviteRefusal): void {
     this.#s.refused(refusal.reason);
     const level = refusal.status === 401 ? 'debug' : this.#s.logBudget.level('invite_refused');
     this.#s.log[level](

@@ -13,6 +13,38 @@ function handClock(): MediaClock & { members: Set<{ tick(n: number): void }> } {
 }
 
 describe('PacedOutbound (SIP RTP and AudioSocket playout)', () => {
+  it('while its carrier is not ready it holds the queue (a greeting waits for the far end), for 1 s at most', () => {
+    const clock = handClock();
+    const sent: (number | undefined)[] = [];
+    let ready = false;
+    const out = new PacedOutbound(
+      clock,
+      (frame) => sent.push(frame?.[0]),
+      undefined,
+      () => ready,
+    );
+    out.sendPcm(new Int16Array(320 * 3).fill(5));
+    for (let i = 0; i < 10; i++) out.tick(1);
+    expect(sent).toEqual([]); // nothing sent, nothing used up
+    ready = true;
+    out.tick(3);
+    expect(sent).toEqual([5, 5, 5]);
+
+    // A far end that never becomes ready: after 50 ticks (1 s) audio goes on, so it is not stale later.
+    const late: (number | undefined)[] = [];
+    const never = new PacedOutbound(
+      clock,
+      (frame) => late.push(frame?.[0]),
+      undefined,
+      () => false,
+    );
+    never.sendPcm(new Int16Array(320).fill(9));
+    for (let i = 0; i < 50; i++) never.tick(1);
+    expect(late).toEqual([]);
+    never.tick(1);
+    expect(late).toEqual([9]);
+  });
+
   it('sends one 20 ms frame per tick, pads a tail before a mark, and resolves the mark once what came before is sent', async () => {
     const clock = handClock();
     const sent: (number | undefined)[] = [];

@@ -301,7 +301,7 @@ function endReasonForCode(code: number): string {
 
 /** `reason` cut to the 123 bytes a close frame can carry, on a character boundary. */
 export function closeReason(reason: string): string {
-  let out = reason;
+  let out = reason.slice(0, 123); // at least one byte a character: longer never fits
   while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
   return out;
 }

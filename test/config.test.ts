@@ -127,7 +127,7 @@ describe('configuration', () => {
         model: 'onnx-community/Voxtral-Mini-4B-Realtime-2602-ONNX',
         dtype: 'q4',
         device: 'cpu',
-        maxStreams: 1,
+        instances: 1,
         cacheDir: './data/models',
         endpoint: 'https://huggingface.co',
       },

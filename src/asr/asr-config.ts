@@ -59,11 +59,12 @@ export const AsrEnvProperties = {
     default: 'cpu',
     description: 'local engine: onnxruntime execution provider',
   }),
-  LOCAL_MAX_STREAMS: Type.Integer({
+  LOCAL_INSTANCES: Type.Integer({
     minimum: 1,
-    maximum: 64,
+    maximum: 16,
     default: 1,
-    description: 'local engine: legs transcribed at once (one loaded model each)',
+    description:
+      'local engine: models loaded (each runs one utterance at a time; every leg of every call shares them)',
   }),
   HF_HOME: Type.Optional(
     Type.String({ minLength: 1, description: 'local engine: model cache (default DATA_DIR/models)' }),
@@ -120,7 +121,8 @@ export interface AsrConfig {
     readonly path: string | undefined;
     readonly dtype: LocalDtype;
     readonly device: 'cpu' | 'cuda';
-    readonly maxStreams: number;
+    /** Loaded models the legs share (LOCAL_INSTANCES). */
+    readonly instances: number;
     readonly cacheDir: string;
     readonly endpoint: string;
   };
@@ -193,7 +195,7 @@ export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[],
       path: e.LOCAL_MODEL_PATH,
       dtype: e.LOCAL_DTYPE as LocalDtype,
       device: e.LOCAL_DEVICE,
-      maxStreams: e.LOCAL_MAX_STREAMS,
+      instances: e.LOCAL_INSTANCES,
       cacheDir: e.HF_HOME ?? `${dataDir.replace(/\/+$/, '')}/models`,
       endpoint: e.HF_ENDPOINT.replace(/\/+$/, ''),
     },

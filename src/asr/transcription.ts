@@ -27,7 +27,7 @@ export function createEngine(
         cacheDir: local.cacheDir,
         endpoint: local.endpoint,
       },
-      maxStreams: local.maxStreams,
+      instances: local.instances,
       maxBufferMs: config.limits.maxBufferMs,
       maxUtteranceMs: config.maxUtteranceMs,
       observer,
@@ -99,6 +99,7 @@ export function transcriptionConsumer(
       leg: leg.label,
       track: leg.track,
       log,
+      clock: call.scope.clock,
       onEvent: (event) => {
         metrics.event(event);
         call.transcript.add(event);
@@ -108,6 +109,8 @@ export function transcriptionConsumer(
     const options: TranscriberOptions = {
       ...transcriberOptions(config, metrics, leg.track, minSilenceMs),
       onSpeech: (type, atMs) => call.speech.emit({ leg: leg.label, type, atMs }),
+      // The leg's last final is awaited while the scope closes: on the call's clock, not its timers.
+      clock: call.scope.clock,
     };
     const transcriber = new LegTranscriber(stt, vad, options, log);
     void transcriber.done.then(() => call.transcript.legDone(leg.label));

@@ -2,12 +2,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { StreamObserver } from '../realtime-options.js';
 import type { EngineHealth, SpeechToText, SttStream, SttStreamOptions } from '../stt.js';
 import { LocalStream } from './local-stream.js';
-import { ModelPool } from './model-pool.js';
+import { ModelScheduler } from './model-scheduler.js';
 import { type LoadedVoxtral, loadVoxtralOnnx, type VoxtralOnnxOptions } from './voxtral-onnx.js';
 
 export interface LocalEngineOptions {
   readonly model: Omit<VoxtralOnnxOptions, 'onProgress'>;
-  readonly maxStreams: number;
+  /** Loaded models every leg shares (LOCAL_INSTANCES). */
+  readonly instances: number;
   readonly maxBufferMs: number;
   readonly maxUtteranceMs: number;
   readonly observer: StreamObserver;
@@ -16,19 +17,24 @@ export interface LocalEngineOptions {
   readonly load?: () => Promise<LoadedVoxtral>;
 }
 
+/** What to do when the model cannot be loaded, said where it fails (the log, /readyz). */
+export const LOAD_FAILED_NEXT =
+  'download it where there is network (npm run model:pull) and set LOCAL_MODEL_PATH to the folder, ' +
+  'or set VLLM_URL or MISTRAL_API_KEY, or ASR_ENGINE=none';
+
 /** Download progress is logged at most this often per file (a 3 GB download logs about 20 lines). */
 const PROGRESS_STEP_PERCENT = 5;
 
 /**
  * Voxtral Realtime in-process: the ONNX export through transformers.js on onnxruntime-node (CPU, or
- * CUDA where its provider is installed). Each leg holds one loaded model for the call; at most
- * LOCAL_MAX_STREAMS legs are transcribed at once, and a leg beyond that gets a capacity_exceeded
- * event while its call goes on (recorded, other events flowing).
+ * CUDA where its provider is installed). Every leg of every call shares LOCAL_INSTANCES loaded
+ * models (usually one): utterances queue for them oldest first, so every leg is transcribed, live
+ * while the machine keeps up and behind (finals late but complete) when it does not.
  */
 export class LocalEngine implements SpeechToText {
   readonly name = 'local';
   readonly #options: LocalEngineOptions;
-  readonly #pool: ModelPool;
+  readonly #pool: ModelScheduler;
 
   constructor(options: LocalEngineOptions) {
     this.#options = options;
@@ -49,7 +55,7 @@ export class LocalEngine implements SpeechToText {
             );
           },
         }));
-    this.#pool = new ModelPool(options.maxStreams, async () => {
+    this.#pool = new ModelScheduler(options.instances, async () => {
       const started = performance.now();
       const where = options.model.path ?? options.model.model;
       options.log.info(
@@ -64,14 +70,18 @@ export class LocalEngine implements SpeechToText {
         );
         return loaded;
       } catch (err) {
-        options.log.error({ err, model: where }, 'speech model could not be loaded');
+        // One line, no stack: the reason is the network or the path, not a bug.
+        options.log.error(
+          { model: where, reason: (err as Error).message, next: LOAD_FAILED_NEXT },
+          'the speech model could not be loaded: calls are answered and recorded, but not transcribed',
+        );
         throw err;
       }
     });
   }
 
   stream(options: SttStreamOptions): SttStream {
-    return new LocalStream(options, this.#pool.acquire(), {
+    return new LocalStream(options, this.#pool, {
       maxBufferMs: this.#options.maxBufferMs,
       maxUtteranceMs: this.#options.maxUtteranceMs,
       observer: this.#options.observer,
@@ -86,14 +96,15 @@ export class LocalEngine implements SpeechToText {
   async probe(): Promise<EngineHealth> {
     const { state } = this.#pool;
     const url = this.#options.model.path ?? this.#options.model.model;
-    const activeStreams = this.#pool.leased;
+    const activeStreams = this.#pool.running;
+    const queued = this.#pool.queued;
     const endpoint =
       state.state === 'ready'
         ? {
             url,
             state: 'up' as const,
             activeStreams,
-            detail: `${activeStreams}/${this.#pool.max} streams in use`,
+            detail: `${activeStreams}/${this.#pool.instances} busy, ${queued} utterance${queued === 1 ? '' : 's'} waiting`,
           }
         : state.state === 'failed'
           ? { url, state: 'down' as const, activeStreams, detail: state.error }

@@ -4,7 +4,7 @@ import type { StreamObserver } from '../realtime-options.js';
 import { newStats, type SttStream, type SttStreamOptions } from '../stt.js';
 import type { SttErrorCode, TranscriptEvent } from '../transcript-event.js';
 import { STEP_MS, WordTimer } from '../word-timing.js';
-import type { ModelLease } from './model-pool.js';
+import type { ModelScheduler, QueuedJob } from './model-scheduler.js';
 import type { FeatureTensor, LoadedVoxtral } from './voxtral-onnx.js';
 
 export interface LocalStreamOptions {
@@ -30,8 +30,9 @@ const SAMPLES_PER_MS = 16;
  * One leg on the in-process engine: each utterance is one streaming generation on a loaded model
  * (voxtral.md §4.4). Audio feeds the generation as it arrives, 80 ms per token; partials follow the
  * decoded tokens; at flush the utterance gets the right-pad of silence that lets the model write
- * its last (delayed) words, and its final follows. Utterances run one after another; audio that
- * arrives meanwhile waits, bounded by `maxBufferMs`.
+ * its last (delayed) words, and its final follows. A leg's utterances run one after another, each
+ * waiting its turn on the model every leg shares (ModelScheduler); audio that arrives meanwhile
+ * waits, bounded by `maxBufferMs`.
  */
 export class LocalStream implements SttStream {
   readonly stats = newStats();
@@ -40,7 +41,9 @@ export class LocalStream implements SttStream {
   readonly #log: FastifyBaseLogger;
   readonly #onEvent: (event: TranscriptEvent) => void;
   readonly #options: LocalStreamOptions;
-  readonly #lease: ModelLease | undefined;
+  readonly #scheduler: ModelScheduler;
+  /** The utterance waiting for (or holding) a model now. */
+  #turn: QueuedJob | undefined;
   readonly #queue: Utterance[] = [];
   #nextId = 0;
   #wake: (() => void) | undefined;
@@ -49,28 +52,19 @@ export class LocalStream implements SttStream {
   #closed = false;
   #ending = false;
 
-  /** `lease` undefined: no model was free for this leg (capacity_exceeded). */
-  constructor(options: SttStreamOptions, lease: ModelLease | undefined, streamOptions: LocalStreamOptions) {
+  constructor(options: SttStreamOptions, scheduler: ModelScheduler, streamOptions: LocalStreamOptions) {
     this.#leg = options.leg;
     this.#track = options.track;
     this.#log = options.log;
     this.#onEvent = options.onEvent;
     this.#options = streamOptions;
-    this.#lease = lease;
-    if (!lease) {
-      this.#fail(
-        'capacity_exceeded',
-        'every local model instance is in use (LOCAL_MAX_STREAMS): this leg is not transcribed',
-      );
-      return;
-    }
-    lease.model.catch((err: Error) => this.#fail('engine_unavailable', err.message));
+    this.#scheduler = scheduler;
   }
 
   pushFrame(frame: AudioFrame): void {
     if (this.#closed || this.#ending) return;
     if (this.#fatal) {
-      this.#drop(frame.durationMs, this.#lease ? 'engine_unavailable' : 'capacity_exceeded');
+      this.#drop(frame.durationMs, 'engine_unavailable');
       return;
     }
     if (this.#heldMs() + frame.durationMs > this.#options.maxBufferMs) {
@@ -112,37 +106,46 @@ export class LocalStream implements SttStream {
     if (this.#closed) return;
     this.#closed = true;
     for (const u of this.#queue.splice(0)) this.stats.droppedMs += u.length / SAMPLES_PER_MS;
+    // A queued utterance leaves the queue; a running one stops (its feature iterator ends on close)
+    // and its model goes back to the scheduler.
+    this.#turn?.cancel();
     this.#wake?.();
-    // The model goes back once its generation has stopped (the feature iterator ends on close).
-    void (this.#running ?? Promise.resolve()).then(() => this.#lease?.release());
   }
 
   #kick(): void {
     this.#wake?.();
-    if (this.#running || this.#fatal || !this.#lease) return;
+    if (this.#running || this.#fatal) return;
     this.#running = this.#run().finally(() => {
       this.#running = undefined;
       if (this.#queue.length > 0 && !this.#closed && !this.#fatal) this.#kick();
     });
   }
 
+  /** The leg's utterances, one after another, each waiting its turn on the shared model. */
   async #run(): Promise<void> {
-    let loaded: LoadedVoxtral;
-    try {
-      loaded = await (this.#lease as ModelLease).model;
-    } catch {
-      return; // reported by the constructor's handler
-    }
     while (this.#queue.length > 0 && !this.#closed) {
       const utterance = this.#queue[0];
+      this.#turn = this.#scheduler.submit((loaded) => this.#transcribeOne(loaded, utterance));
       try {
-        await this.#transcribe(loaded, utterance);
+        await this.#turn.done;
       } catch (err) {
-        if (this.#closed) return;
-        this.#log.error({ err, utterance: utterance.id }, 'local engine failed on an utterance');
-        this.#emitError('utterance_failed', (err as Error).message, true);
+        // No model could be loaded: this leg is not transcribed (a later call tries again).
+        this.#fail('engine_unavailable', (err as Error).message);
+        return;
+      } finally {
+        this.#turn = undefined;
       }
       this.#queue.shift();
+    }
+  }
+
+  async #transcribeOne(loaded: LoadedVoxtral, utterance: Utterance): Promise<void> {
+    try {
+      await this.#transcribe(loaded, utterance);
+    } catch (err) {
+      if (this.#closed) return;
+      this.#log.error({ err, utterance: utterance.id }, 'local engine failed on an utterance');
+      this.#emitError('utterance_failed', (err as Error).message, true);
     }
   }
 

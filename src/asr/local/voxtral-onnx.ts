@@ -116,6 +116,18 @@ export async function loadVoxtralOnnx(options: VoxtralOnnxOptions): Promise<Load
     };
     return { processor, model, streamer };
   } catch (err) {
-    throw new VoxlineError('VL_ERR_MODEL_UNAVAILABLE', `${where}: ${(err as Error).message}`, { cause: err });
+    throw new VoxlineError(
+      'VL_ERR_MODEL_UNAVAILABLE',
+      `${where}: ${withoutRepeats((err as Error).message)}`,
+      {
+        cause: err,
+      },
+    );
   }
+}
+
+/** "fetch failed: fetch failed: ENOTFOUND" → "fetch failed: ENOTFOUND" (the library repeats its causes). */
+export function withoutRepeats(message: string): string {
+  const parts = message.split(': ');
+  return parts.filter((part, i) => i === 0 || part !== parts[i - 1]).join(': ');
 }

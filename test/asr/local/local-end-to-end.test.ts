@@ -25,11 +25,11 @@ async function transcriptOf(g: Gateway, callSid: string): Promise<Transcript> {
   }, 20_000);
 }
 
-const local = (maxStreams: string) => ({
+const local = (instances?: string) => ({
   ASR_ENGINE: 'local',
   LOCAL_MODEL_PATH: TINY,
   LOCAL_DTYPE: 'fp32',
-  LOCAL_MAX_STREAMS: maxStreams,
+  ...(instances ? { LOCAL_INSTANCES: instances } : {}),
 });
 
 describe('a two-leg call through the in-process engine (tiny model)', () => {
@@ -37,8 +37,8 @@ describe('a two-leg call through the in-process engine (tiny model)', () => {
     expect(loadConfig({}).asr.engine).toBe('local');
   });
 
-  it('transcribes both legs into the transcript API, speaker-labelled, on the call clock', async () => {
-    gateway = await startGateway(local('2'));
+  it('by default transcribes both legs on one shared model, speaker-labelled, on the call clock', async () => {
+    gateway = await startGateway(local());
     await eventually(async () => expect((await gateway?.get('/readyz'))?.status).toBe(200), 10_000);
     const result = await playDemo(gateway, 'greeting', { pace: 'realtime' });
     const { utterances, errors } = await transcriptOf(gateway, result.callSid);
@@ -53,15 +53,17 @@ describe('a two-leg call through the in-process engine (tiny model)', () => {
     }
     const metrics = String((await gateway.get('/metrics')).body);
     expect(metrics).toMatch(/voxline_asr_real_time_factor_count\{engine="local"\} [1-9]/);
+    const ready = (await gateway.get('/readyz')).body as { engines: { endpoints: { detail: string }[] }[] };
+    expect(JSON.stringify(ready)).toContain('0/1 busy, 0 utterances waiting');
   }, 60_000);
 
-  it('with LOCAL_MAX_STREAMS=1, the second leg gets capacity_exceeded while the call and the first leg go on', async () => {
+  it("sent faster than real time, the legs' utterances queue for the one model and every one still gets its final", async () => {
     gateway = await startGateway(local('1'));
     const result = await playDemo(gateway, 'greeting', { pace: 'fast' });
     const { utterances, errors } = await transcriptOf(gateway, result.callSid);
-    expect(errors).toEqual([expect.objectContaining({ speaker: 'agent', code: 'capacity_exceeded' })]);
+    expect(errors).toEqual([]);
     expect(utterances.filter((u) => u.speaker === 'caller').length).toBeGreaterThan(0);
-    expect(utterances.filter((u) => u.speaker === 'agent')).toEqual([]);
+    expect(utterances.filter((u) => u.speaker === 'agent').length).toBeGreaterThan(0);
     const call = await gateway.call(result.callSid);
     expect(call.legs.map((l) => [l.label, l.audioSeconds])).toEqual([
       ['caller', 5],

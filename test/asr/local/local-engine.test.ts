@@ -30,7 +30,7 @@ function observer() {
   return { o, seen };
 }
 
-function engine(options: { path?: string; maxStreams?: number } = {}) {
+function engine(options: { path?: string; instances?: number } = {}) {
   const { o, seen } = observer();
   const e = new LocalEngine({
     model: {
@@ -41,7 +41,7 @@ function engine(options: { path?: string; maxStreams?: number } = {}) {
       cacheDir: '/tmp/voxline-test-models',
       endpoint: 'https://huggingface.co',
     },
-    maxStreams: options.maxStreams ?? 1,
+    instances: options.instances ?? 1,
     maxBufferMs: 60_000,
     maxUtteranceMs: 30_000,
     observer: o,
@@ -113,32 +113,35 @@ describe('the in-process engine on a tiny Voxtral-shaped model (real transformer
     expect(seen.audioSeconds).toBeGreaterThan(3);
   });
 
-  it('gives a leg beyond LOCAL_MAX_STREAMS a capacity_exceeded event, counts its audio, and frees the model on close', async () => {
-    const { engine: e, seen } = engine({ maxStreams: 1 });
+  it("transcribes two legs on one loaded model: the agent leg's utterance waits its turn, then gets its final", async () => {
+    const { engine: e } = engine({ instances: 1 });
     const first = open(e, 'caller');
     const second = open(e, 'agent');
-    expect(second.events).toEqual([
-      expect.objectContaining({ type: 'error', code: 'capacity_exceeded', recoverable: false }),
-    ]);
+    speak(first.stream, 1_900, 3_900); // no flush yet: the caller's utterance holds the model
     speak(second.stream, 1_900, 2_900);
-    expect(second.stream.stats.droppedMs).toBe(1_000);
-    expect(seen.dropped.get('capacity_exceeded')).toBe(1_000);
-    second.stream.close();
+    second.stream.flush(2_900);
+    await expect.poll(() => first.events.some((ev) => ev.type === 'partial'), { timeout: 10_000 }).toBe(true);
+    expect((await e.probe()).endpoints[0].detail).toBe('1/1 busy, 1 utterance waiting');
+    expect(second.events).toEqual([]);
+    first.stream.flush(3_900);
+    await expect.poll(() => second.events.some((ev) => ev.type === 'final'), { timeout: 10_000 }).toBe(true);
+    expect(first.events.filter((ev) => ev.type === 'final')).toHaveLength(1);
+    expect(second.events.filter((ev) => ev.type === 'error')).toEqual([]);
+    expect(second.stream.stats.droppedMs).toBe(0);
     first.stream.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const third = open(e, 'agent');
-    expect(third.events).toEqual([]);
-    third.stream.close();
+    second.stream.close();
   });
 
   it('fails clearly, without hanging, when the model is not there; /readyz says why', async () => {
     const { engine: e, seen } = engine({ path: '/nonexistent/voxtral-model' });
     const { stream, events } = open(e);
+    speak(stream, 1_900, 2_100); // the first utterance asks for the model, which cannot load
     await expect.poll(() => events.length, { timeout: 10_000 }).toBe(1);
     expect(events[0]).toMatchObject({ type: 'error', code: 'engine_unavailable', recoverable: false });
     expect((events[0] as { message: string }).message).toMatch(/folder \/nonexistent\/voxtral-model/);
-    speak(stream, 1_900, 2_100);
     expect(seen.dropped.get('engine_unavailable')).toBe(200);
+    speak(stream, 2_100, 2_300); // later audio is counted as dropped, not held
+    expect(seen.dropped.get('engine_unavailable')).toBe(400);
     await stream.endInput();
     stream.close();
     const health = await e.probe();
@@ -154,10 +157,15 @@ describe('the in-process engine on a tiny Voxtral-shaped model (real transformer
     await expect.poll(() => events.some((ev) => ev.type === 'partial'), { timeout: 5_000 }).toBe(true);
     stream.close();
     expect(stream.stats.droppedMs).toBeGreaterThan(0);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The generation stops and the model goes back: another leg's utterance runs on it.
+    await expect
+      .poll(async () => (await e.probe()).endpoints[0].detail, { timeout: 5_000 })
+      .toBe('0/1 busy, 0 utterances waiting');
     expect(events.some((ev) => ev.type === 'final')).toBe(false);
     const next = open(e);
-    expect(next.events).toEqual([]); // the model went back to the pool
+    speak(next.stream, 1_900, 2_900);
+    next.stream.flush(2_900);
+    await expect.poll(() => next.events.some((ev) => ev.type === 'final'), { timeout: 10_000 }).toBe(true);
     next.stream.close();
   });
 

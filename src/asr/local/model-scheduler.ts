@@ -1,0 +1,197 @@
+import type { LoadedVoxtral } from './voxtral-onnx.js';
+
+export type ModelState =
+  | { readonly state: 'idle' }
+  | { readonly state: 'loading'; readonly percent: number }
+  | { readonly state: 'ready' }
+  | { readonly state: 'failed'; readonly error: string };
+
+/** One utterance's generation: runs on a loaded model, which it has to itself until it settles. */
+export type ModelJob = (model: LoadedVoxtral) => Promise<void>;
+
+/** A job waiting for its turn; `cancel()` takes it out of the queue (its leg closed). */
+export interface QueuedJob {
+  /** Settles when the job ran (or was cancelled); rejects when no model could be loaded. */
+  readonly done: Promise<void>;
+  cancel(): void;
+}
+
+interface Waiting {
+  readonly job: ModelJob;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  cancelled: boolean;
+}
+
+/**
+ * Every leg of every call on `instances` loaded models (LOCAL_INSTANCES, usually 1): utterances from
+ * all legs wait in one queue, oldest first, and each runs as one generation on a free instance
+ * (transformers.js keeps one generation's state per model object, so an instance runs one at a
+ * time). When the machine keeps up, an utterance starts as soon as it is spoken and is fed live;
+ * when it does not, utterances wait their turn and their finals come late, complete. Nothing is
+ * refused here: each leg bounds what it holds (LocalStream's maxBufferMs).
+ */
+export class ModelScheduler {
+  readonly #instances: number;
+  readonly #load: () => Promise<LoadedVoxtral>;
+  readonly #queue: Waiting[] = [];
+  /** Loaded (or loading) instances not running a job. */
+  readonly #free: Promise<LoadedVoxtral>[] = [];
+  readonly #all = new Set<Promise<LoadedVoxtral>>();
+  #started = 0;
+  #running = 0;
+  #state: ModelState = { state: 'idle' };
+  #closed = false;
+  #idle: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  constructor(instances: number, load: () => Promise<LoadedVoxtral>) {
+    this.#instances = instances;
+    this.#load = load;
+  }
+
+  get instances(): number {
+    return this.#instances;
+  }
+
+  /** Generations running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Utterances waiting for a free instance. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  get state(): ModelState {
+    return this.#state;
+  }
+
+  set progress(percent: number) {
+    if (this.#state.state === 'loading') this.#state = { state: 'loading', percent };
+  }
+
+  /** Queues a job behind every job queued before it. */
+  submit(job: ModelJob): QueuedJob {
+    let entry: Waiting | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      entry = { job, resolve, reject, cancelled: false };
+    });
+    const waiting = entry as Waiting;
+    if (this.#closed) {
+      waiting.reject(new Error('the local engine is closed'));
+      return { done, cancel: () => undefined };
+    }
+    this.#queue.push(waiting);
+    this.#pump();
+    return {
+      done,
+      cancel: () => {
+        if (waiting.cancelled) return;
+        waiting.cancelled = true;
+        const index = this.#queue.indexOf(waiting);
+        if (index >= 0) {
+          this.#queue.splice(index, 1);
+          waiting.resolve();
+        }
+      },
+    };
+  }
+
+  /** Starts loading one instance ahead of the first call (the download begins at start). */
+  preload(): Promise<void> {
+    if (this.#free.length > 0 || this.#started >= this.#instances || this.#closed) return Promise.resolve();
+    const loading = this.#startLoad();
+    this.#free.push(loading);
+    return loading.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /** Waits for running generations to stop (a model freed mid-generation crashes), then frees all. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const waiting of this.#queue.splice(0)) waiting.resolve();
+    if (this.#running > 0) {
+      let resolve = () => undefined as void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#idle = { promise, resolve };
+      await promise;
+    }
+    const all = [...this.#all];
+    this.#all.clear();
+    this.#free.length = 0;
+    await Promise.all(
+      all.map((m) =>
+        m.then(
+          (loaded) => loaded.model.dispose(),
+          () => undefined,
+        ),
+      ),
+    );
+  }
+
+  /** Gives each free instance (loading one where fewer than `instances` exist) the oldest job. */
+  #pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      let model = this.#free.shift();
+      if (!model) {
+        if (this.#started >= this.#instances) return;
+        model = this.#startLoad();
+      }
+      const waiting = this.#queue.shift() as Waiting;
+      this.#run(model, waiting);
+    }
+  }
+
+  #run(model: Promise<LoadedVoxtral>, waiting: Waiting): void {
+    this.#running++;
+    model
+      .then(
+        async (loaded) => {
+          try {
+            if (!waiting.cancelled) await waiting.job(loaded);
+            waiting.resolve();
+          } catch (err) {
+            waiting.reject(err as Error);
+          } finally {
+            this.#free.push(model);
+          }
+        },
+        (err: Error) => {
+          // The load failed: this job and every one queued now learn why; the slot opens again.
+          waiting.reject(err);
+          for (const other of this.#queue.splice(0)) other.reject(err);
+        },
+      )
+      .finally(() => {
+        this.#running--;
+        if (this.#running === 0) this.#idle?.resolve();
+        this.#pump();
+      });
+  }
+
+  #startLoad(): Promise<LoadedVoxtral> {
+    this.#started++;
+    if (this.#state.state !== 'ready') this.#state = { state: 'loading', percent: 0 };
+    const loading = this.#load();
+    this.#all.add(loading);
+    loading.then(
+      () => {
+        this.#state = { state: 'ready' };
+      },
+      (err: Error) => {
+        // A failed load is forgotten, so a later utterance tries again (the network may be back).
+        this.#all.delete(loading);
+        this.#started--;
+        const index = this.#free.indexOf(loading);
+        if (index >= 0) this.#free.splice(index, 1);
+        this.#state = { state: 'failed', error: err.message };
+      },
+    );
+    return loading;
+  }
+}

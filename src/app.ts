@@ -61,6 +61,9 @@ export interface App {
   startEdges(): Promise<{ sip?: number; audioSocket?: number }>;
 }
 
+/** Requests not logged at all, even at debug. */
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** Webhooks and admin calls are small forms and JSON; anything bigger is refused (413). */
 const BODY_LIMIT_BYTES = 256 * 1024;
 
@@ -70,10 +73,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     ...(deps.logger
       ? { loggerInstance: deps.logger }
       : { logger: { level: config.logLevel, redact: LOG_REDACTION } }),
-    // Probes and scrapes would drown the log; every other request is logged by Fastify.
-    logController: new LogController({
-      disableRequestLogging: (request) => ['/healthz', '/readyz', '/metrics'].includes(request.url),
-    }),
+    // Fastify's two lines per request are replaced by one at debug (the onResponse hook below).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     // The preClose hook drains live calls for up to SHUTDOWN_DRAIN_MS: Fastify's default 10 s
     // plugin timeout would fail a shutdown whose drain went well (AVV_ERR_READY_TIMEOUT).
@@ -141,7 +142,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     else if (isClientError(error)) {
       // Bad JSON, an oversized body, an unknown content type: the client's mistake, not a bug.
       // Debug without the stack, so that anyone who can reach the port cannot flood the log
-      // (Fastify's own "request completed" line already records the status).
+      // (the one request line at debug records the status).
       request.log.debug({ code: error.code, statusCode: error.statusCode }, 'request refused');
       failure = new VoxlineError('VL_ERR_BAD_REQUEST', clientErrorDetail(error));
       status = error.statusCode;
@@ -154,6 +155,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       .send({ error: { code: failure.code, message: failure.message } });
   });
 
+  server.addHook('onResponse', async (request, reply) => {
+    const path = request.url.split('?')[0];
+    // Probes and scrapes would drown even a debug log; the query string may carry a token.
+    if (QUIET_PATHS.has(path)) return;
+    request.log.debug(
+      { method: request.method, path, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
   await server.register(formbody);
   await server.register(websocket, {
     options: { maxPayload: config.media.maxMessageBytes },

@@ -24,7 +24,12 @@ const Ms = (min: number, max: number, value: number, description: string) =>
 export const EnvSchema = Type.Object({
   // Read by main.ts before the rest (it names where the rest may come from); listed for the table.
   ENV_FILE: Type.Optional(Type.String({ minLength: 1, description: 'settings file read at start (.env)' })),
-  PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 8080, description: 'HTTP port' }),
+  PORT: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 8080,
+    description: 'HTTP port (0: any free port)',
+  }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'address to listen on' }),
   PUBLIC_URL: Type.Optional(
     Type.String({ description: 'https origin Twilio reaches; used for stream URLs and signature checks' }),
@@ -36,6 +41,10 @@ export const EnvSchema = Type.Object({
   }),
   DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'where durable state is kept' }),
   LOG_LEVEL: { ...LogLevel, default: 'info', description: 'pino log level' },
+  LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')], {
+    default: 'auto',
+    description: 'auto: readable lines on a terminal, JSON lines otherwise',
+  }),
   CALL_MODE: Type.Union([Type.Literal('transcribe'), Type.Literal('agent')], {
     default: 'transcribe',
     description: 'default mode of /twilio/voice (override per number with ?mode=)',
@@ -88,6 +97,7 @@ export interface Config {
   readonly publicUrl: string;
   readonly dataDir: string;
   readonly logLevel: string;
+  readonly logFormat: 'auto' | 'pretty' | 'json';
   readonly adminToken: string | undefined;
   readonly twilio: {
     readonly authToken: string | undefined;
@@ -203,6 +213,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     publicUrl: publicUrl.replace(/\/+$/, ''),
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     adminToken: e.ADMIN_TOKEN,
     twilio: {
       authToken: e.TWILIO_AUTH_TOKEN,

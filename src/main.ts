@@ -3,6 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { isVoxlineError } from './errors.js';
+import { createLogger, resolveLogFormat } from './observability/logger.js';
+import { startupGuide } from './startup-guide.js';
 
 /**
  * Settings from a `.env` file in the working directory (or the file ENV_FILE names), read before
@@ -45,11 +47,31 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const { server, startEdges } = await buildApp(config);
+  const format = resolveLogFormat(config.logFormat, process.stdout.isTTY === true);
+  const logger = createLogger({ level: config.logLevel, format });
+  const { server, startEdges } = await buildApp(config, { logger });
   if (envFile) server.log.info({ file: envFile }, 'settings read from the env file');
-  for (const warning of config.warnings) server.log.warn(warning);
-  await server.listen({ port: config.port, host: config.host });
-  await startEdges();
+  // At a terminal the guide below says what is not set; log shippers get each warning as a line.
+  if (format === 'json') for (const warning of config.warnings) server.log.warn(warning);
+  await server.listen({
+    port: config.port,
+    host: config.host,
+    listenTextResolver: (address) => `listening at ${address}`,
+  });
+  const ports = await startEdges();
+  const localUrl = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${boundPort(server)}`;
+  if (format === 'pretty') {
+    process.stderr.write(
+      `\n${startupGuide({
+        localUrl,
+        publicUrl: config.publicUrl,
+        asr: config.asr,
+        twilioTokenSet: config.twilio.authToken !== undefined,
+        ports,
+        warnings: config.warnings,
+      })}\n`,
+    );
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -69,6 +91,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** The HTTP port listened on (PORT=0 lets the OS pick one). */
+function boundPort(server: { addresses(): { port: number }[] }): number {
+  return server.addresses()[0]?.port ?? 0;
 }
 
 await main();

@@ -14,6 +14,7 @@ describe('configuration', () => {
       publicUrl: 'http://localhost:8080',
       dataDir: './data',
       logLevel: 'info',
+      logFormat: 'auto',
       adminToken: undefined,
       twilio: {
         authToken: undefined,
@@ -72,7 +73,7 @@ describe('configuration', () => {
       MEDIA_IDLE_TIMEOUT_MS: '5',
     });
     expect(message.split('\n').slice(1)).toEqual([
-      '  PORT: expected an integer from 1 to 65535 (got "eighty")',
+      '  PORT: expected an integer from 0 to 65535 (got "eighty")',
       '  TWILIO_VALIDATE: expected true or false (got "flase")',
       '  LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent (got "loud")',
       '  MEDIA_IDLE_TIMEOUT_MS: expected an integer from 100 to 3600000 (got 5)',

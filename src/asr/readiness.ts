@@ -42,8 +42,10 @@ export class EngineReadiness {
         state: endpoint.state,
         detail: endpoint.detail,
       };
-      if (endpoint.state === 'up') this.#log.info(entry, 'speech engine endpoint is up');
-      else this.#log.error(entry, `speech engine endpoint is ${endpoint.state}: ${endpoint.detail ?? ''}`);
+      // Not known yet (still loading, first probe pending) is no failure: only `down` is an error.
+      if (endpoint.state === 'down') this.#log.error(entry, 'speech engine endpoint is down');
+      else if (endpoint.state === 'up') this.#log.info(entry, 'speech engine endpoint is up');
+      else this.#log.debug(entry, 'speech engine endpoint is not known yet');
     }
     return health;
   }

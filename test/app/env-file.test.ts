@@ -38,7 +38,7 @@ describe('.env file', () => {
   it('is read from the working directory: a bad value in it is reported under its variable', async () => {
     const { code, stderr } = await run(dirWith({ '.env': 'PORT=eighty\nLOG_LEVEL=loud\n' }));
     expect(code).toBe(1);
-    expect(stderr).toContain('PORT: expected an integer from 1 to 65535 (got "eighty")');
+    expect(stderr).toContain('PORT: expected an integer from 0 to 65535 (got "eighty")');
     expect(stderr).toContain('LOG_LEVEL: expected one of');
   });
 

@@ -3,7 +3,12 @@ import type { StreamObserver } from '../realtime-options.js';
 import type { EngineHealth, SpeechToText, SttStream, SttStreamOptions } from '../stt.js';
 import { LocalStream } from './local-stream.js';
 import { ModelScheduler } from './model-scheduler.js';
-import { type LoadedVoxtral, loadVoxtralOnnx, type VoxtralOnnxOptions } from './voxtral-onnx.js';
+import {
+  type LoadedVoxtral,
+  loadVoxtralOnnx,
+  type VoxtralOnnxOptions,
+  withoutRepeats,
+} from './voxtral-onnx.js';
 
 export interface LocalEngineOptions {
   readonly model: Omit<VoxtralOnnxOptions, 'onProgress'>;
@@ -72,7 +77,7 @@ export class LocalEngine implements SpeechToText {
       } catch (err) {
         // One line, no stack: the reason is the network or the path, not a bug.
         options.log.error(
-          { model: where, reason: (err as Error).message, next: LOAD_FAILED_NEXT },
+          { model: where, reason: loadFailureReason(err), next: LOAD_FAILED_NEXT },
           'the speech model could not be loaded: calls are answered and recorded, but not transcribed',
         );
         throw err;
@@ -122,4 +127,18 @@ export class LocalEngine implements SpeechToText {
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+/** The library's own words for why a load failed (the VoxlineError around it repeats voxline's). */
+function loadFailureReason(err: unknown): string {
+  const messages: string[] = [];
+  // fetch() puts the network's reason (ENOTFOUND, ECONNREFUSED) in its cause, a level or two down.
+  for (
+    let e = (err as Error).cause ?? err, depth = 0;
+    e instanceof Error && depth < 5;
+    e = e.cause, depth++
+  ) {
+    messages.push(e.message);
+  }
+  return withoutRepeats(messages.join(': '));
 }

@@ -1,5 +1,5 @@
 /**
- * npm run bench: every benchmark in one run, printed as the tables the README shows.
+ * npm run bench: every benchmark in one run, printed as the tables docs/benchmarks.md shows.
  * Takes about 7 minutes. STEPS=… overrides the load steps (calls per step, comma-separated).
  */
 import { agentTurnTable, benchAgentTurns } from './agent-turn.js';

@@ -20,7 +20,7 @@ const LegLabel = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' });
 const Ms = (min: number, max: number, value: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: value, description });
 
-/** Every environment variable voxline reads, with its default. The README table mirrors this. */
+/** Every environment variable voxline reads, with its default. docs/configuration.md is generated from it (npm run docs:config). */
 export const EnvSchema = Type.Object({
   // Read by main.ts before the rest (it names where the rest may come from); listed for the table.
   ENV_FILE: Type.Optional(Type.String({ minLength: 1, description: 'settings file read at start (.env)' })),

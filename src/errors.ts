@@ -1,7 +1,7 @@
 /**
  * Every error voxline raises on purpose has a stable code. HTTP-facing ones carry a status;
- * `retryable` says whether trying the same thing again can succeed. Every code is listed in the
- * README (test/errors.test.ts keeps the two in step).
+ * `retryable` says whether trying the same thing again can succeed. Every code is listed in
+ * docs/errors.md (test/errors.test.ts keeps the two in step).
  */
 
 export const ERRORS = {

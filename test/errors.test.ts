@@ -2,16 +2,16 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, isVoxlineError, VoxlineError } from '../src/errors.js';
 
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const DOC = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 
 describe('error codes', () => {
-  it('are all documented in the README, with their HTTP status, and the README lists no others', () => {
+  it('are all documented in docs/errors.md, with their HTTP status, and it lists no others', () => {
     for (const [code, spec] of Object.entries(ERRORS)) {
-      const row = README.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
+      const row = DOC.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
       expect(row, code).toBeDefined();
       if (code !== 'VL_ERR_CONFIG') expect(row, code).toContain(`| ${spec.status} |`);
     }
-    const documented = [...README.matchAll(/^\| `(VL_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...DOC.matchAll(/^\| `(VL_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
     expect(documented.sort()).toEqual(Object.keys(ERRORS).sort());
   });
 

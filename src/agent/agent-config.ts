@@ -9,7 +9,7 @@ import { FLITE_VOICES } from './tts/flite-tts.js';
 const Ms = (min: number, max: number, value: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: value, description });
 
-/** Voice agent settings (part of EnvSchema; the README table lists them). */
+/** Voice agent settings (part of EnvSchema; docs/configuration.md lists them). */
 export const AgentEnvProperties = {
   LLM_BASE_URL: Type.String({
     minLength: 1,

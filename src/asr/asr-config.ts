@@ -9,7 +9,7 @@ export const DEFAULT_VLLM_MODEL = 'mistralai/Voxtral-Mini-4B-Realtime-2602';
 export const DEFAULT_MISTRAL_MODEL = 'voxtral-mini-transcribe-realtime-2602';
 export const DEFAULT_LOCAL_MODEL = 'onnx-community/Voxtral-Mini-4B-Realtime-2602-ONNX';
 
-/** Speech-to-text settings (part of EnvSchema; the README table lists them). */
+/** Speech-to-text settings (part of EnvSchema; docs/configuration.md lists them). */
 export const AsrEnvProperties = {
   ASR_ENGINE: Type.Optional(
     Type.Union([Type.Literal('none'), Type.Literal('local'), Type.Literal('vllm'), Type.Literal('mistral')], {

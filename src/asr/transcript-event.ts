@@ -2,7 +2,7 @@
 
 export interface Word {
   readonly word: string;
-  /** Approximate, on the call clock (ms); see README "Word times" for the accuracy. */
+  /** Approximate, on the call clock (ms); see docs/engines.md "Word times" for the accuracy. */
   readonly startMs: number;
   readonly endMs: number;
 }

@@ -8,7 +8,7 @@ import { checkSecret } from './signing.js';
 const Ms = (min: number, max: number, value: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: value, description });
 
-/** Webhook and recording settings (part of EnvSchema; the README table lists them). */
+/** Webhook and recording settings (part of EnvSchema; docs/configuration.md lists them). */
 export const WebhookEnvProperties = {
   WEBHOOKS_FILE: Type.Optional(
     Type.String({ minLength: 1, description: 'JSON or YAML file of webhook endpoints' }),

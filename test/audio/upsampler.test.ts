@@ -19,7 +19,7 @@ function upsample(pcm: Int16Array): Int16Array {
 }
 
 // Required: flat within 0.1 dB to 3.4 kHz, images 60 dB down. The design does better, and the
-// README and halfband.ts promise what is asserted here: ±0.01 dB and 68 dB.
+// docs/audio.md and halfband.ts promise what is asserted here: ±0.01 dB and 68 dB.
 describe('Upsampler8to16: frequency response (sine sweeps, 1 s each)', () => {
   const settle = 2 * HALFBAND_DELAY_16K; // skip the start-up transient
 

@@ -4,7 +4,7 @@ import { closeAbruptly, listenLoopback } from './loopback-server.js';
 import { type HeardWord, type ReferenceAudio, wordsHeard } from './reference-audio.js';
 
 /**
- * A stand-in for Mistral's hosted realtime transcription (voxtral.md §3): `session.created` on
+ * A stand-in for Mistral's hosted realtime transcription (docs/protocols/voxtral.md §3): `session.created` on
  * connect, `session.update` (audio format, target delay) answered by `session.updated`, settings
  * refused (3051) once audio has started; text deltas (no empty ones) when the audio reaches a word's
  * start plus the delay; `input_audio.flush` finishes the segment with `transcription.done` and keeps

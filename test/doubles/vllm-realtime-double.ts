@@ -6,7 +6,7 @@ import { type HeardWord, type ReferenceAudio, wordsHeard } from './reference-aud
 
 /**
  * A stand-in for `vllm serve mistralai/Voxtral-Mini-4B-Realtime-2602`, speaking /v1/realtime as
- * vLLM's connection code does (voxtral.md §2): session.created on connect; session.update must name
+ * vLLM's connection code does (docs/protocols/voxtral.md §2): session.created on connect; session.update must name
  * the served model; a plain commit starts a generation; one transcription.delta per 80 ms of audio
  * (empty unless a word starts in that step), the first after 560 ms (prompt plus 480 ms delay);
  * commit final flushes the remaining steps, then transcription.done; audio appended between final

@@ -28,7 +28,7 @@ const SAMPLES_PER_MS = 16;
 
 /**
  * One leg on the in-process engine: each utterance is one streaming generation on a loaded model
- * (voxtral.md §4.4). Audio feeds the generation as it arrives, 80 ms per token; partials follow the
+ * (docs/protocols/voxtral.md §4.4). Audio feeds the generation as it arrives, 80 ms per token; partials follow the
  * decoded tokens; at flush the utterance gets the right-pad of silence that lets the model write
  * its last (delayed) words, and its final follows. A leg's utterances run one after another, each
  * waiting its turn on the model every leg shares (ModelScheduler); audio that arrives meanwhile

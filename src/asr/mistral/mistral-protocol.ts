@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { jsonEventParser } from '../json-event-parser.js';
 
 /**
- * Mistral's hosted realtime transcription events (reference: voxtral.md §3.2, from the SDK schemas).
+ * Mistral's hosted realtime transcription events (reference: docs/protocols/voxtral.md §3.2, from the SDK schemas).
  * Events the SDK knows but realtime-2602 is not documented to send are accepted and ignored.
  */
 const Session = Type.Object({

@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { jsonEventParser } from '../json-event-parser.js';
 
 /**
- * vLLM's `/v1/realtime` server events, as its connection code sends them (reference: voxtral.md §2.5).
+ * vLLM's `/v1/realtime` server events, as its connection code sends them (reference: docs/protocols/voxtral.md §2.5).
  * Extra fields (`usage`, `language`, `segments`) are allowed and ignored.
  */
 const SessionCreated = Type.Object({ type: Type.Literal('session.created'), id: Type.String() });

@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 
 /**
- * Twilio Media Streams messages (telephony.md §1.2), as they arrive. Numbers travel as strings.
+ * Twilio Media Streams messages (docs/protocols/telephony.md §1.2), as they arrive. Numbers travel as strings.
  * Extra properties are allowed: Twilio may add fields and must not break calls by doing so.
  * Checkers are compiled once; checking a media message costs about 0.1 µs.
  */

@@ -3,8 +3,8 @@ import { validateRequest } from 'twilio/lib/webhooks/webhooks.js';
 /**
  * URLs Twilio may have signed for a request to `path` (path plus query, as received).
  * Webhooks are signed over the https URL. For the Media Streams upgrade Twilio's docs do not say
- * whether the wss:// form (as written in the TwiML) or the https:// form is signed (telephony.md
- * §1.5), so both are accepted; they name the same endpoint.
+ * whether the wss:// form (as written in the TwiML) or the https:// form is signed
+ * (docs/protocols/telephony.md §1.5), so both are accepted; they name the same endpoint.
  */
 export function signedUrlCandidates(publicUrl: string, path: string, websocket: boolean): string[] {
   const https = `${publicUrl}${path}`;

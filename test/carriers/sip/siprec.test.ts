@@ -10,7 +10,7 @@ import {
 /*
  * Metadata in the three shapes SRCs send (RFC 7865; the pre-RFC draft used by Acme/Oracle and
  * AudioCodes; Sonus/Ribbon's prefixed form with callData), written for these tests after the
- * structure of public vendor captures (sip-carriers.md §2.3).
+ * structure of public vendor captures (docs/protocols/sip-carriers.md §2.3).
  */
 const RFC = `<?xml version="1.0"?>
 <recording xmlns="urn:ietf:params:xml:ns:recording:1"><datamode>complete</datamode>

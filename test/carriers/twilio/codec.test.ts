@@ -8,7 +8,7 @@ import {
   parseTwilioMessage,
 } from '../../../src/carriers/twilio/codec.js';
 
-// Shapes copied from Twilio's "WebSocket messages" page (telephony.md §1.2).
+// Shapes copied from Twilio's "WebSocket messages" page (docs/protocols/telephony.md §1.2).
 const TWILIO_START = {
   event: 'start',
   sequenceNumber: '1',

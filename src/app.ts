@@ -18,6 +18,7 @@ import type { EdgeContext } from './carriers/edge-context.js';
 import { MediaClock } from './carriers/media-clock.js';
 import type { SipServer } from './carriers/sip/sip-server.js';
 import { twilioRoutes } from './carriers/twilio/routes.js';
+import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { VoxlineError } from './errors.js';
 import { callsRoutes } from './http/calls-routes.js';
@@ -43,6 +44,8 @@ export interface AppDeps {
   readonly vad?: SileroVad;
   /** Replaces parts of the voice agent (brain, TTS, call control). */
   readonly agent?: AgentServiceDeps;
+  /** The clock every timer and time reading runs on (tests pass a ManualClock); the system clock by default. */
+  readonly clock?: Clock;
 }
 
 export interface App {
@@ -83,6 +86,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     // answering webhooks and /healthz; Fastify's blanket 503 would leave refused upgrade sockets open.
     return503OnClosing: false,
   });
+  const clock = deps.clock ?? systemClock;
   const consumers = [...(deps.consumers ?? [])];
   let registry: CallRegistry;
   const metrics = new GatewayMetrics(() => registry);
@@ -96,7 +100,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics, config.agent.turnSilenceMs));
     readiness = new EngineReadiness(engine, asrMetrics, server.log);
   }
-  const webhooks = createWebhookService(config, metrics.registry, server.log);
+  const webhooks = createWebhookService(config, metrics.registry, server.log, { clock });
   consumers.push(...webhooks.consumers);
   const agent = createAgentService(
     config.agent,
@@ -118,9 +122,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     // Webhooks first: call.started is committed before the agent says a word.
     observers: [...webhooks.observers, agent.observer],
     log: server.log,
+    clock,
   });
 
-  const edgeContext: EdgeContext = { config, registry, metrics, log: server.log, clock: new MediaClock() };
+  const edgeContext: EdgeContext = {
+    config,
+    registry,
+    metrics,
+    log: server.log,
+    clock: new MediaClock(clock),
+  };
   const edges = {
     // Imported only when configured: a Twilio-only deployment loads no SIP code.
     sip: config.sip

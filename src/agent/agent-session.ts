@@ -2,6 +2,7 @@ import type { TranscriptEvent } from '../asr/transcript-event.js';
 import type { Call } from '../calls/call.js';
 import type { SpeechEdge } from '../calls/speech-activity.js';
 import type { OutboundAudio } from '../carriers/carrier.js';
+import type { TimerHandle } from '../clock.js';
 import type { AgentMetrics } from '../observability/agent-metrics.js';
 import type { AgentConfig } from './agent-config.js';
 import type { AgentTurnRecord } from './agent-summary.js';
@@ -46,11 +47,11 @@ export class AgentSession {
   readonly #turns: CallerTurns;
   readonly #agentLabel: string;
   #reply: { reply: Reply; trigger: Trigger } | undefined;
-  #silenceTimer: NodeJS.Timeout | undefined;
+  #silenceTimer: TimerHandle | undefined;
   #reprompts = 0;
   #utteranceId = 0;
   #digits: string[] = [];
-  #dtmfTimer: NodeJS.Timeout | undefined;
+  #dtmfTimer: TimerHandle | undefined;
   #ending = false;
   #settledReplies = Promise.resolve();
   /** The caller message an early reply was started on, until the final confirms or replaces it. */
@@ -84,18 +85,20 @@ export class AgentSession {
       offTranscript();
       this.#ending = true;
       this.#turns.close();
-      clearTimeout(this.#silenceTimer);
-      clearTimeout(this.#dtmfTimer);
+      call.scope.clearTimer(this.#silenceTimer);
+      call.scope.clearTimer(this.#dtmfTimer);
       this.#reply?.reply.cancel();
-      // Bounded: a brain or TTS that ignores the abort must not hold the call's close open.
-      let timer: NodeJS.Timeout | undefined;
+      // Bounded: a brain or TTS that ignores the abort must not hold the call's close open. The
+      // scope is closing, so this wait runs on its clock (a scope timer would never start now).
+      const { clock } = call.scope;
+      let timer: TimerHandle | undefined;
       await Promise.race([
         this.#settledReplies,
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, SETTLE_ON_END_MS);
+        new Promise<void>((resolve) => {
+          timer = clock.setTimeout(resolve, SETTLE_ON_END_MS);
         }),
       ]);
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       call.transcript.legDone(this.#agentLabel);
     });
   }
@@ -108,20 +111,19 @@ export class AgentSession {
 
   dtmf(digit: string): void {
     this.#digits.push(digit);
-    clearTimeout(this.#dtmfTimer);
-    this.#dtmfTimer = setTimeout(() => {
+    this.#call.scope.clearTimer(this.#dtmfTimer);
+    this.#dtmfTimer = this.#call.scope.setTimer(DTMF_GATHER_MS, () => {
       const digits = this.#digits.splice(0);
       const keys = digits.length === 1 ? `the key ${digits[0]}` : `the keys ${digits.join(' ')}`;
       this.#conversation.addUser(`[The caller pressed ${keys} on the phone keypad.]`);
       this.#say({ kind: 'brain' }, 'dtmf');
-    }, DTMF_GATHER_MS);
-    this.#dtmfTimer.unref();
+    });
   }
 
   // ---- caller events (from CallerTurns) ----
 
   #callerSpeaking(): void {
-    clearTimeout(this.#silenceTimer);
+    this.#call.scope.clearTimer(this.#silenceTimer);
     this.#reprompts = 0;
     const current = this.#reply;
     // The caller goes on before the reply was heard: its audio would answer half a sentence.
@@ -132,7 +134,7 @@ export class AgentSession {
     const current = this.#reply;
     if (!current?.reply.playing) return;
     current.reply.cancel();
-    const reactionMs = Math.round(performance.now() - onsetWall);
+    const reactionMs = Math.round(this.#call.scope.clock.now() - onsetWall);
     this.#call.agent?.bargeIns.push({ atMs: Math.round(atMs), reactionMs });
     this.#deps.metrics.bargeIn(reactionMs);
     this.#call.log.info({ reactionMs }, 'caller barged in: agent speech cleared');
@@ -169,7 +171,7 @@ export class AgentSession {
   }
 
   #start(source: ReplySource, trigger: Trigger, stamps: TurnStamps): Reply {
-    clearTimeout(this.#silenceTimer);
+    this.#call.scope.clearTimer(this.#silenceTimer);
     if (source.kind === 'text') this.#conversation.addAssistant(source.text);
     const reply = new Reply(
       source,
@@ -182,6 +184,7 @@ export class AgentSession {
         playout: {
           ...PLAYOUT,
           clock: () => this.#call.clockMs(),
+          timers: this.#call.scope.clock,
           onAudio: (pcm, startMs) => this.#call.played.push(pcm, startMs),
         },
         log: this.#call.log,
@@ -249,16 +252,15 @@ export class AgentSession {
   }
 
   #armSilence(): void {
-    clearTimeout(this.#silenceTimer);
+    this.#call.scope.clearTimer(this.#silenceTimer);
     if (this.#ending || this.#turns.callerSpeaking) return;
-    this.#silenceTimer = setTimeout(() => {
+    this.#silenceTimer = this.#call.scope.setTimer(this.#deps.config.silenceMs, () => {
       if (this.#reply || this.#turns.callerSpeaking) return;
       this.#reprompts++;
       const { reprompt, goodbye, maxReprompts } = this.#deps.config;
       if (this.#reprompts > maxReprompts) this.#say({ kind: 'text', text: goodbye }, 'goodbye');
       else this.#say({ kind: 'text', text: reprompt }, 'reprompt');
-    }, this.#deps.config.silenceMs);
-    this.#silenceTimer.unref();
+    });
   }
 
   // ---- actions on the call ----

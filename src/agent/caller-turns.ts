@@ -1,6 +1,7 @@
 import type { TranscriptEvent } from '../asr/transcript-event.js';
 import type { Call } from '../calls/call.js';
 import type { SpeechEdge } from '../calls/speech-activity.js';
+import type { TimerHandle } from '../clock.js';
 import type { AgentConfig } from './agent-config.js';
 import type { Reply } from './reply.js';
 import type { TurnStamps } from './turn-latency.js';
@@ -25,7 +26,7 @@ interface Expected {
   readonly ignore: boolean;
   readonly stamps: TurnStamps;
   early: { readonly text: string; readonly reply: Reply } | undefined;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
 }
 
 /** If the final of a caller turn never comes (engine down), the turn goes on with the partial after this. */
@@ -36,6 +37,7 @@ const FINAL_WAIT_MS = 5_000;
  * finals say what was said. A turn ends when speech has ended (after AGENT_TURN_SILENCE_MS) and
  * the final for it is in; the partial at end of speech may start the reply early. Speech during
  * agent playback barges in once it has lasted BARGE_IN_MIN_MS; shorter speech there is ignored.
+ * Its timers are the call scope's (on the call's clock), so they end with the call.
  */
 export class CallerTurns {
   readonly #call: Call;
@@ -47,7 +49,7 @@ export class CallerTurns {
   #duringPlayback = false;
   /** The current speech has lasted BARGE_IN_MIN_MS: a real turn, not a backchannel. */
   #sustained = false;
-  #bargeTimer: NodeJS.Timeout | undefined;
+  #bargeTimer: TimerHandle | undefined;
   #partial = '';
   #pendingText = '';
 
@@ -64,7 +66,7 @@ export class CallerTurns {
 
   speech(edge: SpeechEdge): void {
     if (edge.leg !== this.#leg) return;
-    const now = performance.now();
+    const now = this.#call.scope.clock.now();
     // The edge is decided after the fact (the VAD's window, min speech, hangover): back-date it.
     const wall = Math.min(now, now - (this.#call.clockMs(now) - edge.atMs));
     if (edge.type === 'start') {
@@ -74,17 +76,16 @@ export class CallerTurns {
       this.#sustained = false;
       if (!this.#duringPlayback) return;
       const delay = Math.max(0, this.#config.bargeInMinMs - (now - wall));
-      this.#bargeTimer = setTimeout(() => {
+      this.#bargeTimer = this.#call.scope.setTimer(delay, () => {
         if (!this.#speaking) return;
         this.#sustained = true;
         // Playback may have ended meanwhile: then this is simply the caller's next turn.
         if (this.#on.playing()) this.#on.bargeIn(wall, edge.atMs);
-      }, delay);
-      this.#bargeTimer.unref();
+      });
       return;
     }
     this.#speaking = false;
-    clearTimeout(this.#bargeTimer);
+    this.#call.scope.clearTimer(this.#bargeTimer);
     const expected: Expected = {
       ignore: this.#duringPlayback && !this.#sustained,
       stamps: { endOfSpeech: wall },
@@ -97,8 +98,7 @@ export class CallerTurns {
       const reply = this.#on.earlyTurn(text, expected.stamps);
       if (reply) expected.early = { text, reply };
     }
-    expected.timer = setTimeout(() => this.#finalMissing(expected), FINAL_WAIT_MS);
-    expected.timer.unref();
+    expected.timer = this.#call.scope.setTimer(FINAL_WAIT_MS, () => this.#finalMissing(expected));
   }
 
   transcript(event: TranscriptEvent): void {
@@ -115,13 +115,13 @@ export class CallerTurns {
       return;
     }
     const expected = this.#expected.shift();
-    if (expected) clearTimeout(expected.timer);
+    if (expected) this.#call.scope.clearTimer(expected.timer);
     this.#complete(expected, join(this.#pendingText, event.text));
   }
 
   close(): void {
-    clearTimeout(this.#bargeTimer);
-    for (const expected of this.#expected.splice(0)) clearTimeout(expected.timer);
+    this.#call.scope.clearTimer(this.#bargeTimer);
+    for (const expected of this.#expected.splice(0)) this.#call.scope.clearTimer(expected.timer);
   }
 
   #finalMissing(expected: Expected): void {
@@ -139,7 +139,7 @@ export class CallerTurns {
     this.#pendingText = '';
     this.#partial = '';
     if (expected?.ignore) return;
-    const stamps: TurnStamps = { ...expected?.stamps, final: performance.now() };
+    const stamps: TurnStamps = { ...expected?.stamps, final: this.#call.scope.clock.now() };
     const early = expected?.early;
     if (!text) {
       early?.reply.cancel();

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions';
+import { type Clock, systemClock } from '../clock.js';
 import { VoxlineError } from '../errors.js';
 import type { Brain, BrainEvent, BrainInput, CallAction, ReplyRound } from './brain.js';
 import type { AgentTool } from './tools/tool.js';
@@ -12,6 +13,8 @@ export interface LlmBrainOptions {
   /** The reply must start (first chunk) within this. */
   readonly timeoutMs: number;
   readonly tools: readonly AgentTool[];
+  /** What the first-chunk deadline runs on; the system clock by default. */
+  readonly clock?: Clock;
 }
 
 /** Model rounds per reply: a tool result goes back to the model, which may call another tool. */
@@ -59,7 +62,8 @@ export class LlmBrain implements Brain {
       messages.push(...previous.toolResults);
     }
     const firstChunk = new AbortController();
-    const timer = setTimeout(() => firstChunk.abort(new Error('timeout')), o.timeoutMs);
+    const clock = o.clock ?? systemClock;
+    const timer = clock.setTimeout(() => firstChunk.abort(new Error('timeout')), o.timeoutMs);
     const calls = new Map<number, { id: string; name: string; arguments: string }>();
     try {
       const stream = await this.#client.chat.completions.create(
@@ -73,7 +77,7 @@ export class LlmBrain implements Brain {
         { signal: AbortSignal.any([signal, firstChunk.signal]) },
       );
       for await (const chunk of stream) {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         const delta = chunk.choices[0]?.delta;
         if (delta?.content) {
           round.text += delta.content;
@@ -95,7 +99,7 @@ export class LlmBrain implements Brain {
       const detail = firstChunk.signal.aborted ? `no reply within ${o.timeoutMs} ms` : (err as Error).message;
       throw new VoxlineError('VL_ERR_LLM_FAILED', detail, { cause: err });
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
     for (const call of calls.values()) {
       round.toolCalls.push({

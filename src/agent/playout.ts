@@ -1,5 +1,6 @@
 import type { Word } from '../asr/transcript-event.js';
 import type { OutboundAudio } from '../carriers/carrier.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 
 export interface PlayoutOptions {
   /** Audio per media message, each followed by a mark (the granularity of "what was heard"). */
@@ -8,6 +9,8 @@ export interface PlayoutOptions {
   readonly leadMs: number;
   /** Now on the call clock. */
   readonly clock: () => number;
+  /** What pacing and the mark wait run on (timers and now); the system clock by default. */
+  readonly timers?: Clock;
   /** Told when the first audio of the reply is handed to the carrier. */
   readonly onFirstFrame?: () => void;
   /** Told of every chunk sent, with where it starts playing on the call clock (for the recording). */
@@ -57,10 +60,11 @@ export class Playout {
   #segmentOffset = 0;
   #sentMs = 0;
   #heardMs = 0;
-  /** performance.now() at which audio offset 0 would have started playing (moved on underflow). */
+  /** timers.now() at which audio offset 0 would have started playing (moved on underflow). */
   #startWall: number | undefined;
   #playheadMs = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #time: Clock;
+  #timer: TimerHandle | undefined;
   #finished = false;
   #stopped = false;
   #interrupted = false;
@@ -73,6 +77,7 @@ export class Playout {
     this.#outbound = outbound;
     this.#name = name;
     this.#options = options;
+    this.#time = options.timers ?? systemClock;
   }
 
   get started(): boolean {
@@ -118,11 +123,11 @@ export class Playout {
   }
 
   #pump(): void {
-    clearTimeout(this.#timer);
+    this.#time.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#stopped) return;
     const { chunkMs, leadMs } = this.#options;
-    const now = performance.now();
+    const now = this.#time.now();
     if (this.#startWall !== undefined) {
       // Ran dry (synthesis slower than speech): the caller heard silence; playback resumes from now.
       const playedMs = now - this.#startWall;
@@ -134,8 +139,8 @@ export class Playout {
       if (!this.#sendChunk(chunkMs * SAMPLES_PER_MS)) return;
     }
     if (this.#segmentIndex < this.#segments.length) {
-      const wait = this.#sentMs - leadMs - (performance.now() - (this.#startWall ?? 0));
-      this.#timer = setTimeout(() => this.#pump(), Math.max(1, wait));
+      const wait = this.#sentMs - leadMs - (this.#time.now() - (this.#startWall ?? 0));
+      this.#timer = this.#time.setTimeout(() => this.#pump(), Math.max(1, wait));
       this.#timer.unref();
     } else if (this.#finished) {
       this.#stop();
@@ -146,7 +151,7 @@ export class Playout {
     const segment = this.#segments[this.#segmentIndex];
     const chunk = segment.pcm.subarray(this.#segmentOffset, this.#segmentOffset + samples);
     const firstFrame = this.#startWall === undefined;
-    const now = performance.now();
+    const now = this.#time.now();
     this.#playheadMs = Math.max(this.#playheadMs, this.#options.clock());
     segment.callStartMs ??= this.#playheadMs;
     try {
@@ -187,14 +192,14 @@ export class Playout {
   #stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    let timer: NodeJS.Timeout | undefined;
+    this.#time.clearTimeout(this.#timer);
+    let timer: TimerHandle | undefined;
     const giveUp = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, MARK_SETTLE_MS);
+      timer = this.#time.setTimeout(resolve, MARK_SETTLE_MS);
       timer.unref();
     });
     void Promise.race([Promise.all(this.#marks), giveUp]).then(() => {
-      clearTimeout(timer);
+      this.#time.clearTimeout(timer);
       this.#settle();
     });
   }

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { OutboundAudio } from '../carriers/carrier.js';
+import { type Clock, systemClock } from '../clock.js';
 import { isVoxlineError, VoxlineError } from '../errors.js';
 import type { Brain, CallAction, ReplyRound } from './brain.js';
 import type { Conversation } from './conversation.js';
@@ -41,6 +42,8 @@ export class Reply {
   readonly #source: ReplySource;
   readonly #controller = new AbortController();
   readonly #playout: Playout;
+  /** Stamps the turn's stages: the playout's clock, so they share a scale with the caller's turn. */
+  readonly #time: Clock;
   readonly #held: { text: string; pcm: Int16Array }[] = [];
   readonly #rounds: ReplyRound[] = [];
   #committed = false;
@@ -58,11 +61,12 @@ export class Reply {
     this.#source = source;
     this.#deps = deps;
     Object.assign(this.stamps, stamps);
-    this.stamps.replyStart = performance.now();
+    this.#time = deps.playout.timers ?? systemClock;
+    this.stamps.replyStart = this.#time.now();
     this.#playout = new Playout(deps.outbound, `r${Math.random().toString(36).slice(2, 8)}`, {
       ...deps.playout,
       onFirstFrame: () => {
-        this.stamps.firstFrame = performance.now();
+        this.stamps.firstFrame = this.#time.now();
       },
     });
     this.outcome = this.#run();
@@ -118,7 +122,7 @@ export class Reply {
   async #generate(signal: AbortSignal): Promise<void> {
     const splitter = new SentenceSplitter();
     if (this.#source.kind === 'text') {
-      this.stamps.firstToken = performance.now();
+      this.stamps.firstToken = this.#time.now();
       this.#rounds.push({ text: this.#source.text, toolCalls: [], toolResults: [] });
       for (const sentence of splitter.push(`${this.#source.text}\n`)) await this.#speak(sentence, signal);
       return;
@@ -133,7 +137,7 @@ export class Reply {
         this.#action ??= event.action;
         continue;
       }
-      this.stamps.firstToken ??= performance.now();
+      this.stamps.firstToken ??= this.#time.now();
       for (const sentence of splitter.push(event.text)) await this.#speak(sentence, signal);
     }
     const rest = splitter.flush();
@@ -143,7 +147,7 @@ export class Reply {
   async #speak(sentence: string, signal: AbortSignal): Promise<void> {
     const parts: Int16Array[] = [];
     for await (const pcm of this.#deps.tts.synthesize(sentence, signal)) {
-      this.stamps.firstAudio ??= performance.now();
+      this.stamps.firstAudio ??= this.#time.now();
       parts.push(pcm);
     }
     const pcm = parts.length === 1 ? parts[0] : concat(parts);

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AudioFrame } from '../audio/frame.js';
 import type { LegConsumer } from '../calls/leg.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { FrameRing } from './frame-ring.js';
 import type { SttStream } from './stt.js';
 import type { SileroVad } from './vad/silero-vad.js';
@@ -18,6 +19,8 @@ export interface TranscriberOptions {
   readonly observeVad?: (cpuMs: number, audioMs: number) => void;
   /** Told when the VAD decides speech started or ended (not of cuts at the maximum length). */
   readonly onSpeech?: (type: 'start' | 'end', atMs: number) => void;
+  /** What the final timeout and the VAD's CPU timing run on; the system clock by default. */
+  readonly clock?: Clock;
 }
 
 export interface TranscriberStats {
@@ -65,6 +68,7 @@ export class LegTranscriber implements LegConsumer {
   readonly #vad: SileroVad | undefined;
   readonly #options: TranscriberOptions;
   readonly #log: FastifyBaseLogger;
+  readonly #clock: Clock;
   readonly #segmenter: VadSegmenter;
   readonly #vadState = new VadState();
   readonly #preroll: FrameRing;
@@ -94,6 +98,7 @@ export class LegTranscriber implements LegConsumer {
     this.#vad = vad;
     this.#options = options;
     this.#log = log;
+    this.#clock = options.clock ?? systemClock;
     this.#segmenter = new VadSegmenter(options.segmenter);
     this.#speaking = vad === undefined;
     // Pre-roll plus what the VAD may still be judging (its backlog is bounded at about 2 s).
@@ -154,7 +159,7 @@ export class LegTranscriber implements LegConsumer {
         this.#vadState.input.set(window.data.subarray(VAD_WINDOW_SAMPLES - 64), 0);
         probability = 0;
       } else {
-        const started = performance.now();
+        const started = this.#clock.now();
         try {
           probability = await vad.probability(this.#vadState, window.data);
         } catch (err) {
@@ -162,7 +167,7 @@ export class LegTranscriber implements LegConsumer {
           this.#vadFailed = true;
           probability = 1;
         }
-        cpuMs = performance.now() - started;
+        cpuMs = this.#clock.now() - started;
         this.stats.vadMs += cpuMs;
         this.stats.vadWindows++;
       }
@@ -260,13 +265,13 @@ export class LegTranscriber implements LegConsumer {
     if (this.#finished) return;
     while (this.#preroll.length > 0) this.stats.silenceSkippedMs += this.#preroll.shift(this.#leg);
     const timeoutMs = this.#options.finalTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      timer = this.#clock.setTimeout(() => resolve('timeout'), timeoutMs);
       timer.unref();
     });
     this.#finished = Promise.race([this.#stt.endInput(), timedOut]).then((outcome) => {
-      clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
       if (outcome === 'timeout')
         this.#log.warn({ timeoutMs }, 'last transcript of the leg did not arrive in time');
       this.#stt.close();

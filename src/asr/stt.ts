@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AudioFrame } from '../audio/frame.js';
+import type { Clock } from '../clock.js';
 import type { TranscriptEvent } from './transcript-event.js';
 
 /**
@@ -29,6 +30,8 @@ export interface SttStreamOptions {
   readonly log: FastifyBaseLogger;
   /** Receives every event, in order. Called synchronously from the engine; must not throw. */
   readonly onEvent: (event: TranscriptEvent) => void;
+  /** What reconnect backoff, stall timers and latency run on (the call's clock); the system clock by default. */
+  readonly clock?: Clock;
 }
 
 export interface SttStream {

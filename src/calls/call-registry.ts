@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
+import type { Clock } from '../clock.js';
 import { VoxlineError } from '../errors.js';
 import { endReasonLabel, trackLabel } from '../observability/metrics.js';
 import { Call, type CallObserver } from './call.js';
@@ -16,6 +17,8 @@ export interface CallRegistryOptions {
   readonly consumers: readonly LegConsumerFactory[];
   readonly observers?: readonly CallObserver[];
   readonly log: FastifyBaseLogger;
+  /** The clock each call's scope (and so its timers) runs on; the system clock by default. */
+  readonly clock?: Clock;
 }
 
 /**
@@ -76,6 +79,7 @@ export class CallRegistry {
       this.#options.timing,
       (ended) => this.#onEnd(ended),
       this.#options.observers,
+      this.#options.clock,
     );
     call.outbound = outbound;
     this.#live.set(start.callSid, call);

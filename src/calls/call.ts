@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AgentActionRecord, AgentSummary } from '../agent/agent-summary.js';
 import type { CallStart, CallTransport, OutboundAudio, Participant } from '../carriers/carrier.js';
+import { type Clock, systemClock } from '../clock.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallScope } from './call-scope.js';
 import { Leg, type LegStats, type LegTiming } from './leg.js';
@@ -84,10 +85,11 @@ export class Call {
     timing: LegTiming,
     onEnd: (call: Call) => void,
     observers: readonly CallObserver[] = [],
+    clock: Clock = systemClock,
   ) {
     this.start = start;
     this.log = log;
-    this.scope = new CallScope(log, () => void this.hangUp(1011, 'internal error', 'internal_error'));
+    this.scope = new CallScope(log, () => void this.hangUp(1011, 'internal error', 'internal_error'), clock);
     this.#transport = transport;
     this.#onEnd = onEnd;
     this.#observers = observers;

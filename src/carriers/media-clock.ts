@@ -1,3 +1,5 @@
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+
 /**
  * One 20 ms ticker shared by every call that voxline must pace itself (SIP RTP out, AudioSocket
  * audio out): one timer for all calls instead of one each. Each tick says how many 20 ms frames
@@ -15,16 +17,22 @@ export interface Paced {
 
 export class MediaClock {
   readonly #members = new Set<Paced>();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
   #startedAt = 0;
   #ticks = 0;
   /** Frames not sent because the event loop stalled longer than the catch-up limit. */
   skippedFrames = 0;
 
+  /** `clock`: what the ticks run on (the system clock unless a test drives time itself). */
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
+
   add(member: Paced): void {
     this.#members.add(member);
     if (!this.#timer) {
-      this.#startedAt = performance.now();
+      this.#startedAt = this.#clock.now();
       this.#ticks = 0;
       this.#schedule();
     }
@@ -33,7 +41,7 @@ export class MediaClock {
   delete(member: Paced): void {
     this.#members.delete(member);
     if (this.#members.size === 0 && this.#timer) {
-      clearTimeout(this.#timer);
+      this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
   }
@@ -44,12 +52,12 @@ export class MediaClock {
 
   #schedule(): void {
     const dueAt = this.#startedAt + (this.#ticks + 1) * FRAME_MS;
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, dueAt - performance.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, dueAt - this.#clock.now()));
     this.#timer.unref();
   }
 
   #tick(): void {
-    const due = Math.floor((performance.now() - this.#startedAt) / FRAME_MS) - this.#ticks;
+    const due = Math.floor((this.#clock.now() - this.#startedAt) / FRAME_MS) - this.#ticks;
     let frames = Math.max(1, due);
     if (frames > MAX_CATCH_UP) {
       this.skippedFrames += frames - MAX_CATCH_UP;

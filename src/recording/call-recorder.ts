@@ -1,5 +1,6 @@
 import type { AudioFrame } from '../audio/frame.js';
 import type { LegConsumer } from '../calls/leg.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { FORMATS, type RecordingFormat, WavWriter } from './wav-writer.js';
 
 export interface RecordingInfo {
@@ -46,7 +47,8 @@ export class CallRecorder {
   readonly #format: (typeof FORMATS)[RecordingFormat];
   readonly #formatName: RecordingFormat;
   readonly #channels: Channel[];
-  readonly #timer: NodeJS.Timeout;
+  readonly #clock: Clock;
+  readonly #timer: TimerHandle;
   /** Most silence put before one frame, in samples. */
   readonly #maxPad: number;
   #closed: Promise<RecordingInfo> | undefined;
@@ -56,19 +58,27 @@ export class CallRecorder {
   /**
    * `maxPadMs`: the legs' fill limit (MAX_GAP_FILL_MS): a quiet stretch that long is real time the
    * legs would fill too; at least MAX_LAG_MS, so played audio sent a little ahead stays in place.
+   * `clock` runs the flush interval (a call's scope timers, so the scope owns it; the system clock by default).
    */
-  constructor(path: string, format: RecordingFormat, channels: number, maxPadMs = MAX_LAG_MS) {
+  constructor(
+    path: string,
+    format: RecordingFormat,
+    channels: number,
+    maxPadMs = MAX_LAG_MS,
+    clock: Clock = systemClock,
+  ) {
+    this.#clock = clock;
     this.#formatName = format;
     this.#format = FORMATS[format];
     this.#maxPad = Math.round((Math.max(maxPadMs, MAX_LAG_MS) * this.#format.sampleRate) / 1000);
     this.#writer = new WavWriter(path, format, channels);
     this.#channels = Array.from({ length: channels }, () => ({ chunks: [], samples: 0, offset: 0 }));
-    this.#timer = setInterval(() => {
+    this.#timer = clock.setInterval(() => {
       // A timer the call owns: a recording that cannot be written must not end the process.
       try {
         this.#flush(false);
       } catch (err) {
-        clearInterval(this.#timer);
+        this.#clock.clearInterval(this.#timer);
         this.#failed = err as Error;
       }
     }, FLUSH_MS);
@@ -82,7 +92,7 @@ export class CallRecorder {
 
   close(): Promise<RecordingInfo> {
     this.#closed ??= (async () => {
-      clearInterval(this.#timer);
+      this.#clock.clearInterval(this.#timer);
       if (this.#failed) {
         await this.#writer.close().catch(() => undefined); // the file handle is released either way
         throw this.#failed;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Call } from '../calls/call.js';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { CallRecorder, type RecordingInfo } from './call-recorder.js';
 import type { RecordingFormat } from './wav-writer.js';
 
@@ -22,7 +23,8 @@ export class Recordings {
   readonly #onReady: (call: Call, info: RecordingInfo | undefined) => void;
   readonly #recorders = new Map<string, CallRecorder>();
   readonly #unrecorded = new Set<string>();
-  #sweep: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #sweep: TimerHandle | undefined;
 
   constructor(
     dataDir: string,
@@ -30,7 +32,9 @@ export class Recordings {
     retentionHours: number,
     log: FastifyBaseLogger,
     onReady: (call: Call, info: RecordingInfo | undefined) => void,
+    clock: Clock = systemClock,
   ) {
+    this.#clock = clock;
     this.dir = join(dataDir, 'recordings');
     mkdirSync(this.dir, { recursive: true });
     this.#format = format;
@@ -56,7 +60,13 @@ export class Recordings {
     let recorder = this.#recorders.get(call.callSid);
     if (!recorder) {
       // Every leg of a call has the same timing: the first one's fill limit bounds the recorder's padding.
-      const created = new CallRecorder(this.pathOf(call.callSid) as string, this.#format, 2, leg.maxFillMs);
+      const created = new CallRecorder(
+        this.pathOf(call.callSid) as string,
+        this.#format,
+        2,
+        leg.maxFillMs,
+        call.scope.timers, // the call's scope owns the flush timer
+      );
       recorder = created;
       this.#recorders.set(call.callSid, created);
       // Agent calls have no outbound track: the right channel is what the agent played.
@@ -88,16 +98,16 @@ export class Recordings {
   startRetention(): void {
     if (this.#retentionHours === 0) return;
     void this.#deleteExpired();
-    this.#sweep = setInterval(() => void this.#deleteExpired(), 3_600_000);
+    this.#sweep = this.#clock.setInterval(() => void this.#deleteExpired(), 3_600_000);
     this.#sweep.unref();
   }
 
   stop(): void {
-    clearInterval(this.#sweep);
+    this.#clock.clearInterval(this.#sweep);
   }
 
   async #deleteExpired(): Promise<void> {
-    const cutoff = Date.now() - this.#retentionHours * 3_600_000;
+    const cutoff = this.#clock.wallNow() - this.#retentionHours * 3_600_000;
     for (const name of await readdir(this.dir)) {
       const path = join(this.dir, name);
       try {

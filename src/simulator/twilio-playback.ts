@@ -1,21 +1,26 @@
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+
 /**
  * What Twilio does with audio a bidirectional stream sends back: plays it at real time, echoes
  * each mark once the audio queued before it has played, and on `clear` drops the queue and
- * echoes every pending mark at once (telephony.md §1.3).
+ * echoes every pending mark at once (docs/protocols/telephony.md §1.3).
  */
 export class TwilioPlayback {
   readonly #echo: (name: string) => void;
   readonly #chunks: Buffer[] = [];
-  /** When each media message arrived (performance.now()) and how many μ-law bytes it held. */
+  /** When each media message arrived (clock.now()) and how many μ-law bytes it held. */
   readonly #arrivals: { atMs: number; bytes: number }[] = [];
   readonly #marks: string[] = [];
-  readonly #pending = new Map<NodeJS.Timeout, string>();
+  readonly #pending = new Map<TimerHandle, string>();
+  readonly #clock: Clock;
   #playedUntil = 0;
   #clears = 0;
   #messages = 0;
 
-  constructor(echo: (name: string) => void) {
+  /** `clock`: what playback time runs on (the system clock unless a test drives it). */
+  constructor(echo: (name: string) => void, clock: Clock = systemClock) {
     this.#echo = echo;
+    this.#clock = clock;
   }
 
   receive(text: string): void {
@@ -26,7 +31,7 @@ export class TwilioPlayback {
     } catch {
       return;
     }
-    const now = performance.now();
+    const now = this.#clock.now();
     if (message.event === 'media' && typeof message.media?.payload === 'string') {
       const audio = Buffer.from(message.media.payload, 'base64');
       this.#chunks.push(audio);
@@ -34,20 +39,23 @@ export class TwilioPlayback {
       this.#playedUntil = Math.max(this.#playedUntil, now) + audio.length / 8; // 8 bytes per ms
     } else if (message.event === 'mark' && typeof message.mark?.name === 'string') {
       const name = message.mark.name;
-      const timer = setTimeout(() => this.#fire(timer), Math.max(0, this.#playedUntil - now));
+      const timer: TimerHandle = this.#clock.setTimeout(
+        () => this.#fire(timer),
+        Math.max(0, this.#playedUntil - now),
+      );
       this.#pending.set(timer, name);
     } else if (message.event === 'clear') {
       this.#clears++;
       this.#playedUntil = now;
       for (const timer of [...this.#pending.keys()]) {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         this.#fire(timer);
       }
     }
   }
 
   end(): void {
-    for (const timer of this.#pending.keys()) clearTimeout(timer);
+    for (const timer of this.#pending.keys()) this.#clock.clearTimeout(timer);
     this.#pending.clear();
   }
 
@@ -67,7 +75,7 @@ export class TwilioPlayback {
     };
   }
 
-  #fire(timer: NodeJS.Timeout): void {
+  #fire(timer: TimerHandle): void {
     const name = this.#pending.get(timer);
     if (name === undefined) return;
     this.#pending.delete(timer);

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { backoffDelay } from '../asr/backoff.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { Delivery, Outbox } from './outbox.js';
 import { signatureHeader } from './signing.js';
 import type { WebhookConfig, WebhookEndpoint } from './webhook-config.js';
@@ -25,8 +26,17 @@ export interface DispatcherObserver {
 export class Dispatcher {
   readonly #workers: EndpointWorker[];
 
-  constructor(outbox: Outbox, config: WebhookConfig, log: FastifyBaseLogger, observer: DispatcherObserver) {
-    this.#workers = config.endpoints.map((ep) => new EndpointWorker(ep, outbox, config, log, observer));
+  /** `clock`: what retries wait on and attempts are stamped with (wallNow); the system clock by default. */
+  constructor(
+    outbox: Outbox,
+    config: WebhookConfig,
+    log: FastifyBaseLogger,
+    observer: DispatcherObserver,
+    clock: Clock = systemClock,
+  ) {
+    this.#workers = config.endpoints.map(
+      (ep) => new EndpointWorker(ep, outbox, config, log, observer, clock),
+    );
   }
 
   /** Resumes whatever is pending (after a restart too). */
@@ -54,7 +64,8 @@ class EndpointWorker {
   readonly #observer: DispatcherObserver;
   /** Calls with a request in flight: their next event must wait for it. */
   readonly #inFlight = new Map<string, Promise<void>>();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
   #stopped = false;
   #kicking = false;
 
@@ -64,7 +75,9 @@ class EndpointWorker {
     config: WebhookConfig,
     log: FastifyBaseLogger,
     observer: DispatcherObserver,
+    clock: Clock,
   ) {
+    this.#clock = clock;
     this.id = endpoint.id;
     this.#endpoint = endpoint;
     this.#outbox = outbox;
@@ -79,7 +92,7 @@ class EndpointWorker {
     try {
       const free = this.#config.concurrency - this.#inFlight.size;
       if (free <= 0) return;
-      const now = Date.now();
+      const now = this.#clock.wallNow();
       // Ask for more than free: heads of calls already in flight come back too and are skipped.
       for (const delivery of this.#outbox.due(this.id, now, free + this.#inFlight.size)) {
         if (this.#inFlight.size >= this.#config.concurrency) break;
@@ -104,36 +117,37 @@ class EndpointWorker {
 
   async stop(timeoutMs: number): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    let timer: NodeJS.Timeout | undefined;
+    this.#clock.clearTimeout(this.#timer);
+    let timer: TimerHandle | undefined;
     await Promise.race([
       Promise.allSettled([...this.#inFlight.values()]),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
+      new Promise<void>((resolve) => {
+        timer = this.#clock.setTimeout(resolve, timeoutMs);
       }),
     ]);
-    clearTimeout(timer);
+    this.#clock.clearTimeout(timer);
   }
 
   /** Wakes up for the earliest retry that is not due yet. */
   #armTimer(now: number): void {
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     const next = this.#outbox.nextDueAt(this.id);
     if (next === undefined) return;
-    this.#timer = setTimeout(() => this.kick(), Math.max(10, next - now));
+    this.#timer = this.#clock.setTimeout(() => this.kick(), Math.max(10, next - now));
     this.#timer.unref();
   }
 
   async #attempt(delivery: Delivery): Promise<void> {
-    const started = Date.now();
+    const started = this.#clock.wallNow();
     const outcome = await this.#send(delivery);
     if (this.#stopped && outcome.kind !== 'delivered') {
       // Shutting down: leave it pending, unchanged, for the next start.
       return;
     }
     if (outcome.kind === 'delivered') {
-      this.#outbox.markDelivered(delivery.id);
-      this.#observer.delivered(this.id, Date.now() - delivery.createdAt);
+      const deliveredAt = this.#clock.wallNow();
+      this.#outbox.markDelivered(delivery.id, deliveredAt);
+      this.#observer.delivered(this.id, deliveredAt - delivery.createdAt);
       return;
     }
     this.#observer.attemptFailed(this.id);
@@ -142,7 +156,7 @@ class EndpointWorker {
     if (outcome.kind === 'dead' || age >= this.#config.maxAgeMs) {
       const error =
         outcome.kind === 'dead' ? outcome.error : `${outcome.error}; gave up after ${attempts} attempts`;
-      this.#outbox.markFailed(delivery.id, error);
+      this.#outbox.markFailed(delivery.id, error, this.#clock.wallNow());
       this.#observer.deadLettered(this.id);
       this.#log.error(
         { deliveryId: delivery.id, eventId: delivery.eventId, attempts, error },
@@ -152,7 +166,7 @@ class EndpointWorker {
     }
     const delay = backoffDelay(attempts - 1, this.#config.retryBaseMs, this.#config.retryMaxMs);
     const wait = Math.min(this.#config.retryMaxMs, Math.max(outcome.retryAfterMs ?? 0, delay));
-    this.#outbox.markRetry(delivery.id, Date.now() + wait, outcome.error);
+    this.#outbox.markRetry(delivery.id, this.#clock.wallNow() + wait, outcome.error);
     this.#log.warn(
       { deliveryId: delivery.id, attempts, retryInMs: wait, error: outcome.error },
       'webhook failed; will retry',
@@ -160,8 +174,15 @@ class EndpointWorker {
   }
 
   async #send(delivery: Delivery): Promise<Outcome> {
-    const timestamp = Math.floor(Date.now() / 1000);
+    const timestamp = Math.floor(this.#clock.wallNow() / 1000);
     let response: Response;
+    // The request's deadline runs on the clock too (AbortSignal.timeout would read the real one).
+    const deadline = new AbortController();
+    const timer = this.#clock.setTimeout(
+      () => deadline.abort(new DOMException('request timed out', 'TimeoutError')),
+      this.#config.timeoutMs,
+    );
+    timer.unref();
     try {
       response = await fetch(this.#endpoint.url, {
         method: 'POST',
@@ -178,7 +199,7 @@ class EndpointWorker {
           ),
         },
         body: delivery.body,
-        signal: AbortSignal.timeout(this.#config.timeoutMs),
+        signal: deadline.signal,
         redirect: 'manual',
       });
       await response.body?.cancel();
@@ -189,6 +210,8 @@ class EndpointWorker {
           ? `no answer within ${this.#config.timeoutMs} ms`
           : (e.cause?.message ?? e.message);
       return { kind: 'retry', error: reason };
+    } finally {
+      this.#clock.clearTimeout(timer);
     }
     if (response.status >= 200 && response.status < 300) return { kind: 'delivered' };
     // 410 Gone: the receiver says this endpoint will never take it (Standard Webhooks).

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AgentActionRecord } from '../agent/agent-summary.js';
 import type { Call, CallObserver, DtmfRecord } from '../calls/call.js';
+import { type Clock, systemClock } from '../clock.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
 import { summarize } from './call-summary.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -17,6 +18,8 @@ export interface PublisherOptions {
   /** Whether a recording.ready will come for each call (call.ended waits for it). */
   readonly recording: boolean;
   readonly log: FastifyBaseLogger;
+  /** Stamps each event's occurredAt (wallNow); the system clock by default. */
+  readonly clock?: Clock;
   readonly onStored?: (type: EventType) => void;
   readonly onStoreFailed?: () => void;
 }
@@ -106,7 +109,7 @@ export class WebhookPublisher implements CallObserver {
     const targets = this.#o.endpoints.filter((e) => e.events.has(type)).map((e) => e.id);
     if (targets.length === 0) return;
     try {
-      this.#o.outbox.append(call.callSid, type, data, targets);
+      this.#o.outbox.append(call.callSid, type, data, targets, (this.#o.clock ?? systemClock).wallNow());
     } catch (err) {
       // Nothing was committed: the event is lost, loudly (disk full, database gone).
       call.log.error({ err, type }, 'webhook event could not be stored');

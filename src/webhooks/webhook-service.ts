@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { CallObserver } from '../calls/call.js';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
 import { WebhookMetrics } from '../observability/webhook-metrics.js';
 import { Recordings } from '../recording/recordings.js';
@@ -29,8 +30,10 @@ export interface WebhookService {
 }
 
 export interface WebhookServiceDeps {
-  /** The clock retention measures age by (default Date.now). */
+  /** The clock retention measures age by (default: the clock's wallNow, else Date.now). */
   readonly now?: () => number;
+  /** The clock deliveries, retries, recordings and pruning run on; the system clock by default. */
+  readonly clock?: Clock;
 }
 
 /** How often the outbox is pruned: retention is in days, so hourly keeps it within 1/24 of one. */
@@ -48,13 +51,14 @@ export function createWebhookService(
   deps: WebhookServiceDeps = {},
 ): WebhookService {
   const { webhooks } = config;
-  const now = deps.now ?? Date.now;
+  const clock = deps.clock ?? systemClock;
+  const now = deps.now ?? (() => clock.wallNow());
   const outbox =
     webhooks.endpoints.length > 0
       ? new Outbox(join(config.dataDir, 'voxline.db'), webhooks.outboxSync)
       : undefined;
   const metrics = new WebhookMetrics(registry, outbox);
-  const dispatcher = outbox ? new Dispatcher(outbox, webhooks, log, metrics) : undefined;
+  const dispatcher = outbox ? new Dispatcher(outbox, webhooks, log, metrics, clock) : undefined;
   const recording = webhooks.recording.format !== 'none';
   const publisher =
     outbox && dispatcher
@@ -62,9 +66,13 @@ export function createWebhookService(
           outbox,
           dispatcher,
           endpoints: webhooks.endpoints,
-          publicUrl: config.publicUrl,
+          // Read when an event is built, not now: a server bound to port 0 knows its URL only later.
+          get publicUrl() {
+            return config.publicUrl;
+          },
           recording,
           log,
+          clock,
           onStored: (type) => metrics.stored.inc({ type }),
           onStoreFailed: () => metrics.storeFailures.inc(),
         })
@@ -78,12 +86,13 @@ export function createWebhookService(
           webhooks.recording.retentionHours,
           log,
           (call, info) => publisher?.recordingReady(call, info),
+          clock,
         );
 
   // Retention: without it delivered events and every call's sequence row would stay forever.
   const retentionMs = config.outbox.retentionDays * DAY_MS;
   const stopPruning = new AbortController();
-  let pruneTimer: NodeJS.Timeout | undefined;
+  let pruneTimer: TimerHandle | undefined;
   let pruning: Promise<PruneResult | undefined> | undefined;
   const pruneOutbox = (): Promise<PruneResult | undefined> => {
     if (!outbox || stopPruning.signal.aborted) return Promise.resolve(undefined);
@@ -118,14 +127,14 @@ export function createWebhookService(
       recordings?.startRetention();
       if (outbox && !pruneTimer) {
         void pruneOutbox();
-        pruneTimer = setInterval(() => void pruneOutbox(), OUTBOX_PRUNE_INTERVAL_MS);
+        pruneTimer = clock.setInterval(() => void pruneOutbox(), OUTBOX_PRUNE_INTERVAL_MS);
         pruneTimer.unref();
       }
     },
     pruneOutbox,
     async close(timeoutMs) {
       recordings?.stop();
-      clearInterval(pruneTimer);
+      clock.clearInterval(pruneTimer);
       // A prune stops at its next batch; the database must outlive the batch in progress.
       stopPruning.abort();
       await pruning;

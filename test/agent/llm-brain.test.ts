@@ -10,6 +10,8 @@ import type { AgentTool } from '../../src/agent/tools/tool.js';
 import { isVoxlineError } from '../../src/errors.js';
 import { LlmDouble, type ScriptedReply } from '../doubles/llm-double.js';
 import { listenLoopback } from '../doubles/loopback-server.js';
+import { eventually } from '../helpers/gateway.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 let llm: LlmDouble | undefined;
 const servers: { close(): unknown }[] = [];
@@ -23,6 +25,7 @@ async function brainWith(
   script: (n: number) => ScriptedReply,
   tools: AgentTool[] = [endCallTool],
   timeoutMs = 5_000,
+  clock?: ManualClock,
 ) {
   let n = 0;
   llm = new LlmDouble(() => script(++n));
@@ -34,6 +37,7 @@ async function brainWith(
     temperature: 0.2,
     timeoutMs,
     tools,
+    clock,
   });
 }
 
@@ -148,19 +152,44 @@ describe('LlmBrain: an OpenAI-compatible model over streaming chat completions',
     const failing = await brainWith(() => ({ status: 500 }));
     await expect(run(failing)).rejects.toSatisfy((err) => isVoxlineError(err, 'VL_ERR_LLM_FAILED'));
     await llm?.close();
-    const slow = await brainWith(() => ({ text: 'late', firstTokenDelayMs: 2_000 }), [], 300);
-    await expect(run(slow)).rejects.toThrow(/no reply within 300 ms/);
+    const clock = new ManualClock();
+    const slow = await brainWith(() => ({ text: 'late', firstTokenDelayMs: 2_000 }), [], 300, clock);
+    const late = run(slow);
+    let settled = false;
+    const mark = () => {
+      settled = true;
+    };
+    late.then(mark, mark);
+    await eventually(() => expect(llm?.requests).toHaveLength(1)); // the request is out, no chunk yet
+    await clock.advance(299);
+    await clock.advance(0);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    await expect(late).rejects.toThrow(/no reply within 300 ms/);
   });
 
-  it('stops reading and closes the request when the turn is cancelled', async () => {
+  it('stops reading after a barge-in mid-reply and closes the request (the model sees the abort)', async () => {
     const brain = await brainWith(() => ({
       text: 'one two three four five six seven eight',
       tokenDelayMs: 50,
     }));
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('barge-in')), 120);
-    await expect(run(brain, 'Hi', controller.signal)).rejects.toThrow('barge-in');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(llm?.aborted).toBe(1);
+    const conversation = new Conversation('Be brief.');
+    conversation.addUser('Hi');
+    const texts: string[] = [];
+    const reading = (async () => {
+      for await (const event of brain.respond(
+        { callSid: 'CA1', conversation, rounds: [] },
+        controller.signal,
+      )) {
+        if (event.type !== 'text') continue;
+        texts.push(event.text);
+        // The caller barges in once two words have streamed.
+        if (texts.length === 2) controller.abort(new Error('barge-in'));
+      }
+    })();
+    await expect(reading).rejects.toThrow('barge-in');
+    expect(texts).toEqual(['one ', 'two ']); // nothing read after the abort
+    await eventually(() => expect(llm?.aborted).toBe(1));
   });
 });

@@ -3,23 +3,24 @@ import { Playout } from '../../src/agent/playout.js';
 import { Downsampler16to8 } from '../../src/audio/downsampler.js';
 import type { MarkResult, OutboundAudio } from '../../src/carriers/carrier.js';
 import { TwilioPlayback } from '../../src/simulator/twilio-playback.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 /**
  * The outbound-audio port wired straight to the simulator's Twilio playback (real-time play, marks
  * echoed when played, all pending marks echoed at once on clear), as the Twilio edge would be.
  */
-function twilioLikeCarrier() {
+function twilioLikeCarrier(clock: ManualClock) {
   const pending = new Map<string, (result: MarkResult) => void>();
   let cleared = new Set<string>();
   const playback = new TwilioPlayback((name) => {
     pending.get(name)?.({ name, cleared: cleared.has(name) });
     pending.delete(name);
-  });
+  }, clock);
   const downsampler = new Downsampler16to8();
   const sent: { atMs: number; samples: number }[] = [];
   const outbound: OutboundAudio = {
     sendPcm(pcm) {
-      sent.push({ atMs: performance.now(), samples: pcm.length });
+      sent.push({ atMs: clock.now(), samples: pcm.length });
       const payload = Buffer.from(downsampler.pushPcmToMulaw(pcm)).toString('base64');
       playback.receive(JSON.stringify({ event: 'media', media: { payload } }));
     },
@@ -41,18 +42,24 @@ const speech = (ms: number) => new Int16Array(ms * 16).fill(1000);
 
 describe('Playout: one agent reply into a call', () => {
   it('paces audio at real time with a small lead, a mark after each 100 ms chunk, all heard', async () => {
-    const { outbound, sent, playback } = twilioLikeCarrier();
-    const started = performance.now();
+    const clock = new ManualClock();
+    const { outbound, sent, playback } = twilioLikeCarrier(clock);
     const playout = new Playout(outbound, 'r1', {
       chunkMs: 100,
       leadMs: 200,
-      clock: () => performance.now() - started,
+      clock: () => clock.now(),
+      timers: clock,
     });
     playout.append('Hello there.', speech(600));
     playout.append('How are you today?', speech(900));
     playout.finish();
-    const spoken = await playout.done();
+    const done = playout.done();
+    // The lead goes at once (three chunks: 0, 100 and 200 ms of audio); then one chunk per 100 ms.
+    expect(sent.map((s) => s.atMs)).toEqual([0, 0, 0]);
+    await clock.advance(1_500);
+    const spoken = await done;
     expect(sent.map((s) => s.samples)).toEqual([...Array(15)].map(() => 1600));
+    expect(sent.map((s) => s.atMs)).toEqual([0, 0, 0, ...[...Array(12)].map((_, i) => (i + 1) * 100)]);
     // The last chunk cannot leave before (1.5 s − lead − one chunk) has passed.
     expect(sent[14].atMs - sent[0].atMs).toBeGreaterThan(1_100);
     expect(playback.summary().marks).toHaveLength(15);
@@ -67,11 +74,12 @@ describe('Playout: one agent reply into a call', () => {
   });
 
   it('on interrupt sends clear, and the text is cut to what the marks say was heard', async () => {
-    const { outbound, playback } = twilioLikeCarrier();
-    const playout = new Playout(outbound, 'r2', { chunkMs: 100, leadMs: 200, clock: () => 0 });
+    const clock = new ManualClock();
+    const { outbound, playback } = twilioLikeCarrier(clock);
+    const playout = new Playout(outbound, 'r2', { chunkMs: 100, leadMs: 200, clock: () => 0, timers: clock });
     playout.append('One two three four five six seven eight nine ten.', speech(2_000));
     playout.finish();
-    await new Promise((resolve) => setTimeout(resolve, 650));
+    await clock.advance(650);
     playout.interrupt();
     const spoken = await playout.done();
     expect(playback.summary().clears).toBe(1);
@@ -84,14 +92,18 @@ describe('Playout: one agent reply into a call', () => {
   });
 
   it('resumes after running dry without sending ahead of real time', async () => {
-    const { outbound, sent, playback } = twilioLikeCarrier();
-    const playout = new Playout(outbound, 'r3', { chunkMs: 100, leadMs: 200, clock: () => 0 });
+    const clock = new ManualClock();
+    const { outbound, sent, playback } = twilioLikeCarrier(clock);
+    const playout = new Playout(outbound, 'r3', { chunkMs: 100, leadMs: 200, clock: () => 0, timers: clock });
     playout.append('First.', speech(300));
-    await new Promise((resolve) => setTimeout(resolve, 700)); // synthesis of the next is slow
+    await clock.advance(700); // synthesis of the next is slow
     playout.append('Second.', speech(500));
     playout.finish();
-    const spoken = await playout.done();
+    const done = playout.done();
+    await clock.advance(1_000);
+    const spoken = await done;
     const resumedAt = sent[3].atMs;
+    expect(resumedAt).toBe(700);
     // After the gap, the second sentence is paced from when it arrived: 500 ms at most 300 ms early.
     expect(sent[7].atMs - resumedAt).toBeGreaterThan(150);
     expect(spoken.text).toBe('First. Second.');
@@ -99,8 +111,14 @@ describe('Playout: one agent reply into a call', () => {
   });
 
   it('never started (cancelled before audio): settles at once with nothing heard and no clear', async () => {
-    const { outbound, playback } = twilioLikeCarrier();
-    const playout = new Playout(outbound, 'r4', { chunkMs: 100, leadMs: 200, clock: () => 1234 });
+    const clock = new ManualClock();
+    const { outbound, playback } = twilioLikeCarrier(clock);
+    const playout = new Playout(outbound, 'r4', {
+      chunkMs: 100,
+      leadMs: 200,
+      clock: () => 1234,
+      timers: clock,
+    });
     playout.interrupt();
     expect(await playout.done()).toMatchObject({ text: '', heardMs: 0, interrupted: false, startMs: 1234 });
     expect(playback.summary().clears).toBe(0);

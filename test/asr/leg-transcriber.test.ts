@@ -2,7 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LegTranscriber } from '../../src/asr/leg-transcriber.js';
 import { newStats, type SttStream } from '../../src/asr/stt.js';
-import { SileroVad } from '../../src/asr/vad/silero-vad.js';
+import { SileroVad, VAD_WINDOW_SAMPLES } from '../../src/asr/vad/silero-vad.js';
 import { Upsampler8to16 } from '../../src/audio/upsampler.js';
 import { demoCall } from '../helpers/media.js';
 
@@ -39,9 +39,13 @@ describe('LegTranscriber speech edges', () => {
     const speech = new Upsampler8to16().pushMulaw(call.caller);
     const pcm = new Int16Array(speech.length + 16_000); // and a second of silence after it
     pcm.set(speech);
-    // Frame by frame, letting the VAD keep up, as it does with audio arriving at real time.
+    // Frame by frame, letting the VAD keep up, as it does with audio arriving at real time: each
+    // frame waits until the VAD has judged every whole 32 ms window of the audio before it.
+    const judged = () =>
+      transcriber.stats.vadWindows + transcriber.stats.vadSilentWindows + transcriber.stats.vadOverruns;
     for (let at = 0; at < pcm.length; at += 320) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      while (judged() < Math.floor(at / VAD_WINDOW_SAMPLES))
+        await new Promise((resolve) => setImmediate(resolve));
       const slice = pcm.subarray(at, at + 320);
       transcriber.push({
         leg: 'caller',

@@ -85,10 +85,16 @@ describe('vLLM faults: nothing is lost, and what cannot be saved is said', () =>
   }, 30_000);
 
   it('server unreachable at call start: the call proceeds, audio waits, and is transcribed once it comes up', async () => {
+    // A port nothing listens on until the double starts there (so the engine is down at first).
     const port = await freePort();
     gateway = await startGateway({ VLLM_URL: `http://127.0.0.1:${port}` });
-    const playing = playDemo(gateway, 'greeting', { pace: 'realtime' });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const g = gateway;
+    const playing = playDemo(g, 'greeting', { pace: 'realtime' });
+    // Once the gateway has found the server down and is backing off, the server comes up.
+    await eventually(
+      () => expect(g.logs.some((l) => l.msg === 'speech engine connection lost: reconnecting')).toBe(true),
+      10_000,
+    );
     await startDouble({ port });
     const result = await playing;
     const transcript = await completeTranscript(result.callSid);
@@ -158,8 +164,18 @@ describe('vLLM faults: nothing is lost, and what cannot be saved is said', () =>
     gateway = await startGateway({ VLLM_URL: double.url, SHUTDOWN_DRAIN_MS: '0' });
     const g = gateway;
     const playing = playDemo(g, 'greeting', { pace: 'realtime' }).catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 3_000)); // the caller is mid-sentence
-    const [call] = g.app.registry.live();
+    const call = await eventually(() => {
+      const [live] = g.app.registry.live();
+      expect(live).toBeDefined();
+      return live;
+    });
+    // The caller is mid-sentence: a partial of their utterance has come back, its final has not.
+    let callerPartial = false;
+    call.transcript.subscribe((event) => {
+      if (event.type === 'partial' && event.leg === 'caller' && event.text) callerPartial = true;
+    });
+    await eventually(() => expect(callerPartial).toBe(true), 10_000);
+    expect(call.transcript.snapshot().utterances.filter((u) => u.speaker === 'caller')).toEqual([]);
     await g.app.server.close();
     gateway = undefined;
     await playing;

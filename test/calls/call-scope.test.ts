@@ -1,31 +1,42 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CallScope } from '../../src/calls/call-scope.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const silent = pino({ level: 'silent' });
 
 describe('CallScope', () => {
   it('a timer that throws is contained: the failure is reported to the scope owner, nothing escapes', async () => {
-    const failed = new Promise<unknown>((resolve) => {
-      const scope = new CallScope(silent, resolve);
-      scope.setTimer(0, () => {
-        throw new TypeError('peer data the timer did not expect');
-      });
+    const clock = new ManualClock();
+    const failures: unknown[] = [];
+    const scope = new CallScope(silent, (err) => failures.push(err), clock);
+    scope.setTimer(0, () => {
+      throw new TypeError('peer data the timer did not expect');
     });
-    expect(await failed).toBeInstanceOf(TypeError);
+    await clock.advance(0);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(TypeError);
   });
 
-  it('aborts every task on close and waits for them to finish', async () => {
-    const scope = new CallScope(silent);
+  it('aborts every task on close and waits for them to finish the work they do after the abort', async () => {
+    const clock = new ManualClock();
+    const scope = new CallScope(silent, undefined, clock);
     const finished: string[] = [];
     for (const name of ['engine', 'recorder']) {
       scope.spawn(name, async (signal) => {
         await new Promise((resolve) => signal.addEventListener('abort', resolve));
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 20));
         finished.push(name);
       });
     }
-    await scope.close('stop');
+    let closed = false;
+    const closing = scope.close('stop').then(() => {
+      closed = true;
+    });
+    await clock.advance(19);
+    expect(closed).toBe(false); // the tasks are still finishing
+    await clock.advance(1);
+    await closing;
     expect(finished.sort()).toEqual(['engine', 'recorder']);
     expect(scope.signal.aborted).toBe(true);
     expect((scope.signal.reason as Error).message).toBe('stop');
@@ -61,18 +72,27 @@ describe('CallScope', () => {
     expect(() => scope.defer(() => undefined)).toThrow(/scope is closed/);
   });
 
-  it('does not wait forever for a task that ignores its signal', async () => {
-    const scope = new CallScope(silent);
+  it('gives up on a task that ignores its signal once the close timeout has passed on its clock', async () => {
+    const clock = new ManualClock();
+    const scope = new CallScope(silent, undefined, clock);
     scope.spawn('stubborn', () => new Promise(() => undefined));
-    const started = performance.now();
-    await scope.close('stop', 100);
-    expect(performance.now() - started).toBeLessThan(1000);
+    let closed = false;
+    const closing = scope.close('stop', 100).then(() => {
+      closed = true;
+    });
+    await clock.advance(99);
+    expect(closed).toBe(false);
+    await clock.advance(1);
+    await closing;
+    expect(closed).toBe(true);
+    expect(clock.pending).toBe(0);
   });
 
   it('logs a failing task instead of throwing at the caller, and keeps running others', async () => {
+    const clock = new ManualClock();
     const lines: { msg: string; task?: string }[] = [];
     const log = pino({ level: 'error' }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    const scope = new CallScope(log);
+    const scope = new CallScope(log, undefined, clock);
     let otherRan = false;
     scope.spawn('broken', async () => {
       throw new Error('engine exploded');
@@ -80,20 +100,60 @@ describe('CallScope', () => {
     scope.spawn('fine', async () => {
       otherRan = true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await clock.advance(0); // lets the failure settle before the close aborts the scope
     await scope.close('done');
     expect(otherRan).toBe(true);
     expect(lines).toEqual([expect.objectContaining({ msg: 'call task failed', task: 'broken' })]);
   });
 
-  it('clears its timers on close', async () => {
-    const scope = new CallScope(silent);
+  it('clears its timers and intervals on close: none of them runs afterwards', async () => {
+    const clock = new ManualClock();
+    const scope = new CallScope(silent, undefined, clock);
+    let fired = 0;
+    scope.setTimer(30, () => fired++);
+    scope.setInterval(10, () => fired++);
+    scope.timers.setTimeout(() => fired++, 40);
+    expect(clock.pending).toBe(3);
+    await scope.close('done');
+    expect(clock.pending).toBe(0);
+    await clock.advance(60);
+    expect(fired).toBe(0);
+  });
+
+  it('runs an interval on its clock until cleared, and clearTimer stops a timer before it fires', async () => {
+    const clock = new ManualClock();
+    const scope = new CallScope(silent, undefined, clock);
+    const seen: string[] = [];
+    const tick = scope.setInterval(10, () => seen.push(`tick@${clock.now()}`));
+    const cancelled = scope.setTimer(15, () => seen.push('cancelled'));
+    scope.setTimer(25, () => seen.push(`timer@${clock.now()}`));
+    scope.clearTimer(cancelled);
+    await clock.advance(30);
+    expect(seen).toEqual(['tick@10', 'tick@20', 'timer@25', 'tick@30']);
+    scope.timers.clearInterval(tick);
+    await clock.advance(30);
+    expect(seen).toHaveLength(4);
+    expect(clock.pending).toBe(0);
+    expect(scope.timers.now()).toBe(60);
+    expect(scope.clock).toBe(clock);
+    await scope.close('done');
+  });
+
+  it('a timer set once the scope is closing never starts (the scope would clear it at once)', async () => {
+    const clock = new ManualClock();
+    const scope = new CallScope(silent, undefined, clock);
     let fired = false;
-    scope.setTimer(30, () => {
-      fired = true;
+    scope.defer(() => {
+      scope.setTimer(1, () => {
+        fired = true;
+      });
     });
     await scope.close('done');
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    scope.setTimer(1, () => {
+      fired = true;
+    });
+    await clock.advance(10);
     expect(fired).toBe(false);
+    expect(clock.pending).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MediaClock } from '../../src/carriers/media-clock.js';
 import { PacedOutbound } from '../../src/carriers/paced-outbound.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 /** A clock that ticks only when the test says. */
 function handClock(): MediaClock & { members: Set<{ tick(n: number): void }> } {
@@ -78,60 +79,108 @@ describe('PacedOutbound (SIP RTP and AudioSocket playout)', () => {
   });
 
   it('the shared clock ticks every member every 20 ms on one timer, catching up after a stall', async () => {
-    const clock = new MediaClock();
+    const time = new ManualClock();
+    const clock = new MediaClock(time);
     const ticks: number[] = [];
+    const other: number[] = [];
     const member = { tick: (n: number) => ticks.push(n), failed: () => undefined };
-    const t0 = performance.now();
     clock.add(member);
-    await new Promise((resolve) => setTimeout(resolve, 210));
+    clock.add({ tick: (n: number) => other.push(n), failed: () => undefined });
+    await time.advance(100);
+    expect(ticks).toEqual([1, 1, 1, 1, 1]);
+    expect(time.pending).toBe(1); // one timer for all members
     // A stalled loop is caught up, not lost: frames follow elapsed time, whatever the tick count.
-    const due = Math.floor((performance.now() - t0) / 20);
+    time.stall(90);
+    await time.advance(0);
+    expect(ticks).toEqual([1, 1, 1, 1, 1, 4]);
+    await time.advance(20);
+    expect(ticks).toEqual([1, 1, 1, 1, 1, 4, 1]);
+    expect(other).toEqual(ticks);
+    expect(ticks.reduce((a, b) => a + b, 0)).toBe(Math.floor(time.now() / 20));
+    // Past 200 ms of stall, the frames beyond 10 are skipped (counted), not sent late.
+    time.stall(500);
+    await time.advance(0);
+    expect(ticks.at(-1)).toBe(10);
+    expect(clock.skippedFrames).toBe(15);
     clock.delete(member);
-    const frames = ticks.reduce((a, b) => a + b, 0);
-    expect(Math.abs(frames - due)).toBeLessThanOrEqual(1);
+    expect(clock.size).toBe(1);
+  });
+
+  it('stops its timer when the last member leaves, and restarts the cadence from the next one added', async () => {
+    const time = new ManualClock();
+    const clock = new MediaClock(time);
+    const ticks: number[] = [];
+    const member = { tick: () => ticks.push(time.now()), failed: () => undefined };
+    clock.add(member);
+    await time.advance(45);
+    clock.delete(member);
     expect(clock.size).toBe(0);
+    expect(time.pending).toBe(0);
+    await time.advance(100);
+    clock.add(member);
+    await time.advance(20);
+    expect(ticks).toEqual([20, 40, 165]);
+    clock.delete(member);
   });
 
   it('a member whose tick throws is taken off the clock and told; the other members keep ticking', async () => {
-    const clock = new MediaClock();
-    const failure = new Promise<unknown>((resolve) =>
-      clock.add({
-        tick: () => {
-          throw new RangeError('bad port');
-        },
-        failed: resolve,
-      }),
-    );
-    let ticks = 0;
-    let tenth: () => void = () => undefined;
-    const tenTicks = new Promise<void>((resolve) => {
-      tenth = resolve;
+    const time = new ManualClock();
+    const clock = new MediaClock(time);
+    const failures: unknown[] = [];
+    clock.add({
+      tick: () => {
+        throw new RangeError('bad port');
+      },
+      failed: (err) => failures.push(err),
     });
-    const healthy = { tick: () => ++ticks === 10 && tenth(), failed: () => undefined };
+    let ticks = 0;
+    const healthy = { tick: () => ticks++, failed: () => undefined };
     clock.add(healthy);
-    expect(await failure).toBeInstanceOf(RangeError);
-    await tenTicks;
+    await time.advance(20);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(RangeError);
+    await time.advance(180);
+    expect(ticks).toBe(10);
     expect(clock.size).toBe(1);
     clock.delete(healthy);
   });
 
   it('a PacedOutbound whose send throws ends and reports the error once', async () => {
-    const clock = new MediaClock();
+    const time = new ManualClock();
+    const clock = new MediaClock(time);
     const reported: unknown[] = [];
-    const out = await new Promise<PacedOutbound>((resolve) => {
-      const o: PacedOutbound = new PacedOutbound(
-        clock,
-        () => {
-          throw new Error('socket gone');
-        },
-        (err) => {
-          reported.push(err);
-          resolve(o);
-        },
-      );
-    });
+    const out: PacedOutbound = new PacedOutbound(
+      clock,
+      () => {
+        throw new Error('socket gone');
+      },
+      (err) => reported.push(err),
+    );
+    await time.advance(100);
     expect(reported).toHaveLength(1);
     expect(clock.size).toBe(0);
     expect(() => out.sendPcm(new Int16Array(320))).toThrow(/call has ended/);
+  });
+
+  it('plays queued audio on the shared clock at one 20 ms frame per tick, and resolves a mark when it is reached', async () => {
+    const time = new ManualClock();
+    const clock = new MediaClock(time);
+    const sent: { at: number; first: number | undefined }[] = [];
+    const out = new PacedOutbound(clock, (frame) => sent.push({ at: time.now(), first: frame?.[0] }));
+    out.sendPcm(new Int16Array(320 * 3).fill(4));
+    let markedAt: number | undefined;
+    void out.mark('end').then(() => {
+      markedAt = time.now();
+    });
+    await time.advance(80);
+    expect(sent).toEqual([
+      { at: 20, first: 4 },
+      { at: 40, first: 4 },
+      { at: 60, first: 4 },
+      { at: 80, first: undefined },
+    ]);
+    expect(markedAt).toBe(60);
+    out.end();
+    expect(time.pending).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -15,6 +15,10 @@ import { LOG_REDACTION } from '../../src/observability/log-redaction.js';
 
 export const AUTH_TOKEN = 'test-auth-token-0123456789';
 
+/**
+ * A port nothing listens on now, for a server a test starts later (or never: "the server is down").
+ * The port is released before it is used, so prefer binding port 0 and reading the port bound.
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -75,17 +79,20 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** A real voxline on 127.0.0.1 with a free port, Twilio validation on, silent apart from `logs`. */
+/**
+ * A real voxline on 127.0.0.1, Twilio validation on, silent apart from `logs`. It listens on port 0
+ * and reads the port the OS bound (no find-then-release race); PUBLIC_URL follows that port.
+ */
 export async function startGateway(
   env: Record<string, string | undefined> = {},
   consumers: LegConsumerFactory[] = [],
   deps: Omit<AppDeps, 'logger' | 'consumers'> = {},
 ): Promise<Gateway> {
-  const port = await freePort();
-  const config = loadConfig({
-    PORT: String(port),
+  let port = 0;
+  const loaded = loadConfig({
+    PORT: '0',
     HOST: '127.0.0.1',
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    PUBLIC_URL: 'http://127.0.0.1',
     TWILIO_AUTH_TOKEN: AUTH_TOKEN,
     LOG_LEVEL: 'debug',
     // Each gateway gets its own data directory (outbox, recordings), removed by the OS's tmp cleaning.
@@ -94,6 +101,16 @@ export async function startGateway(
     ...(env.VLLM_URL || env.MISTRAL_API_KEY ? {} : { ASR_ENGINE: 'none' }),
     ...env,
   });
+  // The port is known only once bound: PUBLIC_URL (read per request) is that of the bound port.
+  const config: Config =
+    env.PUBLIC_URL === undefined
+      ? Object.freeze(
+          Object.defineProperty({ ...loaded }, 'publicUrl', {
+            enumerable: true,
+            get: () => `http://127.0.0.1:${port}`,
+          }),
+        )
+      : loaded;
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -108,7 +125,8 @@ export async function startGateway(
     consumers: [tap.factory, ...consumers],
     ...deps,
   });
-  await app.server.listen({ port, host: '127.0.0.1' });
+  await app.server.listen({ port: Number(env.PORT ?? 0), host: '127.0.0.1' });
+  port = (app.server.server.address() as AddressInfo).port;
   const edgePorts = await app.startEdges();
   const baseUrl = `http://127.0.0.1:${port}`;
   const get = async (path: string, headers: Record<string, string> = {}) => {

@@ -37,4 +37,28 @@ describe('ManualClock', () => {
     await clock.advance(10);
     expect(seen).toEqual([10]);
   });
+
+  it('stall moves time on without running timers; the overdue ones run late on the next advance', async () => {
+    const clock = new ManualClock();
+    const seen: number[] = [];
+    clock.setTimeout(() => seen.push(clock.now()), 10);
+    clock.stall(50);
+    expect(seen).toEqual([]);
+    expect(clock.now()).toBe(50);
+    await clock.advance(0);
+    expect(seen).toEqual([50]);
+  });
+
+  it('hands out unref-able handles, clears an interval from inside its own callback, and wallNow follows now', async () => {
+    const clock = new ManualClock(0, 1_000_000);
+    let runs = 0;
+    const tick = clock.setInterval(() => {
+      if (++runs === 3) clock.clearInterval(tick);
+    }, 10);
+    tick.unref();
+    await clock.advance(100);
+    expect(runs).toBe(3);
+    expect(clock.wallNow()).toBe(1_000_100);
+    clock.clearTimeout(undefined); // nothing to clear: no throw
+  });
 });

@@ -72,6 +72,14 @@ export class ManualClock implements Clock {
     await settle();
   }
 
+  /**
+   * Moves time forward by `ms` without running anything: an event loop that was blocked. Timers
+   * that fell due meanwhile run, late, on the next `advance` (with `now()` where time has got to).
+   */
+  stall(ms: number): void {
+    this.#now += ms;
+  }
+
   #due(until: number): Pending | undefined {
     let first: Pending | undefined;
     for (const timer of this.#timers.values()) {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WaveFile } from 'wavefile';
 import { mulawToPcm } from '../../src/audio/g711.js';
 import { eventually, type Gateway, startGateway } from '../helpers/gateway.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { demoCall, playDemo } from '../helpers/media.js';
 
 let gateway: Gateway | undefined;
@@ -61,14 +62,28 @@ describe('call recording (parsed with the wavefile package)', () => {
   });
 
   it('is a playable WAV on disk while the call runs, up to the last flush (what a crash would leave)', async () => {
-    gateway = await startGateway({ RECORDING_FORMAT: 'mulaw' });
+    const clock = new ManualClock();
+    gateway = await startGateway({ RECORDING_FORMAT: 'mulaw' }, [], { clock });
     const g = gateway;
     const playing = playDemo(g, 'greeting', { pace: 'realtime' });
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
-    const [call] = g.app.registry.live();
-    const wav = new WaveFile(readFileSync(join(g.config.dataDir, 'recordings', `${call.callSid}.wav`)));
-    const [left] = wav.getSamples(false, Uint8Array) as unknown as Uint8Array[];
-    expect(left.length).toBeGreaterThan(8_000); // more than a second is already in the file
+    // Over a second of the caller's audio has reached the gateway; the call is still on.
+    const call = await eventually(() => {
+      const [live] = g.app.registry.live();
+      expect(g.tap.frames(live.callSid, 'caller').length).toBeGreaterThan(60);
+      return live;
+    }, 10_000);
+    const path = join(g.config.dataDir, 'recordings', `${call.callSid}.wav`);
+    const inFile = () =>
+      (new WaveFile(readFileSync(path)).getSamples(false, Uint8Array) as unknown as Uint8Array[])[0];
+    expect(inFile().length).toBe(0); // nothing is written before the flush timer runs
+    await clock.advance(500); // the recorder's flush timer runs
+    expect(g.app.registry.live()).toContain(call);
+    // The flush's write lands on disk asynchronously: wait for it, not for a fixed time.
+    const left = await eventually(() => {
+      const samples = inFile();
+      expect(samples.length).toBeGreaterThan(8_000); // more than a second is already in the file
+      return samples;
+    });
     expect(Buffer.from(left).equals(Buffer.from(greeting.caller.subarray(0, left.length)))).toBe(true);
     await playing;
   }, 15_000);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { simulateTwilioCall } from '../../src/simulator/twilio-call-simulator.js';
 import { ReferenceAudio } from '../doubles/reference-audio.js';
 import { VllmRealtimeDouble } from '../doubles/vllm-realtime-double.js';
-import { AUTH_TOKEN, type Gateway, startGateway } from '../helpers/gateway.js';
+import { AUTH_TOKEN, eventually, type Gateway, startGateway } from '../helpers/gateway.js';
 import { demoCall } from '../helpers/media.js';
 
 const greeting = demoCall('greeting');
@@ -52,7 +52,7 @@ describe('GET /v1/calls/:callSid/events (Server-Sent Events)', () => {
       agent: greeting.agent,
       pace: 'realtime',
     });
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the call exists
+    await eventually(() => expect(gateway?.app.registry.get(callSid)).toBeDefined()); // the call exists
     const events = await readEvents(`${gateway.baseUrl}/v1/calls/${callSid}/events`);
     await playing;
 

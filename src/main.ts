@@ -94,8 +94,9 @@ async function main(): Promise<void> {
 }
 
 /** The HTTP port listened on (PORT=0 lets the OS pick one). */
-function boundPort(server: { addresses(): { port: number }[] }): number {
-  return server.addresses()[0]?.port ?? 0;
+function boundPort(server: { addresses(): (string | { port: number })[] }): number {
+  const address = server.addresses()[0];
+  return typeof address === 'object' ? address.port : 0;
 }
 
 await main();

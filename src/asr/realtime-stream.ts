@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type WebSocket from 'ws';
 import type { AudioFrame } from '../audio/frame.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { ArrivalClock } from './arrival-clock.js';
 import { Backoff } from './backoff.js';
 import type { RealtimeLimits, StreamObserver } from './realtime-options.js';
@@ -34,13 +35,16 @@ export abstract class RealtimeStream implements SttStream {
   readonly #backoff: Backoff;
   readonly #arrivals = new ArrivalClock();
   readonly #queue = new UtteranceQueue();
+  readonly #clock: Clock;
   #ws: WebSocket | undefined;
   #ready = false;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
   #fatal = false;
   #closed = false;
   #ending = false;
   #outage = false;
+  /** Connection attempts failed in a row since the engine last answered (one warning per outage). */
+  #failedInARow = 0;
   /** A reconnect is scheduled (backoff): frames wait for it rather than connecting themselves. */
   #retryPending = false;
   #drained: (() => void) | undefined;
@@ -53,6 +57,7 @@ export abstract class RealtimeStream implements SttStream {
     this.#onEvent = options.onEvent;
     this.#limits = limits;
     this.#observer = observer;
+    this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff(limits.backoffBaseMs, limits.backoffMaxMs);
   }
 
@@ -89,7 +94,7 @@ export abstract class RealtimeStream implements SttStream {
       return;
     }
     const endMs = frame.startMs + frame.durationMs;
-    this.#arrivals.record(endMs, performance.now());
+    this.#arrivals.record(endMs, this.#clock.now());
     this.#queue.append(this.encode(frame), frame.startMs, endMs);
     this.#enforceBound();
     // While a reconnect waits out its backoff, audio queues: connecting per frame once made about
@@ -123,7 +128,7 @@ export abstract class RealtimeStream implements SttStream {
     if (this.#closed) return;
     this.#closed = true;
     for (const u of this.#queue.clear()) this.#drop(u.bytes / this.bytesPerMs, 'audio_dropped');
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#dropSocket(true);
     this.#drained?.();
   }
@@ -134,11 +139,12 @@ export abstract class RealtimeStream implements SttStream {
   protected ready(): void {
     this.#ready = true;
     this.#backoff.reset();
-    if (this.#outage) {
-      this.#outage = false;
-      this.log.info({ leg: this.leg }, 'speech engine reachable again');
+    if (this.#outage || this.#failedInARow > 0) {
+      this.log.info({ leg: this.leg, failedAttempts: this.#failedInARow }, 'speech engine reachable again');
     }
-    clearTimeout(this.#timer);
+    this.#outage = false;
+    this.#failedInARow = 0;
+    this.#clock.clearTimeout(this.#timer);
     this.#pump();
   }
 
@@ -165,7 +171,7 @@ export abstract class RealtimeStream implements SttStream {
       this.log.warn({ leg: this.leg }, 'speech engine sent a final that was not asked for: ignored');
       return;
     }
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#queue.shift();
     this.stats.finals++;
     this.#latency('final', head.speechEndMs);
@@ -217,7 +223,7 @@ export abstract class RealtimeStream implements SttStream {
   #connect(): void {
     if (this.#closed || this.#fatal || this.#ws) return;
     this.#retryPending = false;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     let ws: WebSocket;
     try {
       ws = this.openSocket();
@@ -263,7 +269,20 @@ export abstract class RealtimeStream implements SttStream {
     const head = this.#queue.head;
     if (head) rewind(head);
     if (this.#closed || this.#fatal) return;
-    this.log.warn({ leg: this.leg, reason, pending: this.#queue.length }, 'speech engine connection lost');
+    this.#failedInARow++;
+    const entry = { leg: this.leg, reason, pending: this.#queue.length, attempt: this.#failedInARow };
+    // One warning when an outage starts; the retries that follow are debug (each leg retries on backoff).
+    if (this.#failedInARow === 1) this.log.warn(entry, 'speech engine connection lost: reconnecting');
+    else this.log.debug(entry, 'speech engine still unreachable');
+    // A second failure in a row is an outage, not a blip: the transcript says so, once.
+    if (this.#failedInARow === 2 && !this.#outage) {
+      this.#outage = true;
+      this.#emitError(
+        'engine_unavailable',
+        `the speech engine cannot be reached (${reason}): retrying with backoff; this leg's audio is held for up to ${this.#limits.maxBufferMs} ms`,
+        true,
+      );
+    }
     if (this.#queue.length > 0) this.#scheduleReconnect();
     else if (this.#ending) this.close();
     // Otherwise reconnect lazily, when the next utterance's audio arrives.
@@ -274,16 +293,16 @@ export abstract class RealtimeStream implements SttStream {
     const wait = this.#backoff.next();
     this.stats.reconnects++;
     this.#observer.reconnect();
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#retryPending = true;
-    this.#timer = setTimeout(() => this.#connect(), wait);
+    this.#timer = this.#clock.setTimeout(() => this.#connect(), wait);
     this.#timer.unref();
   }
 
   #arm(ms: number, reason: string): void {
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     const ws = this.#ws;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       if (ws && ws === this.#ws) this.#lost(reason);
     }, ms);
     this.#timer.unref();
@@ -334,6 +353,6 @@ export abstract class RealtimeStream implements SttStream {
 
   #latency(kind: 'partial' | 'final', callMs: number): void {
     const arrived = this.#arrivals.arrivalOf(callMs);
-    if (arrived !== undefined) this.#observer.latency(kind, (performance.now() - arrived) / 1000);
+    if (arrived !== undefined) this.#observer.latency(kind, (this.#clock.now() - arrived) / 1000);
   }
 }

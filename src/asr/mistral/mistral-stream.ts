@@ -81,8 +81,15 @@ export class MistralStream extends RealtimeStream {
       );
       ws.terminate();
     });
-    ws.on('error', (err) => this.log.warn({ leg: this.leg, err: err.message }, 'Mistral socket error'));
-    ws.on('close', (code) => this.socketLost(ws, `Mistral socket closed (code ${code})`));
+    let socketError: string | undefined;
+    ws.on('error', (err) => {
+      // The close that follows reports the loss, with this reason (one line, not two).
+      socketError = err.message;
+      this.log.debug({ leg: this.leg, err: err.message }, 'Mistral socket error');
+    });
+    ws.on('close', (code) =>
+      this.socketLost(ws, `Mistral socket closed (code ${code})${socketError ? `: ${socketError}` : ''}`),
+    );
     return ws;
   }
 

@@ -58,15 +58,18 @@ export class VllmStream extends RealtimeStream {
       else if (event.type === 'transcription.done') this.done(event.text);
       else this.#serverError(event, endpoint);
     });
+    let socketError: string | undefined;
     ws.on('error', (err) => {
-      this.log.warn({ leg: this.leg, endpoint, err: err.message }, 'vLLM socket error');
+      // The close that follows reports the loss, with this reason (one line, not two).
+      socketError = err.message;
+      this.log.debug({ leg: this.leg, endpoint, err: err.message }, 'vLLM socket error');
     });
     ws.on('close', (code) => {
       if (!sessionReady) {
         this.#lastFailed = endpoint;
         pool.markDown(endpoint, `connection closed before the session started (code ${code})`);
       }
-      this.socketLost(ws, `vLLM socket closed (code ${code})`);
+      this.socketLost(ws, `vLLM socket closed (code ${code})${socketError ? `: ${socketError}` : ''}`);
     });
     return ws;
   }

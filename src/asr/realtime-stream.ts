@@ -140,7 +140,7 @@ export abstract class RealtimeStream implements SttStream {
     this.#ready = true;
     this.#backoff.reset();
     if (this.#outage || this.#failedInARow > 0) {
-      this.log.info({ leg: this.leg, failedAttempts: this.#failedInARow }, 'speech engine reachable again');
+      this.log.info({ failedAttempts: this.#failedInARow }, 'speech engine reachable again');
     }
     this.#outage = false;
     this.#failedInARow = 0;
@@ -168,7 +168,7 @@ export abstract class RealtimeStream implements SttStream {
   protected done(text: string): void {
     const head = this.#queue.head;
     if (!head?.endSent) {
-      this.log.warn({ leg: this.leg }, 'speech engine sent a final that was not asked for: ignored');
+      this.log.warn('speech engine sent a final that was not asked for: ignored');
       return;
     }
     this.#clock.clearTimeout(this.#timer);
@@ -228,7 +228,7 @@ export abstract class RealtimeStream implements SttStream {
     try {
       ws = this.openSocket();
     } catch (err) {
-      this.log.error({ err, leg: this.leg }, 'cannot open the speech engine socket');
+      this.log.error({ err }, 'cannot open the speech engine socket');
       this.#scheduleReconnect();
       return;
     }
@@ -270,7 +270,7 @@ export abstract class RealtimeStream implements SttStream {
     if (head) rewind(head);
     if (this.#closed || this.#fatal) return;
     this.#failedInARow++;
-    const entry = { leg: this.leg, reason, pending: this.#queue.length, attempt: this.#failedInARow };
+    const entry = { reason, pending: this.#queue.length, attempt: this.#failedInARow };
     // One warning when an outage starts; the retries that follow are debug (each leg retries on backoff).
     if (this.#failedInARow === 1) this.log.warn(entry, 'speech engine connection lost: reconnecting');
     else this.log.debug(entry, 'speech engine still unreachable');
@@ -347,7 +347,7 @@ export abstract class RealtimeStream implements SttStream {
   }
 
   #emitError(code: SttErrorCode, message: string, recoverable: boolean): void {
-    this.log.warn({ leg: this.leg, code, recoverable }, message);
+    this.log.warn({ code, recoverable }, message);
     this.#onEvent({ type: 'error', leg: this.leg, code, message, recoverable });
   }
 

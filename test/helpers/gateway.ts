@@ -112,9 +112,16 @@ export async function startGateway(
         )
       : loaded;
   const logs: Record<string, unknown>[] = [];
+  const duplicateKeys: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        const entry = JSON.parse(line);
+        // A key bound by a child logger and given again in the call (e.g. `leg`) is written twice.
+        if (JSON.stringify(entry).length !== line.length) duplicateKeys.push(line);
+        logs.push(entry);
+      }
       done();
     },
   });
@@ -148,7 +155,12 @@ export async function startGateway(
     logs,
     get,
     call: async (callSid) => (await get(`/v1/calls/${callSid}`)).body as CallSnapshot,
-    close: () => app.server.close(),
+    close: async () => {
+      await app.server.close();
+      if (duplicateKeys.length > 0) {
+        throw new Error(`log lines with a key written twice:\n${duplicateKeys.slice(0, 3).join('\n')}`);
+      }
+    },
   };
 }
 

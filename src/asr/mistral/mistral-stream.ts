@@ -42,7 +42,7 @@ export class MistralStream extends RealtimeStream {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const event = isBinary ? undefined : parseMistralEvent(data.toString('utf8'));
       if (!event) {
-        this.log.warn({ leg: this.leg }, 'unrecognised message from Mistral: ignored');
+        this.log.warn('unrecognised message from Mistral: ignored');
         return;
       }
       switch (event.type) {
@@ -76,7 +76,7 @@ export class MistralStream extends RealtimeStream {
     });
     ws.on('unexpected-response', (_request, response) => {
       this.log.warn(
-        { leg: this.leg, status: response.statusCode },
+        { status: response.statusCode },
         'Mistral refused the realtime connection',
       );
       ws.terminate();
@@ -85,7 +85,7 @@ export class MistralStream extends RealtimeStream {
     ws.on('error', (err) => {
       // The close that follows reports the loss, with this reason (one line, not two).
       socketError = err.message;
-      this.log.debug({ leg: this.leg, err: err.message }, 'Mistral socket error');
+      this.log.debug({ err: err.message }, 'Mistral socket error');
     });
     ws.on('close', (code) =>
       this.socketLost(ws, `Mistral socket closed (code ${code})${socketError ? `: ${socketError}` : ''}`),

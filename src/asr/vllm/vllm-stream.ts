@@ -44,7 +44,7 @@ export class VllmStream extends RealtimeStream {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const event = isBinary ? undefined : parseVllmEvent(data.toString('utf8'));
       if (!event) {
-        this.log.warn({ leg: this.leg, endpoint }, 'unrecognised message from vLLM: ignored');
+        this.log.warn({ endpoint }, 'unrecognised message from vLLM: ignored');
         return;
       }
       if (event.type === 'session.created') {
@@ -62,7 +62,7 @@ export class VllmStream extends RealtimeStream {
     ws.on('error', (err) => {
       // The close that follows reports the loss, with this reason (one line, not two).
       socketError = err.message;
-      this.log.debug({ leg: this.leg, endpoint, err: err.message }, 'vLLM socket error');
+      this.log.debug({ endpoint, err: err.message }, 'vLLM socket error');
     });
     ws.on('close', (code) => {
       if (!sessionReady) {

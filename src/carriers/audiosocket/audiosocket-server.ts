@@ -70,7 +70,7 @@ export class AudioSocketServer implements ConnectionHost {
 
   #refuse(socket: Socket, reason: string, log: FastifyBaseLogger, detail?: string): void {
     this.#ctx.metrics.ingress.refused.inc({ ingress: 'audiosocket', reason });
-    log.warn({ reason, detail, remote: socket.remoteAddress }, 'AudioSocket connection refused');
+    log.warn({ reason, detail }, 'AudioSocket connection refused'); // the logger carries remote
     if (!socket.destroyed) socket.end(encodeFrame(KIND.hangup));
   }
 

@@ -88,7 +88,9 @@ describe('the voice agent when the caller says nothing, and when things fail', (
   it('apologises when the model fails, instead of leaving the caller in silence', async () => {
     reply = { status: 500 };
     const gateway = await agentGateway({ AGENT_SILENCE_MS: '30000' });
-    const caller = new Uint8Array(10_000 * 8).fill(0xff);
+    // 16 s of call: the apology (about 3.5 s of speech, after the failed turn) is heard to its end
+    // even on a loaded machine; a call that ends first would count it as interrupted.
+    const caller = new Uint8Array(16_000 * 8).fill(0xff);
     caller.set(greetingDemo.caller);
     const result = await call(gateway, caller);
     expect(await agentLines(gateway, result.callSid)).toEqual([

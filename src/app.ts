@@ -135,7 +135,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const edges = {
     // Imported only when configured: a Twilio-only deployment loads no SIP code.
     sip: config.sip
-      ? new (await import('./carriers/sip/sip-server.js')).SipServer(edgeContext, config.sip)
+      ? new (await import('./carriers/sip/sip-server.js')).SipServer(edgeContext, config.sip, clock)
       : undefined,
     audioSocket: config.audioSocket
       ? new (await import('./carriers/audiosocket/audiosocket-server.js')).AudioSocketServer(

@@ -4,9 +4,9 @@ import { type AgentConfig, AgentEnvProperties, agentConfigFrom } from './agent/a
 import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
 import {
   AudioSocketEnvProperties,
+  type AudioSocketOptions,
   audioSocketConfigFrom,
 } from './carriers/audiosocket/audiosocket-config.js';
-import type { AudioSocketOptions } from './carriers/audiosocket/audiosocket-server.js';
 import type { CallMode } from './carriers/carrier.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
 import { credentialProblems, schemaProblems } from './config-problems.js';

@@ -83,8 +83,9 @@ export function createAgentService(
       }
       // Built on the first agent call, so transcribe-only deployments start no TTS workers.
       tts ??= createTts(config);
-      // Twilio REST only controls Twilio calls; the others end through their own transport.
-      const callControl = call.start.ingress === 'twilio' ? control : undefined;
+      // The control API acts only on calls their transport says it reaches; the others end (and
+      // transfer, where they can) through their own transport.
+      const callControl = call.remotelyControlled ? control : undefined;
       const session = new AgentSession(call, call.outbound, {
         config,
         brain,

@@ -64,7 +64,7 @@ export class AgentSession {
     this.#conversation = new Conversation(deps.config.systemPrompt);
     const caller = call.start.legs.find((l) => l.track === 'inbound')?.label ?? 'caller';
     this.#agentLabel = call.start.agentLabel;
-    call.agent = { brain: deps.brain.name, tts: deps.tts.name, turns: [], bargeIns: [], actions: [] };
+    call.startAgent(deps.brain.name, deps.tts.name);
     this.#turns = new CallerTurns(call, caller, deps.config, {
       speechStarted: () => this.#callerSpeaking(),
       bargeIn: (onsetWall, atMs) => this.#bargeIn(onsetWall, atMs),
@@ -75,7 +75,6 @@ export class AgentSession {
       },
       playing: () => this.#reply?.reply.playing === true,
     });
-    call.transcript.expect(this.#agentLabel);
     const offSpeech = call.speech.subscribe((edge: SpeechEdge) => this.#turns.speech(edge));
     const offTranscript = call.transcript.subscribe((event) => {
       if (event.type !== 'end') this.#turns.transcript(event as TranscriptEvent);
@@ -99,7 +98,6 @@ export class AgentSession {
         }),
       ]);
       clock.clearTimeout(timer);
-      call.transcript.legDone(this.#agentLabel);
     });
   }
 
@@ -135,7 +133,7 @@ export class AgentSession {
     if (!current?.reply.playing) return;
     current.reply.cancel();
     const reactionMs = Math.round(this.#call.scope.clock.now() - onsetWall);
-    this.#call.agent?.bargeIns.push({ atMs: Math.round(atMs), reactionMs });
+    this.#call.recordBargeIn({ atMs: Math.round(atMs), reactionMs });
     this.#deps.metrics.bargeIn(reactionMs);
     this.#call.log.info({ reactionMs }, 'caller barged in: agent speech cleared');
   }
@@ -247,7 +245,7 @@ export class AgentSession {
 
   #record(trigger: Trigger, outcome: ReplyOutcome, latency: AgentTurnRecord['latency']): void {
     const record: AgentTurnRecord = { trigger, status: outcome.status, latency };
-    this.#call.agent?.turns.push(record);
+    this.#call.recordAgentTurn(record);
     this.#deps.metrics.turn(record);
   }
 
@@ -282,13 +280,9 @@ export class AgentSession {
     const control = this.#deps.control;
     try {
       if (action.kind === 'transfer_call') {
-        if (call.start.ingress !== 'twilio') {
-          throw new Error(
-            `transfer is not available on ${call.start.ingress} calls (SIP REFER is not built yet)`,
-          );
-        }
-        if (!control) throw new Error('no call control configured (TWILIO_ACCOUNT_SID)');
-        await control.transfer(call.callSid, action.target);
+        if (control) await control.transfer(call.callSid, action.target);
+        else if (call.remotelyControlled) throw new Error('no call control configured (TWILIO_ACCOUNT_SID)');
+        else await call.transfer(action.target);
       } else if (control) {
         await control.hangUp(call.callSid);
       }
@@ -300,7 +294,7 @@ export class AgentSession {
       call.recordAgentAction({ ...base, ok: false, error });
       this.#deps.metrics.action({ ...base, ok: false });
       call.log.error({ err, action: action.kind }, 'agent action failed');
-      if (action.kind === 'transfer_call' && (control || call.start.ingress !== 'twilio')) {
+      if (action.kind === 'transfer_call' && (control || !call.remotelyControlled)) {
         // The caller is still here: say so, and carry on the conversation.
         this.#ending = false;
         this.#conversation.addUser('[System note: the transfer failed. The caller is still on the line.]');

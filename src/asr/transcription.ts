@@ -93,7 +93,6 @@ export function transcriptionConsumer(
 ): LegConsumerFactory {
   return (call, leg) => {
     const log = call.log.child({ leg: leg.label });
-    call.transcript.expect(leg.label);
     const stt = engine.stream({
       callSid: call.callSid,
       leg: leg.label,
@@ -113,7 +112,6 @@ export function transcriptionConsumer(
       clock: call.scope.clock,
     };
     const transcriber = new LegTranscriber(stt, vad, options, log);
-    void transcriber.done.then(() => call.transcript.legDone(leg.label));
     call.scope.defer(() => {
       transcriber.end();
       return transcriber.done;

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
-import type { Clock } from '../clock.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { VoxlineError } from '../errors.js';
-import { endReasonLabel, trackLabel } from '../observability/metrics.js';
+import { type CallCounts, endReasonLabel, type LegTotals, trackLabel } from '../observability/metrics.js';
 import { Call, type CallObserver } from './call.js';
 import type { Leg, LegConsumer, LegTiming } from './leg.js';
 
@@ -22,20 +22,10 @@ export interface CallRegistryOptions {
 }
 
 /**
- * Counters summed over every ended call, per track (never per leg label: labels are the caller's
- * to choose, and a key per label would grow without bound); live calls are added at read time.
- */
-export interface LegTotals {
-  framesReceived: number;
-  gapFilledMs: number;
-  framesDropped: number;
-}
-
-/**
  * Live calls by CallSid, plus a bounded history of ended ones so their stats stay readable
  * after hang-up. Also the idle sweep and the drain on shutdown.
  */
-export class CallRegistry {
+export class CallRegistry implements CallCounts {
   readonly #live = new Map<string, Call>();
   readonly #ended = new Map<string, Call>();
   readonly #trackTotals = new Map<string, LegTotals>();
@@ -44,7 +34,7 @@ export class CallRegistry {
   readonly #byIngress = new Map<string, number>();
   readonly #options: CallRegistryOptions;
   #draining = false;
-  #sweep: NodeJS.Timeout | undefined;
+  #sweep: TimerHandle | undefined;
   #drained: (() => void) | undefined;
 
   constructor(options: CallRegistryOptions) {
@@ -80,8 +70,8 @@ export class CallRegistry {
       (ended) => this.#onEnd(ended),
       this.#options.observers,
       this.#options.clock,
+      outbound,
     );
-    call.outbound = outbound;
     this.#live.set(start.callSid, call);
     this.#byIngress.set(start.ingress, (this.#byIngress.get(start.ingress) ?? 0) + 1);
     for (const leg of call.legs.values()) {
@@ -140,9 +130,10 @@ export class CallRegistry {
   /** Starts closing calls whose carrier has gone quiet for longer than the idle timeout. */
   startIdleSweep(): void {
     const { idleTimeoutMs } = this.#options;
-    this.#sweep ??= setInterval(
+    const clock = this.#options.clock ?? systemClock;
+    this.#sweep ??= clock.setInterval(
       () => {
-        const now = performance.now();
+        const now = clock.now();
         for (const call of this.#live.values()) {
           if (call.idleFor(idleTimeoutMs, now)) {
             call.log.warn({ idleTimeoutMs }, 'no message from the carrier within the idle timeout: closing');
@@ -174,7 +165,7 @@ export class CallRegistry {
     }
     const remaining = this.live();
     await Promise.all(remaining.map((call) => call.hangUp(1001, 'server shutting down', 'shutdown')));
-    clearInterval(this.#sweep);
+    (this.#options.clock ?? systemClock).clearInterval(this.#sweep);
     return { endedOnTheirOwn: before - remaining.length, closed: remaining.length };
   }
 

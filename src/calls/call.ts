@@ -1,5 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { AgentActionRecord, AgentSummary } from '../agent/agent-summary.js';
+import type {
+  AgentActionRecord,
+  AgentSummary,
+  AgentTurnRecord,
+  BargeInRecord,
+} from '../agent/agent-summary.js';
 import type { CallStart, CallTransport, OutboundAudio, Participant } from '../carriers/carrier.js';
 import { type Clock, systemClock } from '../clock.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
@@ -45,10 +50,10 @@ export class Call {
   readonly legs = new Map<string, Leg>();
   readonly startedAt = new Date();
   readonly malformed = new Map<string, number>();
-  readonly dtmf: DtmfRecord[] = [];
+  readonly #dtmf: DtmfRecord[] = [];
   /** Key presses beyond MAX_DTMF_PER_CALL. */
-  dtmfDropped = 0;
-  readonly status: StatusRecord[] = [];
+  #dtmfDropped = 0;
+  readonly #status: StatusRecord[] = [];
   /** Speaker-labelled transcript of every leg, filled by the speech engine. */
   readonly transcript = new CallTranscript();
   /** Speech starts and ends per leg, from the VAD. */
@@ -56,23 +61,30 @@ export class Call {
   /** What voxline plays into the call (agent mode), for the recorder. */
   readonly played: PlayedAudio;
   readonly #startedAtPerf = performance.now();
-  state: CallState = 'live';
-  endedAt: Date | undefined;
-  endReason: string | undefined;
-  sequenceGaps = 0;
+  #state: CallState = 'live';
+  #endedAt: Date | undefined;
+  #endReason: string | undefined;
+  #sequenceGaps = 0;
   /** WebSocket close code, when the carrier connection closed. */
-  closeCode: number | undefined;
-  outbound: OutboundAudio | undefined;
+  #closeCode: number | undefined;
+  /** The audio path back into the call, when the carrier is bidirectional (given at open). */
+  readonly outbound: OutboundAudio | undefined;
   /** Agent calls: the voice agent's turns, barge-ins and actions. */
-  agent: AgentSummary | undefined;
-  /** SIP and SIPREC calls: per-stream RTP counters, read when the call is shown. */
-  rtpStats: (() => readonly object[]) | undefined;
+  #agent:
+    | {
+        brain: string;
+        tts: string;
+        turns: AgentTurnRecord[];
+        bargeIns: BargeInRecord[];
+        actions: AgentActionRecord[];
+      }
+    | undefined;
   /** On hold (SIP) or paused (SIPREC): no media is expected, so the idle timeout does not apply. */
-  held = false;
+  #held = false;
   /** Messages received from the carrier; the idle sweep watches it change (a counter is cheaper than a clock read per message). */
-  messages = 0;
-  /** When the idle sweep last saw `messages` change (performance.now()). */
-  lastActivity = performance.now();
+  #messages = 0;
+  /** When the idle sweep last saw `messages` change (on the call's clock, which the idle sweep reads too). */
+  #lastActivity: number;
   #messagesSeen = 0;
   readonly #transport: CallTransport;
   readonly #onEnd: (call: Call) => void;
@@ -86,8 +98,11 @@ export class Call {
     onEnd: (call: Call) => void,
     observers: readonly CallObserver[] = [],
     clock: Clock = systemClock,
+    outbound?: OutboundAudio,
   ) {
     this.start = start;
+    this.outbound = outbound;
+    this.#lastActivity = clock.now();
     this.log = log;
     this.scope = new CallScope(log, () => void this.hangUp(1011, 'internal error', 'internal_error'), clock);
     this.#transport = transport;
@@ -113,13 +128,106 @@ export class Call {
     return this.start.callSid;
   }
 
+  get state(): CallState {
+    return this.#state;
+  }
+
+  get endedAt(): Date | undefined {
+    return this.#endedAt;
+  }
+
+  get endReason(): string | undefined {
+    return this.#endReason;
+  }
+
+  get closeCode(): number | undefined {
+    return this.#closeCode;
+  }
+
+  get sequenceGaps(): number {
+    return this.#sequenceGaps;
+  }
+
+  get dtmf(): readonly DtmfRecord[] {
+    return this.#dtmf;
+  }
+
+  get dtmfDropped(): number {
+    return this.#dtmfDropped;
+  }
+
+  get status(): readonly StatusRecord[] {
+    return this.#status;
+  }
+
+  /** Agent calls: the voice agent's turns, barge-ins and actions. */
+  get agent(): AgentSummary | undefined {
+    return this.#agent;
+  }
+
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** Messages received from the carrier so far. */
+  get messages(): number {
+    return this.#messages;
+  }
+
+  /** The carrier's control API acts on this call by its CallSid (the transport says so). */
+  get remotelyControlled(): boolean {
+    return this.#transport.remotelyControlled === true;
+  }
+
+  /** A message (or packet) came from the carrier: the call is not idle. */
+  noteActivity(): void {
+    this.#messages++;
+  }
+
+  /** On hold (SIP) or paused (SIPREC), or back. */
+  setHeld(held: boolean): void {
+    this.#held = held;
+  }
+
+  /** Media messages the carrier numbered but never sent. */
+  countSequenceGap(missing: number): void {
+    this.#sequenceGaps += missing;
+  }
+
+  /** The carrier connection closed with `code` (a WebSocket close code). */
+  noteClose(code: number): void {
+    this.#closeCode = code;
+  }
+
+  /** The voice agent took the call: its turns, barge-ins and actions are kept from now. */
+  startAgent(brain: string, tts: string): void {
+    this.#agent ??= { brain, tts, turns: [], bargeIns: [], actions: [] };
+  }
+
+  recordAgentTurn(record: AgentTurnRecord): void {
+    this.#agent?.turns.push(record);
+  }
+
+  recordBargeIn(record: BargeInRecord): void {
+    this.#agent?.bargeIns.push(record);
+  }
+
+  /** Hands the call to `target` over the carrier's own signalling, when its transport can. */
+  async transfer(target: string): Promise<void> {
+    if (!this.#transport.transfer)
+      throw new Error(
+        `transfer is not available on ${this.start.ingress} calls (SIP REFER is not built yet)`,
+      );
+    await this.#transport.transfer(target);
+  }
+
   /** Called by the idle sweep: true when no message has arrived for `idleMs`. */
   idleFor(idleMs: number, now: number): boolean {
-    if (this.messages !== this.#messagesSeen || this.held) {
-      this.#messagesSeen = this.messages;
-      this.lastActivity = now;
+    if (this.#messages !== this.#messagesSeen || this.#held) {
+      this.#messagesSeen = this.#messages;
+      this.#lastActivity = now;
     }
-    return now - this.lastActivity > idleMs;
+    return now - this.#lastActivity > idleMs;
   }
 
   /** Now on the call clock (ms): from the newest media, or the time since start before any. */
@@ -145,18 +253,18 @@ export class Call {
    * rest counted, not stored, published or handed to the agent.
    */
   recordDtmf(digit: string, track: string): void {
-    if (this.dtmf.length >= MAX_DTMF_PER_CALL) {
-      this.dtmfDropped++;
+    if (this.#dtmf.length >= MAX_DTMF_PER_CALL) {
+      this.#dtmfDropped++;
       return;
     }
     const record = { digit, atMs: this.legs.get(track)?.stats().positionMs ?? null };
-    this.dtmf.push(record);
+    this.#dtmf.push(record);
     const leg = this.legs.get(track)?.label ?? track;
     this.#notify((o) => o.dtmf?.(this, { ...record, leg }));
   }
 
   recordAgentAction(record: AgentActionRecord): void {
-    this.agent?.actions.push(record);
+    this.#agent?.actions.push(record);
     this.#notify((o) => o.agentAction?.(this, record));
   }
 
@@ -177,29 +285,32 @@ export class Call {
   }
 
   recordStatus(event: string, detail: Record<string, string>): void {
-    this.status.push({ event, receivedAt: new Date().toISOString(), detail });
-    if (this.status.length > STATUS_HISTORY) this.status.shift();
+    this.#status.push({ event, receivedAt: new Date().toISOString(), detail });
+    if (this.#status.length > STATUS_HISTORY) this.#status.shift();
   }
 
   /** Ends the call from the core's side: closes the carrier connection, then finalizes. */
   hangUp(code: number, reason: string, endReason: string): Promise<void> {
-    this.closeCode ??= code;
+    this.#closeCode ??= code;
     this.#transport.close(code, reason);
     return this.end(endReason);
   }
 
   /** Finalizes: flushes every leg, closes the scope. Idempotent. */
   end(reason: string): Promise<void> {
-    if (this.state === 'ended') return this.scope.close(reason);
-    this.state = 'ended';
-    this.endedAt = new Date();
-    this.endReason = reason;
+    if (this.#state === 'ended') return this.scope.close(reason);
+    this.#state = 'ended';
+    this.#endedAt = new Date();
+    this.#endReason = reason;
     for (const leg of this.legs.values()) leg.end();
     this.played.end();
-    this.transcript.callEnded();
     this.#onEnd(this);
     this.#notify((o) => o.callEnded?.(this));
-    return this.scope.close(reason);
+    // The scope's close waits (bounded) for everything writing the transcript: each leg's
+    // transcriber and the agent's last words. Then the transcript is complete.
+    const closed = this.scope.close(reason);
+    void closed.finally(() => this.transcript.end());
+    return closed;
   }
 
   snapshot(): CallSnapshot {
@@ -228,7 +339,7 @@ export class Call {
       dtmfDropped: this.dtmfDropped,
       status: this.status,
       agent: this.agent ?? null,
-      rtp: this.rtpStats?.() ?? null,
+      rtp: this.#transport.mediaStats?.() ?? null,
     };
   }
 }

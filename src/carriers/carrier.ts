@@ -54,9 +54,18 @@ export interface CallStart {
   readonly bidirectional: boolean;
 }
 
-/** Lets the core end a call from its side (idle timeout, shutdown). */
+/**
+ * Lets the core end a call from its side (idle timeout, shutdown), and says what else the carrier
+ * connection can do, so the core never asks which carrier a call is on.
+ */
 export interface CallTransport {
   close(code: number, reason: string): void;
+  /** The carrier's call-control API (a configured CallControl) acts on this call by its CallSid. */
+  readonly remotelyControlled?: boolean;
+  /** Hands the call to `target` over the carrier's own signalling (none does yet: SIP REFER is not built). */
+  transfer?(target: string): Promise<void>;
+  /** Per-stream media counters (SIP and SIPREC: RTP), read when the call is shown. */
+  mediaStats?(): readonly object[];
 }
 
 export interface MarkResult {

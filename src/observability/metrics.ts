@@ -1,5 +1,4 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { CallRegistry, LegTotals } from '../calls/call-registry.js';
 import { IngressMetrics } from './ingress-metrics.js';
 
 /*
@@ -58,6 +57,24 @@ export function closeCodeLabel(code: string): string {
 }
 
 /**
+ * Counters summed over every ended call, per track (never per leg label: labels are the caller's
+ * to choose, and a key per label would grow without bound); live calls are added at read time.
+ */
+export interface LegTotals {
+  framesReceived: number;
+  gapFilledMs: number;
+  framesDropped: number;
+}
+
+/** What the metrics read from the calls at scrape time (the call registry provides it). */
+export interface CallCounts {
+  readonly liveCount: number;
+  endReasons(): ReadonlyMap<string, number>;
+  trackTotals(): ReadonlyMap<string, LegTotals>;
+  ingressCounts(): ReadonlyMap<string, number>;
+}
+
+/**
  * Prometheus metrics for one app instance (its own registry: no global state). Per-frame numbers
  * are plain integers kept by each leg and summed here only when /metrics is scraped, so the
  * media path pays nothing for them. Rare events (malformed frames, refusals) count directly.
@@ -72,7 +89,7 @@ export class GatewayMetrics {
   readonly ingress: IngressMetrics;
 
   /** `calls` is read at scrape time (the registry is built after the metrics). */
-  constructor(registryOf: () => CallRegistry) {
+  constructor(registryOf: () => CallCounts) {
     const registers = [this.registry];
     // Includes nodejs_eventloop_lag_{p50,p90,p99,max}_seconds, from perf_hooks.monitorEventLoopDelay.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });

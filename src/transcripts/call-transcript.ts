@@ -17,28 +17,23 @@ export class CallTranscript {
   readonly #partials = new Map<string, PartialEvent & { seq: number; at: string }>();
   readonly #errors: (ErrorEvent & { seq: number; at: string })[] = [];
   readonly #listeners = new Set<TranscriptListener>();
-  readonly #openLegs = new Set<string>();
   #seq = 0;
-  #callEnded = false;
   #complete = false;
 
   get complete(): boolean {
     return this.#complete;
   }
 
-  /** A leg whose transcripts are still to come. */
-  expect(leg: string): void {
-    this.#openLegs.add(leg);
-  }
-
-  legDone(leg: string): void {
-    this.#openLegs.delete(leg);
-    this.#checkComplete();
-  }
-
-  callEnded(): void {
-    this.#callEnded = true;
-    this.#checkComplete();
+  /**
+   * The call is over and everything that wrote into it has settled (its Call calls this once its
+   * scope has closed: every leg's transcriber and the agent are deferred on that scope).
+   */
+  end(): void {
+    if (this.#complete) return;
+    this.#complete = true;
+    this.#partials.clear();
+    for (const listener of this.#listeners) listener({ type: 'end' });
+    this.#listeners.clear();
   }
 
   add(event: TranscriptEvent): void {
@@ -93,13 +88,5 @@ export class CallTranscript {
       })),
       errors: this.#errors.map((e) => ({ speaker: e.leg, code: e.code, message: e.message, at: e.at })),
     };
-  }
-
-  #checkComplete(): void {
-    if (this.#complete || !this.#callEnded || this.#openLegs.size > 0) return;
-    this.#complete = true;
-    this.#partials.clear();
-    for (const listener of this.#listeners) listener({ type: 'end' });
-    this.#listeners.clear();
   }
 }

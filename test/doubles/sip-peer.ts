@@ -1,6 +1,113 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { type Headers, parseSipMessage, type SipResponse } from '../../src/carriers/sip/sip-message.js';
+
+/** Header names voxline may send in compact form (RFC 3261 §7.3.3), as the peer reads them. */
+const COMPACT: Readonly<Record<string, string>> = {
+  v: 'via',
+  f: 'from',
+  t: 'to',
+  i: 'call-id',
+  m: 'contact',
+  l: 'content-length',
+  c: 'content-type',
+  k: 'supported',
+};
+
+/** Reading a message's headers (the peer's own PeerHeaders, or any parser's with the same two calls). */
+export interface SipHeadersView {
+  get(name: string): string | undefined;
+  all(name: string): string[];
+}
+
+/** The headers of a message the peer received: its own reading, not voxline's parser. */
+export class PeerHeaders implements SipHeadersView {
+  readonly #lines: (readonly [string, string])[];
+
+  constructor(lines: (readonly [string, string])[]) {
+    this.#lines = lines;
+  }
+
+  /** The first value of `name` (case-insensitive), as it came. */
+  get(name: string): string | undefined {
+    const lower = name.toLowerCase();
+    return this.#lines.find(([n]) => n === lower)?.[1];
+  }
+
+  /** Every value of `name`, comma-separated lists split (outside <> and quotes). */
+  all(name: string): string[] {
+    const lower = name.toLowerCase();
+    return this.#lines.filter(([n]) => n === lower).flatMap(([, v]) => splitCommas(v));
+  }
+}
+
+/** A response as the peer read it. */
+export interface SipResponse {
+  readonly kind: 'response';
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: SipHeadersView;
+  readonly body: Buffer;
+}
+
+/** A request voxline sent the peer (a BYE from voxline's side). */
+export interface PeerRequest {
+  readonly kind: 'request';
+  readonly method: string;
+  readonly uri: string;
+  readonly headers: PeerHeaders;
+  readonly body: Buffer;
+}
+
+/**
+ * Reads one SIP message from a datagram, the peer's own way: a start line, `Name: value` header
+ * lines (folded lines joined, compact names expanded) up to the empty line, then Content-Length
+ * bytes of body. Throws on anything else (voxline never sends it).
+ */
+export function readSipMessage(data: Buffer): SipResponse | PeerRequest {
+  const end = data.indexOf('\r\n\r\n');
+  if (end < 0) throw new Error('no end of headers');
+  const lines = data.subarray(0, end).toString('utf8').split('\r\n');
+  const start = lines.shift() ?? '';
+  const unfolded: string[] = [];
+  for (const line of lines) {
+    if (/^[ \t]/.test(line) && unfolded.length > 0) unfolded[unfolded.length - 1] += ` ${line.trim()}`;
+    else unfolded.push(line);
+  }
+  const entries = unfolded.map((line): readonly [string, string] => {
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new Error(`bad header line ${JSON.stringify(line)}`);
+    const name = line.slice(0, colon).trim().toLowerCase();
+    return [COMPACT[name] ?? name, line.slice(colon + 1).trim()];
+  });
+  const headers = new PeerHeaders(entries);
+  const length = Number(headers.get('content-length') ?? '0');
+  const body = Buffer.from(data.subarray(end + 4, end + 4 + length));
+  if (body.length !== length) throw new Error('body shorter than Content-Length');
+  const status = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(start);
+  if (status) return { kind: 'response', status: Number(status[1]), reason: status[2], headers, body };
+  const request = /^([A-Z]+) (\S+) SIP\/2\.0$/.exec(start);
+  if (!request) throw new Error(`bad start line ${JSON.stringify(start)}`);
+  return { kind: 'request', method: request[1], uri: request[2], headers, body };
+}
+
+function splitCommas(value: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let from = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted;
+    else if (!quoted && c === '<') depth++;
+    else if (!quoted && c === '>') depth--;
+    else if (!quoted && depth === 0 && c === ',') {
+      out.push(value.slice(from, i).trim());
+      from = i + 1;
+    }
+  }
+  out.push(value.slice(from).trim());
+  return out.filter((v) => v.length > 0);
+}
 
 /**
  * A hand-driven SIP endpoint over UDP for the cases SIPp is awkward for: malformed bytes, floods,
@@ -9,7 +116,7 @@ import { type Headers, parseSipMessage, type SipResponse } from '../../src/carri
 export class SipPeer {
   readonly responses: SipResponse[] = [];
   /** Requests voxline sent to this peer (a BYE from voxline's side). */
-  readonly requests: { method: string; headers: Headers }[] = [];
+  readonly requests: { method: string; headers: PeerHeaders }[] = [];
   readonly #socket: Socket;
   readonly #target: { host: string; port: number };
 
@@ -18,7 +125,7 @@ export class SipPeer {
     this.#target = target;
     socket.on('message', (data) => {
       try {
-        const message = parseSipMessage(data);
+        const message = readSipMessage(data);
         if (message.kind === 'response') this.responses.push(message);
         else this.requests.push({ method: message.method, headers: message.headers });
       } catch {
@@ -62,6 +169,18 @@ export class SipPeer {
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+  }
+
+  /**
+   * An OPTIONS round trip: once its answer is in, voxline has handled everything this peer sent
+   * before it, and whatever voxline sent before answering has arrived (one UDP path, in order).
+   */
+  async roundTrip(): Promise<void> {
+    const callId = newCallId();
+    this.send(
+      `OPTIONS sip:voxline@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP ${this.address}:${this.port};branch=z9hG4bK${randomBytes(6).toString('hex')}\r\nFrom: <sip:peer@${this.address}>;tag=${randomBytes(4).toString('hex')}\r\nTo: <sip:voxline@127.0.0.1>\r\nCall-ID: ${callId}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`,
+    );
+    await this.response(callId, 200);
   }
 
   responsesTo(callId: string): SipResponse[] {

@@ -5,9 +5,9 @@ import fc from 'fast-check';
 import { getExpectedTwilioSignature } from 'twilio/lib/webhooks/webhooks.js';
 import { buildRtp, parseRtp } from '../../src/carriers/sip/rtp.js';
 import type { RtpStats } from '../../src/carriers/sip/rtp-session.js';
-import { parseSipMessage, type SipResponse } from '../../src/carriers/sip/sip-message.js';
+import { parseSipMessage } from '../../src/carriers/sip/sip-message.js';
 import { ERRORS } from '../../src/errors.js';
-import { inDialog, invite, newCallId, SipPeer } from '../doubles/sip-peer.js';
+import { inDialog, invite, newCallId, SipPeer, type SipResponse } from '../doubles/sip-peer.js';
 import { AUTH_TOKEN, eventually, type Gateway, openMediaSocket } from '../helpers/gateway.js';
 import {
   type AudioSocketInput,

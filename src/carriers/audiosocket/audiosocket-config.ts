@@ -1,7 +1,18 @@
 import { Type } from '@sinclair/typebox';
 import { commaList } from '../../comma-list.js';
+import type { ConnectionLimits } from '../connection-limits.js';
 import { checkAllowlist } from '../source-allowlist.js';
-import type { AudioSocketOptions } from './audiosocket-server.js';
+
+export interface AudioSocketOptions {
+  readonly port: number;
+  readonly bind: string;
+  readonly mode: 'transcribe' | 'agent';
+  /** Two connections whose UUIDs differ only in the last hex digit (0 caller, 1 agent) are one call. */
+  readonly pairLegs: boolean;
+  readonly allow: readonly string[];
+  /** Connections held at once, in all and per source (a flood of idle ones would take every fd). */
+  readonly limits: ConnectionLimits;
+}
 
 export const AudioSocketEnvProperties = {
   AUDIOSOCKET_PORT: Type.Optional(

@@ -75,7 +75,7 @@ export class Connection {
 
   #frame(frame: AudioSocketFrame): void {
     const call = this.#entry?.call;
-    if (call) call.messages++;
+    call?.noteActivity();
     if (this.#uuid === undefined) {
       if (frame.kind !== KIND.uuid || frame.payload.length !== 16) {
         this.#fail('uuid_expected', `first frame was kind 0x${frame.kind.toString(16)}, not a 16-byte UUID`);

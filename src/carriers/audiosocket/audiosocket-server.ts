@@ -3,23 +3,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Call } from '../../calls/call.js';
 import { isVoxlineError } from '../../errors.js';
 import type { CallStart, LegSpec } from '../carrier.js';
-import { ConnectionCounter, type ConnectionLimits } from '../connection-limits.js';
+import { ConnectionCounter } from '../connection-limits.js';
 import type { EdgeContext } from '../edge-context.js';
 import { SourceAllowlist } from '../source-allowlist.js';
 import { AudioSocketCall, audioSocketOutbound } from './audiosocket-call.js';
+import type { AudioSocketOptions } from './audiosocket-config.js';
 import { Connection, type ConnectionHost } from './audiosocket-connection.js';
 import { encodeFrame, KIND } from './frames.js';
-
-export interface AudioSocketOptions {
-  readonly port: number;
-  readonly bind: string;
-  readonly mode: 'transcribe' | 'agent';
-  /** Two connections whose UUIDs differ only in the last hex digit (0 caller, 1 agent) are one call. */
-  readonly pairLegs: boolean;
-  readonly allow: readonly string[];
-  /** Connections held at once, in all and per source (a flood of idle ones would take every fd). */
-  readonly limits: ConnectionLimits;
-}
 
 /**
  * Asterisk AudioSocket over TCP (Asterisk connects to us). First frame: the UUID; then signed

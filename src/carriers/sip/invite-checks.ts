@@ -1,6 +1,6 @@
+import type { InviteCheckContext } from './invite-context.js';
 import { type Offer, readOffer, SdpError } from './sdp.js';
 import type { SipRequest } from './sip-message.js';
-import type { SipServer } from './sip-server.js';
 import { isSiprecInvite, parseMetadata, type RecordingMetadata, splitMultipart } from './siprec.js';
 
 /** Option tags voxline supports in `Require` (siprec only on a SIPREC INVITE). */
@@ -25,7 +25,7 @@ export interface InviteRequest {
  * 488); or what it asks for. `answering`: INVITEs between their 100 Trying and final answer.
  */
 export function checkInvite(
-  server: SipServer,
+  server: InviteCheckContext,
   request: SipRequest,
   answering: number,
 ): InviteRefusal | InviteRequest {
@@ -44,7 +44,7 @@ export function checkInvite(
       ? { status: 403, reason: 'auth_failed' }
       : { status: 401, reason: 'auth_challenge', extra: [['www-authenticate', auth.challenge()]] };
   }
-  const { registry } = server.ctx;
+  const { registry } = server.edge;
   // INVITEs still being answered count too, or a burst could slip past the limit together.
   const sipCalls = registry.liveCountOf('sip') + registry.liveCountOf('siprec') + answering - 1;
   if (registry.draining) return { status: 503, reason: 'VL_ERR_DRAINING', extra: [['retry-after', '30']] };

@@ -3,6 +3,7 @@ import type { Call } from '../../calls/call.js';
 import { isVoxlineError } from '../../errors.js';
 import type { CallStart } from '../carrier.js';
 import { checkInvite, type InviteRefusal } from './invite-checks.js';
+import { InviteTransaction, type SipEdge } from './invite-context.js';
 import { answerReinvite } from './reinvite.js';
 import { NoRtpPortError, type RtpSession } from './rtp-session.js';
 import { openRtpStreams } from './rtp-streams.js';
@@ -11,7 +12,6 @@ import { SipCall } from './sip-call.js';
 import { sipCallStart } from './sip-call-start.js';
 import type { SipRequest } from './sip-message.js';
 import { newTag, responseTo, sessionTimer } from './sip-responses.js';
-import type { InviteTransaction, SipServer } from './sip-server.js';
 import type { Flow } from './sip-transport.js';
 import type { RecordingMetadata } from './siprec.js';
 
@@ -20,66 +20,50 @@ import type { RecordingMetadata } from './siprec.js';
  * sockets (rtp-streams.ts), and the call opened and answered (180, 200); in-dialog key presses.
  */
 export class InviteHandler {
-  readonly #s: SipServer;
+  readonly #s: SipEdge;
   /** INVITEs between their 100 Trying and their final answer. */
   #answering = 0;
   /** Key presses per call, for the log line (weak: gone with the call). */
   readonly #dtmfCounts = new WeakMap<Call, number>();
 
-  constructor(server: SipServer) {
+  constructor(server: SipEdge) {
     this.#s = server;
   }
 
-  invite(request: SipRequest, flow: Flow): void {
-    if (/;\s*tag=/i.test(request.headers.get('to') ?? '')) {
-      const dialog = this.#s.dialogOf(request);
-      if (!dialog || dialog.state === 'terminated')
-        this.#s.send(responseTo(request, 481, flow, undefined), flow);
-      else answerReinvite(this.#s, dialog, request, flow);
-      return;
-    }
-    const key = this.#s.transactionKey(request);
-    const known = this.#s.transactions.get(key);
-    if (known) {
-      // A retransmission: answer it the same way again.
-      if (!known.call?.resend2xx() && known.last) this.#s.send(known.last, known.flow);
-      return;
-    }
-    if (this.#s.transactions.size >= this.#s.transactionLimit) {
-      // A flood of INVITEs with fresh branches: answered without keeping any state.
-      this.#s.refused('too_many_transactions');
-      this.#s.send(responseTo(request, 503, flow, undefined, [['retry-after', '5']]), flow);
-      return;
-    }
-    const tx: InviteTransaction = {
-      key,
-      request,
-      flow,
-      toTag: newTag(),
-      last: undefined,
-      final: undefined,
-      cancelled: false,
-      call: undefined,
-    };
-    this.#s.transactions.set(key, tx);
+  /**
+   * A new INVITE (not a retransmission, within the transaction limit): returns its transaction, for
+   * the server to keep, and the dialog it answered with, once answered (undefined if refused,
+   * cancelled or failed: then the transaction has its final response).
+   */
+  invite(
+    key: string,
+    request: SipRequest,
+    flow: Flow,
+  ): { tx: InviteTransaction; answered: Promise<SipCall | undefined> } {
+    const tx = new InviteTransaction(key, request, flow, newTag());
     this.#s.respond(tx, 100);
     this.#answering++;
-    this.#answer(tx)
+    const answered = this.#answer(tx)
       .finally(() => this.#answering--)
       .catch((err: unknown) => {
         // Contained: this INVITE gets a 500 (its sockets were closed on the way out), nothing else changes.
-        this.#s.ctx.metrics.ingress.failures.inc({ ingress: 'sip' });
+        this.#s.edge.metrics.ingress.failures.inc({ ingress: 'sip' });
         this.#s.log.error({ err, callId: tx.request.headers.get('call-id') }, 'INVITE handling failed');
         if (tx.final === undefined) this.#s.respond(tx, 500);
+        return undefined;
       });
+    return { tx, answered };
+  }
+
+  /** A re-INVITE in a live dialog. */
+  reinvite(dialog: SipCall, request: SipRequest, flow: Flow): void {
+    answerReinvite(this.#s, dialog, request, flow);
   }
 
   cancelled(tx: InviteTransaction): void {
     this.#s.log.info({ callId: tx.request.headers.get('call-id') }, 'INVITE cancelled before answer');
     this.#s.refused('cancelled');
   }
-
-  acked(_dialog: SipCall, _ack: SipRequest): void {}
 
   /** The far end hung up (BYE). */
   ended(dialog: SipCall, reason: string): void {
@@ -100,15 +84,11 @@ export class InviteHandler {
       this.#dtmf(dialog.call, 'inbound', digit.toUpperCase(), 'INFO');
   }
 
-  byeAnswered(callId: string, localTag: string): void {
-    this.#s.dialogs.get(this.#s.dialogKey(callId, localTag))?.byeAnswered();
-  }
-
-  async #answer(tx: InviteTransaction): Promise<void> {
+  async #answer(tx: InviteTransaction): Promise<SipCall | undefined> {
     const refusal = checkInvite(this.#s, tx.request, this.#answering);
     if ('status' in refusal) {
       this.#refuse(tx, refusal);
-      return;
+      return undefined;
     }
     const { siprec, offer, metadata } = refusal;
     const wanted = offer.streams.filter((s) => s.codec !== undefined).slice(0, siprec ? 2 : 1);
@@ -118,7 +98,7 @@ export class InviteHandler {
         reason: 'no_common_codec',
         extra: [['warning', '304 voxline "no common codec: PCMU or PCMA at 8000 Hz"']],
       });
-      return;
+      return undefined;
     }
     let sessions: (RtpSession | undefined)[];
     try {
@@ -133,9 +113,9 @@ export class InviteHandler {
           ['warning', `399 voxline "${err.message}"`],
         ],
       });
-      return;
+      return undefined;
     }
-    const dialog = new SipCall(tx.request, tx.flow, tx.toTag, sessions, siprec, this.#s);
+    const dialog = new SipCall(tx.request, tx.flow, tx.toTag, sessions, siprec, this.#s, this.#s.clock);
     // Until a call owns the dialog, this INVITE does: any way out of here but a call closes its sockets.
     let owned = false;
     try {
@@ -143,6 +123,7 @@ export class InviteHandler {
     } finally {
       if (!owned) dialog.terminate();
     }
+    return owned ? dialog : undefined;
   }
 
   /** Rings, opens the call and answers; true once the call owns the dialog. */
@@ -157,15 +138,23 @@ export class InviteHandler {
     const { options } = this.#s;
     if (!tx.cancelled) this.#s.respond(tx, 180, dialog.dialogHeaders());
     if (options.ringMs > 0 && !tx.cancelled)
-      await new Promise((resolve) => setTimeout(resolve, options.ringMs));
+      await new Promise<void>((resolve) => this.#s.clock.setTimeout(resolve, options.ringMs));
     if (tx.cancelled) return false;
     const streamTrack = new Map<number, string>();
-    const start = sipCallStart(this.#s, tx, dialog, wanted, metadata, streamTrack);
-    const log = this.#s.ctx.log.child({ callSid: start.callSid, ingress: start.ingress });
+    const start = sipCallStart(
+      { legLabels: this.#s.edge.config.twilio.legLabels, options, log: this.#s.log },
+      tx.request,
+      tx.flow,
+      dialog,
+      wanted,
+      metadata,
+      streamTrack,
+    );
+    const log = this.#s.edge.log.child({ callSid: start.callSid, ingress: start.ingress });
     let call: Call | undefined;
-    const outbound = dialog.startSending(this.#s.ctx.clock, (err) => this.#callFailed(call, log, err));
+    const outbound = dialog.startSending(this.#s.edge.clock, (err) => this.#callFailed(call, log, err));
     try {
-      call = this.#s.ctx.registry.open(start, dialog, log, start.mode === 'agent' ? outbound : undefined);
+      call = this.#s.edge.registry.open(start, dialog, log, start.mode === 'agent' ? outbound : undefined);
     } catch (err) {
       if (!isVoxlineError(err)) throw err;
       this.#refuse(tx, {
@@ -176,7 +165,7 @@ export class InviteHandler {
       return false;
     }
     const opened = call;
-    dialog.call = opened;
+    dialog.attach(opened);
     try {
       this.#answerCall(tx, dialog, opened, start, log, offer, wanted, sessions, streamTrack);
     } catch (err) {
@@ -199,28 +188,23 @@ export class InviteHandler {
     sessions: readonly (RtpSession | undefined)[],
     streamTrack: ReadonlyMap<number, string>,
   ): void {
-    opened.rtpStats = () => dialog.rtpStats();
     for (const stream of wanted) {
       const track = streamTrack.get(stream.index) ?? 'inbound';
       const leg = opened.legs.get(track);
       if (leg)
         sessions[stream.index]?.attach({
           leg,
-          onActivity: () => opened.messages++,
+          onActivity: () => opened.noteActivity(),
           onDtmf: (digit) => this.#dtmf(opened, track, digit, 'rtp'),
           onFailure: (err) => this.#callFailed(opened, log, err),
         });
     }
-    const key = this.#s.dialogKey(dialog.callId, dialog.localTag);
-    this.#s.dialogs.set(key, dialog);
     opened.scope.defer(() => {
       dialog.terminate();
       for (const stream of dialog.rtpStats()) {
         if (stream.packets > 1)
-          this.#s.ctx.metrics.ingress.jitter.observe({ ingress: start.ingress }, stream.maxJitterMs / 1000);
+          this.#s.edge.metrics.ingress.jitter.observe({ ingress: start.ingress }, stream.maxJitterMs / 1000);
       }
-      // Kept a while for a late BYE answer or retransmitted requests.
-      setTimeout(() => this.#s.dialogs.delete(key), 32_000).unref();
     });
     const answer = writeAnswer(
       { address: this.#s.host, sessionId: dialog.sdpSessionId, version: dialog.sdpVersion },
@@ -232,7 +216,7 @@ export class InviteHandler {
         }),
       ),
     );
-    dialog.lastAnswer = answer;
+    dialog.answeredWith(answer);
     const ok = responseTo(
       tx.request,
       200,
@@ -244,10 +228,7 @@ export class InviteHandler {
         content: answer,
       },
     );
-    tx.final = 200;
-    tx.last = ok;
-    tx.call = dialog;
-    this.#s.linger(tx);
+    tx.answered(ok, dialog);
     dialog.send2xx(ok, () => {
       log.warn('no ACK for the 200 OK within 32 s: ending the call with BYE');
       void opened.hangUp(1000, 'no ACK', 'no_ack');
@@ -265,7 +246,7 @@ export class InviteHandler {
 
   /** Something the call owns threw (its RTP socket, its paced audio): this call ends, no other. */
   #callFailed(call: Call | undefined, log: FastifyBaseLogger, err: unknown): void {
-    this.#s.ctx.metrics.ingress.failures.inc({ ingress: 'sip' });
+    this.#s.edge.metrics.ingress.failures.inc({ ingress: 'sip' });
     log.error({ err }, 'SIP call media failed: ending the call');
     if (call) void call.hangUp(1011, 'internal error', 'internal_error');
   }

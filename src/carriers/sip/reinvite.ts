@@ -1,3 +1,4 @@
+import type { ReinviteContext } from './invite-context.js';
 import {
   type AnsweredStream,
   answerDirection,
@@ -9,7 +10,6 @@ import {
 import type { SipCall } from './sip-call.js';
 import { parseCSeq, type SipRequest } from './sip-message.js';
 import { responseTo, sessionTimer } from './sip-responses.js';
-import type { SipServer } from './sip-server.js';
 import type { Flow } from './sip-transport.js';
 import { splitMultipart } from './siprec.js';
 
@@ -18,14 +18,19 @@ import { splitMultipart } from './siprec.js';
  * gets 500, a new offer keeps the m-lines (or 488) and moves hold state (RFC 3264 §8.4, with the
  * RFC 2543 c=0.0.0.0 form); the answer's o= version moves only when the SDP does.
  */
-export function answerReinvite(server: SipServer, dialog: SipCall, request: SipRequest, flow: Flow): void {
+export function answerReinvite(
+  server: ReinviteContext,
+  dialog: SipCall,
+  request: SipRequest,
+  flow: Flow,
+): void {
   const seq = parseCSeq(request.headers.get('cseq') as string).seq;
   if (seq === dialog.remoteCSeq && dialog.resend2xx()) return; // retransmission
   if (seq < dialog.remoteCSeq) {
     server.send(responseTo(request, 500, flow, undefined, [['retry-after', '1']]), flow);
     return;
   }
-  dialog.remoteCSeq = seq;
+  dialog.acceptCSeq(seq);
   let answer = dialog.lastAnswer;
   if (request.body.length > 0) {
     let offer: Offer;
@@ -55,9 +60,7 @@ export function answerReinvite(server: SipServer, dialog: SipCall, request: SipR
     const silent = (s: Offer['streams'][number]) =>
       s.direction === 'inactive' || isLegacyHold(s) || (!dialog.siprec && s.direction === 'sendonly');
     const held = offer.streams.every((s, i) => !dialog.sessions[i] || silent(s));
-    if (held !== dialog.onHold) {
-      dialog.onHold = held;
-      if (dialog.call) dialog.call.held = held;
+    if (dialog.hold(held)) {
       dialog.call?.recordStatus(held ? 'hold' : 'resume', {});
       dialog.call?.log.info(held ? 'call on hold' : 'call resumed');
     }
@@ -75,9 +78,8 @@ export function answerReinvite(server: SipServer, dialog: SipCall, request: SipR
     );
     // The version moves only when the SDP does (RFC 3264 §8): a refresh gets the same o= line.
     if (stripOrigin(next) !== stripOrigin(dialog.lastAnswer)) {
-      dialog.sdpVersion++;
+      dialog.reansweredWith(next);
       answer = next;
-      dialog.lastAnswer = next;
     }
   }
   const ok = responseTo(

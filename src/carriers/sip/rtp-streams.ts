@@ -1,6 +1,6 @@
+import type { RtpStreamContext } from './invite-context.js';
 import { RtpSession } from './rtp-session.js';
 import type { Offer, OfferedStream } from './sdp.js';
-import type { SipServer } from './sip-server.js';
 import type { Flow } from './sip-transport.js';
 
 /**
@@ -9,7 +9,7 @@ import type { Flow } from './sip-transport.js';
  * goes on (binding them together once leaked them).
  */
 export async function openRtpStreams(
-  server: SipServer,
+  server: RtpStreamContext,
   signalling: Flow,
   offer: Offer,
   wanted: readonly OfferedStream[],
@@ -31,7 +31,7 @@ export async function openRtpStreams(
           remote: { address: stream.address, port: stream.port },
           // Only a peer SIP_ALLOW vouches for may have media sent before its own arrives.
           sendBeforeLatch: !server.allow.open,
-          totals: server.ctx.metrics.ingress.of(siprec ? 'siprec' : 'sip'),
+          totals: server.edge.metrics.ingress.of(siprec ? 'siprec' : 'sip'),
           onRefused: (reason) => server.refused(`rtp_${reason}`),
         }),
       );

@@ -1,9 +1,9 @@
 import type { CallMode, CallStart, LegSpec, Participant } from '../carrier.js';
+import type { SipCallStartContext } from './invite-context.js';
 import type { OfferedStream } from './sdp.js';
 import type { SipCall } from './sip-call.js';
 import { sipCallSid } from './sip-ids.js';
-import { addressUri, displayName, uriUser } from './sip-message.js';
-import type { InviteTransaction, SipServer } from './sip-server.js';
+import { addressUri, displayName, type SipRequest, uriUser } from './sip-message.js';
 import { assignLegs, type RecordingMetadata } from './siprec.js';
 
 /**
@@ -12,23 +12,24 @@ import { assignLegs, type RecordingMetadata } from './siprec.js';
  * the metadata (siprec.ts) or the configured label; fills `streamTrack` (m-line index → track).
  */
 export function sipCallStart(
-  server: SipServer,
-  tx: InviteTransaction,
-  dialog: SipCall,
+  ctx: SipCallStartContext,
+  request: SipRequest,
+  /** Where the INVITE came from (SIPREC: the trunk picks the caller label). */
+  source: { readonly address: string },
+  dialog: Pick<SipCall, 'callId' | 'localTag' | 'siprec'>,
   /** The streams voxline took, in offer order (one for SIP, up to two for SIPREC). */
   wanted: readonly OfferedStream[],
   metadata: RecordingMetadata | undefined,
   streamTrack: Map<number, string>,
 ): CallStart {
-  const { config } = server.ctx;
-  const names = config.twilio.legLabels;
-  const h = tx.request.headers;
+  const names = ctx.legLabels;
+  const h = request.headers;
   const from = h.get('from') as string;
   const to = h.get('to') as string;
-  const user = uriUser(tx.request.uri) || uriUser(addressUri(to));
+  const user = uriUser(request.uri) || uriUser(addressUri(to));
   const custom = { sipCallId: dialog.callId, from: addressUri(from), to: addressUri(to), user };
   if (!dialog.siprec) {
-    const mode: CallMode = server.options.routes.get(user) ?? server.options.routes.get('*') ?? 'transcribe';
+    const mode: CallMode = ctx.options.routes.get(user) ?? ctx.options.routes.get('*') ?? 'transcribe';
     streamTrack.set(wanted[0].index, 'inbound');
     const codec = wanted[0].codec?.name;
     return {
@@ -48,7 +49,7 @@ export function sipCallStart(
     };
   }
   const callerLabel =
-    server.options.siprecCallerLabel.get(tx.flow.address) ?? server.options.siprecCallerLabel.get('*') ?? '1';
+    ctx.options.siprecCallerLabel.get(source.address) ?? ctx.options.siprecCallerLabel.get('*') ?? '1';
   const labels = wanted.map((s) => s.label ?? '');
   const assignment = assignLegs(labels, metadata, callerLabel);
   const legs: LegSpec[] = [];
@@ -68,7 +69,7 @@ export function sipCallStart(
       });
   }
   legs.sort((a, b) => a.track.localeCompare(b.track));
-  server.log.info({ labels, method: assignment.method, legs }, 'SIPREC streams mapped to legs');
+  ctx.log.info({ labels, method: assignment.method, legs }, 'SIPREC streams mapped to legs');
   return {
     ingress: 'siprec',
     callSid: sipCallSid(dialog.callId, 'SRS'),

@@ -1,6 +1,7 @@
 import { Downsampler16to8 } from '../../audio/downsampler.js';
 import { pcmToAlaw, pcmToMulaw } from '../../audio/g711.js';
 import type { Call } from '../../calls/call.js';
+import { type Clock, systemClock, type TimerHandle } from '../../clock.js';
 import type { CallTransport } from '../carrier.js';
 import type { MediaClock } from '../media-clock.js';
 import { PacedOutbound } from '../paced-outbound.js';
@@ -39,18 +40,20 @@ export class SipCall implements CallTransport {
   readonly #routeSet: readonly string[];
   readonly #flow: Flow;
   readonly #net: DialogNetwork;
+  readonly #clock: Clock;
   #localCSeq = 1;
-  remoteCSeq: number;
+  #remoteCSeq: number;
   /** Our SDP: session id fixed, version bumped when the answer changes. */
   readonly sdpSessionId = Math.floor(Math.random() * 1e9);
-  sdpVersion = 1;
-  lastAnswer = '';
-  call: Call | undefined;
-  outbound: PacedOutbound | undefined;
-  onHold = false;
-  state: 'early' | 'confirmed' | 'terminated' = 'early';
-  #pending2xx: { response: SipResponse; timer: NodeJS.Timeout; interval: number; since: number } | undefined;
-  #byeTimer: NodeJS.Timeout | undefined;
+  #sdpVersion = 1;
+  #lastAnswer = '';
+  #call: Call | undefined;
+  #outbound: PacedOutbound | undefined;
+  #onHold = false;
+  #state: 'early' | 'confirmed' | 'terminated' = 'early';
+  readonly #onTerminated: (() => void)[] = [];
+  #pending2xx: { response: SipResponse; timer: TimerHandle; interval: number; since: number } | undefined;
+  #byeTimer: TimerHandle | undefined;
 
   constructor(
     invite: SipRequest,
@@ -59,6 +62,8 @@ export class SipCall implements CallTransport {
     sessions: (RtpSession | undefined)[],
     siprec: boolean,
     net: DialogNetwork,
+    /** What the 2xx and BYE retransmissions run on (the system clock unless a test drives time). */
+    clock: Clock = systemClock,
   ) {
     const h = invite.headers;
     this.callId = h.get('call-id') as string;
@@ -68,11 +73,84 @@ export class SipCall implements CallTransport {
     this.#localUri = `${h.get('to')};tag=${localTag}`;
     this.#remoteTarget = addressUri(h.get('contact') ?? '') || addressUri(h.get('from') ?? '');
     this.#routeSet = h.lines('record-route');
-    this.remoteCSeq = Number.parseInt(h.get('cseq') ?? '0', 10);
+    this.#remoteCSeq = Number.parseInt(h.get('cseq') ?? '0', 10);
     this.#flow = flow;
     this.#net = net;
+    this.#clock = clock;
     this.sessions = sessions;
     this.siprec = siprec;
+  }
+
+  get state(): 'early' | 'confirmed' | 'terminated' {
+    return this.#state;
+  }
+
+  /** The call this dialog carries, once opened. */
+  get call(): Call | undefined {
+    return this.#call;
+  }
+
+  /** What voxline sends into the call, once sending started. */
+  get outbound(): PacedOutbound | undefined {
+    return this.#outbound;
+  }
+
+  get onHold(): boolean {
+    return this.#onHold;
+  }
+
+  /** The CSeq of the far end's last request in the dialog. */
+  get remoteCSeq(): number {
+    return this.#remoteCSeq;
+  }
+
+  get sdpVersion(): number {
+    return this.#sdpVersion;
+  }
+
+  /** Our last SDP answer. */
+  get lastAnswer(): string {
+    return this.#lastAnswer;
+  }
+
+  /** The call opened on this dialog: it is told when the dialog holds. */
+  attach(call: Call): void {
+    this.#call = call;
+  }
+
+  /** A request in the dialog with a newer CSeq. */
+  acceptCSeq(seq: number): void {
+    this.#remoteCSeq = seq;
+  }
+
+  /** The first SDP answer (in the 200 OK to the INVITE). */
+  answeredWith(sdp: string): void {
+    this.#lastAnswer = sdp;
+  }
+
+  /** A re-INVITE changed our answer: the o= version moves. */
+  reansweredWith(sdp: string): void {
+    this.#sdpVersion++;
+    this.#lastAnswer = sdp;
+  }
+
+  /** The far end put the call on hold (or resumed); true when that changed anything. */
+  hold(held: boolean): boolean {
+    if (held === this.#onHold) return false;
+    this.#onHold = held;
+    this.#call?.setHeld(held);
+    return true;
+  }
+
+  /** Runs `fn` once the dialog is terminated (at once if it already is). */
+  onTerminated(fn: () => void): void {
+    if (this.#state === 'terminated') fn();
+    else this.#onTerminated.push(fn);
+  }
+
+  /** CallTransport: the RTP counters per stream. */
+  mediaStats(): RtpStats[] {
+    return this.rtpStats();
   }
 
   /** Where the dialog's requests came from (its TCP connection, if any). */
@@ -97,30 +175,30 @@ export class SipCall implements CallTransport {
     this.#net.send(response, this.#flow);
     if (this.#flow.transport === 'TCP') {
       // Reliable transport: no resends, but the ACK must still come within 64·T1.
-      const timer = setTimeout(onNoAck, TIMER_H);
-      this.#pending2xx = { response, timer, interval: T1, since: performance.now() };
+      const timer = this.#clock.setTimeout(onNoAck, TIMER_H);
+      this.#pending2xx = { response, timer, interval: T1, since: this.#clock.now() };
       return;
     }
     const resend = (interval: number) => {
-      const since = this.#pending2xx?.since ?? performance.now();
-      if (performance.now() - since >= TIMER_H) {
+      const since = this.#pending2xx?.since ?? this.#clock.now();
+      if (this.#clock.now() - since >= TIMER_H) {
         this.#pending2xx = undefined;
         onNoAck();
         return;
       }
       this.#net.send(response, this.#flow);
       const next = Math.min(2 * interval, T2);
-      const timer = setTimeout(() => resend(next), next);
+      const timer = this.#clock.setTimeout(() => resend(next), next);
       this.#pending2xx = { response, timer, interval: next, since };
     };
-    const timer = setTimeout(() => resend(T1), T1);
-    this.#pending2xx = { response, timer, interval: T1, since: performance.now() };
+    const timer = this.#clock.setTimeout(() => resend(T1), T1);
+    this.#pending2xx = { response, timer, interval: T1, since: this.#clock.now() };
   }
 
   /** The ACK for the 2xx came. */
   acknowledged(): void {
     this.#stop2xx();
-    if (this.state === 'early') this.state = 'confirmed';
+    if (this.#state === 'early') this.#state = 'confirmed';
   }
 
   /** A retransmitted INVITE (same transaction): resend what we answered. */
@@ -138,10 +216,10 @@ export class SipCall implements CallTransport {
     const alaw = session.codec === 'pcma';
     const silence = new Uint8Array(160).fill(alaw ? 0xd5 : 0xff);
     let talking = false;
-    this.outbound = new PacedOutbound(
+    this.#outbound = new PacedOutbound(
       clock,
       (frame) => {
-        if (this.onHold) {
+        if (this.#onHold) {
           session.skip(160); // no media while held; the RTP clock still runs
           return;
         }
@@ -156,9 +234,9 @@ export class SipCall implements CallTransport {
       },
       onFailure,
       // Held: the clock runs (skip) and queued audio is used up, as before; not yet latched: it waits.
-      () => this.onHold || session.canSend,
+      () => this.#onHold || session.canSend,
     );
-    return this.outbound;
+    return this.#outbound;
   }
 
   rtpStats(): RtpStats[] {
@@ -167,15 +245,15 @@ export class SipCall implements CallTransport {
 
   /** CallTransport: voxline ends the call (idle timeout, shutdown, the agent hung up). */
   close(_code: number, reason: string): void {
-    if (this.state === 'terminated') return;
-    this.call?.log.info({ reason }, 'ending SIP call with BYE');
+    if (this.#state === 'terminated') return;
+    this.#call?.log.info({ reason }, 'ending SIP call with BYE');
     this.sendBye();
     this.terminate();
   }
 
   /** A BYE within the dialog (§15.1.1), resent over UDP until answered or 64·T1. */
   sendBye(): void {
-    if (this.state === 'terminated') return;
+    if (this.#state === 'terminated') return;
     const headers = Headers.from([
       [
         'via',
@@ -205,30 +283,31 @@ export class SipCall implements CallTransport {
         if (elapsed >= TIMER_H) return;
         this.#net.send(bye, this.#flow);
         interval = Math.min(2 * interval, T2);
-        this.#byeTimer = setTimeout(again, interval);
+        this.#byeTimer = this.#clock.setTimeout(again, interval);
         this.#byeTimer.unref();
       };
-      this.#byeTimer = setTimeout(again, interval);
+      this.#byeTimer = this.#clock.setTimeout(again, interval);
       this.#byeTimer.unref();
     }
   }
 
   /** The far end answered our BYE. */
   byeAnswered(): void {
-    clearTimeout(this.#byeTimer);
+    this.#clock.clearTimeout(this.#byeTimer);
   }
 
   /** Stops media and timers (the BYE, if any, has been sent). Idempotent. */
   terminate(): void {
-    if (this.state === 'terminated') return;
-    this.state = 'terminated';
+    if (this.#state === 'terminated') return;
+    this.#state = 'terminated';
     this.#stop2xx();
-    this.outbound?.end();
+    this.#outbound?.end();
     for (const s of this.sessions) s?.close();
+    for (const fn of this.#onTerminated.splice(0)) fn();
   }
 
   #stop2xx(): void {
-    if (this.#pending2xx) clearTimeout(this.#pending2xx.timer);
+    if (this.#pending2xx) this.#clock.clearTimeout(this.#pending2xx.timer);
     this.#pending2xx = undefined;
   }
 }

@@ -1,11 +1,13 @@
 import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
+import { type Clock, systemClock, type TimerHandle } from '../../clock.js';
 import { LogBudget } from '../../observability/log-budget.js';
 import type { EdgeContext } from '../edge-context.js';
 import { SourceAllowlist } from '../source-allowlist.js';
+import type { InviteTransaction, SipEdge } from './invite-context.js';
 import { InviteHandler } from './invite-handler.js';
-import type { DialogNetwork, SipCall } from './sip-call.js';
+import type { SipCall } from './sip-call.js';
 import type { SipOptions } from './sip-config.js';
 import { DigestAuth } from './sip-digest.js';
 import { hostPort } from './sip-ids.js';
@@ -13,22 +15,9 @@ import { parseCSeq, parseVia, type SipMessage, type SipParseError, type SipReque
 import { ALLOW, badRequestFor, responseTo } from './sip-responses.js';
 import { type Flow, SipTransport } from './sip-transport.js';
 
-/** An INVITE server transaction, kept 32 s for retransmissions, CANCEL and the ACK to an error. */
-export interface InviteTransaction {
-  readonly key: string;
-  readonly request: SipRequest;
-  readonly flow: Flow;
-  readonly toTag: string;
-  /** The last response sent (resent when the INVITE is retransmitted). */
-  last: SipMessage | undefined;
-  /** Set once a final response went out. */
-  final: number | undefined;
-  cancelled: boolean;
-  call: SipCall | undefined;
-  errorTimer?: NodeJS.Timeout;
-}
-
 const TRANSACTION_LINGER_MS = 32_000;
+/** A dialog is kept this long after its call ended, for a late BYE answer or retransmitted requests. */
+const DIALOG_LINGER_MS = 32_000;
 const LOUD_WARNINGS = 20;
 
 /**
@@ -37,24 +26,29 @@ const LOUD_WARNINGS = 20;
  * matched by the top Via branch and dialogs by Call-ID and tags. The INVITE work itself (checks,
  * SDP, RTP, opening the call) is in invite-handler.ts.
  */
-export class SipServer implements DialogNetwork {
-  readonly ctx: EdgeContext;
+export class SipServer implements SipEdge {
+  readonly edge: EdgeContext;
   readonly options: SipOptions;
   readonly log: FastifyBaseLogger;
   readonly allow: SourceAllowlist;
   readonly auth: DigestAuth | undefined;
+  readonly clock: Clock;
   readonly #transport: SipTransport;
-  readonly transactions = new Map<string, InviteTransaction>();
+  readonly #transactions = new Map<string, InviteTransaction>();
+  /** Retransmission timers of non-2xx finals, by transaction key. */
+  readonly #errorTimers = new Map<string, TimerHandle>();
   /** Dialogs by `Call-ID ␟ our tag`. */
-  readonly dialogs = new Map<string, SipCall>();
+  readonly #dialogs = new Map<string, SipCall>();
   readonly #invites: InviteHandler;
   #port = 0;
   #host = '';
   /** Lines about what peers send wrong: a few warnings a minute per kind, the rest at debug. */
   readonly logBudget = new LogBudget(LOUD_WARNINGS, 60_000);
 
-  constructor(ctx: EdgeContext, options: SipOptions) {
-    this.ctx = ctx;
+  /** `clock`: what SIP timers run on (the system clock unless a test drives time itself). */
+  constructor(ctx: EdgeContext, options: SipOptions, clock: Clock = systemClock) {
+    this.edge = ctx;
+    this.clock = clock;
     this.options = options;
     this.log = ctx.log.child({ ingress: 'sip' });
     this.allow = new SourceAllowlist(options.allow);
@@ -70,6 +64,7 @@ export class SipServer implements DialogNetwork {
       },
       options.bind.includes(':'),
       options.tcp,
+      clock,
     );
     this.#invites = new InviteHandler(this);
   }
@@ -83,9 +78,10 @@ export class SipServer implements DialogNetwork {
 
   /** After the registry's drain: ends what is left and stops listening. */
   async close(): Promise<void> {
-    for (const dialog of this.dialogs.values()) dialog.close(1001, 'shutdown');
-    for (const tx of this.transactions.values()) clearTimeout(tx.errorTimer);
-    this.transactions.clear();
+    for (const dialog of this.#dialogs.values()) dialog.close(1001, 'shutdown');
+    for (const timer of this.#errorTimers.values()) this.clock.clearTimeout(timer);
+    this.#errorTimers.clear();
+    this.#transactions.clear();
     await this.#transport.close();
   }
 
@@ -108,23 +104,82 @@ export class SipServer implements DialogNetwork {
   /** A final (non-2xx) or provisional response on an INVITE transaction. */
   respond(tx: InviteTransaction, status: number, extra: [string, string][] = []): void {
     const response = responseTo(tx.request, status, tx.flow, status === 100 ? undefined : tx.toTag, extra);
-    tx.last = response;
-    if (status >= 200) tx.final = status;
+    tx.sent(response, status);
     this.send(response, tx.flow);
     if (status >= 300) this.#lingerAfterError(tx);
   }
 
+  /** INVITE transactions kept now (answering, or lingering for retransmissions). */
+  get transactionCount(): number {
+    return this.#transactions.size;
+  }
+
+  /** Dialogs kept now (live calls, and ended ones lingering). */
+  get dialogCount(): number {
+    return this.#dialogs.size;
+  }
+
   /** Drops the transaction after 32 s (the ACK to an error, late retransmissions). */
-  linger(tx: InviteTransaction): void {
-    setTimeout(() => this.transactions.delete(tx.key), TRANSACTION_LINGER_MS).unref();
+  #linger(tx: InviteTransaction): void {
+    this.clock
+      .setTimeout(() => {
+        this.#transactions.delete(tx.key);
+        this.#errorTimers.delete(tx.key);
+      }, TRANSACTION_LINGER_MS)
+      .unref();
   }
 
   refused(reason: string): void {
-    this.ctx.metrics.ingress.refused.inc({ ingress: 'sip', reason });
+    this.edge.metrics.ingress.refused.inc({ ingress: 'sip', reason });
   }
 
-  dialogKey(callId: string, localTag: string): string {
+  #dialogKey(callId: string, localTag: string): string {
     return `${callId}\u241f${localTag}`;
+  }
+
+  /** A new INVITE: the handler builds its transaction (kept here) and, once answered, its dialog. */
+  #invite(request: SipRequest, flow: Flow): void {
+    if (/;\s*tag=/i.test(request.headers.get('to') ?? '')) {
+      const dialog = this.#dialogOf(request);
+      if (!dialog || dialog.state === 'terminated')
+        this.send(responseTo(request, 481, flow, undefined), flow);
+      else this.#invites.reinvite(dialog, request, flow);
+      return;
+    }
+    const key = this.#transactionKey(request);
+    const known = this.#transactions.get(key);
+    if (known) {
+      // A retransmission: answer it the same way again.
+      if (!known.dialog?.resend2xx() && known.last) this.send(known.last, known.flow);
+      return;
+    }
+    if (this.#transactions.size >= this.transactionLimit) {
+      // A flood of INVITEs with fresh branches: answered without keeping any state.
+      this.refused('too_many_transactions');
+      this.send(responseTo(request, 503, flow, undefined, [['retry-after', '5']]), flow);
+      return;
+    }
+    const { tx, answered } = this.#invites.invite(key, request, flow);
+    this.#transactions.set(key, tx);
+    void answered.then((dialog) => {
+      if (dialog) {
+        this.#keepDialog(dialog);
+        this.#linger(tx);
+      }
+    });
+  }
+
+  /** Keeps an answered dialog for in-dialog requests until a while after it ends. */
+  #keepDialog(dialog: SipCall): void {
+    const key = this.#dialogKey(dialog.callId, dialog.localTag);
+    this.#dialogs.set(key, dialog);
+    dialog.onTerminated(() =>
+      this.clock
+        .setTimeout(() => {
+          if (this.#dialogs.get(key) === dialog) this.#dialogs.delete(key);
+        }, DIALOG_LINGER_MS)
+        .unref(),
+    );
   }
 
   /** Transactions kept at once (each holds its request for 32 s): beyond, INVITEs get a stateless 503. */
@@ -138,17 +193,21 @@ export class SipServer implements DialogNetwork {
     // a reflector; a caller that missed the answer retransmits its INVITE and gets it again.
     if (tx.flow.transport === 'UDP' && !this.allow.open) {
       let interval = 500;
+      const arm = () => {
+        const timer = this.clock.setTimeout(again, interval);
+        timer.unref();
+        this.#errorTimers.set(tx.key, timer);
+      };
       const again = () => {
-        if (!this.transactions.has(tx.key) || tx.last === undefined) return;
+        this.#errorTimers.delete(tx.key);
+        if (!this.#transactions.has(tx.key) || tx.last === undefined) return;
         this.send(tx.last, tx.flow);
         interval = Math.min(2 * interval, 4000);
-        tx.errorTimer = setTimeout(again, interval);
-        tx.errorTimer.unref();
+        arm();
       };
-      tx.errorTimer = setTimeout(again, interval);
-      tx.errorTimer.unref();
+      arm();
     }
-    this.linger(tx);
+    this.#linger(tx);
   }
 
   #message(message: SipMessage, flow: Flow): void {
@@ -170,7 +229,7 @@ export class SipServer implements DialogNetwork {
     }
     switch (message.method) {
       case 'INVITE':
-        this.#invites.invite(message, flow);
+        this.#invite(message, flow);
         return;
       case 'ACK':
         this.#ack(message);
@@ -201,45 +260,45 @@ export class SipServer implements DialogNetwork {
   }
 
   /** Finds the dialog a request belongs to (our tag is in To). */
-  dialogOf(request: SipRequest): SipCall | undefined {
+  #dialogOf(request: SipRequest): SipCall | undefined {
     const toTag = /;\s*tag=([^;\s]+)/i.exec(request.headers.get('to') ?? '')?.[1];
     if (!toTag) return undefined;
-    return this.dialogs.get(this.dialogKey(request.headers.get('call-id') as string, toTag));
+    return this.#dialogs.get(this.#dialogKey(request.headers.get('call-id') as string, toTag));
   }
 
-  transactionKey(request: SipRequest): string {
+  #transactionKey(request: SipRequest): string {
     const branch = parseVia(request.headers.all('via')[0] ?? '').params.get('branch') ?? '';
     const cseq = parseCSeq(request.headers.get('cseq') as string);
     return `${request.headers.get('call-id')}\u241f${branch}\u241f${cseq.seq}`;
   }
 
   #ack(request: SipRequest): void {
-    const dialog = this.dialogOf(request);
+    const dialog = this.#dialogOf(request);
     if (dialog) {
       dialog.acknowledged();
-      this.#invites.acked(dialog, request);
       return;
     }
     // The ACK to an error response shares the INVITE's branch (§17.1.1.3).
-    const tx = this.transactions.get(this.transactionKey(request));
-    if (tx) clearTimeout(tx.errorTimer);
+    const key = this.#transactionKey(request);
+    this.clock.clearTimeout(this.#errorTimers.get(key));
+    this.#errorTimers.delete(key);
   }
 
   #cancel(request: SipRequest, flow: Flow): void {
-    const tx = this.transactions.get(this.transactionKey(request));
+    const tx = this.#transactions.get(this.#transactionKey(request));
     if (!tx) {
       this.send(responseTo(request, 481, flow, undefined), flow);
       return;
     }
     this.send(responseTo(request, 200, flow, tx.toTag), flow);
     if (tx.final !== undefined) return; // too late: the INVITE already has its final answer
-    tx.cancelled = true;
+    tx.cancel();
     this.respond(tx, 487);
     this.#invites.cancelled(tx);
   }
 
   #bye(request: SipRequest, flow: Flow): void {
-    const dialog = this.dialogOf(request);
+    const dialog = this.#dialogOf(request);
     if (!dialog) {
       this.send(responseTo(request, 481, flow, undefined), flow);
       return;
@@ -249,7 +308,7 @@ export class SipServer implements DialogNetwork {
   }
 
   #inDialog(request: SipRequest, flow: Flow): void {
-    const dialog = this.dialogOf(request);
+    const dialog = this.#dialogOf(request);
     if (!dialog) {
       this.send(responseTo(request, 481, flow, undefined), flow);
       return;
@@ -265,11 +324,11 @@ export class SipServer implements DialogNetwork {
     const cseq = parseCSeq(response.headers.get('cseq') as string);
     if (cseq.method !== 'BYE') return;
     const fromTag = /;\s*tag=([^;\s]+)/i.exec(response.headers.get('from') ?? '')?.[1] ?? '';
-    this.#invites.byeAnswered(response.headers.get('call-id') as string, fromTag);
+    this.#dialogs.get(this.#dialogKey(response.headers.get('call-id') as string, fromTag))?.byeAnswered();
   }
 
   #malformed_(error: SipParseError, raw: Buffer, flow: Flow): void {
-    this.ctx.metrics.malformedMessages.inc({ reason: 'sip_malformed' });
+    this.edge.metrics.malformedMessages.inc({ reason: 'sip_malformed' });
     this.log[this.logBudget.level('malformed')](
       { from: `${flow.address}:${flow.port}`, transport: flow.transport, reason: error.message },
       'malformed SIP message',
@@ -281,7 +340,7 @@ export class SipServer implements DialogNetwork {
 
   /** A handler threw on a message that parsed: that message gets a 500 (if it can), nothing else changes. */
   #failed(err: unknown, message: SipMessage | undefined, flow: Flow): void {
-    this.ctx.metrics.ingress.failures.inc({ ingress: 'sip' });
+    this.edge.metrics.ingress.failures.inc({ ingress: 'sip' });
     const callId = message?.headers.get('call-id');
     const method = message?.kind === 'request' ? message.method : undefined;
     this.log.error(
@@ -299,9 +358,9 @@ export class SipServer implements DialogNetwork {
 
   /** A dialog or an INVITE still being answered sends on this connection. */
   #inUse(connection: Socket): boolean {
-    for (const dialog of this.dialogs.values())
+    for (const dialog of this.#dialogs.values())
       if (dialog.state !== 'terminated' && dialog.flow.connection === connection) return true;
-    for (const tx of this.transactions.values())
+    for (const tx of this.#transactions.values())
       if (tx.final === undefined && tx.flow.connection === connection) return true;
     return false;
   }

@@ -1,5 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
+import { type Clock, systemClock, type TimerHandle } from '../../clock.js';
 import { ConnectionCounter, type ConnectionLimits } from '../connection-limits.js';
 import { headerEnd, parseSipMessage, type SipMessage, SipParseError, serialize } from './sip-message.js';
 
@@ -46,10 +47,13 @@ export class SipTransport {
   readonly #dead = new WeakSet<Socket>();
   readonly #handler: TransportHandler;
   readonly #limits: TcpLimits;
+  readonly #clock: Clock;
   #closed = false;
 
-  constructor(handler: TransportHandler, ipv6: boolean, limits: TcpLimits) {
+  /** `clock`: what the TCP idle and close timers run on (the system clock unless a test drives time). */
+  constructor(handler: TransportHandler, ipv6: boolean, limits: TcpLimits, clock: Clock = systemClock) {
     this.#handler = handler;
+    this.#clock = clock;
     this.#limits = limits;
     this.#counter = new ConnectionCounter(limits);
     this.#ipv6 = ipv6;
@@ -173,10 +177,10 @@ export class SipTransport {
       return;
     }
     this.#connections.add(socket);
-    let idle: NodeJS.Timeout | undefined;
+    let idle: TimerHandle | undefined;
     const armIdle = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => {
+      this.#clock.clearTimeout(idle);
+      idle = this.#clock.setTimeout(() => {
         if (this.#handler.inUse(socket)) return armIdle();
         this.#contain(() => this.#handler.refused('tcp_idle', flow));
         socket.destroy();
@@ -202,7 +206,7 @@ export class SipTransport {
       }
     });
     socket.on('close', () => {
-      clearTimeout(idle);
+      this.#clock.clearTimeout(idle);
       this.#connections.delete(socket);
       this.#counter.release(flow.address);
     });
@@ -251,6 +255,6 @@ export class SipTransport {
     this.#dead.add(socket);
     this.#contain(() => this.#handler.malformed(new SipParseError(why), raw, flow));
     socket.end(() => socket.destroy());
-    setTimeout(() => socket.destroy(), 1000).unref(); // a peer that never reads the answer
+    this.#clock.setTimeout(() => socket.destroy(), 1000).unref(); // a peer that never reads the answer
   }
 }

@@ -47,6 +47,8 @@ export interface MediaSessionContext {
  * no longer be trusted (then the socket closes with a code and reason, and the call is finalized).
  */
 export class TwilioMediaSession implements CallTransport {
+  /** CallTransport: Twilio's REST API acts on the call by its CallSid (end_call, transfer_call). */
+  readonly remotelyControlled = true;
   readonly #socket: WebSocket;
   readonly #ctx: MediaSessionContext;
   #log: FastifyBaseLogger;
@@ -98,7 +100,7 @@ export class TwilioMediaSession implements CallTransport {
     }
     const message = parseTwilioMessage(data as Buffer);
     const call = this.#call;
-    if (call) call.messages++;
+    call?.noteActivity();
     switch (message.event) {
       case 'media': {
         if (!call) {
@@ -213,7 +215,7 @@ export class TwilioMediaSession implements CallTransport {
 
   #sequence(call: Call, sequence: number): void {
     const last = this.#lastSequence;
-    if (last !== undefined && sequence > last + 1) call.sequenceGaps += sequence - last - 1;
+    if (last !== undefined && sequence > last + 1) call.countSequenceGap(sequence - last - 1);
     if (last === undefined || sequence > last) this.#lastSequence = sequence;
   }
 
@@ -257,7 +259,7 @@ export class TwilioMediaSession implements CallTransport {
     this.#ctx.metrics.socketsClosed.inc({ code: String(code) });
     const call = this.#call;
     if (!call || call.state === 'ended') return;
-    call.closeCode = this.#sentCloseCode ?? code;
+    call.noteClose(this.#sentCloseCode ?? code);
     void call.end(this.#endReason ?? endReasonForCode(code));
   }
 

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildRtp } from '../../../src/carriers/sip/rtp.js';
 import { inDialog, invite, newCallId, SipPeer } from '../../doubles/sip-peer.js';
 import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 
 let gateway: Gateway | undefined;
 const peers: SipPeer[] = [];
@@ -15,13 +16,20 @@ afterEach(async () => {
   gateway = undefined;
 });
 
-async function start(env: Record<string, string> = {}): Promise<{ gw: Gateway; peer: SipPeer }> {
-  gateway = await startGateway({
-    SIP_PORT: '0',
-    SIP_BIND: '127.0.0.1',
-    SIP_RTP_PORTS: '42000-42998',
-    ...env,
-  });
+async function start(
+  env: Record<string, string> = {},
+  clock?: ManualClock,
+): Promise<{ gw: Gateway; peer: SipPeer }> {
+  gateway = await startGateway(
+    {
+      SIP_PORT: '0',
+      SIP_BIND: '127.0.0.1',
+      SIP_RTP_PORTS: '42000-42998',
+      ...env,
+    },
+    [],
+    clock ? { clock } : {},
+  );
   const peer = await SipPeer.open(gateway.edgePorts.sip as number);
   peers.push(peer);
   return { gw: gateway, peer };
@@ -209,20 +217,25 @@ describe('SIP: bad input gets a clear answer, nothing crashes, other calls go on
   });
 
   it('the 200 OK is resent until the ACK comes (T1, doubling), and a retransmitted INVITE opens no second call', async () => {
-    const { gw, peer } = await start();
+    const clock = new ManualClock();
+    const { gw, peer } = await start({}, clock);
     const callId = newCallId();
     const request = invite({ callId, peer, branch: 'z9hG4bKsame1' });
+    const twoHundreds = () => peer.responsesTo(callId).filter((r) => r.status === 200);
     peer.send(request);
     const ok = await peer.response(callId, 200);
     peer.send(request); // the caller did not hear us yet
-    await new Promise((resolve) => setTimeout(resolve, 1700)); // resends at 0.5 and 1.5 s
-    const twoHundreds = peer.responsesTo(callId).filter((r) => r.status === 200);
-    expect(twoHundreds.length).toBeGreaterThanOrEqual(3);
-    expect(new Set(twoHundreds.map((r) => r.headers.get('to'))).size).toBe(1); // one To-tag throughout
+    await peer.roundTrip(); // the retransmission is answered (with the same 200)
+    expect(twoHundreds()).toHaveLength(2);
+    await clock.advance(1700); // resends at 0.5 and 1.5 s (T1, doubling)
+    await peer.roundTrip();
+    expect(twoHundreds()).toHaveLength(4);
+    expect(new Set(twoHundreds().map((r) => r.headers.get('to'))).size).toBe(1); // one To-tag throughout
     peer.send(inDialog('ACK', ok, peer, 1));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await peer.roundTrip(); // the ACK is in
     const settled = peer.responsesTo(callId).length;
-    await new Promise((resolve) => setTimeout(resolve, 2200));
+    await clock.advance(2200); // past the next resend (3.5 s) had there been no ACK
+    await peer.roundTrip();
     expect(peer.responsesTo(callId).length).toBe(settled);
     expect(gw.app.registry.liveCount).toBe(1);
     peer.send(inDialog('BYE', ok, peer, 2));

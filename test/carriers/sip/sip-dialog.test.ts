@@ -2,12 +2,12 @@ import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mulawToPcm } from '../../../src/audio/g711.js';
 import { buildRtp, parseRtp } from '../../../src/carriers/sip/rtp.js';
-import type { SipResponse } from '../../../src/carriers/sip/sip-message.js';
 import { LlmDouble } from '../../doubles/llm-double.js';
 import { ReferenceAudio } from '../../doubles/reference-audio.js';
-import { inDialog, invite, newCallId, SipPeer } from '../../doubles/sip-peer.js';
+import { inDialog, invite, newCallId, SipPeer, type SipResponse } from '../../doubles/sip-peer.js';
 import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
 import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 import { demoCall } from '../../helpers/media.js';
 
 let gateway: Gateway | undefined;
@@ -19,14 +19,21 @@ afterEach(async () => {
   gateway = undefined;
 });
 
-async function start(env: Record<string, string> = {}): Promise<{ gw: Gateway; peer: SipPeer }> {
-  gateway = await startGateway({
-    SIP_PORT: '0',
-    SIP_BIND: '127.0.0.1',
-    SIP_RTP_PORTS: '43000-43998',
-    SHUTDOWN_DRAIN_MS: '500',
-    ...env,
-  });
+async function start(
+  env: Record<string, string> = {},
+  clock?: ManualClock,
+): Promise<{ gw: Gateway; peer: SipPeer }> {
+  gateway = await startGateway(
+    {
+      SIP_PORT: '0',
+      SIP_BIND: '127.0.0.1',
+      SIP_RTP_PORTS: '43000-43998',
+      SHUTDOWN_DRAIN_MS: '500',
+      ...env,
+    },
+    [],
+    clock ? { clock } : {},
+  );
   const peer = await SipPeer.open(gateway.edgePorts.sip as number);
   closers.push(() => peer.close());
   return { gw: gateway, peer };
@@ -80,7 +87,8 @@ describe('SIP dialogs: in-call behaviour', () => {
   });
 
   it('a held call is not idle: no RTP for longer than MEDIA_IDLE_TIMEOUT_MS while on hold, and the call lives on', async () => {
-    const { gw, peer } = await start({ MEDIA_IDLE_TIMEOUT_MS: '600' });
+    const clock = new ManualClock();
+    const { gw, peer } = await start({ MEDIA_IDLE_TIMEOUT_MS: '600' }, clock);
     const media = await udp();
     const { callId, ok, rtpPort } = await answeredCall(peer, media);
     media.send(buildRtp(0, 1, 0, 0x42, new Uint8Array(160)), rtpPort, '127.0.0.1');
@@ -89,13 +97,18 @@ describe('SIP dialogs: in-call behaviour', () => {
       peer.responsesTo(callId).find((r) => r.status === 200 && r.headers.get('cseq') === cseq);
     await eventually(() => expect(answered('2 INVITE')?.body.toString()).toContain('a=recvonly'));
     peer.send(inDialog('ACK', ok, peer, 2));
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await peer.roundTrip();
+    await clock.advance(1500); // well past the idle timeout, on hold
+    await peer.roundTrip();
     expect(gw.app.registry.liveCount).toBe(1);
+    expect(peer.requests.map((r) => r.method)).not.toContain('BYE');
     peer.send(reInvite(ok, peer, 3, 'sendrecv', media.address().port));
     await eventually(() => expect(answered('3 INVITE')?.body.toString()).toContain('a=sendrecv'));
     peer.send(inDialog('ACK', ok, peer, 3));
+    await peer.roundTrip();
     // Resumed and silent again: now the idle timeout applies, and voxline hangs up with a BYE.
-    await eventually(() => expect(peer.requests.map((r) => r.method)).toContain('BYE'), 3000);
+    await clock.advance(1000);
+    await eventually(() => expect(peer.requests.map((r) => r.method)).toContain('BYE'));
     const sid = (await gw.get('/v1/calls?state=ended')).body.calls[0].callSid;
     expect((await gw.call(sid)).status.map((s) => s.event)).toEqual(['hold', 'resume']);
   });
@@ -107,14 +120,15 @@ describe('SIP dialogs: in-call behaviour', () => {
     const { ok, rtpPort } = await answeredCall(peer, first);
     for (let seq = 0; seq < 5; seq++)
       first.send(buildRtp(0, seq, seq * 160, 0xaaa, new Uint8Array(160).fill(0xff)), rtpPort, '127.0.0.1');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const sid = (await gw.get('/v1/calls')).body.calls[0].callSid;
+    // The first source is latched (its packets are in) before the second starts.
+    await eventually(async () => expect((await gw.call(sid)).rtp?.[0]).toMatchObject({ packets: 5 }));
     for (let seq = 900; seq < 905; seq++)
       second.send(
         buildRtp(0, seq, 777_000 + seq * 160, 0xbbb, new Uint8Array(160).fill(0xff)),
         rtpPort,
         '127.0.0.1',
       );
-    const sid = (await gw.get('/v1/calls')).body.calls[0].callSid;
     await eventually(async () =>
       expect((await gw.call(sid)).rtp?.[0]).toMatchObject({
         packets: 10,
@@ -300,7 +314,8 @@ describe('SIPREC edge cases', () => {
   });
 
   it('an SRC pause (re-INVITE, multipart, streams inactive) outlasting the idle timeout keeps the recording; resume goes on', async () => {
-    const { gw, peer } = await start({ MEDIA_IDLE_TIMEOUT_MS: '600' });
+    const clock = new ManualClock();
+    const { gw, peer } = await start({ MEDIA_IDLE_TIMEOUT_MS: '600' }, clock);
     const callId = newCallId();
     peer.send(siprecInvite(peer, callId, ['1', '2']));
     const ok = await peer.response(callId, 200);
@@ -326,7 +341,9 @@ describe('SIPREC edge cases', () => {
     peer.send(reoffer(2, 'inactive'));
     await eventually(() => expect(answered('2 INVITE')?.body.toString()).toContain('a=inactive'));
     peer.send(inDialog('ACK', ok, peer, 2));
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await peer.roundTrip();
+    await clock.advance(1500); // well past the idle timeout, paused
+    await peer.roundTrip();
     expect(gw.app.registry.liveCount).toBe(1);
     peer.send(reoffer(3, 'sendonly'));
     await eventually(() => expect(answered('3 INVITE')?.body.toString()).toContain('a=recvonly'));

@@ -5,8 +5,8 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildRtp } from '../../../src/carriers/sip/rtp.js';
 import { sipCallSid } from '../../../src/carriers/sip/sip-ids.js';
-import { parseSipMessage, type SipResponse } from '../../../src/carriers/sip/sip-message.js';
-import { inDialog, invite, newCallId, SipPeer } from '../../doubles/sip-peer.js';
+import { parseSipMessage } from '../../../src/carriers/sip/sip-message.js';
+import { inDialog, invite, newCallId, SipPeer, type SipResponse } from '../../doubles/sip-peer.js';
 import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
 
 /**
@@ -250,7 +250,7 @@ describe('SIP state a flood could grow is bounded', () => {
     }
     expect(finals.filter((r) => r.status === 200)).toHaveLength(1);
     expect(finals.filter((r) => r.status === 503)).toHaveLength(109);
-    expect(gw.app.edges.sip?.transactions.size).toBe(102);
+    expect(gw.app.edges.sip?.transactionCount).toBe(102);
     expect(await metrics(gw)).toMatch(
       /voxline_ingress_refused_total\{ingress="sip",reason="too_many_transactions"\} 8/,
     );

@@ -75,10 +75,7 @@ export class MistralStream extends RealtimeStream {
       }
     });
     ws.on('unexpected-response', (_request, response) => {
-      this.log.warn(
-        { status: response.statusCode },
-        'Mistral refused the realtime connection',
-      );
+      this.log.warn({ status: response.statusCode }, 'Mistral refused the realtime connection');
       ws.terminate();
     });
     let socketError: string | undefined;

@@ -38,8 +38,7 @@ export type SttErrorCode =
   | 'engine_error'
   | 'model_not_found'
   | 'utterance_failed'
-  | 'audio_dropped'
-  | 'capacity_exceeded';
+  | 'audio_dropped';
 
 export interface ErrorEvent {
   readonly type: 'error';

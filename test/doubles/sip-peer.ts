@@ -90,23 +90,10 @@ export function readSipMessage(data: Buffer): SipResponse | PeerRequest {
   return { kind: 'request', method: request[1], uri: request[2], headers, body };
 }
 
+/** A header's comma-separated values; commas inside quotes or <…> do not split (its own rule, by regex). */
 function splitCommas(value: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let from = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted;
-    else if (!quoted && c === '<') depth++;
-    else if (!quoted && c === '>') depth--;
-    else if (!quoted && depth === 0 && c === ',') {
-      out.push(value.slice(from, i).trim());
-      from = i + 1;
-    }
-  }
-  out.push(value.slice(from).trim());
-  return out.filter((v) => v.length > 0);
+  const parts = value.match(/(?:"(?:[^"\\]|\\.)*"|<[^>]*>|[^,"<])+/g) ?? [];
+  return parts.map((part) => part.trim()).filter((part) => part.length > 0);
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 import { rmSync } from 'node:fs';
 import fc from 'fast-check';
+import { type Clock, systemClock } from '../../src/clock.js';
 import {
   AudioSocketEdge,
   type Edge,
@@ -55,9 +56,11 @@ function args(): { seconds: number; seed: number; rate: number } {
 }
 
 const { seconds, seed, rate } = args();
-const started = performance.now();
+/** A soak run paces itself in real time (that is its point), through the clock the gateway uses. */
+const clock: Clock = systemClock;
+const started = clock.now();
 const deadline = started + seconds * 1000;
-const elapsed = () => ((performance.now() - started) / 1000).toFixed(1);
+const elapsed = () => ((clock.now() - started) / 1000).toFixed(1);
 
 /** The input each edge is delivering now, for a crash report. */
 const current = new Map<string, string>();
@@ -79,7 +82,7 @@ function crashed(kind: string, err: unknown): never {
 process.on('uncaughtException', (err) => crashed('uncaughtException', err));
 process.on('unhandledRejection', (err) => crashed('unhandledRejection', err));
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const wait = (ms: number) => new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
 
 write(`voxline fuzz: ${seconds} s, seed ${seed}, up to ${rate} inputs/s per edge`);
 // SIP_MAX_CALLS also sizes the INVITE transaction table (2× + 100, each kept 32 s): at the default,
@@ -117,12 +120,12 @@ function mix(...parts: number[]): number {
 // biome-ignore lint/suspicious/noExplicitAny: see `edges`.
 async function fuzzEdge(edge: Edge<any>, index: number): Promise<void> {
   const gap = 1000 / rate;
-  for (let batch = 0; performance.now() < deadline; batch++) {
+  for (let batch = 0; clock.now() < deadline; batch++) {
     const batchSeed = mix(seed, index, batch);
     const inputs = fc.sample(edge.input, { seed: batchSeed, numRuns: 50 });
     for (const [i, input] of inputs.entries()) {
-      if (performance.now() >= deadline) return;
-      const begun = performance.now();
+      if (clock.now() >= deadline) return;
+      const begun = clock.now();
       current.set(edge.name, `seed ${batchSeed} #${i}: ${fc.stringify(input).slice(0, 1500)}`);
       try {
         await edge.send(input);
@@ -138,38 +141,38 @@ async function fuzzEdge(edge: Edge<any>, index: number): Promise<void> {
         }
       }
       current.delete(edge.name);
-      const wait = gap - (performance.now() - begun);
-      await (wait > 0 ? sleep(wait) : new Promise((resolve) => setImmediate(resolve)));
+      const pause = gap - (clock.now() - begun);
+      await (pause > 0 ? wait(pause) : new Promise((resolve) => setImmediate(resolve)));
     }
   }
 }
 
 /** The beside call: a frame every 20 ms, on the wall clock (drift does not accumulate). */
 async function pace(): Promise<void> {
-  while (performance.now() < deadline) {
+  while (clock.now() < deadline) {
     beside.frame();
     const due = started + beside.sent * 20;
-    await sleep(Math.max(0, due - performance.now()));
+    await wait(Math.max(0, due - clock.now()));
   }
 }
 
 let probes = 0;
 let probeFailures = 0;
 async function probe(): Promise<void> {
-  while (performance.now() < deadline) {
+  while (clock.now() < deadline) {
     probes++;
     await liveness.check().catch((err: Error) => {
       probeFailures++;
       fail(`liveness: ${err.message}`);
     });
-    await sleep(100);
+    await wait(100);
   }
 }
 
 let swept = 0;
 let errorLines = 0;
 async function watch(): Promise<void> {
-  while (performance.now() < deadline) {
+  while (clock.now() < deadline) {
     swept += await endFuzzCalls(gw, keep, beside.callSid);
     for (const line of errors.take()) {
       errorLines++;
@@ -184,13 +187,13 @@ async function watch(): Promise<void> {
       fail(`memory grew from ${Math.round(rssStartMb)} MB to ${Math.round(rss)} MB: stopping early`);
       return;
     }
-    await sleep(200);
+    await wait(200);
   }
 }
 
 /** With `node --expose-gc`, the progress line shows the heap after a collection (a leak shows as a climb). */
 const gc = (globalThis as { gc?: () => void }).gc;
-const progress = setInterval(() => {
+const progress = clock.setInterval(() => {
   gc?.();
   const counts = edges.map((e) => `${e.name} ${e.sent}`).join(', ');
   const memory = process.memoryUsage();
@@ -206,7 +209,7 @@ await Promise.race([
   watcher.then(() => undefined),
 ]);
 await watcher;
-clearInterval(progress);
+clock.clearInterval(progress);
 
 // --- the end ----------------------------------------------------------------------------------
 write(`\nfuzzing over after ${elapsed()} s; settling`);

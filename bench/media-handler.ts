@@ -69,7 +69,8 @@ export function benchMediaHandler(): MediaHandlerResult {
   const start = startMessage('CAbench'); // each round's call has ended before the next starts
   const full = () => {
     const socket = Object.assign(new EventEmitter(), { close: () => undefined }) as unknown as WebSocket;
-    new TwilioMediaSession(socket, { config, registry, metrics, log });
+    const { twilio, legs, media } = config;
+    new TwilioMediaSession(socket, { mode: twilio.mode, legs, media, registry, metrics, log });
     socket.emit('message', start, false);
     for (const message of messages) socket.emit('message', message, false);
     socket.emit('close', 1000, Buffer.alloc(0));

@@ -126,7 +126,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
 
   const edgeContext: EdgeContext = {
-    config,
+    legs: config.legs,
+    media: config.media,
     registry,
     metrics,
     log: server.log,
@@ -201,7 +202,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       if (vad && vad !== deps.vad) await vad.close();
     },
   });
-  await server.register(twilioRoutes, { config, registry, metrics });
+  await server.register(twilioRoutes, {
+    twilio: config.twilio,
+    publicUrl: config.publicUrl,
+    legs: config.legs,
+    media: config.media,
+    registry,
+    metrics,
+  });
   await server.register(callsRoutes, { registry, adminToken: config.adminToken });
   await server.register(transcriptRoutes, { registry, adminToken: config.adminToken });
   await server.register(healthRoutes, { registry, metrics, readiness });

@@ -7,7 +7,7 @@ import {
   type AudioSocketOptions,
   audioSocketConfigFrom,
 } from './carriers/audiosocket/audiosocket-config.js';
-import type { CallMode } from './carriers/carrier.js';
+import type { CallMode, LegLabels } from './carriers/carrier.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
 import { credentialProblems, schemaProblems } from './config-problems.js';
 import { VoxlineError } from './errors.js';
@@ -90,6 +90,16 @@ export const EnvSchema = Type.Object({
 });
 export type Env = Static<typeof EnvSchema>;
 
+/** Limits on what one media connection may send, shared by the edges. */
+export interface MediaLimits {
+  readonly reorderWindowMs: number;
+  readonly maxGapFillMs: number;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly maxMessageBytes: number;
+  readonly maxMalformedPerCall: number;
+}
+
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -99,22 +109,16 @@ export interface Config {
   readonly logLevel: string;
   readonly logFormat: 'auto' | 'pretty' | 'json';
   readonly adminToken: string | undefined;
+  /** What each ingress calls its two legs (a call's caller and agent), whatever the carrier. */
+  readonly legs: LegLabels;
   readonly twilio: {
     readonly authToken: string | undefined;
     readonly validate: boolean;
     readonly mode: CallMode;
     readonly dial: string | undefined;
     readonly continueUrl: string | undefined;
-    readonly legLabels: { readonly inbound: string; readonly outbound: string };
   };
-  readonly media: {
-    readonly reorderWindowMs: number;
-    readonly maxGapFillMs: number;
-    readonly idleTimeoutMs: number;
-    readonly handshakeTimeoutMs: number;
-    readonly maxMessageBytes: number;
-    readonly maxMalformedPerCall: number;
-  };
+  readonly media: MediaLimits;
   readonly calls: {
     readonly maxLive: number;
     readonly historyLimit: number;
@@ -169,14 +173,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       'LEG_LABEL_INBOUND and LEG_LABEL_OUTBOUND: must differ, or the two legs cannot be told apart',
     );
   }
-  const edgeWarnings: string[] = [];
-  const sip = sipConfigFrom(e, problems, edgeWarnings);
-  const audioSocket = audioSocketConfigFrom(e, problems, edgeWarnings);
-  const asrWarnings: string[] = [];
-  const asr = asrConfigFrom(e, problems, asrWarnings, e.DATA_DIR);
-  const webhooks = webhookConfigFrom(e, problems);
-  const agentWarnings: string[] = [];
-  const agent = agentConfigFrom(e, problems, agentWarnings);
+  const sip = sipConfigFrom(e);
+  const audioSocket = audioSocketConfigFrom(e);
+  const asr = asrConfigFrom(e, e.DATA_DIR);
+  const webhooks = webhookConfigFrom(e);
+  const agent = agentConfigFrom(e);
+  for (const part of [sip, audioSocket, asr, webhooks, agent]) problems.push(...part.problems);
   if (problems.length > 0) throw configError(problems, failed, schemaFailures);
 
   const warnings: string[] = [];
@@ -196,15 +198,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
 
-  warnings.push(...edgeWarnings, ...asrWarnings);
+  warnings.push(...sip.warnings, ...audioSocket.warnings, ...asr.warnings);
   if (e.CALL_MODE === 'agent') {
-    if (asr.engine === 'none')
+    if (asr.value.engine === 'none')
       warnings.push('CALL_MODE=agent with no speech engine: the agent cannot hear callers');
-    if (!asr.vad.enabled) warnings.push('CALL_MODE=agent with VAD_ENABLED=false: no turn taking or barge-in');
-    if (!agent.webhook && !agent.llm.apiKey && agent.llm.baseUrl.includes('api.openai.com')) {
+    if (!asr.value.vad.enabled)
+      warnings.push('CALL_MODE=agent with VAD_ENABLED=false: no turn taking or barge-in');
+    const { webhook, llm } = agent.value;
+    if (!webhook && !llm.apiKey && llm.baseUrl.includes('api.openai.com')) {
       warnings.push('CALL_MODE=agent: LLM_API_KEY is not set for the OpenAI API (or set LLM_BASE_URL)');
     }
-    warnings.push(...agentWarnings);
+    warnings.push(...agent.warnings);
   }
 
   return deepFreeze({
@@ -215,13 +219,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
     adminToken: e.ADMIN_TOKEN,
+    legs: { inbound: e.LEG_LABEL_INBOUND, outbound: e.LEG_LABEL_OUTBOUND },
     twilio: {
       authToken: e.TWILIO_AUTH_TOKEN,
       validate: e.TWILIO_VALIDATE,
       mode: e.CALL_MODE,
       dial: e.TWILIO_DIAL,
       continueUrl: e.TWILIO_CONTINUE_URL,
-      legLabels: { inbound: e.LEG_LABEL_INBOUND, outbound: e.LEG_LABEL_OUTBOUND },
     },
     media: {
       reorderWindowMs: e.REORDER_WINDOW_MS,
@@ -236,12 +240,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       historyLimit: e.CALL_HISTORY_LIMIT,
       shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     },
-    sip,
-    audioSocket,
-    asr,
-    webhooks,
+    sip: sip.value,
+    audioSocket: audioSocket.value,
+    asr: asr.value,
+    webhooks: webhooks.value,
     outbox: { retentionDays: e.OUTBOX_RETENTION_DAYS },
-    agent,
+    agent: agent.value,
     warnings,
   });
 }

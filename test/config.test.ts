@@ -21,8 +21,8 @@ describe('configuration', () => {
         authToken: undefined,
         validate: true,
         mode: 'transcribe',
-        legLabels: { inbound: 'caller', outbound: 'agent' },
       },
+      legs: { inbound: 'caller', outbound: 'agent' },
       media: { reorderWindowMs: 60, maxGapFillMs: 10_000, idleTimeoutMs: 15_000, maxMessageBytes: 65_536 },
       calls: { maxLive: 2000, historyLimit: 1000, shutdownDrainMs: 30_000 },
     });
@@ -59,7 +59,8 @@ describe('configuration', () => {
       host: '0.0.0.0',
       publicUrl: 'https://voxline.example.com',
       adminToken: '0123456789abcdef',
-      twilio: { authToken: 'abc', mode: 'agent', legLabels: { inbound: 'customer', outbound: 'agent' } },
+      twilio: { authToken: 'abc', mode: 'agent' },
+      legs: { inbound: 'customer', outbound: 'agent' },
       media: { reorderWindowMs: 0 },
       asr: { engine: 'vllm', vllm: { urls: ['http://gpu-1:8000', 'http://gpu-2:8000'] } },
     });
@@ -185,7 +186,7 @@ describe('configuration', () => {
   it('is frozen all the way down', () => {
     const config = loadConfig({});
     expect(Object.isFrozen(config)).toBe(true);
-    expect(Object.isFrozen(config.twilio.legLabels)).toBe(true);
+    expect(Object.isFrozen(config.legs)).toBe(true);
     expect(() => {
       (config.media as { idleTimeoutMs: number }).idleTimeoutMs = 1;
     }).toThrow(TypeError);

@@ -3,6 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { commaList } from '../comma-list.js';
+import type { ConfigPart } from '../config-part.js';
 import { checkSecret } from '../webhooks/signing.js';
 import { FLITE_VOICES } from './tts/flite-tts.js';
 
@@ -160,8 +161,10 @@ export const DEFAULT_SYSTEM_PROMPT =
   'short spoken sentences, with no lists, markdown or emoji. If the caller asks for a person, use ' +
   'transfer_call. When the conversation is finished, say goodbye and use end_call.';
 
-/** Builds the agent section; pushes problems and warnings for loadConfig to report. */
-export function agentConfigFrom(e: AgentEnv, problems: string[], warnings: string[]): AgentConfig {
+/** Builds the agent section, with its problems and warnings for loadConfig to report. */
+export function agentConfigFrom(e: AgentEnv): ConfigPart<AgentConfig> {
+  const problems: string[] = [];
+  const warnings: string[] = [];
   for (const key of ['LLM_BASE_URL', 'TTS_BASE_URL', 'TWILIO_API_BASE_URL', 'AGENT_WEBHOOK_URL'] as const) {
     const value = e[key];
     if (value !== undefined && !/^https?:\/\/[^/]/.test(value)) {
@@ -212,35 +215,39 @@ export function agentConfigFrom(e: AgentEnv, problems: string[], warnings: strin
     problems.push('TTS_ENGINE=openai with the OpenAI API needs TTS_API_KEY');
   }
   return {
-    llm: {
-      baseUrl: trimSlash(e.LLM_BASE_URL),
-      apiKey: e.LLM_API_KEY,
-      model: e.LLM_MODEL,
-      temperature: e.LLM_TEMPERATURE,
-      timeoutMs: e.LLM_TIMEOUT_MS,
+    value: {
+      llm: {
+        baseUrl: trimSlash(e.LLM_BASE_URL),
+        apiKey: e.LLM_API_KEY,
+        model: e.LLM_MODEL,
+        temperature: e.LLM_TEMPERATURE,
+        timeoutMs: e.LLM_TIMEOUT_MS,
+      },
+      systemPrompt,
+      greeting: e.AGENT_GREETING.trim() === 'none' ? '' : e.AGENT_GREETING.trim(),
+      reprompt: e.AGENT_REPROMPT,
+      goodbye: e.AGENT_GOODBYE,
+      silenceMs: e.AGENT_SILENCE_MS,
+      maxReprompts: e.AGENT_MAX_REPROMPTS,
+      turnSilenceMs: e.AGENT_TURN_SILENCE_MS,
+      earlyStart: e.AGENT_EARLY_START,
+      bargeInMinMs: e.BARGE_IN_MIN_MS,
+      tools,
+      transferTargets,
+      webhook: e.AGENT_WEBHOOK_URL ? { url: e.AGENT_WEBHOOK_URL, secret } : undefined,
+      signingSecret: secret,
+      webhookTimeoutMs: e.AGENT_WEBHOOK_TIMEOUT_MS,
+      tts: {
+        engine: e.TTS_ENGINE,
+        baseUrl: trimSlash(e.TTS_BASE_URL),
+        apiKey: e.TTS_API_KEY,
+        model: e.TTS_MODEL,
+        voice: e.TTS_VOICE,
+      },
+      twilioRest,
     },
-    systemPrompt,
-    greeting: e.AGENT_GREETING.trim() === 'none' ? '' : e.AGENT_GREETING.trim(),
-    reprompt: e.AGENT_REPROMPT,
-    goodbye: e.AGENT_GOODBYE,
-    silenceMs: e.AGENT_SILENCE_MS,
-    maxReprompts: e.AGENT_MAX_REPROMPTS,
-    turnSilenceMs: e.AGENT_TURN_SILENCE_MS,
-    earlyStart: e.AGENT_EARLY_START,
-    bargeInMinMs: e.BARGE_IN_MIN_MS,
-    tools,
-    transferTargets,
-    webhook: e.AGENT_WEBHOOK_URL ? { url: e.AGENT_WEBHOOK_URL, secret } : undefined,
-    signingSecret: secret,
-    webhookTimeoutMs: e.AGENT_WEBHOOK_TIMEOUT_MS,
-    tts: {
-      engine: e.TTS_ENGINE,
-      baseUrl: trimSlash(e.TTS_BASE_URL),
-      apiKey: e.TTS_API_KEY,
-      model: e.TTS_MODEL,
-      voice: e.TTS_VOICE,
-    },
-    twilioRest,
+    problems,
+    warnings,
   };
 }
 

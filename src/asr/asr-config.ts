@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { commaList } from '../comma-list.js';
+import type { ConfigPart } from '../config-part.js';
 import type { MistralAudioFormat } from './mistral/mistral-protocol.js';
 
 const Ms = (min: number, max: number, value: number, description: string) =>
@@ -144,8 +145,10 @@ export interface AsrConfig {
   readonly probeIntervalMs: number;
 }
 
-/** Builds the ASR section; pushes problems and warnings for loadConfig to report. */
-export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[], dataDir: string): AsrConfig {
+/** Builds the ASR section, with its problems and warnings for loadConfig to report. */
+export function asrConfigFrom(e: AsrEnv, dataDir: string): ConfigPart<AsrConfig> {
+  const problems: string[] = [];
+  const warnings: string[] = [];
   const urls = commaList(e.VLLM_URL);
   for (const url of urls) {
     if (!/^(https?|wss?):\/\/[^/]/.test(url) || !URL.canParse(url)) {
@@ -181,39 +184,43 @@ export function asrConfigFrom(e: AsrEnv, problems: string[], warnings: string[],
     );
   }
   return {
-    engine,
-    vllm: { urls, apiKey: e.VLLM_API_KEY, model: e.VLLM_MODEL },
-    mistral: {
-      baseUrl: e.MISTRAL_URL.replace(/\/+$/, ''),
-      apiKey: e.MISTRAL_API_KEY,
-      model: e.MISTRAL_MODEL,
-      audioFormat: e.MISTRAL_AUDIO,
-      delayMs: e.ASR_DELAY_MS,
+    value: {
+      engine,
+      vllm: { urls, apiKey: e.VLLM_API_KEY, model: e.VLLM_MODEL },
+      mistral: {
+        baseUrl: e.MISTRAL_URL.replace(/\/+$/, ''),
+        apiKey: e.MISTRAL_API_KEY,
+        model: e.MISTRAL_MODEL,
+        audioFormat: e.MISTRAL_AUDIO,
+        delayMs: e.ASR_DELAY_MS,
+      },
+      local: {
+        model: e.LOCAL_MODEL,
+        path: e.LOCAL_MODEL_PATH,
+        dtype: e.LOCAL_DTYPE as LocalDtype,
+        device: e.LOCAL_DEVICE,
+        instances: e.LOCAL_INSTANCES,
+        cacheDir: e.HF_HOME ?? `${dataDir.replace(/\/+$/, '')}/models`,
+        endpoint: e.HF_ENDPOINT.replace(/\/+$/, ''),
+      },
+      vad: {
+        enabled: e.VAD_ENABLED,
+        threshold: e.VAD_THRESHOLD,
+        minSpeechMs: e.VAD_MIN_SPEECH_MS,
+        minSilenceMs: e.VAD_MIN_SILENCE_MS,
+        prerollMs: e.VAD_PREROLL_MS,
+      },
+      maxUtteranceMs: e.UTTERANCE_MAX_MS,
+      limits: {
+        maxBufferMs: e.ASR_BUFFER_MS,
+        connectTimeoutMs: e.ASR_CONNECT_TIMEOUT_MS,
+        doneTimeoutMs: e.ASR_DONE_TIMEOUT_MS,
+        backoffBaseMs: 100,
+        backoffMaxMs: 5_000,
+      },
+      probeIntervalMs: e.ASR_PROBE_INTERVAL_MS,
     },
-    local: {
-      model: e.LOCAL_MODEL,
-      path: e.LOCAL_MODEL_PATH,
-      dtype: e.LOCAL_DTYPE as LocalDtype,
-      device: e.LOCAL_DEVICE,
-      instances: e.LOCAL_INSTANCES,
-      cacheDir: e.HF_HOME ?? `${dataDir.replace(/\/+$/, '')}/models`,
-      endpoint: e.HF_ENDPOINT.replace(/\/+$/, ''),
-    },
-    vad: {
-      enabled: e.VAD_ENABLED,
-      threshold: e.VAD_THRESHOLD,
-      minSpeechMs: e.VAD_MIN_SPEECH_MS,
-      minSilenceMs: e.VAD_MIN_SILENCE_MS,
-      prerollMs: e.VAD_PREROLL_MS,
-    },
-    maxUtteranceMs: e.UTTERANCE_MAX_MS,
-    limits: {
-      maxBufferMs: e.ASR_BUFFER_MS,
-      connectTimeoutMs: e.ASR_CONNECT_TIMEOUT_MS,
-      doneTimeoutMs: e.ASR_DONE_TIMEOUT_MS,
-      backoffBaseMs: 100,
-      backoffMaxMs: 5_000,
-    },
-    probeIntervalMs: e.ASR_PROBE_INTERVAL_MS,
+    problems,
+    warnings,
   };
 }

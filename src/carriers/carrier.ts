@@ -10,6 +10,12 @@ import type { LegCodec } from '../audio/leg-decoder.js';
 
 export type CallMode = 'transcribe' | 'agent';
 
+/** The labels of a call's two sides: inbound (the caller) and outbound (the agent). */
+export interface LegLabels {
+  readonly inbound: string;
+  readonly outbound: string;
+}
+
 export type Ingress = 'twilio' | 'sip' | 'siprec' | 'audiosocket';
 
 export interface LegSpec {

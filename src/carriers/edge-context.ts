@@ -1,12 +1,14 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { CallRegistry } from '../calls/call-registry.js';
-import type { Config } from '../config.js';
+import type { MediaLimits } from '../config.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import type { LegLabels } from './carrier.js';
 import type { MediaClock } from './media-clock.js';
 
 /** What a carrier edge needs from the app: passed in, never global. */
 export interface EdgeContext {
-  readonly config: Config;
+  readonly legs: LegLabels;
+  readonly media: Pick<MediaLimits, 'handshakeTimeoutMs' | 'maxMalformedPerCall'>;
   readonly registry: CallRegistry;
   readonly metrics: GatewayMetrics;
   readonly log: FastifyBaseLogger;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
+import type { ConfigPart } from '../config-part.js';
 import { EVENT_TYPES, type EventType } from './event-schemas.js';
 import { checkSecret } from './signing.js';
 
@@ -83,7 +84,8 @@ export interface WebhookConfig {
 /** Everything but partials, which are many and opt-in per endpoint. */
 const DEFAULT_EVENTS = EVENT_TYPES.filter((t) => t !== 'transcript.partial');
 
-export function webhookConfigFrom(e: WebhookEnv, problems: string[]): WebhookConfig {
+export function webhookConfigFrom(e: WebhookEnv): ConfigPart<WebhookConfig> {
+  const problems: string[] = [];
   const entries: { where: string; entry: Static<typeof EndpointEntry> }[] = [];
   if (e.WEBHOOKS_FILE) {
     for (const [i, entry] of readEndpointsFile(e.WEBHOOKS_FILE, problems).entries()) {
@@ -108,14 +110,18 @@ export function webhookConfigFrom(e: WebhookEnv, problems: string[]): WebhookCon
   for (const id of new Set(ids))
     if (ids.filter((x) => x === id).length > 1) problems.push(`webhook endpoint id "${id}" is used twice`);
   return {
-    endpoints,
-    timeoutMs: e.WEBHOOK_TIMEOUT_MS,
-    retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
-    retryMaxMs: e.WEBHOOK_RETRY_MAX_MS,
-    maxAgeMs: e.WEBHOOK_MAX_AGE_MS,
-    concurrency: e.WEBHOOK_CONCURRENCY,
-    outboxSync: e.OUTBOX_SYNC,
-    recording: { format: e.RECORDING_FORMAT, retentionHours: e.RECORDING_RETENTION_HOURS },
+    value: {
+      endpoints,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: e.WEBHOOK_RETRY_MAX_MS,
+      maxAgeMs: e.WEBHOOK_MAX_AGE_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      outboxSync: e.OUTBOX_SYNC,
+      recording: { format: e.RECORDING_FORMAT, retentionHours: e.RECORDING_RETENTION_HOURS },
+    },
+    problems,
+    warnings: [],
   };
 }
 

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { commaList } from '../../comma-list.js';
+import type { ConfigPart } from '../../config-part.js';
 import type { ConnectionLimits } from '../connection-limits.js';
 import { checkAllowlist } from '../source-allowlist.js';
 
@@ -58,12 +59,10 @@ interface AudioSocketEnv {
   AUDIOSOCKET_MAX_PER_SOURCE: number;
 }
 
-export function audioSocketConfigFrom(
-  e: AudioSocketEnv,
-  problems: string[],
-  warnings: string[],
-): AudioSocketOptions | undefined {
-  if (e.AUDIOSOCKET_PORT === undefined) return undefined;
+export function audioSocketConfigFrom(e: AudioSocketEnv): ConfigPart<AudioSocketOptions | undefined> {
+  if (e.AUDIOSOCKET_PORT === undefined) return { value: undefined, problems: [], warnings: [] };
+  const problems: string[] = [];
+  const warnings: string[] = [];
   const allow = commaList(e.AUDIOSOCKET_ALLOW);
   problems.push(...checkAllowlist('AUDIOSOCKET_ALLOW', allow));
   if (allow.length === 0) {
@@ -73,11 +72,15 @@ export function audioSocketConfigFrom(
     problems.push('AUDIOSOCKET_MODE=agent and AUDIOSOCKET_PAIR_LEGS: agent mode answers one-leg calls only');
   }
   return {
-    port: e.AUDIOSOCKET_PORT,
-    bind: e.AUDIOSOCKET_BIND,
-    mode: e.AUDIOSOCKET_MODE,
-    pairLegs: e.AUDIOSOCKET_PAIR_LEGS,
-    allow,
-    limits: { maxConnections: e.AUDIOSOCKET_MAX_CONNECTIONS, maxPerSource: e.AUDIOSOCKET_MAX_PER_SOURCE },
+    value: {
+      port: e.AUDIOSOCKET_PORT,
+      bind: e.AUDIOSOCKET_BIND,
+      mode: e.AUDIOSOCKET_MODE,
+      pairLegs: e.AUDIOSOCKET_PAIR_LEGS,
+      allow,
+      limits: { maxConnections: e.AUDIOSOCKET_MAX_CONNECTIONS, maxPerSource: e.AUDIOSOCKET_MAX_PER_SOURCE },
+    },
+    problems,
+    warnings,
   };
 }

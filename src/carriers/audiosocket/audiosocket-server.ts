@@ -103,8 +103,7 @@ export class AudioSocketServer implements ConnectionHost {
   /** Called by a connection once it knows its UUID and rate: joins or opens the call. */
   open(uuid: string, rate: number, socket: Socket, log: FastifyBaseLogger): AudioSocketCall | undefined {
     const { pairLegs, mode } = this.#options;
-    const { registry, config } = this.#ctx;
-    const labels = config.twilio.legLabels;
+    const { registry, legs: labels } = this.#ctx;
     let key = uuid;
     let track = 'inbound';
     if (pairLegs) {
@@ -180,11 +179,11 @@ export class AudioSocketServer implements ConnectionHost {
   }
 
   get handshakeTimeoutMs(): number {
-    return this.#ctx.config.media.handshakeTimeoutMs;
+    return this.#ctx.media.handshakeTimeoutMs;
   }
 
   get maxMalformed(): number {
-    return this.#ctx.config.media.maxMalformedPerCall;
+    return this.#ctx.media.maxMalformedPerCall;
   }
 
   countRefused(reason: string): void {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { LogBudget } from '../../observability/log-budget.js';
+import type { LegLabels } from '../carrier.js';
 import type { EdgeContext } from '../edge-context.js';
 import type { SourceAllowlist } from '../source-allowlist.js';
 import type { DialogNetwork, SipCall } from './sip-call.js';
@@ -103,7 +104,7 @@ export type ReinviteContext = Pick<SipEdge, 'send' | 'host'>;
 /** sip-call-start.ts */
 export interface SipCallStartContext {
   /** Labels of the caller's leg and of the far (agent) side. */
-  readonly legLabels: { readonly inbound: string; readonly outbound: string };
+  readonly legs: LegLabels;
   readonly options: Pick<SipOptions, 'routes' | 'siprecCallerLabel'>;
   readonly log: FastifyBaseLogger;
 }

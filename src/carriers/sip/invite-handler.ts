@@ -142,7 +142,7 @@ export class InviteHandler {
     if (tx.cancelled) return false;
     const streamTrack = new Map<number, string>();
     const start = sipCallStart(
-      { legLabels: this.#s.edge.config.twilio.legLabels, options, log: this.#s.log },
+      { legs: this.#s.edge.legs, options, log: this.#s.log },
       tx.request,
       tx.flow,
       dialog,

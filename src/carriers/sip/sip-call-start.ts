@@ -22,7 +22,7 @@ export function sipCallStart(
   metadata: RecordingMetadata | undefined,
   streamTrack: Map<number, string>,
 ): CallStart {
-  const names = ctx.legLabels;
+  const names = ctx.legs;
   const h = request.headers;
   const from = h.get('from') as string;
   const to = h.get('to') as string;

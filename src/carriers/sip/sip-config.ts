@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { commaList } from '../../comma-list.js';
+import type { ConfigPart } from '../../config-part.js';
 import type { CallMode } from '../carrier.js';
 import { checkAllowlist } from '../source-allowlist.js';
 import type { TcpLimits } from './sip-transport.js';
@@ -81,8 +82,10 @@ export interface SipOptions {
   readonly siprecCallerLabel: ReadonlyMap<string, string>;
 }
 
-export function sipConfigFrom(e: SipEnv, problems: string[], warnings: string[]): SipOptions | undefined {
-  if (e.SIP_PORT === undefined) return undefined;
+export function sipConfigFrom(e: SipEnv): ConfigPart<SipOptions | undefined> {
+  if (e.SIP_PORT === undefined) return { value: undefined, problems: [], warnings: [] };
+  const problems: string[] = [];
+  const warnings: string[] = [];
   const allow = commaList(e.SIP_ALLOW);
   problems.push(...checkAllowlist('SIP_ALLOW', allow));
   const ports = /^(\d{1,5})-(\d{1,5})$/.exec(e.SIP_RTP_PORTS.trim());
@@ -120,23 +123,27 @@ export function sipConfigFrom(e: SipEnv, problems: string[], warnings: string[])
     );
   }
   return {
-    port: e.SIP_PORT,
-    bind: e.SIP_BIND,
-    publicHost: e.SIP_PUBLIC_HOST,
-    rtpPorts: { min, max },
-    allow,
-    routes,
-    maxCalls: e.SIP_MAX_CALLS,
-    ringMs: e.SIP_RING_MS,
-    tcp: Object.freeze({
-      idleMs: e.SIP_TCP_IDLE_MS,
-      maxConnections: e.SIP_TCP_MAX_CONNECTIONS,
-      maxPerSource: e.SIP_TCP_MAX_PER_SOURCE,
-    }),
-    auth:
-      e.SIP_AUTH_USER && e.SIP_AUTH_PASSWORD
-        ? { user: e.SIP_AUTH_USER, password: e.SIP_AUTH_PASSWORD }
-        : undefined,
-    siprecCallerLabel,
+    value: {
+      port: e.SIP_PORT,
+      bind: e.SIP_BIND,
+      publicHost: e.SIP_PUBLIC_HOST,
+      rtpPorts: { min, max },
+      allow,
+      routes,
+      maxCalls: e.SIP_MAX_CALLS,
+      ringMs: e.SIP_RING_MS,
+      tcp: Object.freeze({
+        idleMs: e.SIP_TCP_IDLE_MS,
+        maxConnections: e.SIP_TCP_MAX_CONNECTIONS,
+        maxPerSource: e.SIP_TCP_MAX_PER_SOURCE,
+      }),
+      auth:
+        e.SIP_AUTH_USER && e.SIP_AUTH_PASSWORD
+          ? { user: e.SIP_AUTH_USER, password: e.SIP_AUTH_PASSWORD }
+          : undefined,
+      siprecCallerLabel,
+    },
+    problems,
+    warnings,
   };
 }

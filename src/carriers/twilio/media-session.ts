@@ -2,10 +2,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { Call } from '../../calls/call.js';
 import type { CallRegistry } from '../../calls/call-registry.js';
-import type { Config } from '../../config.js';
+import type { MediaLimits } from '../../config.js';
 import { isVoxlineError } from '../../errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
-import type { CallMode, CallStart, CallTransport, LegSpec } from '../carrier.js';
+import type { CallMode, CallStart, CallTransport, LegLabels, LegSpec } from '../carrier.js';
 import { type MalformedReason, parseTwilioMessage } from './codec.js';
 import type { StartMessage } from './messages.js';
 import { TwilioOutbound } from './outbound.js';
@@ -35,7 +35,11 @@ const LABEL = /^[a-z][a-z0-9_-]{0,31}$/;
 const LOUD_WARNINGS = 5; // per socket; later malformed messages log at debug level, all are counted
 
 export interface MediaSessionContext {
-  readonly config: Config;
+  /** The mode when the stream's parameters name none (TwiML from elsewhere). */
+  readonly mode: CallMode;
+  /** The labels when the stream's parameters name none. */
+  readonly legs: LegLabels;
+  readonly media: Pick<MediaLimits, 'handshakeTimeoutMs' | 'maxMessageBytes' | 'maxMalformedPerCall'>;
   readonly registry: CallRegistry;
   readonly metrics: GatewayMetrics;
   readonly log: FastifyBaseLogger;
@@ -78,7 +82,7 @@ export class TwilioMediaSession implements CallTransport {
     });
     socket.on('close', (code) => this.#onClose(code));
     socket.on('error', (err) => this.#onError(err));
-    const { handshakeTimeoutMs } = ctx.config.media;
+    const { handshakeTimeoutMs } = ctx.media;
     this.#handshakeTimer = setTimeout(() => {
       ctx.metrics.callsRefused.inc({ reason: 'handshake_timeout' });
       this.#fail(CLOSE.policyViolation, `no start message within ${handshakeTimeoutMs} ms`);
@@ -168,7 +172,7 @@ export class TwilioMediaSession implements CallTransport {
 
   #start(message: StartMessage): void {
     const { start } = message;
-    const { config, registry, metrics } = this.#ctx;
+    const { registry, metrics } = this.#ctx;
     const format = start.mediaFormat;
     if (format.encoding !== 'audio/x-mulaw' || format.sampleRate !== 8000 || format.channels !== 1) {
       metrics.callsRefused.inc({ reason: 'unsupported_media_format' });
@@ -177,8 +181,8 @@ export class TwilioMediaSession implements CallTransport {
       return;
     }
     const params = start.customParameters ?? {};
-    const mode = readMode(params[PARAM.mode]) ?? config.twilio.mode;
-    const labels = readLabels(params, config.twilio.legLabels);
+    const mode = readMode(params[PARAM.mode]) ?? this.#ctx.mode;
+    const labels = readLabels(params, this.#ctx.legs);
     const callStart: CallStart = {
       ingress: 'twilio',
       callSid: start.callSid,
@@ -226,7 +230,7 @@ export class TwilioMediaSession implements CallTransport {
     const count = call ? call.countMalformed(reason) : ++this.#malformedBeforeStart;
     const level = count <= LOUD_WARNINGS ? 'warn' : 'debug';
     this.#log[level]({ reason, detail, count }, 'malformed media stream message');
-    const limit = this.#ctx.config.media.maxMalformedPerCall;
+    const limit = this.#ctx.media.maxMalformedPerCall;
     if (count >= limit) this.#fail(CLOSE.policyViolation, `too many malformed messages (${count})`);
   }
 
@@ -268,7 +272,7 @@ export class TwilioMediaSession implements CallTransport {
     if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
       this.#endReason ??= 'message_too_big';
       this.#sentCloseCode ??= CLOSE.messageTooBig;
-      this.#reject('message_too_big', `frame over ${this.#ctx.config.media.maxMessageBytes} bytes`);
+      this.#reject('message_too_big', `frame over ${this.#ctx.media.maxMessageBytes} bytes`);
     } else if (err.code?.startsWith('WS_ERR_')) {
       this.#endReason ??= `protocol_error: ${err.message}`;
       this.#sentCloseCode ??= err.code === 'WS_ERR_INVALID_UTF8' ? CLOSE.invalidPayload : CLOSE.protocolError;
@@ -285,7 +289,7 @@ function readMode(value: string | undefined): CallMode | undefined {
 
 function readLabels(
   params: Readonly<Record<string, string>>,
-  defaults: { readonly inbound: string; readonly outbound: string },
+  defaults: LegLabels,
 ): Record<'inbound' | 'outbound', string> {
   const inbound = params[PARAM.inboundLabel];
   const outbound = params[PARAM.outboundLabel];

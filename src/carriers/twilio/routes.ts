@@ -2,16 +2,20 @@ import type {} from '@fastify/websocket'; // adds the { websocket: true } route 
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CallRegistry } from '../../calls/call-registry.js';
-import type { Config } from '../../config.js';
+import type { Config, MediaLimits } from '../../config.js';
 import { VoxlineError } from '../../errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
-import type { CallMode } from '../carrier.js';
+import type { CallMode, LegLabels } from '../carrier.js';
 import { PARAM, TwilioMediaSession } from './media-session.js';
 import { isValidTwilioSignature, signedUrlCandidates } from './signature.js';
 import { buildVoiceTwiml } from './twiml.js';
 
 export interface TwilioRoutesOptions {
-  readonly config: Config;
+  readonly twilio: Config['twilio'];
+  /** Origin Twilio signs its requests against and reaches the stream at. */
+  readonly publicUrl: string;
+  readonly legs: LegLabels;
+  readonly media: MediaLimits;
   readonly registry: CallRegistry;
   readonly metrics: GatewayMetrics;
 }
@@ -31,18 +35,18 @@ const VoiceQuery = Type.Object({
  * WebSocket upgrade, so a forged request gets a plain 403 and never a socket.
  */
 export async function twilioRoutes(app: FastifyInstance, options: TwilioRoutesOptions): Promise<void> {
-  const { config, registry, metrics } = options;
+  const { twilio, publicUrl, legs, media, registry, metrics } = options;
 
   const requireTwilioSignature = (route: string, websocket: boolean) =>
     async function checkSignature(request: FastifyRequest): Promise<void> {
-      const { authToken, validate } = config.twilio;
+      const { authToken, validate } = twilio;
       if (!validate) return;
       if (!authToken) {
         metrics.signatureRejections.inc({ route });
         throw new VoxlineError('VL_ERR_TWILIO_NOT_CONFIGURED');
       }
       const signature = request.headers['x-twilio-signature'];
-      const urls = signedUrlCandidates(config.publicUrl, request.url, websocket);
+      const urls = signedUrlCandidates(publicUrl, request.url, websocket);
       const params = websocket ? {} : formParams(request.body);
       if (typeof signature !== 'string' || !isValidTwilioSignature(authToken, signature, urls, params)) {
         metrics.signatureRejections.inc({ route });
@@ -56,11 +60,11 @@ export async function twilioRoutes(app: FastifyInstance, options: TwilioRoutesOp
     { schema: { querystring: VoiceQuery }, preValidation: requireTwilioSignature('voice', false) },
     async (request, reply) => {
       const body = request.body ?? {};
-      const mode = request.query.mode ?? config.twilio.mode;
+      const mode = request.query.mode ?? twilio.mode;
       const parameters: Record<string, string> = {
         [PARAM.mode]: mode,
-        [PARAM.inboundLabel]: config.twilio.legLabels.inbound,
-        [PARAM.outboundLabel]: config.twilio.legLabels.outbound,
+        [PARAM.inboundLabel]: legs.inbound,
+        [PARAM.outboundLabel]: legs.outbound,
       };
       for (const [param, field] of [
         ['from', 'From'],
@@ -72,11 +76,11 @@ export async function twilioRoutes(app: FastifyInstance, options: TwilioRoutesOp
       }
       const { twiml, skippedParameters } = buildVoiceTwiml({
         mode,
-        streamUrl: `${config.publicUrl.replace(/^http/, 'ws')}/twilio/media`,
-        statusCallbackUrl: `${config.publicUrl}/twilio/status`,
+        streamUrl: `${publicUrl.replace(/^http/, 'ws')}/twilio/media`,
+        statusCallbackUrl: `${publicUrl}/twilio/status`,
         parameters,
-        dial: config.twilio.dial,
-        continueUrl: config.twilio.continueUrl,
+        dial: twilio.dial,
+        continueUrl: twilio.continueUrl,
       });
       if (skippedParameters.length > 0) {
         request.log.warn({ skippedParameters }, 'stream parameters too long for Twilio were left out');
@@ -123,7 +127,14 @@ export async function twilioRoutes(app: FastifyInstance, options: TwilioRoutesOp
       ],
     },
     (socket, request) => {
-      new TwilioMediaSession(socket, { config, registry, metrics, log: request.log });
+      new TwilioMediaSession(socket, {
+        mode: twilio.mode,
+        legs,
+        media,
+        registry,
+        metrics,
+        log: request.log,
+      });
     },
   );
 }

@@ -204,7 +204,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await server.register(twilioRoutes, {
     twilio: config.twilio,
-    publicUrl: config.publicUrl,
+    publicUrl: () => config.publicUrl,
     legs: config.legs,
     media: config.media,
     registry,

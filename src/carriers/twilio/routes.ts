@@ -12,8 +12,8 @@ import { buildVoiceTwiml } from './twiml.js';
 
 export interface TwilioRoutesOptions {
   readonly twilio: Config['twilio'];
-  /** Origin Twilio signs its requests against and reaches the stream at. */
-  readonly publicUrl: string;
+  /** Origin Twilio signs its requests against and reaches the stream at; read per request. */
+  readonly publicUrl: () => string;
   readonly legs: LegLabels;
   readonly media: MediaLimits;
   readonly registry: CallRegistry;
@@ -46,7 +46,7 @@ export async function twilioRoutes(app: FastifyInstance, options: TwilioRoutesOp
         throw new VoxlineError('VL_ERR_TWILIO_NOT_CONFIGURED');
       }
       const signature = request.headers['x-twilio-signature'];
-      const urls = signedUrlCandidates(publicUrl, request.url, websocket);
+      const urls = signedUrlCandidates(publicUrl(), request.url, websocket);
       const params = websocket ? {} : formParams(request.body);
       if (typeof signature !== 'string' || !isValidTwilioSignature(authToken, signature, urls, params)) {
         metrics.signatureRejections.inc({ route });
@@ -76,8 +76,8 @@ export async function twilioRoutes(app: FastifyInstance, options: TwilioRoutesOp
       }
       const { twiml, skippedParameters } = buildVoiceTwiml({
         mode,
-        streamUrl: `${publicUrl.replace(/^http/, 'ws')}/twilio/media`,
-        statusCallbackUrl: `${publicUrl}/twilio/status`,
+        streamUrl: `${publicUrl().replace(/^http/, 'ws')}/twilio/media`,
+        statusCallbackUrl: `${publicUrl()}/twilio/status`,
         parameters,
         dial: twilio.dial,
         continueUrl: twilio.continueUrl,

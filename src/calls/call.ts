@@ -47,9 +47,9 @@ export class Call {
   readonly start: CallStart;
   readonly scope: CallScope;
   readonly log: FastifyBaseLogger;
-  readonly legs = new Map<string, Leg>();
+  readonly #legs = new Map<string, Leg>();
   readonly startedAt = new Date();
-  readonly malformed = new Map<string, number>();
+  readonly #malformed = new Map<string, number>();
   readonly #dtmf: DtmfRecord[] = [];
   /** Key presses beyond MAX_DTMF_PER_CALL. */
   #dtmfDropped = 0;
@@ -60,7 +60,8 @@ export class Call {
   readonly speech = new SpeechActivity();
   /** What voxline plays into the call (agent mode), for the recorder. */
   readonly played: PlayedAudio;
-  readonly #startedAtPerf = performance.now();
+  readonly #clock: Clock;
+  readonly #startedAtPerf: number;
   #state: CallState = 'live';
   #endedAt: Date | undefined;
   #endReason: string | undefined;
@@ -102,6 +103,8 @@ export class Call {
   ) {
     this.start = start;
     this.outbound = outbound;
+    this.#clock = clock;
+    this.#startedAtPerf = clock.now();
     this.#lastActivity = clock.now();
     this.log = log;
     this.scope = new CallScope(log, () => void this.hangUp(1011, 'internal error', 'internal_error'), clock);
@@ -111,17 +114,23 @@ export class Call {
     this.played = new PlayedAudio(start.agentLabel, (err) =>
       log.error({ err, leg: start.agentLabel }, 'played-audio consumer failed'),
     );
+    const legTiming: LegTiming = { ...timing, now: timing.now ?? (() => clock.now()) };
     for (const spec of start.legs) {
-      this.legs.set(
+      this.#legs.set(
         spec.track,
         new Leg(
           spec,
-          timing,
+          legTiming,
           (err) => log.error({ err, leg: spec.label }, 'leg consumer failed'),
           start.bidirectional,
         ),
       );
     }
+  }
+
+  /** The call's legs by track; read-only (legs are fixed at open). */
+  get legs(): ReadonlyMap<string, Leg> {
+    return this.#legs;
   }
 
   get callSid(): string {
@@ -231,7 +240,7 @@ export class Call {
   }
 
   /** Now on the call clock (ms): from the newest media, or the time since start before any. */
-  clockMs(now = performance.now()): number {
+  clockMs(now = this.#clock.now()): number {
     for (const leg of this.legs.values()) {
       const at = leg.clockMs(now);
       if (at !== undefined) return at;
@@ -240,10 +249,10 @@ export class Call {
   }
 
   countMalformed(reason: string): number {
-    const count = (this.malformed.get(reason) ?? 0) + 1;
-    this.malformed.set(reason, count);
+    const count = (this.#malformed.get(reason) ?? 0) + 1;
+    this.#malformed.set(reason, count);
     let total = 0;
-    for (const n of this.malformed.values()) total += n;
+    for (const n of this.#malformed.values()) total += n;
     return total;
   }
 
@@ -315,7 +324,7 @@ export class Call {
 
   snapshot(): CallSnapshot {
     let malformedTotal = 0;
-    for (const n of this.malformed.values()) malformedTotal += n;
+    for (const n of this.#malformed.values()) malformedTotal += n;
     const end = this.endedAt ?? new Date();
     return {
       callSid: this.start.callSid,
@@ -333,7 +342,7 @@ export class Call {
       durationSeconds: (end.getTime() - this.startedAt.getTime()) / 1000,
       customParameters: this.start.customParameters,
       legs: [...this.legs.values()].map((leg) => leg.stats()),
-      malformedMessages: { total: malformedTotal, byReason: Object.fromEntries(this.malformed) },
+      malformedMessages: { total: malformedTotal, byReason: Object.fromEntries(this.#malformed) },
       sequenceGaps: this.sequenceGaps,
       dtmf: this.dtmf,
       dtmfDropped: this.dtmfDropped,

@@ -44,7 +44,7 @@ export interface LegTiming {
   readonly maxFillMs: number;
   /** Most packets held at once. */
   readonly maxQueued: number;
-  /** The wall clock (ms) that bounds gap filling; performance.now() unless a test injects one. */
+  /** The monotonic clock (ms) that bounds gap filling and places media in time (the call's Clock). */
   readonly now?: () => number;
 }
 
@@ -79,6 +79,7 @@ export class Leg {
   #skipped = 0;
 
   /** `tracksClock`: keep the carrier clock readable (`clockMs`), for calls that play audio back. */
+  readonly #now: () => number;
   constructor(
     spec: LegSpec,
     timing: LegTiming,
@@ -89,6 +90,7 @@ export class Leg {
     this.track = spec.track;
     this.codec = spec.codec ?? 'pcmu';
     this.maxFillMs = timing.maxFillMs;
+    this.#now = timing.now ?? (() => performance.now());
     this.#tracksClock = tracksClock;
     this.#onConsumerError = onConsumerError;
     if (this.codec === 'l16') {
@@ -110,7 +112,7 @@ export class Leg {
     const fillChunk = FILL_CHUNK_MS * perMs;
     const silence = decoder.silence(fillChunk);
     const maxFill = Math.round(timing.maxFillMs * perMs);
-    const now = timing.now ?? (() => performance.now());
+    const now = this.#now;
     const options = {
       reorderWindow: Math.round(timing.reorderWindowMs * perMs),
       maxFill,
@@ -194,10 +196,10 @@ export class Leg {
   #noteClock(endMs: number): void {
     if (this.#mediaEndMs !== undefined && endMs <= this.#mediaEndMs) return;
     this.#mediaEndMs = endMs;
-    this.#mediaArrivedAt = performance.now();
+    this.#mediaArrivedAt = this.#now();
   }
 
-  /** Where the carrier's clock is at `now` (performance.now()), judged from the newest media. */
+  /** Where the carrier's clock is at `now` (on the timing clock), judged from the newest media. */
   clockMs(now: number): number | undefined {
     return this.#mediaEndMs === undefined ? undefined : this.#mediaEndMs + (now - this.#mediaArrivedAt);
   }

@@ -34,7 +34,8 @@ function dirWith(files: Record<string, string>): string {
   return dir;
 }
 
-describe('.env file', () => {
+// Each case starts a Node process with tsx: seconds on a loaded 2-core machine, so not the 5 s default.
+describe('.env file', { timeout: 60_000 }, () => {
   it('is read from the working directory: a bad value in it is reported under its variable', async () => {
     const { code, stderr } = await run(dirWith({ '.env': 'PORT=eighty\nLOG_LEVEL=loud\n' }));
     expect(code).toBe(1);

@@ -1,4 +1,3 @@
-import { Upsampler8to16 } from '../../src/audio/upsampler.js';
 import type { DemoCall, DemoWord } from '../helpers/media.js';
 
 /** A word the double "recognises", placed relative to the start of the audio it was sent. */
@@ -8,7 +7,8 @@ export interface HeardWord {
 }
 
 interface ReferenceLeg {
-  readonly pcm16k: Buffer;
+  /** The leg as 8 kHz linear PCM (Int16 little-endian bytes), decoded here per G.711. */
+  readonly pcm8k: Buffer;
   readonly mulaw8k: Buffer;
   readonly words: readonly DemoWord[];
 }
@@ -18,8 +18,12 @@ const PROBE_MS = 80;
 
 /**
  * What the speech-server doubles "recognise": they find the received audio in a known recording
- * (exact bytes, as voxline's conversion is deterministic) and replay the manifest's words at the
- * times the manifest says they were spoken. Audio that matches nothing is heard as silence.
+ * (exact samples) and replay the manifest's words at the times the manifest says they were spoken.
+ * Audio that matches nothing is heard as silence.
+ *
+ * 16 kHz audio is found without voxline's converter: a half-band interpolator passes every input
+ * sample through unchanged as every other output sample (docs/audio.md), so one of the two sample
+ * phases of what voxline sends is the 8 kHz leg itself, which this file decodes on its own.
  */
 export class ReferenceAudio {
   readonly #legs: ReferenceLeg[] = [];
@@ -28,9 +32,8 @@ export class ReferenceAudio {
     for (const call of calls) {
       for (const leg of ['caller', 'agent'] as const) {
         const mulaw = call[leg];
-        const pcm = new Upsampler8to16().pushMulaw(mulaw);
         this.#legs.push({
-          pcm16k: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength),
+          pcm8k: decodeMulaw(mulaw),
           mulaw8k: Buffer.from(mulaw),
           words: call.words.filter((w) => w.leg === leg),
         });
@@ -46,20 +49,63 @@ export class ReferenceAudio {
     received: Buffer,
     encoding: 'pcm16k' | 'mulaw8k',
   ): { startMs: number; words: readonly DemoWord[] } | undefined {
-    const bytesPerMs = encoding === 'pcm16k' ? 32 : 8;
-    const probe = PROBE_MS * bytesPerMs;
-    const silence = encoding === 'pcm16k' ? 0 : 0xff;
+    return encoding === 'pcm16k' ? this.#locatePcm16k(received) : this.#locateMulaw(received);
+  }
+
+  #locateMulaw(received: Buffer): { startMs: number; words: readonly DemoWord[] } | undefined {
+    const probe = PROBE_MS * 8;
     for (let at = 0; at + probe <= received.length; at += probe) {
       const piece = received.subarray(at, at + probe);
-      if (piece.every((b) => b === silence)) continue;
+      if (piece.every((b) => b === 0xff)) continue;
       for (const leg of this.#legs) {
-        const found = findAligned(leg[encoding], piece, encoding === 'pcm16k' ? 2 : 1);
-        if (found >= 0) return { startMs: (found - at) / bytesPerMs, words: leg.words };
+        const found = leg.mulaw8k.indexOf(piece);
+        if (found >= 0) return { startMs: (found - at) / 8, words: leg.words };
       }
       return undefined;
     }
     return undefined;
   }
+
+  #locatePcm16k(received: Buffer): { startMs: number; words: readonly DemoWord[] } | undefined {
+    const samples = received.length >> 1;
+    const probe = PROBE_MS * 16; // 16 kHz samples
+    for (let at = 0; at + probe <= samples; at += probe) {
+      let silent = true;
+      for (let i = at; i < at + probe && silent; i++) silent = received.readInt16LE(2 * i) === 0;
+      if (silent) continue;
+      // Either phase may be the passed-through one, depending on where the utterance began.
+      for (const phase of [0, 1]) {
+        const piece = everyOther(received, at + phase, probe / 2);
+        for (const leg of this.#legs) {
+          const found = findAligned(leg.pcm8k, piece, 2);
+          if (found < 0) continue;
+          // 16 kHz sample `at + phase` is 8 kHz sample found/2 (less the converter's fixed
+          // 31-sample delay, under 2 ms, which the ±160 ms word bound does not see).
+          return { startMs: (found / 2 - (at + phase) / 2) / 8, words: leg.words };
+        }
+      }
+      return undefined;
+    }
+    return undefined;
+  }
+}
+
+/** `count` Int16 samples of `pcm`, from sample `from`, taking every second one. */
+function everyOther(pcm: Buffer, from: number, count: number): Buffer {
+  const out = Buffer.alloc(count * 2);
+  for (let i = 0; i < count; i++) out.writeInt16LE(pcm.readInt16LE(2 * (from + 2 * i)), 2 * i);
+  return out;
+}
+
+/** G.711 μ-law to 16-bit linear, from the ITU-T G.711 expansion rule (not voxline's table). */
+function decodeMulaw(mulaw: Uint8Array): Buffer {
+  const out = Buffer.alloc(mulaw.length * 2);
+  for (let i = 0; i < mulaw.length; i++) {
+    const u = ~mulaw[i] & 0xff;
+    const magnitude = ((((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84;
+    out.writeInt16LE(u & 0x80 ? -magnitude : magnitude, 2 * i);
+  }
+  return out;
 }
 
 function findAligned(haystack: Buffer, needle: Buffer, alignment: number): number {

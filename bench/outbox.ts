@@ -1,9 +1,11 @@
 /**
- * Webhook outbox: (1) durable appends per second (SQLite WAL, one transaction per event, as voxline
- * commits them: event row + delivery row, seq assigned); (2) delivery latency, event committed →
- * received, at 100 live calls each emitting transcript events (a final every 2 s per leg and the
- * partials between, 5 a second per leg) to one real HTTP receiver on loopback, through the real
- * Dispatcher. Everything runs in this one process.
+ * Webhook outbox, on SQLite and on PostgreSQL side by side: (1) durable appends per second: 100
+ * calls each appending its next event once the last is committed, through the store's group commit
+ * (event row + delivery row, seq assigned), and for SQLite one fsynced transaction per event (the
+ * old path) beside it; (2) delivery latency, event committed → received, at 100 live calls each
+ * emitting transcript events (a final every 2 s per leg and the partials between, 5 a second per
+ * leg) to one real HTTP receiver on loopback, through the real Dispatcher. PostgreSQL is
+ * BENCH_DATABASE_URL, else a throwaway local server with fsync on (test/helpers/postgres.ts).
  */
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -11,10 +13,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { openPool } from '../src/store/postgres.js';
 import { Dispatcher } from '../src/webhooks/dispatcher.js';
 import type { EventData } from '../src/webhooks/event-schemas.js';
 import { Outbox } from '../src/webhooks/outbox.js';
+import type { OutboxStore } from '../src/webhooks/outbox-store.js';
+import { PostgresOutboxStore } from '../src/webhooks/postgres-outbox-store.js';
+import { SqliteOutboxStore } from '../src/webhooks/sqlite-outbox-store.js';
 import type { WebhookConfig } from '../src/webhooks/webhook-config.js';
+import { hasPostgres, startPostgres } from '../test/helpers/postgres.js';
 import { machine, percentile } from './lib.js';
 
 const FINAL: EventData<'transcript.final'> = {
@@ -45,11 +52,30 @@ interface LiveRun {
   readonly latencyP99Ms: number;
 }
 
-export interface OutboxBench {
+export interface StoreBench {
+  readonly store: 'SQLite' | 'PostgreSQL';
+  /** Group commit, 100 calls appending at once, OUTBOX_SYNC=full (SQLite) / fsync on (PostgreSQL). */
   readonly appendsPerSecond: number;
-  readonly appendsPerSecondNormal: number;
-  readonly liveCalls: number;
   readonly runs: readonly LiveRun[];
+}
+
+export interface OutboxBench {
+  /** SQLite, one fsynced transaction per event (no group commit), for comparison. */
+  readonly singleAppendsPerSecond: number;
+  readonly liveCalls: number;
+  readonly stores: readonly StoreBench[];
+}
+
+/** `calls` calls, each appending its next final once its last is committed, `total` in all. */
+async function groupAppends(store: OutboxStore, calls: number, total: number): Promise<number> {
+  const t0 = performance.now();
+  let left = total;
+  await Promise.all(
+    Array.from({ length: calls }, async (_, c) => {
+      while (left-- > 0) await store.append(`CA${c}`, 'transcript.final', FINAL, ['receiver'], Date.now());
+    }),
+  );
+  return total / ((performance.now() - t0) / 1000);
 }
 
 export async function benchOutbox(
@@ -57,23 +83,47 @@ export async function benchOutbox(
   seconds = Number(process.env.SECONDS ?? 10),
 ): Promise<OutboxBench> {
   const dir = mkdtempSync(join(tmpdir(), 'voxline-bench-outbox-'));
-  const appends = (sync: 'full' | 'normal', n: number) => {
-    const store = new Outbox(join(dir, `appends-${sync}.db`), sync);
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) store.append(`CA${i % 100}`, 'transcript.final', FINAL, ['receiver']);
-    store.close();
-    return n / ((performance.now() - t0) / 1000);
-  };
-  const appendsPerSecond = appends('full', 5_000);
-  const appendsPerSecondNormal = appends('normal', 20_000);
-  const runs = [];
-  for (const partials of [false, true])
-    runs.push(await liveRun(join(dir, `live-${partials}.db`), calls, seconds, partials));
-  return { appendsPerSecond, appendsPerSecondNormal, liveCalls: calls, runs };
+  const single = new Outbox(join(dir, 'single.db'), 'full');
+  const t0 = performance.now();
+  for (let i = 0; i < 3_000; i++) single.append(`CA${i % 100}`, 'transcript.final', FINAL, ['receiver']);
+  single.close();
+  const singleAppendsPerSecond = 3_000 / ((performance.now() - t0) / 1000);
+
+  const server =
+    !process.env.BENCH_DATABASE_URL && hasPostgres ? await startPostgres({ fsync: true }) : undefined;
+  const places: [StoreBench['store'], (name: string) => Promise<OutboxStore>][] = [
+    ['SQLite', async (name) => new SqliteOutboxStore(join(dir, `${name}.db`), 'full')],
+  ];
+  if (process.env.BENCH_DATABASE_URL || server) {
+    places.push([
+      'PostgreSQL',
+      async () =>
+        PostgresOutboxStore.open(
+          openPool(process.env.BENCH_DATABASE_URL ?? (await server?.database()) ?? ''),
+        ),
+    ]);
+  }
+  const stores: StoreBench[] = [];
+  for (const [kind, open] of places) {
+    const store = await open('appends');
+    const appendsPerSecond = await groupAppends(store, calls, 20_000);
+    await store.close();
+    const runs = [];
+    for (const partials of [false, true])
+      runs.push(await liveRun(await open(`live-${partials}`), calls, seconds, partials));
+    stores.push({ store: kind, appendsPerSecond, runs });
+  }
+  await server?.stop();
+  return { singleAppendsPerSecond, liveCalls: calls, stores };
 }
 
 /** `calls` calls, both legs speaking: a final every 2 s per leg, and with `partials` 4 more a second. */
-async function liveRun(path: string, calls: number, seconds: number, partials: boolean): Promise<LiveRun> {
+async function liveRun(
+  outbox: OutboxStore,
+  calls: number,
+  seconds: number,
+  partials: boolean,
+): Promise<LiveRun> {
   const latencies: number[] = [];
   const receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -103,7 +153,6 @@ async function liveRun(path: string, calls: number, seconds: number, partials: b
     outboxSync: 'full',
     recording: { format: 'none', retentionHours: 0 },
   };
-  const outbox = new Outbox(path, 'full');
   const noop = () => undefined;
   const dispatcher = new Dispatcher(outbox, config, pino({ level: 'silent' }), {
     delivered: noop,
@@ -118,21 +167,35 @@ async function liveRun(path: string, calls: number, seconds: number, partials: b
     ticks++;
     for (let c = 0; c < calls; c++) {
       for (const leg of ['caller', 'agent']) {
+        let stored: Promise<unknown>;
         if ((ticks + c) % 10 === 0)
-          outbox.append(`CA${c}`, 'transcript.final', { ...FINAL, speaker: leg }, ['receiver']);
+          stored = outbox.append(
+            `CA${c}`,
+            'transcript.final',
+            { ...FINAL, speaker: leg },
+            ['receiver'],
+            Date.now(),
+          );
         else if (partials)
-          outbox.append(`CA${c}`, 'transcript.partial', { ...PARTIAL, speaker: leg }, ['receiver']);
+          stored = outbox.append(
+            `CA${c}`,
+            'transcript.partial',
+            { ...PARTIAL, speaker: leg },
+            ['receiver'],
+            Date.now(),
+          );
         else continue;
+        // As the publisher does: the dispatcher hears of an event once it is committed.
+        void stored.then(() => dispatcher.notify(['receiver']));
         emitted++;
       }
     }
-    dispatcher.notify(['receiver']);
   }, 200);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   clearInterval(tick);
   await new Promise((resolve) => setTimeout(resolve, 2_000)); // let the last ones arrive
   await dispatcher.stop(5_000);
-  outbox.close();
+  await outbox.close();
   receiver.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -146,14 +209,16 @@ async function liveRun(path: string, calls: number, seconds: number, partials: b
 
 export function outboxTable(r: OutboxBench): string {
   return [
-    '| measure | result |',
-    '|---|---|',
-    `| durable appends, OUTBOX_SYNC=full (fsync per event; event + delivery in one transaction) | **${Math.round(r.appendsPerSecond)} events/s** |`,
-    `| appends, OUTBOX_SYNC=normal (survives a process crash, not a power cut) | ${Math.round(r.appendsPerSecondNormal)} events/s |`,
-    ...r.runs.map(
-      (run) =>
-        `| ${r.liveCalls} live calls, ${run.partials ? 'finals and partials' : 'finals'} (${Math.round(run.eventsPerSecond)} events/s, ${run.delivered} delivered): committed → received p50 / p99 | **${run.latencyP50Ms.toFixed(0)} / ${run.latencyP99Ms.toFixed(0)} ms** |`,
-    ),
+    '| store | measure | result |',
+    '|---|---|---|',
+    `| SQLite | one fsynced transaction per event (no group commit) | ${Math.round(r.singleAppendsPerSecond)} events/s |`,
+    ...r.stores.flatMap((s) => [
+      `| ${s.store} | durable appends, group commit, ${r.liveCalls} calls appending at once | **${Math.round(s.appendsPerSecond)} events/s** |`,
+      ...s.runs.map(
+        (run) =>
+          `| ${s.store} | ${r.liveCalls} live calls, ${run.partials ? 'finals and partials' : 'finals'} (${Math.round(run.eventsPerSecond)} events/s, ${run.delivered} delivered): committed → received p50 / p99 | **${run.latencyP50Ms.toFixed(0)} / ${run.latencyP99Ms.toFixed(0)} ms** |`,
+      ),
+    ]),
   ].join('\n');
 }
 

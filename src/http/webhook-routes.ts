@@ -6,11 +6,11 @@ import type { CallRegistry } from '../calls/call-registry.js';
 import { VoxlineError } from '../errors.js';
 import type { Recordings } from '../recording/recordings.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
-import type { Delivery, Outbox } from '../webhooks/outbox.js';
+import type { Delivery, OutboxStore } from '../webhooks/outbox-store.js';
 import { requireAdminToken } from './admin-auth.js';
 
 export interface WebhookRoutesOptions {
-  readonly outbox: Outbox | undefined;
+  readonly outbox: OutboxStore | undefined;
   readonly dispatcher: Dispatcher | undefined;
   readonly recordings: Recordings | undefined;
   readonly registry: CallRegistry;
@@ -36,20 +36,20 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     '/v1/webhooks/deliveries',
     { schema: { querystring: ListQuery } },
     async (request) => {
-      const list = outbox?.list(request.query.status ?? 'failed', request.query.limit ?? 100) ?? [];
+      const list = (await outbox?.list(request.query.status ?? 'failed', request.query.limit ?? 100)) ?? [];
       return { deliveries: list.map(view) };
     },
   );
 
   app.post<{ Params: { id: string } }>('/v1/webhooks/deliveries/:id/retry', async (request, reply) => {
     const id = Number(request.params.id);
-    const delivery = Number.isInteger(id) ? outbox?.get(id) : undefined;
+    const delivery = Number.isInteger(id) ? await outbox?.get(id) : undefined;
     if (!outbox || !delivery) throw new VoxlineError('VL_ERR_DELIVERY_NOT_FOUND', request.params.id);
-    if (!outbox.requeue(id)) {
+    if (!(await outbox.requeue(id, Date.now()))) {
       throw new VoxlineError('VL_ERR_DELIVERY_NOT_FAILED', `delivery ${id} is ${delivery.status}`);
     }
     dispatcher?.notify([delivery.endpoint]);
-    return reply.code(202).send({ delivery: view(outbox.get(id) as Delivery) });
+    return reply.code(202).send({ delivery: view((await outbox.get(id)) as Delivery) });
   });
 
   app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/recording', async (request, reply) => {

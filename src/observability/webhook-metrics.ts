@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DispatcherObserver } from '../webhooks/dispatcher.js';
-import type { Outbox } from '../webhooks/outbox.js';
+import type { OutboxStore } from '../webhooks/outbox-store.js';
 
 /** Webhook delivery metrics, registered on the app's registry. */
 export class WebhookMetrics implements DispatcherObserver {
@@ -10,7 +10,7 @@ export class WebhookMetrics implements DispatcherObserver {
   readonly stored: Counter<'type'>;
   readonly storeFailures: Counter;
 
-  constructor(registry: Registry, outbox: Outbox | undefined) {
+  constructor(registry: Registry, outbox: OutboxStore | undefined) {
     const registers = [registry];
     this.#latency = new Histogram({
       name: 'voxline_webhook_delivery_seconds',
@@ -47,9 +47,10 @@ export class WebhookMetrics implements DispatcherObserver {
       help: 'Deliveries in the outbox, by endpoint and status',
       labelNames: ['endpoint', 'status'],
       registers,
-      collect() {
+      async collect() {
+        const counts = (await outbox?.counts()) ?? [];
         this.reset();
-        for (const { endpoint, status, n } of outbox?.counts() ?? []) this.set({ endpoint, status }, n);
+        for (const { endpoint, status, n } of counts) this.set({ endpoint, status }, n);
       },
     });
   }

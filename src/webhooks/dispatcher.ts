@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { backoffDelay } from '../asr/backoff.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
-import type { Delivery, Outbox } from './outbox.js';
+import type { Delivery, OutboxStore } from './outbox-store.js';
 import { signatureHeader } from './signing.js';
 import type { WebhookConfig, WebhookEndpoint } from './webhook-config.js';
 
@@ -10,6 +11,18 @@ type Outcome =
   | { kind: 'delivered' }
   | { kind: 'retry'; error: string; retryAfterMs?: number }
   | { kind: 'dead'; error: string };
+
+/** A claim outlives the request (WEBHOOK_TIMEOUT_MS) by this much before another instance may take it. */
+export const LEASE_MARGIN_MS = 30_000;
+/** With a shared store, how often an idle worker looks for work (another instance's, once its leases ran out). */
+export const SHARED_POLL_MS = 5_000;
+
+export interface DispatcherOptions {
+  /** This process's name on the leases it takes (random by default). */
+  readonly owner?: string;
+  /** Shared stores: the longest an idle worker waits before looking again. */
+  readonly pollMs?: number;
+}
 
 export interface DispatcherObserver {
   delivered(endpoint: string, latencyMs: number): void;
@@ -22,20 +35,25 @@ export interface DispatcherObserver {
  * never holds up another (nor the audio path: nothing here is awaited there). Per call, an
  * endpoint gets events strictly in seq order: the next waits until the one before is delivered
  * or dead-lettered. Different calls go in parallel, up to `concurrency` requests per endpoint.
+ * Work is claimed with a lease, so dispatchers of several instances on one store never attempt
+ * the same delivery at once, and the work of one that died is taken over when its leases expire.
  */
 export class Dispatcher {
   readonly #workers: EndpointWorker[];
 
   /** `clock`: what retries wait on and attempts are stamped with (wallNow); the system clock by default. */
   constructor(
-    outbox: Outbox,
+    outbox: OutboxStore,
     config: WebhookConfig,
     log: FastifyBaseLogger,
     observer: DispatcherObserver,
     clock: Clock = systemClock,
+    options: DispatcherOptions = {},
   ) {
+    const owner = options.owner ?? `voxline-${randomBytes(6).toString('hex')}`;
+    const pollMs = outbox.shared ? (options.pollMs ?? SHARED_POLL_MS) : undefined;
     this.#workers = config.endpoints.map(
-      (ep) => new EndpointWorker(ep, outbox, config, log, observer, clock),
+      (ep) => new EndpointWorker(ep, outbox, config, log, observer, clock, owner, pollMs),
     );
   }
 
@@ -58,8 +76,10 @@ export class Dispatcher {
 class EndpointWorker {
   readonly id: string;
   readonly #endpoint: WebhookEndpoint;
-  readonly #outbox: Outbox;
+  readonly #outbox: OutboxStore;
   readonly #config: WebhookConfig;
+  readonly #owner: string;
+  readonly #pollMs: number | undefined;
   readonly #log: FastifyBaseLogger;
   readonly #observer: DispatcherObserver;
   /** Calls with a request in flight: their next event must wait for it. */
@@ -68,16 +88,22 @@ class EndpointWorker {
   #timer: TimerHandle | undefined;
   #stopped = false;
   #kicking = false;
+  /** A kick came while one was running: look again when it is done. */
+  #again = false;
 
   constructor(
     endpoint: WebhookEndpoint,
-    outbox: Outbox,
+    outbox: OutboxStore,
     config: WebhookConfig,
     log: FastifyBaseLogger,
     observer: DispatcherObserver,
     clock: Clock,
+    owner: string,
+    pollMs: number | undefined,
   ) {
     this.#clock = clock;
+    this.#owner = owner;
+    this.#pollMs = pollMs;
     this.id = endpoint.id;
     this.#endpoint = endpoint;
     this.#outbox = outbox;
@@ -87,16 +113,34 @@ class EndpointWorker {
   }
 
   kick(): void {
-    if (this.#stopped || this.#kicking) return;
+    if (this.#stopped) return;
+    if (this.#kicking) {
+      this.#again = true;
+      return;
+    }
     this.#kicking = true;
-    try {
-      const free = this.#config.concurrency - this.#inFlight.size;
-      if (free <= 0) return;
-      const now = this.#clock.wallNow();
-      // Ask for more than free: heads of calls already in flight come back too and are skipped.
-      for (const delivery of this.#outbox.due(this.id, now, free + this.#inFlight.size)) {
-        if (this.#inFlight.size >= this.#config.concurrency) break;
-        if (this.#inFlight.has(delivery.callSid)) continue;
+    this.#fill()
+      .catch((err: unknown) => this.#log.error({ err }, 'webhook dispatcher failed to read the outbox'))
+      .finally(() => {
+        this.#kicking = false;
+        if (this.#again) {
+          this.#again = false;
+          this.kick();
+        }
+      });
+  }
+
+  async #fill(): Promise<void> {
+    const now = this.#clock.wallNow();
+    const free = this.#config.concurrency - this.#inFlight.size;
+    if (free > 0) {
+      const lease = { owner: this.#owner, until: now + this.#config.timeoutMs + LEASE_MARGIN_MS };
+      for (const delivery of await this.#outbox.claimDue(this.id, now, free, lease)) {
+        // Stopped meanwhile, or the call's previous attempt is still winding up: give it back.
+        if (this.#stopped || this.#inFlight.has(delivery.callSid)) {
+          await this.#outbox.release(delivery.id, this.#owner);
+          continue;
+        }
         const attempt = this.#attempt(delivery)
           .catch((err: unknown) =>
             this.#log.error({ err, deliveryId: delivery.id }, 'webhook bookkeeping failed'),
@@ -107,12 +151,8 @@ class EndpointWorker {
           });
         this.#inFlight.set(delivery.callSid, attempt);
       }
-      this.#armTimer(now);
-    } catch (err) {
-      this.#log.error({ err }, 'webhook dispatcher failed to read the outbox');
-    } finally {
-      this.#kicking = false;
     }
+    await this.#armTimer(now);
   }
 
   async stop(timeoutMs: number): Promise<void> {
@@ -128,12 +168,16 @@ class EndpointWorker {
     this.#clock.clearTimeout(timer);
   }
 
-  /** Wakes up for the earliest retry that is not due yet. */
-  #armTimer(now: number): void {
+  /** Wakes up for the earliest retry (or lease expiry) that is not due yet; shared stores poll too. */
+  async #armTimer(now: number): Promise<void> {
+    const next = await this.#outbox.nextDueAt(this.id);
     this.#clock.clearTimeout(this.#timer);
-    const next = this.#outbox.nextDueAt(this.id);
-    if (next === undefined) return;
-    this.#timer = this.#clock.setTimeout(() => this.kick(), Math.max(10, next - now));
+    this.#timer = undefined;
+    if (this.#stopped) return;
+    let wait = next === undefined ? undefined : Math.max(10, next - now);
+    if (this.#pollMs !== undefined) wait = Math.min(wait ?? this.#pollMs, this.#pollMs);
+    if (wait === undefined) return;
+    this.#timer = this.#clock.setTimeout(() => this.kick(), wait);
     this.#timer.unref();
   }
 
@@ -141,12 +185,13 @@ class EndpointWorker {
     const started = this.#clock.wallNow();
     const outcome = await this.#send(delivery);
     if (this.#stopped && outcome.kind !== 'delivered') {
-      // Shutting down: leave it pending, unchanged, for the next start.
+      // Shutting down: leave it pending, unchanged, for the next start (or another instance).
+      await this.#outbox.release(delivery.id, this.#owner);
       return;
     }
     if (outcome.kind === 'delivered') {
       const deliveredAt = this.#clock.wallNow();
-      this.#outbox.markDelivered(delivery.id, deliveredAt);
+      await this.#outbox.markDelivered(delivery.id, deliveredAt);
       this.#observer.delivered(this.id, deliveredAt - delivery.createdAt);
       return;
     }
@@ -156,7 +201,7 @@ class EndpointWorker {
     if (outcome.kind === 'dead' || age >= this.#config.maxAgeMs) {
       const error =
         outcome.kind === 'dead' ? outcome.error : `${outcome.error}; gave up after ${attempts} attempts`;
-      this.#outbox.markFailed(delivery.id, error, this.#clock.wallNow());
+      await this.#outbox.markFailed(delivery.id, error, this.#clock.wallNow());
       this.#observer.deadLettered(this.id);
       this.#log.error(
         { deliveryId: delivery.id, eventId: delivery.eventId, attempts, error },
@@ -166,7 +211,7 @@ class EndpointWorker {
     }
     const delay = backoffDelay(attempts - 1, this.#config.retryBaseMs, this.#config.retryMaxMs);
     const wait = Math.min(this.#config.retryMaxMs, Math.max(outcome.retryAfterMs ?? 0, delay));
-    this.#outbox.markRetry(delivery.id, this.#clock.wallNow() + wait, outcome.error);
+    await this.#outbox.markRetry(delivery.id, this.#clock.wallNow() + wait, outcome.error);
     this.#log.warn(
       { deliveryId: delivery.id, attempts, retryInMs: wait, error: outcome.error },
       'webhook failed; will retry',

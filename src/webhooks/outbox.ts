@@ -1,24 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { EVENT_VERSION, type EventData, type EventType, type WebhookEvent } from './event-schemas.js';
+import { eventEnvelope } from './event-envelope.js';
+import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
+import type { Delivery, DeliveryStatus, Lease, PruneResult } from './outbox-store.js';
 
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
-
-export interface Delivery {
-  readonly id: number;
-  readonly eventId: string;
-  readonly endpoint: string;
-  readonly callSid: string;
-  readonly seq: number;
-  readonly type: string;
-  readonly status: DeliveryStatus;
-  readonly attempts: number;
-  readonly createdAt: number;
-  readonly nextAttemptAt: number;
-  readonly lastError: string | null;
-  readonly deliveredAt: number | null;
-  readonly body: string;
-}
+export type { Delivery, DeliveryStatus, PruneResult } from './outbox-store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS call_seq (call_sid TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
@@ -29,7 +14,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   id INTEGER PRIMARY KEY, event_id TEXT NOT NULL REFERENCES events(id), endpoint TEXT NOT NULL,
   call_sid TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, last_error TEXT, delivered_at INTEGER,
-  finished_at INTEGER);
+  finished_at INTEGER, lease_owner TEXT, lease_until INTEGER);
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (endpoint, status, call_sid, seq);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (endpoint, status, next_attempt_at);
 `;
@@ -41,11 +26,18 @@ CREATE INDEX IF NOT EXISTS events_call ON events (call_sid);
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
 `;
 
-/** Outboxes written before retention have no finished_at: add it (NULL there; see FINISHED_AT). */
+/**
+ * Outboxes written before retention have no finished_at (NULL there; see FINISHED_AT), those
+ * written before claims no lease columns: add them.
+ */
 function migrate(db: Database.Database): void {
-  const columns = db.pragma('table_info(deliveries)') as { name: string }[];
-  if (!columns.some((c) => c.name === 'finished_at')) {
-    db.exec('ALTER TABLE deliveries ADD COLUMN finished_at INTEGER');
+  const columns = new Set((db.pragma('table_info(deliveries)') as { name: string }[]).map((c) => c.name));
+  for (const [name, type] of [
+    ['finished_at', 'INTEGER'],
+    ['lease_owner', 'TEXT'],
+    ['lease_until', 'INTEGER'],
+  ]) {
+    if (!columns.has(name)) db.exec(`ALTER TABLE deliveries ADD COLUMN ${name} ${type}`);
   }
   db.exec(RETENTION_INDEXES);
 }
@@ -62,13 +54,6 @@ export interface PruneCursor {
   readonly rowid: number;
 }
 
-/** Rows one prune deleted. */
-export interface PruneResult {
-  events: number;
-  deliveries: number;
-  sequences: number;
-}
-
 export interface PruneBatch extends PruneResult {
   /** Where the next batch starts; undefined when this one reached the end. */
   readonly next: PruneCursor | undefined;
@@ -77,6 +62,15 @@ export interface PruneBatch extends PruneResult {
 /** Events looked at per prune batch: each batch is one short transaction. */
 const PRUNE_BATCH = 500;
 
+/** One event to append: the call, its type and data, the endpoints subscribed to it, the time. */
+export interface AppendRequest {
+  readonly callSid: string;
+  readonly type: string;
+  readonly data: unknown;
+  readonly endpoints: readonly string[];
+  readonly now: number;
+}
+
 type Append = (
   callSid: string,
   type: string,
@@ -84,9 +78,10 @@ type Append = (
   endpoints: readonly string[],
   now: number,
 ) => WebhookEvent;
+type AppendMany = (requests: readonly AppendRequest[]) => WebhookEvent[];
 
-/** One transaction on `db`: the call's next seq, the event, a delivery per endpoint. */
-function appender(db: Database.Database): Append {
+/** On `db`: the call's next seq, the event, a delivery per endpoint; one transaction per call of either. */
+function appender(db: Database.Database): { one: Append; many: AppendMany } {
   const nextSeq = db.prepare(
     `INSERT INTO call_seq (call_sid, last_seq) VALUES (?, 1)
      ON CONFLICT(call_sid) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
@@ -98,23 +93,25 @@ function appender(db: Database.Database): Append {
     `INSERT INTO deliveries (event_id, endpoint, call_sid, seq, status, created_at, next_attempt_at)
      VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
   );
-  return db.transaction(
-    (callSid: string, type: string, data: unknown, endpoints: readonly string[], now: number) => {
-      const { last_seq: seq } = nextSeq.get(callSid) as { last_seq: number };
-      const event = {
-        id: `evt_${randomBytes(16).toString('hex')}`,
-        type,
-        version: EVENT_VERSION,
-        callSid,
-        seq,
-        occurredAt: new Date(now).toISOString(),
-        data,
-      } as WebhookEvent;
-      insertEvent.run(event.id, callSid, seq, type, JSON.stringify(event), now);
-      for (const endpoint of endpoints) insertDelivery.run(event.id, endpoint, callSid, seq, now, now);
-      return event;
-    },
-  );
+  const append = (
+    callSid: string,
+    type: string,
+    data: unknown,
+    endpoints: readonly string[],
+    now: number,
+  ) => {
+    const { last_seq: seq } = nextSeq.get(callSid) as { last_seq: number };
+    const event = eventEnvelope(callSid, type, data, seq, now);
+    insertEvent.run(event.id, callSid, seq, type, JSON.stringify(event), now);
+    for (const endpoint of endpoints) insertDelivery.run(event.id, endpoint, callSid, seq, now, now);
+    return event;
+  };
+  return {
+    one: db.transaction(append),
+    many: db.transaction((requests: readonly AppendRequest[]) =>
+      requests.map((r) => append(r.callSid, r.type, r.data, r.endpoints, r.now)),
+    ),
+  };
 }
 
 const COLUMNS = `d.id, d.event_id AS eventId, d.endpoint, d.call_sid AS callSid, d.seq, e.type, d.status,
@@ -135,10 +132,11 @@ export class Outbox {
    * marks to a power cut only means a re-delivery (at least once), so they need no fsync each.
    */
   readonly #bookkeeping: Database.Database;
-  readonly #append: Append;
-  readonly #appendEphemeral: Append;
+  readonly #append: { one: Append; many: AppendMany };
+  readonly #appendEphemeral: { one: Append; many: AppendMany };
   readonly #statements;
   readonly #pruneBatch: (cutoff: number, limit: number, after: PruneCursor) => PruneBatch;
+  readonly #claim: (endpoint: string, now: number, limit: number, lease: Lease) => Delivery[];
 
   constructor(path: string, sync: OutboxSync = 'full') {
     this.#db = new Database(path);
@@ -161,19 +159,35 @@ export class Outbox {
                            AND p.call_sid = d.call_sid AND p.seq < d.seq)
          ORDER BY d.next_attempt_at, d.id LIMIT ?`,
       ),
+      // Heads as `due` gives them, less those leased to anyone until after `now`.
+      claimable: books.prepare(
+        `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.endpoint = @endpoint AND d.status = 'pending' AND d.next_attempt_at <= @now
+           AND (d.lease_until IS NULL OR d.lease_until <= @now)
+           AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint = d.endpoint AND p.status = 'pending'
+                           AND p.call_sid = d.call_sid AND p.seq < d.seq)
+         ORDER BY d.next_attempt_at, d.id LIMIT @limit`,
+      ),
+      lease: books.prepare('UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?'),
+      release: books.prepare(
+        'UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
+      ),
+      // A leased delivery is not due for anyone else before its lease runs out.
       nextDue: books.prepare(
-        `SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE endpoint = ? AND status = 'pending'`,
+        `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS at FROM deliveries
+         WHERE endpoint = ? AND status = 'pending'`,
       ),
       delivered: books.prepare(
         `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = @now, finished_at = @now,
-           last_error = NULL WHERE id = @id`,
+           last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE id = @id`,
       ),
       retryLater: books.prepare(
-        'UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?',
+        `UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, lease_owner = NULL,
+           lease_until = NULL WHERE id = ?`,
       ),
       dead: books.prepare(
-        `UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?, finished_at = ?
-         WHERE id = ?`,
+        `UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?, finished_at = ?,
+           lease_owner = NULL, lease_until = NULL WHERE id = ?`,
       ),
       list: books.prepare(
         `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = ? ORDER BY d.id DESC LIMIT ?`,
@@ -207,6 +221,11 @@ export class Outbox {
         'DELETE FROM call_seq WHERE call_sid = @call AND NOT EXISTS (SELECT 1 FROM events WHERE call_sid = @call)',
       ),
     };
+    this.#claim = books.transaction((endpoint: string, now: number, limit: number, lease: Lease) => {
+      const rows = this.#statements.claimable.all({ endpoint, now, limit }) as Delivery[];
+      for (const row of rows) this.#statements.lease.run(lease.owner, lease.until, row.id);
+      return rows;
+    });
     this.#pruneBatch = books.transaction((cutoff: number, limit: number, after: PruneCursor) =>
       this.#prune(cutoff, limit, after),
     );
@@ -224,7 +243,25 @@ export class Outbox {
   ): WebhookEvent<T> {
     // Partials are superseded by their final: a power cut may lose the last few, never a final.
     const append = type === 'transcript.partial' ? this.#appendEphemeral : this.#append;
-    return append(callSid, type, data, endpoints, now) as WebhookEvent<T>;
+    return append.one(callSid, type, data, endpoints, now) as WebhookEvent<T>;
+  }
+
+  /**
+   * Group commit: every request in one transaction (one fsync), in order; all or none. Partials
+   * alone skip the fsync, as in `append`; a batch with anything else in it is fsynced.
+   */
+  appendMany(requests: readonly AppendRequest[]): WebhookEvent[] {
+    const ephemeral = requests.every((r) => r.type === 'transcript.partial');
+    return (ephemeral ? this.#appendEphemeral : this.#append).many(requests);
+  }
+
+  /** The due heads of `endpoint`'s call queues that nobody holds, now leased to `lease.owner`. */
+  claimDue(endpoint: string, now: number, limit: number, lease: Lease): Delivery[] {
+    return this.#claim(endpoint, now, limit, lease);
+  }
+
+  release(id: number, owner: string): void {
+    this.#statements.release.run(id, owner);
   }
 
   due(endpoint: string, now: number, limit: number): Delivery[] {

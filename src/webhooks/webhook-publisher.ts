@@ -6,11 +6,11 @@ import type { RecordingInfo } from '../recording/call-recorder.js';
 import { summarize } from './call-summary.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { EventData, EventType } from './event-schemas.js';
-import type { Outbox } from './outbox.js';
+import type { OutboxStore } from './outbox-store.js';
 import type { WebhookEndpoint } from './webhook-config.js';
 
 export interface PublisherOptions {
-  readonly outbox: Outbox;
+  readonly outbox: OutboxStore;
   readonly dispatcher: Dispatcher;
   readonly endpoints: readonly WebhookEndpoint[];
   /** Origin for recording URLs. */
@@ -108,16 +108,19 @@ export class WebhookPublisher implements CallObserver {
   #publish<T extends EventType>(call: Call, type: T, data: EventData<T>): void {
     const targets = this.#o.endpoints.filter((e) => e.events.has(type)).map((e) => e.id);
     if (targets.length === 0) return;
-    try {
-      this.#o.outbox.append(call.callSid, type, data, targets, (this.#o.clock ?? systemClock).wallNow());
-    } catch (err) {
-      // Nothing was committed: the event is lost, loudly (disk full, database gone).
-      call.log.error({ err, type }, 'webhook event could not be stored');
-      this.#o.onStoreFailed?.();
-      return;
-    }
-    this.#o.onStored?.(type);
-    this.#o.dispatcher.notify(targets);
+    // Appends are queued in call order (seq follows it) and committed in groups; an event counts
+    // as emitted, and is handed to the dispatcher, only once it is committed.
+    this.#o.outbox.append(call.callSid, type, data, targets, (this.#o.clock ?? systemClock).wallNow()).then(
+      () => {
+        this.#o.onStored?.(type);
+        this.#o.dispatcher.notify(targets);
+      },
+      (err: unknown) => {
+        // Nothing was committed: the event is lost, loudly (disk full, database gone).
+        call.log.error({ err, type }, 'webhook event could not be stored');
+        this.#o.onStoreFailed?.();
+      },
+    );
   }
 }
 

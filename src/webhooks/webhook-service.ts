@@ -8,12 +8,13 @@ import type { Config } from '../config.js';
 import { WebhookMetrics } from '../observability/webhook-metrics.js';
 import { Recordings } from '../recording/recordings.js';
 import { Dispatcher } from './dispatcher.js';
-import { Outbox, type PruneResult } from './outbox.js';
+import type { OutboxStore, PruneResult } from './outbox-store.js';
+import { SqliteOutboxStore } from './sqlite-outbox-store.js';
 import { WebhookPublisher } from './webhook-publisher.js';
 
 /** Outbox, dispatcher, publisher and recordings, wired from config; what buildApp plugs in. */
 export interface WebhookService {
-  readonly outbox: Outbox | undefined;
+  readonly outbox: OutboxStore | undefined;
   readonly dispatcher: Dispatcher | undefined;
   readonly recordings: Recordings | undefined;
   readonly observers: readonly CallObserver[];
@@ -55,7 +56,7 @@ export function createWebhookService(
   const now = deps.now ?? (() => clock.wallNow());
   const outbox =
     webhooks.endpoints.length > 0
-      ? new Outbox(join(config.dataDir, 'voxline.db'), webhooks.outboxSync)
+      ? new SqliteOutboxStore(join(config.dataDir, 'voxline.db'), webhooks.outboxSync)
       : undefined;
   const metrics = new WebhookMetrics(registry, outbox);
   const dispatcher = outbox ? new Dispatcher(outbox, webhooks, log, metrics, clock) : undefined;
@@ -139,7 +140,7 @@ export function createWebhookService(
       stopPruning.abort();
       await pruning;
       await dispatcher?.stop(timeoutMs);
-      outbox?.close();
+      await outbox?.close();
     },
   };
 }

@@ -243,11 +243,13 @@ describe('the webhook service prunes the outbox', () => {
     const service = createWebhookService(config, new Registry(), pino({ level: 'silent' }), {
       now: () => now,
     });
-    const outbox = service.outbox as Outbox;
     const path = join(dataDir, 'voxline.db');
-    // Everything here is delivered already, so the dispatcher has nothing to send.
+    // Written beside the service's store (a second connection on the file). Everything here is
+    // delivered already, so the dispatcher has nothing to send.
+    const outbox = new Outbox(path, 'normal');
     delivered(outbox, 'CAlastweek', T - 8 * DAY, T - 8 * DAY, ['env']);
     delivered(outbox, 'CAyesterday', T - DAY, T - DAY, ['env']);
+    outbox.close();
 
     service.start();
     expect(await service.pruneOutbox()).toEqual({ events: 1, deliveries: 1, sequences: 1 });

@@ -1,0 +1,275 @@
+import type pg from 'pg';
+import { migrate } from '../store/postgres.js';
+import { eventEnvelope } from './event-envelope.js';
+import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
+import { GroupCommit } from './group-commit.js';
+import type { AppendRequest } from './outbox.js';
+import type { Delivery, DeliveryStatus, Lease, OutboxStore, PruneResult } from './outbox-store.js';
+import { OUTBOX_MIGRATIONS } from './postgres-outbox-schema.js';
+
+const COLUMNS = `d.id, d.event_id AS "eventId", d.endpoint, d.call_sid AS "callSid", d.seq, e.type, d.status,
+  d.attempts, d.created_at AS "createdAt", d.next_attempt_at AS "nextAttemptAt", d.last_error AS "lastError",
+  d.delivered_at AS "deliveredAt", e.body`;
+
+/** As in the SQLite outbox: when a delivery was finished (delivered or dead-lettered). */
+const FINISHED_AT = 'COALESCE(d.finished_at, d.delivered_at, d.next_attempt_at)';
+
+const PRUNE_BATCH = 500;
+
+/** Named statements: PostgreSQL plans each once per connection. */
+const SQL = {
+  seqs: `INSERT INTO call_seq (call_sid, last_seq) SELECT * FROM unnest($1::text[], $2::bigint[])
+         ON CONFLICT (call_sid) DO UPDATE SET last_seq = call_seq.last_seq + EXCLUDED.last_seq
+         RETURNING call_sid, last_seq`,
+  events: `INSERT INTO events (id, call_sid, seq, type, body, created_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[])`,
+  deliveries: `INSERT INTO deliveries (event_id, endpoint, call_sid, seq, status, created_at, next_attempt_at)
+               SELECT e, p, c, s, 'pending', t, t
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS x(e, p, c, s, t)`,
+  // The heads of the endpoint's call queues that are due and that nobody holds, locked so that a
+  // second instance running this at the same moment skips them rather than waiting or doubling.
+  claim: `WITH heads AS (
+            SELECT d.id FROM deliveries d
+            WHERE d.endpoint = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
+              AND (d.lease_until IS NULL OR d.lease_until <= $2)
+              AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint = d.endpoint AND p.status = 'pending'
+                              AND p.call_sid = d.call_sid AND p.seq < d.seq)
+            ORDER BY d.next_attempt_at, d.id LIMIT $3
+            FOR UPDATE OF d SKIP LOCKED)
+          UPDATE deliveries d SET lease_owner = $4, lease_until = $5
+          FROM heads, events e WHERE d.id = heads.id AND e.id = d.event_id
+          RETURNING ${COLUMNS}`,
+  release: 'UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2',
+  nextDue: `SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, 0))) AS at FROM deliveries
+            WHERE endpoint = $1 AND status = 'pending'`,
+  delivered: `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $2, finished_at = $2,
+                last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $1`,
+  retry: `UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, lease_owner = NULL,
+            lease_until = NULL WHERE id = $1`,
+  dead: `UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $2, finished_at = $3,
+           lease_owner = NULL, lease_until = NULL WHERE id = $1`,
+  list: `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = $1
+         ORDER BY d.id DESC LIMIT $2`,
+  get: `SELECT ${COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1`,
+  requeue: `UPDATE deliveries SET status = 'pending', attempts = 0, created_at = $2, next_attempt_at = $2,
+              last_error = NULL, finished_at = NULL, lease_owner = NULL, lease_until = NULL
+            WHERE id = $1 AND status = 'failed'`,
+  counts: 'SELECT endpoint, status, COUNT(*)::int AS n FROM deliveries GROUP BY endpoint, status',
+  pruneScan: `SELECT e.id, e.call_sid AS "callSid", e.created_at AS "createdAt",
+                NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id
+                            AND (d.status = 'pending' OR ${FINISHED_AT} >= $1)) AS done
+              FROM events e WHERE e.created_at < $1 AND (e.created_at, e.id) > ($2, $3)
+              ORDER BY e.created_at, e.id LIMIT $4`,
+  pruneDeliveries: 'DELETE FROM deliveries WHERE event_id = ANY($1::text[])',
+  pruneEvents: 'DELETE FROM events WHERE id = ANY($1::text[])',
+  pruneSequences: `DELETE FROM call_seq c WHERE c.call_sid = ANY($1::text[])
+                   AND NOT EXISTS (SELECT 1 FROM events WHERE call_sid = c.call_sid)`,
+} as const;
+
+type Statement = keyof typeof SQL;
+
+/**
+ * The outbox in PostgreSQL, shared by every voxline instance on the database. Appends are group
+ * committed: whatever was appended while the previous commit ran goes in the next, as three
+ * statements however many events (sequence numbers, events, deliveries). Partials alone commit
+ * with synchronous_commit off, as the SQLite outbox skips their fsync. Deliveries are claimed
+ * with `FOR UPDATE SKIP LOCKED` and a lease, so instances share the work and take over a dead
+ * one's when its leases run out.
+ */
+export class PostgresOutboxStore implements OutboxStore {
+  readonly shared = true;
+  readonly #pool: pg.Pool;
+  readonly #appends: GroupCommit<AppendRequest, WebhookEvent>;
+  #closed = false;
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+    this.#appends = new GroupCommit((batch) => this.#appendBatch(batch));
+  }
+
+  /** Runs the outbox's migrations (safe with several instances starting at once), then opens. */
+  static async open(pool: pg.Pool): Promise<PostgresOutboxStore> {
+    await migrate(pool, OUTBOX_MIGRATIONS);
+    return new PostgresOutboxStore(pool);
+  }
+
+  append<T extends EventType>(
+    callSid: string,
+    type: T,
+    data: EventData<T>,
+    endpoints: readonly string[],
+    now: number,
+  ): Promise<WebhookEvent<T>> {
+    if (this.#closed) return Promise.reject(new Error('the outbox is closed'));
+    return this.#appends.submit({ callSid, type, data, endpoints, now }) as Promise<WebhookEvent<T>>;
+  }
+
+  async #appendBatch(batch: readonly AppendRequest[]): Promise<WebhookEvent[]> {
+    const perCall = new Map<string, number>();
+    for (const r of batch) perCall.set(r.callSid, (perCall.get(r.callSid) ?? 0) + 1);
+    // Sorted: two transactions that touch the same calls lock their rows in the same order.
+    const calls = [...perCall.keys()].sort();
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      if (batch.every((r) => r.type === 'transcript.partial')) {
+        await client.query('SET LOCAL synchronous_commit = off');
+      }
+      const { rows } = await client.query<{ call_sid: string; last_seq: number }>({
+        name: 'outbox.seqs',
+        text: SQL.seqs,
+        values: [calls, calls.map((c) => perCall.get(c))],
+      });
+      // A call's events in this batch take the numbers just below its new last_seq, in order.
+      const next = new Map(rows.map((r) => [r.call_sid, r.last_seq - (perCall.get(r.call_sid) ?? 0) + 1]));
+      const events = batch.map((r) => {
+        const seq = next.get(r.callSid) as number;
+        next.set(r.callSid, seq + 1);
+        return eventEnvelope(r.callSid, r.type, r.data, seq, r.now);
+      });
+      await client.query({
+        name: 'outbox.events',
+        text: SQL.events,
+        values: [
+          events.map((e) => e.id),
+          events.map((e) => e.callSid),
+          events.map((e) => e.seq),
+          events.map((e) => e.type),
+          events.map((e) => JSON.stringify(e)),
+          batch.map((r) => r.now),
+        ],
+      });
+      const d = {
+        event: [] as string[],
+        endpoint: [] as string[],
+        call: [] as string[],
+        seq: [] as number[],
+        at: [] as number[],
+      };
+      batch.forEach((r, i) => {
+        for (const endpoint of r.endpoints) {
+          d.event.push(events[i].id);
+          d.endpoint.push(endpoint);
+          d.call.push(r.callSid);
+          d.seq.push(events[i].seq);
+          d.at.push(r.now);
+        }
+      });
+      if (d.event.length > 0) {
+        await client.query({
+          name: 'outbox.deliveries',
+          text: SQL.deliveries,
+          values: [d.event, d.endpoint, d.call, d.seq, d.at],
+        });
+      }
+      await client.query('COMMIT');
+      return events;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async #query<R extends pg.QueryResultRow>(name: Statement, values: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.#pool.query<R>({ name: `outbox.${name}`, text: SQL[name], values });
+  }
+
+  async claimDue(endpoint: string, now: number, limit: number, lease: Lease): Promise<Delivery[]> {
+    const { rows } = await this.#query<Delivery>('claim', [endpoint, now, limit, lease.owner, lease.until]);
+    return rows.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+  }
+
+  async nextDueAt(endpoint: string): Promise<number | undefined> {
+    const { rows } = await this.#query<{ at: number | null }>('nextDue', [endpoint]);
+    return rows[0]?.at ?? undefined;
+  }
+
+  async markDelivered(id: number, now: number): Promise<void> {
+    await this.#query('delivered', [id, now]);
+  }
+
+  async markRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {
+    await this.#query('retry', [id, nextAttemptAt, error]);
+  }
+
+  async markFailed(id: number, error: string, now: number): Promise<void> {
+    await this.#query('dead', [id, error, now]);
+  }
+
+  async release(id: number, owner: string): Promise<void> {
+    await this.#query('release', [id, owner]);
+  }
+
+  async list(status: DeliveryStatus, limit: number): Promise<Delivery[]> {
+    return (await this.#query<Delivery>('list', [status, limit])).rows;
+  }
+
+  async get(id: number): Promise<Delivery | undefined> {
+    return (await this.#query<Delivery>('get', [id])).rows[0];
+  }
+
+  async requeue(id: number, now: number): Promise<boolean> {
+    return (await this.#query('requeue', [id, now])).rowCount === 1;
+  }
+
+  async counts(): Promise<{ endpoint: string; status: DeliveryStatus; n: number }[]> {
+    return (await this.#query<{ endpoint: string; status: DeliveryStatus; n: number }>('counts', [])).rows;
+  }
+
+  async prune(
+    cutoff: number,
+    options: { batchSize?: number; signal?: AbortSignal } = {},
+  ): Promise<PruneResult> {
+    const total: PruneResult = { events: 0, deliveries: 0, sequences: 0 };
+    const limit = options.batchSize ?? PRUNE_BATCH;
+    let after: { createdAt: number; id: string } = { createdAt: Number.MIN_SAFE_INTEGER, id: '' };
+    for (;;) {
+      if (options.signal?.aborted || this.#closed) return total;
+      const client = await this.#pool.connect();
+      let scanned: { id: string; callSid: string; createdAt: number; done: boolean }[];
+      try {
+        await client.query('BEGIN');
+        scanned = (
+          await client.query({
+            name: 'outbox.pruneScan',
+            text: SQL.pruneScan,
+            values: [cutoff, after.createdAt, after.id, limit],
+          })
+        ).rows;
+        const done = scanned.filter((r) => r.done);
+        const ids = done.map((r) => r.id);
+        if (ids.length > 0) {
+          total.deliveries +=
+            (await client.query({ name: 'outbox.pruneDeliveries', text: SQL.pruneDeliveries, values: [ids] }))
+              .rowCount ?? 0;
+          total.events +=
+            (await client.query({ name: 'outbox.pruneEvents', text: SQL.pruneEvents, values: [ids] }))
+              .rowCount ?? 0;
+          const calls = [...new Set(done.map((r) => r.callSid))];
+          total.sequences +=
+            (await client.query({ name: 'outbox.pruneSequences', text: SQL.pruneSequences, values: [calls] }))
+              .rowCount ?? 0;
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+      const last = scanned.at(-1);
+      if (!last || scanned.length < limit) return total;
+      after = { createdAt: last.createdAt, id: last.id };
+    }
+  }
+
+  /** Commits what was appended, then closes the pool (the store owns it). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#appends.drain();
+    await this.#pool.end();
+  }
+}

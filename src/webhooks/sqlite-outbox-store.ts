@@ -1,0 +1,83 @@
+import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
+import { GroupCommit } from './group-commit.js';
+import { type AppendRequest, Outbox, type OutboxSync } from './outbox.js';
+import type { Delivery, DeliveryStatus, Lease, OutboxStore, PruneResult } from './outbox-store.js';
+
+/**
+ * The embedded outbox: one SQLite file (DATA_DIR/voxline.db) for one process. Appends made in the
+ * same event-loop turn share one transaction and one fsync (group commit), so a burst of events
+ * from many calls costs one disk flush, not one each; bookkeeping is synchronous SQLite.
+ */
+export class SqliteOutboxStore implements OutboxStore {
+  readonly shared = false;
+  readonly #outbox: Outbox;
+  readonly #appends: GroupCommit<AppendRequest, WebhookEvent>;
+  #closed = false;
+
+  constructor(path: string, sync: OutboxSync = 'full') {
+    this.#outbox = new Outbox(path, sync);
+    this.#appends = new GroupCommit((batch) => this.#outbox.appendMany(batch));
+  }
+
+  append<T extends EventType>(
+    callSid: string,
+    type: T,
+    data: EventData<T>,
+    endpoints: readonly string[],
+    now: number,
+  ): Promise<WebhookEvent<T>> {
+    if (this.#closed) return Promise.reject(new Error('the outbox is closed'));
+    return this.#appends.submit({ callSid, type, data, endpoints, now }) as Promise<WebhookEvent<T>>;
+  }
+
+  async claimDue(endpoint: string, now: number, limit: number, lease: Lease): Promise<Delivery[]> {
+    return this.#outbox.claimDue(endpoint, now, limit, lease);
+  }
+
+  async nextDueAt(endpoint: string): Promise<number | undefined> {
+    return this.#outbox.nextDueAt(endpoint);
+  }
+
+  async markDelivered(id: number, now: number): Promise<void> {
+    this.#outbox.markDelivered(id, now);
+  }
+
+  async markRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {
+    this.#outbox.markRetry(id, nextAttemptAt, error);
+  }
+
+  async markFailed(id: number, error: string, now: number): Promise<void> {
+    this.#outbox.markFailed(id, error, now);
+  }
+
+  async release(id: number, owner: string): Promise<void> {
+    this.#outbox.release(id, owner);
+  }
+
+  async list(status: DeliveryStatus, limit: number): Promise<Delivery[]> {
+    return this.#outbox.list(status, limit);
+  }
+
+  async get(id: number): Promise<Delivery | undefined> {
+    return this.#outbox.get(id);
+  }
+
+  async requeue(id: number, now: number): Promise<boolean> {
+    return this.#outbox.requeue(id, now);
+  }
+
+  async counts(): Promise<{ endpoint: string; status: DeliveryStatus; n: number }[]> {
+    return this.#outbox.counts();
+  }
+
+  prune(cutoff: number, options?: { batchSize?: number; signal?: AbortSignal }): Promise<PruneResult> {
+    return this.#outbox.prune(cutoff, options);
+  }
+
+  /** Commits what was appended before closing: an event resolved as stored is stored. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#appends.drain();
+    this.#outbox.close();
+  }
+}

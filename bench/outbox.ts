@@ -146,6 +146,7 @@ async function liveRun(
       },
     ],
     timeoutMs: 15_000,
+    leaseMs: 45_000,
     retryBaseMs: 1_000,
     retryMaxMs: 600_000,
     maxAgeMs: 86_400_000,

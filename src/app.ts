@@ -100,7 +100,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics, config.agent.turnSilenceMs));
     readiness = new EngineReadiness(engine, asrMetrics, server.log);
   }
-  const webhooks = createWebhookService(config, metrics.registry, server.log, { clock });
+  const webhooks = await createWebhookService(config, metrics.registry, server.log, { clock });
   consumers.push(...webhooks.consumers);
   const agent = createAgentService(
     config.agent,

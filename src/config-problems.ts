@@ -9,7 +9,8 @@ import { Value } from '@sinclair/typebox/value';
 
 /** Variables whose values are credentials (never shown in an error). */
 export function isSecretName(name: string): boolean {
-  return /(TOKEN|_KEY|SECRET|PASSWORD)$/.test(name);
+  // A database URL carries its password.
+  return /(TOKEN|_KEY|SECRET|PASSWORD)$/.test(name) || name === 'DATABASE_URL';
 }
 
 /** `got "verbose"`, or for a secret `got 12 characters`. */

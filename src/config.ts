@@ -75,6 +75,13 @@ export const EnvSchema = Type.Object({
   ADMIN_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
   ),
+  DATABASE_URL: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'postgres://user:password@host:5432/db: the webhook outbox in PostgreSQL, shared by every instance (unset: SQLite in DATA_DIR)',
+    }),
+  ),
   OUTBOX_RETENTION_DAYS: Type.Number({
     exclusiveMinimum: 0,
     maximum: 36_500,
@@ -134,6 +141,8 @@ export interface Config {
     /** Finished events (delivered or dead-lettered) are kept this long, in days (may be fractional). */
     readonly retentionDays: number;
   };
+  /** PostgreSQL shared by the instances (DATABASE_URL); undefined: the embedded SQLite file. */
+  readonly database: { readonly url: string } | undefined;
   readonly agent: AgentConfig;
   /** Things the operator should know at start (logged as warnings). */
   readonly warnings: readonly string[];
@@ -166,6 +175,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (e.TWILIO_CONTINUE_URL && !isHttpUrl(e.TWILIO_CONTINUE_URL)) {
     problems.push(
       `TWILIO_CONTINUE_URL: must be an http(s) URL (got ${JSON.stringify(e.TWILIO_CONTINUE_URL)})`,
+    );
+  }
+  if (e.DATABASE_URL !== undefined && !/^postgres(ql)?:\/\/./.test(e.DATABASE_URL)) {
+    problems.push(
+      'DATABASE_URL: expected a postgres:// or postgresql:// URL (value not shown: it may hold a password)',
     );
   }
   if (e.LEG_LABEL_INBOUND === e.LEG_LABEL_OUTBOUND) {
@@ -245,6 +259,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     asr: asr.value,
     webhooks: webhooks.value,
     outbox: { retentionDays: e.OUTBOX_RETENTION_DAYS },
+    database: e.DATABASE_URL ? { url: e.DATABASE_URL } : undefined,
     agent: agent.value,
     warnings,
   });

@@ -6,6 +6,7 @@
 
 export const ERRORS = {
   VL_ERR_CONFIG: { status: 500, retryable: false, message: 'invalid configuration' },
+  VL_ERR_DATABASE: { status: 503, retryable: true, message: 'the database cannot be used' },
   VL_ERR_BAD_REQUEST: { status: 400, retryable: false, message: 'bad request' },
   VL_ERR_TWILIO_NOT_CONFIGURED: {
     status: 403,

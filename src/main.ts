@@ -49,7 +49,15 @@ async function main(): Promise<void> {
 
   const format = resolveLogFormat(config.logFormat, process.stdout.isTTY === true);
   const logger = createLogger({ level: config.logLevel, format });
-  const { server, startEdges } = await buildApp(config, { logger });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(config, { logger });
+  } catch (err) {
+    if (!isVoxlineError(err, 'VL_ERR_DATABASE')) throw err;
+    process.stderr.write(`voxline: ${err.message}\n`);
+    process.exit(1);
+  }
+  const { server, startEdges } = app;
   if (envFile) server.log.info({ file: envFile }, 'settings read from the env file');
   // At a terminal the guide below says what is not set; log shippers get each warning as a line.
   if (format === 'json') for (const warning of config.warnings) server.log.warn(warning);

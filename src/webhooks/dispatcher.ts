@@ -12,8 +12,6 @@ type Outcome =
   | { kind: 'retry'; error: string; retryAfterMs?: number }
   | { kind: 'dead'; error: string };
 
-/** A claim outlives the request (WEBHOOK_TIMEOUT_MS) by this much before another instance may take it. */
-export const LEASE_MARGIN_MS = 30_000;
 /** With a shared store, how often an idle worker looks for work (another instance's, once its leases ran out). */
 export const SHARED_POLL_MS = 5_000;
 
@@ -134,7 +132,7 @@ class EndpointWorker {
     const now = this.#clock.wallNow();
     const free = this.#config.concurrency - this.#inFlight.size;
     if (free > 0) {
-      const lease = { owner: this.#owner, until: now + this.#config.timeoutMs + LEASE_MARGIN_MS };
+      const lease = { owner: this.#owner, until: now + this.#config.leaseMs };
       for (const delivery of await this.#outbox.claimDue(this.id, now, free, lease)) {
         // Stopped meanwhile, or the call's previous attempt is still winding up: give it back.
         if (this.#stopped || this.#inFlight.has(delivery.callSid)) {

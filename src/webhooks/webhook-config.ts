@@ -22,6 +22,14 @@ export const WebhookEnvProperties = {
     Type.String({ minLength: 1, description: 'its event filter, comma-separated' }),
   ),
   WEBHOOK_TIMEOUT_MS: Ms(100, 120_000, 15_000, 'request timeout per delivery attempt'),
+  WEBHOOK_LEASE_MS: Type.Optional(
+    Type.Integer({
+      minimum: 1_000,
+      maximum: 3_600_000,
+      description:
+        'how long an instance holds a delivery it is attempting; another takes it over after this if the first died (default: WEBHOOK_TIMEOUT_MS + 30 s)',
+    }),
+  ),
   WEBHOOK_RETRY_BASE_MS: Ms(10, 3_600_000, 1_000, 'first retry delay (doubles, with jitter)'),
   WEBHOOK_RETRY_MAX_MS: Ms(10, 86_400_000, 600_000, 'longest retry delay'),
   WEBHOOK_MAX_AGE_MS: Ms(1_000, 30 * 86_400_000, 86_400_000, 'a delivery failing this long is dead-lettered'),
@@ -73,6 +81,8 @@ export interface WebhookEndpoint {
 export interface WebhookConfig {
   readonly endpoints: readonly WebhookEndpoint[];
   readonly timeoutMs: number;
+  /** A claimed delivery's lease: longer than an attempt, so no two instances attempt it at once. */
+  readonly leaseMs: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   readonly maxAgeMs: number;
@@ -80,6 +90,9 @@ export interface WebhookConfig {
   readonly outboxSync: 'full' | 'normal';
   readonly recording: { readonly format: 'none' | 'pcm16' | 'mulaw'; readonly retentionHours: number };
 }
+
+/** Default lease beyond the request timeout: the bookkeeping after a slow answer fits well within it. */
+const LEASE_MARGIN_MS = 30_000;
 
 /** Everything but partials, which are many and opt-in per endpoint. */
 const DEFAULT_EVENTS = EVENT_TYPES.filter((t) => t !== 'transcript.partial');
@@ -105,6 +118,11 @@ export function webhookConfigFrom(e: WebhookEnv): ConfigPart<WebhookConfig> {
   } else if (e.WEBHOOK_SECRET || e.WEBHOOK_EVENTS) {
     problems.push('WEBHOOK_SECRET and WEBHOOK_EVENTS need WEBHOOK_URL');
   }
+  if (e.WEBHOOK_LEASE_MS !== undefined && e.WEBHOOK_LEASE_MS <= e.WEBHOOK_TIMEOUT_MS) {
+    problems.push(
+      `WEBHOOK_LEASE_MS (${e.WEBHOOK_LEASE_MS}) must be longer than WEBHOOK_TIMEOUT_MS (${e.WEBHOOK_TIMEOUT_MS}), or a slow attempt could be doubled by another instance`,
+    );
+  }
   const endpoints = entries.map(({ where, entry }, i) => endpointFrom(where, entry, i, problems));
   const ids = endpoints.map((ep) => ep.id);
   for (const id of new Set(ids))
@@ -113,6 +131,7 @@ export function webhookConfigFrom(e: WebhookEnv): ConfigPart<WebhookConfig> {
     value: {
       endpoints,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      leaseMs: e.WEBHOOK_LEASE_MS ?? e.WEBHOOK_TIMEOUT_MS + LEASE_MARGIN_MS,
       retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
       retryMaxMs: e.WEBHOOK_RETRY_MAX_MS,
       maxAgeMs: e.WEBHOOK_MAX_AGE_MS,

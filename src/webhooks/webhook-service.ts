@@ -5,6 +5,7 @@ import type { CallObserver } from '../calls/call.js';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
+import { VoxlineError } from '../errors.js';
 import { WebhookMetrics } from '../observability/webhook-metrics.js';
 import { Recordings } from '../recording/recordings.js';
 import { Dispatcher } from './dispatcher.js';
@@ -45,19 +46,16 @@ const DAY_MS = 86_400_000;
  * The outbox lives at DATA_DIR/voxline.db and is opened when endpoints are configured (its
  * pending deliveries resume then). Recordings go to DATA_DIR/recordings unless RECORDING_FORMAT=none.
  */
-export function createWebhookService(
+export async function createWebhookService(
   config: Config,
   registry: Registry,
   log: FastifyBaseLogger,
   deps: WebhookServiceDeps = {},
-): WebhookService {
+): Promise<WebhookService> {
   const { webhooks } = config;
   const clock = deps.clock ?? systemClock;
   const now = deps.now ?? (() => clock.wallNow());
-  const outbox =
-    webhooks.endpoints.length > 0
-      ? new SqliteOutboxStore(join(config.dataDir, 'voxline.db'), webhooks.outboxSync)
-      : undefined;
+  const outbox = webhooks.endpoints.length > 0 ? await openOutbox(config) : undefined;
   const metrics = new WebhookMetrics(registry, outbox);
   const dispatcher = outbox ? new Dispatcher(outbox, webhooks, log, metrics, clock) : undefined;
   const recording = webhooks.recording.format !== 'none';
@@ -143,4 +141,27 @@ export function createWebhookService(
       await outbox?.close();
     },
   };
+}
+
+/** PostgreSQL when DATABASE_URL is set (imported only then), else DATA_DIR/voxline.db. */
+async function openOutbox(config: Config): Promise<OutboxStore> {
+  if (!config.database)
+    return new SqliteOutboxStore(join(config.dataDir, 'voxline.db'), config.webhooks.outboxSync);
+  const [{ openPool }, { PostgresOutboxStore }] = await Promise.all([
+    import('../store/postgres.js'),
+    import('./postgres-outbox-store.js'),
+  ]);
+  const pool = openPool(config.database.url);
+  try {
+    return await PostgresOutboxStore.open(pool);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new VoxlineError(
+      'VL_ERR_DATABASE',
+      `cannot open the outbox in PostgreSQL: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
 }

@@ -240,7 +240,7 @@ describe('the webhook service prunes the outbox', () => {
     });
     let now = T;
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    const service = createWebhookService(config, new Registry(), pino({ level: 'silent' }), {
+    const service = await createWebhookService(config, new Registry(), pino({ level: 'silent' }), {
       now: () => now,
     });
     const path = join(dataDir, 'voxline.db');

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import formbody from '@fastify/formbody';
 import websocket from '@fastify/websocket';
 import Fastify, {
@@ -11,8 +12,10 @@ import { EngineReadiness } from './asr/readiness.js';
 import type { SpeechToText } from './asr/stt.js';
 import { createEngine, transcriptionConsumer } from './asr/transcription.js';
 import { SileroVad } from './asr/vad/silero-vad.js';
+import { CallRecordWriter } from './calls/call-record-writer.js';
 import type { LegConsumerFactory } from './calls/call-registry.js';
 import { CallRegistry } from './calls/call-registry.js';
+import { openCallStore } from './calls/open-call-store.js';
 import type { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
 import type { EdgeContext } from './carriers/edge-context.js';
 import { MediaClock } from './carriers/media-clock.js';
@@ -100,6 +103,17 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics, config.agent.turnSilenceMs));
     readiness = new EngineReadiness(engine, asrMetrics, server.log);
   }
+  const instance = config.instanceId ?? `${hostname()}:${process.pid}`;
+  const callStore = await openCallStore(config);
+  const callRecords = new CallRecordWriter(callStore, instance, clock);
+  // Retention of call records: now, then hourly (a failure waits for the next hour).
+  const pruneCalls = () =>
+    void callStore
+      .prune(clock.wallNow() - config.callRetentionDays * 86_400_000)
+      .catch((err: unknown) => server.log.error({ err }, 'call records prune failed'));
+  pruneCalls();
+  const callPruneTimer = clock.setInterval(pruneCalls, 3_600_000);
+  callPruneTimer.unref();
   const webhooks = await createWebhookService(config, metrics.registry, server.log, { clock });
   consumers.push(...webhooks.consumers);
   const agent = createAgentService(
@@ -120,7 +134,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     },
     consumers,
     // Webhooks first: call.started is committed before the agent says a word.
-    observers: [...webhooks.observers, agent.observer],
+    observers: [...webhooks.observers, agent.observer, callRecords],
     log: server.log,
     clock,
   });
@@ -197,6 +211,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       readiness?.stop();
       // Calls are over and their events committed; give deliveries in flight a moment to finish.
       await webhooks.close(Math.min(5_000, config.webhooks.timeoutMs));
+      clock.clearInterval(callPruneTimer);
+      await callRecords.drained();
+      await callStore.close();
       await engine?.close();
       await agent.close();
       if (vad && vad !== deps.vad) await vad.close();
@@ -210,8 +227,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     registry,
     metrics,
   });
-  await server.register(callsRoutes, { registry, adminToken: config.adminToken });
-  await server.register(transcriptRoutes, { registry, adminToken: config.adminToken });
+  await server.register(callsRoutes, {
+    registry,
+    adminToken: config.adminToken,
+    store: callStore,
+    instance,
+    listLimit: Math.max(100, config.calls.historyLimit),
+    now: () => clock.wallNow(),
+  });
+  await server.register(transcriptRoutes, { registry, adminToken: config.adminToken, store: callStore });
   await server.register(healthRoutes, { registry, metrics, readiness });
   await server.register(webhookRoutes, { ...webhooks, registry, adminToken: config.adminToken });
   registry.startIdleSweep();

@@ -82,6 +82,19 @@ export const EnvSchema = Type.Object({
         'postgres://user:password@host:5432/db: the webhook outbox in PostgreSQL, shared by every instance (unset: SQLite in DATA_DIR)',
     }),
   ),
+  INSTANCE_ID: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
+      description: 'this instance’s name on the call records it writes (default: host name and process id)',
+    }),
+  ),
+  CALL_RETENTION_DAYS: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 36_500,
+    default: 30,
+    description:
+      'stored call records and their transcripts are deleted this long after the call ended (hourly)',
+  }),
   OUTBOX_RETENTION_DAYS: Type.Number({
     exclusiveMinimum: 0,
     maximum: 36_500,
@@ -143,6 +156,10 @@ export interface Config {
   };
   /** PostgreSQL shared by the instances (DATABASE_URL); undefined: the embedded SQLite file. */
   readonly database: { readonly url: string } | undefined;
+  /** INSTANCE_ID, when set (buildApp names the instance otherwise). */
+  readonly instanceId: string | undefined;
+  /** Stored call records are kept this long after their call ended, in days. */
+  readonly callRetentionDays: number;
   readonly agent: AgentConfig;
   /** Things the operator should know at start (logged as warnings). */
   readonly warnings: readonly string[];
@@ -260,6 +277,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     webhooks: webhooks.value,
     outbox: { retentionDays: e.OUTBOX_RETENTION_DAYS },
     database: e.DATABASE_URL ? { url: e.DATABASE_URL } : undefined,
+    instanceId: e.INSTANCE_ID,
+    callRetentionDays: e.CALL_RETENTION_DAYS,
     agent: agent.value,
     warnings,
   });

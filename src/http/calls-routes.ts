@@ -1,21 +1,38 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { Call } from '../calls/call.js';
 import type { CallRegistry } from '../calls/call-registry.js';
+import type { CallStore, StoredCall } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
 import { requireAdminToken } from './admin-auth.js';
 
 export interface CallsRoutesOptions {
   readonly registry: CallRegistry;
   readonly adminToken: string | undefined;
+  /** Calls of other instances (and of this one's past); undefined: only what this process holds. */
+  readonly store?: CallStore;
+  /** This instance's name on its calls. */
+  readonly instance: string;
+  /** Most records a list answers with. */
+  readonly listLimit: number;
+  readonly now: () => number;
+}
+
+/** A call this process holds, as the store would show it. */
+export function localRecord(call: Call, instance: string, now: number): StoredCall {
+  return { ...call.snapshot(), instance: { id: instance, seenAt: new Date(now).toISOString() } };
 }
 
 const ListQuery = Type.Object({
   state: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('ended'), Type.Literal('all')])),
 });
 
-/** GET /v1/calls (live calls; ?state=ended|all for recent history) and GET /v1/calls/:callSid. */
+/**
+ * GET /v1/calls (live calls; ?state=ended|all for recent history) and GET /v1/calls/:callSid: the
+ * calls this process holds, and with a call store every other instance's too (newest first).
+ */
 export async function callsRoutes(app: FastifyInstance, options: CallsRoutesOptions): Promise<void> {
-  const { registry } = options;
+  const { registry, store, instance, now } = options;
   app.addHook('preValidation', requireAdminToken(options.adminToken));
 
   app.get<{ Querystring: { state?: 'live' | 'ended' | 'all' } }>(
@@ -23,17 +40,26 @@ export async function callsRoutes(app: FastifyInstance, options: CallsRoutesOpti
     { schema: { querystring: ListQuery } },
     async (request) => {
       const state = request.query.state ?? 'live';
-      const calls = [
+      const at = now();
+      const local = [
         ...(state === 'ended' ? [] : registry.live()),
         ...(state === 'live' ? [] : registry.ended()),
-      ];
-      return { calls: calls.map((call) => call.snapshot()) };
+      ].map((call) => localRecord(call, instance, at));
+      if (!store) return { calls: local };
+      // What this process holds comes first, as ever (it is the freshest); then, newest first, the
+      // stored calls it does not hold: other instances', and its own beyond CALL_HISTORY_LIMIT.
+      const held = new Set([...registry.live(), ...registry.ended()].map((c) => c.callSid));
+      const stored = await store.listCalls(state, options.listLimit, at);
+      const others = stored.filter((c) => !held.has(c.callSid));
+      return { calls: [...local, ...others.slice(0, Math.max(0, options.listLimit - local.length))] };
     },
   );
 
   app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid', async (request) => {
     const call = registry.get(request.params.callSid);
-    if (!call) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
-    return call.snapshot();
+    if (call) return localRecord(call, instance, now());
+    const stored = await store?.getCall(request.params.callSid, now());
+    if (!stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
+    return stored;
   });
 }

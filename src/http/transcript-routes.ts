@@ -1,12 +1,16 @@
-import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { CallRegistry } from '../calls/call-registry.js';
+import type { CallFeedEvent, CallStore } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
-import type { SequencedEvent } from '../transcripts/call-transcript.js';
+import { CallTranscript, type SequencedEvent } from '../transcripts/call-transcript.js';
 import { requireAdminToken } from './admin-auth.js';
 
 export interface TranscriptRoutesOptions {
   readonly registry: CallRegistry;
   readonly adminToken: string | undefined;
+  /** Transcripts of calls held by other instances (or by this one before a restart). */
+  readonly store?: CallStore;
 }
 
 const HEARTBEAT_MS = 15_000;
@@ -22,19 +26,34 @@ export async function transcriptRoutes(
   app: FastifyInstance,
   options: TranscriptRoutesOptions,
 ): Promise<void> {
-  const { registry } = options;
+  const { registry, store } = options;
   app.addHook('preValidation', requireAdminToken(options.adminToken));
 
   app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/transcript', async (request) => {
-    const call = registry.get(request.params.callSid);
-    if (!call) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
-    return { callSid: call.callSid, state: call.state, ...call.transcript.snapshot() };
+    const { callSid } = request.params;
+    const call = registry.get(callSid);
+    if (call) return { callSid, state: call.state, ...call.transcript.snapshot() };
+    const [record, stored] =
+      (await Promise.all([store?.getCall(callSid, Date.now()), store?.transcript(callSid, 0)])) ?? [];
+    if (!record || !stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', callSid);
+    return {
+      callSid,
+      state: record.state,
+      ...CallTranscript.fromEvents(stored.events, stored.complete).snapshot(),
+    };
   });
 
   app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/events', async (request, reply) => {
     const call = registry.get(request.params.callSid);
-    if (!call) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
-    const lastId = Number(request.headers['last-event-id'] ?? 0);
+    const lastHeader = Number(request.headers['last-event-id'] ?? 0);
+    const lastId = Number.isFinite(lastHeader) ? lastHeader : 0;
+    if (!call) {
+      // Held by another instance (or before a restart): follow it through the store.
+      const held = store && (await store.getCall(request.params.callSid, Date.now()));
+      if (!store || !held) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
+      await followElsewhere(store, request.params.callSid, lastId, reply);
+      return;
+    }
     const transcript = call.transcript;
     reply.hijack();
     const res = reply.raw;
@@ -59,7 +78,7 @@ export async function transcriptRoutes(
       unsubscribe();
       res.end();
     };
-    for (const event of transcript.replay(Number.isFinite(lastId) ? lastId : 0)) write(event);
+    for (const event of transcript.replay(lastId)) write(event);
     if (transcript.complete) {
       res.write('event: end\ndata: {}\n\n');
       close();
@@ -73,4 +92,55 @@ export async function transcriptRoutes(
     });
     res.on('close', close);
   });
+}
+
+function openStream(reply: FastifyReply): ServerResponse {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  return res;
+}
+
+/** SSE for a call held elsewhere: stored events after `lastId`, then each new one, then `end`. */
+async function followElsewhere(
+  store: CallStore,
+  callSid: string,
+  lastId: number,
+  reply: FastifyReply,
+): Promise<void> {
+  const res = openStream(reply);
+  let closed = false;
+  let unfollow = () => {};
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+  heartbeat.unref();
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    unfollow();
+    res.end();
+  };
+  res.on('close', close);
+  const onEvent = (event: CallFeedEvent) => {
+    if (closed) return;
+    if (event.type === 'end') {
+      res.write('event: end\ndata: {}\n\n');
+      close();
+      return;
+    }
+    res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    if (res.writableLength > MAX_SSE_BUFFER_BYTES) close();
+  };
+  try {
+    unfollow = await store.follow(callSid, lastId, onEvent);
+  } catch {
+    close();
+    return;
+  }
+  if (closed) unfollow();
 }

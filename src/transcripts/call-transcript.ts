@@ -20,6 +20,16 @@ export class CallTranscript {
   #seq = 0;
   #complete = false;
 
+  /** A transcript rebuilt from stored events (their own seq and time), e.g. of a call held elsewhere. */
+  static fromEvents(events: readonly SequencedEvent[], complete: boolean): CallTranscript {
+    const transcript = new CallTranscript();
+    for (const event of events) transcript.#place(event);
+    transcript.#seq = events.reduce((max, e) => Math.max(max, e.seq), 0);
+    transcript.#complete = complete;
+    if (complete) transcript.#partials.clear();
+    return transcript;
+  }
+
   get complete(): boolean {
     return this.#complete;
   }
@@ -38,6 +48,11 @@ export class CallTranscript {
 
   add(event: TranscriptEvent): void {
     const stored = { ...event, seq: ++this.#seq, at: new Date().toISOString() };
+    this.#place(stored);
+    for (const listener of this.#listeners) listener(stored);
+  }
+
+  #place(stored: SequencedEvent): void {
     if (stored.type === 'partial') this.#partials.set(stored.leg, stored);
     else if (stored.type === 'final') {
       this.#partials.delete(stored.leg);
@@ -49,7 +64,6 @@ export class CallTranscript {
       this.#errors.push(stored);
       if (this.#errors.length > MAX_ERRORS) this.#errors.shift();
     }
-    for (const listener of this.#listeners) listener(stored);
   }
 
   /** Finals and errors after `seq` in the order they happened, then the current partials. */

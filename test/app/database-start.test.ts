@@ -38,7 +38,7 @@ describe('DATABASE_URL', { timeout: 60_000 }, () => {
     });
     expect(code).toBe(1);
     expect(stderr).toMatch(
-      /^voxline: the database cannot be used: cannot open the outbox in PostgreSQL: .*ENOENT/m,
+      /^voxline: the database cannot be used: cannot open the (call records|outbox) in PostgreSQL: .*ENOENT/m,
     );
     expect(stderr).not.toContain('hunter2');
     expect(stderr).not.toMatch(/\n\s+at /); // no stack trace

@@ -18,45 +18,50 @@ function rms(pcm: Int16Array): number {
   return Math.sqrt(sum / pcm.length);
 }
 
-describe('FliteTts: the bundled offline engine (flite compiled to WASI, in worker threads)', () => {
-  it('speaks: 16 kHz PCM of a plausible length and loudness, the same for the same text', async () => {
-    const tts = new FliteTts({ voice: 'slt', workers: 2 });
-    const pcm = await collect(tts, 'Your appointment is on Tuesday at three.');
-    const seconds = pcm.length / 16_000;
-    expect(seconds).toBeGreaterThan(1.5);
-    expect(seconds).toBeLessThan(5);
-    expect(rms(pcm)).toBeGreaterThan(500);
-    expect(await collect(tts, 'Your appointment is on Tuesday at three.')).toEqual(pcm);
-    await tts.close();
-  });
+// Each case compiles flite's WebAssembly in fresh worker threads: seconds on a loaded 2-core machine.
+describe(
+  'FliteTts: the bundled offline engine (flite compiled to WASI, in worker threads)',
+  { timeout: 60_000 },
+  () => {
+    it('speaks: 16 kHz PCM of a plausible length and loudness, the same for the same text', async () => {
+      const tts = new FliteTts({ voice: 'slt', workers: 2 });
+      const pcm = await collect(tts, 'Your appointment is on Tuesday at three.');
+      const seconds = pcm.length / 16_000;
+      expect(seconds).toBeGreaterThan(1.5);
+      expect(seconds).toBeLessThan(5);
+      expect(rms(pcm)).toBeGreaterThan(500);
+      expect(await collect(tts, 'Your appointment is on Tuesday at three.')).toEqual(pcm);
+      await tts.close();
+    });
 
-  it('synthesizes sentences in parallel on its workers and keeps them apart', async () => {
-    const tts = new FliteTts({ voice: 'kal', workers: 2 }); // kal is 8 kHz: resampled to 16 kHz
-    const [short, long] = await Promise.all([
-      collect(tts, 'Yes.'),
-      collect(tts, 'No, I would rather not say that today.'),
-    ]);
-    expect(long.length).toBeGreaterThan(short.length * 2);
-    await tts.close();
-  });
+    it('synthesizes sentences in parallel on its workers and keeps them apart', async () => {
+      const tts = new FliteTts({ voice: 'kal', workers: 2 }); // kal is 8 kHz: resampled to 16 kHz
+      const [short, long] = await Promise.all([
+        collect(tts, 'Yes.'),
+        collect(tts, 'No, I would rather not say that today.'),
+      ]);
+      expect(long.length).toBeGreaterThan(short.length * 2);
+      await tts.close();
+    });
 
-  it('drops a queued sentence whose turn was cancelled, and refuses work once closed', async () => {
-    const tts = new FliteTts({ voice: 'slt', workers: 1 });
-    const busy = collect(tts, 'A long sentence that keeps the only worker busy for a little while.');
-    const controller = new AbortController();
-    const queued = collect(tts, 'Never said.', controller.signal);
-    controller.abort(new Error('barge-in'));
-    await expect(queued).rejects.toThrow('barge-in');
-    await busy;
-    await tts.close();
-    await expect(collect(tts, 'Too late.')).rejects.toSatisfy((err) =>
-      isVoxlineError(err, 'VL_ERR_TTS_FAILED'),
-    );
-  });
+    it('drops a queued sentence whose turn was cancelled, and refuses work once closed', async () => {
+      const tts = new FliteTts({ voice: 'slt', workers: 1 });
+      const busy = collect(tts, 'A long sentence that keeps the only worker busy for a little while.');
+      const controller = new AbortController();
+      const queued = collect(tts, 'Never said.', controller.signal);
+      controller.abort(new Error('barge-in'));
+      await expect(queued).rejects.toThrow('barge-in');
+      await busy;
+      await tts.close();
+      await expect(collect(tts, 'Too late.')).rejects.toSatisfy((err) =>
+        isVoxlineError(err, 'VL_ERR_TTS_FAILED'),
+      );
+    });
 
-  it('names its voices when given one it does not have', () => {
-    expect(() => new FliteTts({ voice: 'hal', workers: 1 })).toThrow(
-      /flite has no voice hal \(slt, kal16, awb, rms, kal\)/,
-    );
-  });
-});
+    it('names its voices when given one it does not have', () => {
+      expect(() => new FliteTts({ voice: 'hal', workers: 1 })).toThrow(
+        /flite has no voice hal \(slt, kal16, awb, rms, kal\)/,
+      );
+    });
+  },
+);

@@ -1,0 +1,66 @@
+import type { SequencedEvent } from '../transcripts/call-transcript.js';
+import type { CallSnapshot } from './call.js';
+
+/** A call as the store keeps it: its last snapshot, and which instance holds (or held) it. */
+export interface StoredCall extends Omit<CallSnapshot, 'state' | 'endReason'> {
+  readonly state: CallSnapshot['state'];
+  readonly endReason: string | null;
+  /** The voxline instance that holds the call, and when it last wrote its state. */
+  readonly instance: { readonly id: string; readonly seenAt: string };
+}
+
+/** A live call's holder writes its state this often; a record older than STALE_MS is a lost call. */
+export const CALL_REFRESH_MS = 5_000;
+export const STALE_MS = 30_000;
+
+/** A transcript as stored: finals and errors (partials are superseded and never stored). */
+export interface StoredTranscript {
+  readonly events: readonly SequencedEvent[];
+  readonly complete: boolean;
+}
+
+/** What a follower of a call held elsewhere hears: new stored events, live partials, the end. */
+export type CallFeedEvent = SequencedEvent | { readonly type: 'end' };
+
+/**
+ * Call records and final transcripts, durable and (on PostgreSQL) shared, so that any instance
+ * answers for any call. SQLite: one process, records that outlive restarts. Its contract is
+ * test/calls/call-store-contract.test.ts, run on both.
+ */
+export interface CallStore {
+  readonly shared: boolean;
+  /** Upserts the call's record (state, legs, figures) as `instance` holds it now. */
+  saveCall(snapshot: CallSnapshot, instance: string, now: number): Promise<void>;
+  /** Keeps a final or an error; a partial is only passed to followers (shared stores). */
+  addTranscriptEvent(callSid: string, event: SequencedEvent): Promise<void>;
+  /** Every leg's last final is in. */
+  endTranscript(callSid: string): Promise<void>;
+  getCall(callSid: string, now: number): Promise<StoredCall | undefined>;
+  /** Newest first. */
+  listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]>;
+  transcript(callSid: string, afterSeq: number): Promise<StoredTranscript | undefined>;
+  /**
+   * The call's stored transcript events after `afterSeq`, then (shared stores) each new one as its
+   * holder stores it, live partials too, then `end` once the transcript is complete. Returns unfollow.
+   */
+  follow(callSid: string, afterSeq: number, listener: (event: CallFeedEvent) => void): Promise<() => void>;
+  /** Retention: calls that ended before `cutoff`, with their transcripts. Returns calls deleted. */
+  prune(cutoff: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A live record whose holder stopped writing (it died) reads as ended: instance_lost. */
+export function asStored(
+  snapshot: CallSnapshot,
+  instance: string,
+  updatedAt: number,
+  now: number,
+): StoredCall {
+  const lost = snapshot.state === 'live' && now - updatedAt > STALE_MS;
+  return {
+    ...snapshot,
+    state: lost ? 'ended' : snapshot.state,
+    endReason: lost ? 'instance_lost' : snapshot.endReason,
+    instance: { id: instance, seenAt: new Date(updatedAt).toISOString() },
+  };
+}

@@ -1,0 +1,265 @@
+import type pg from 'pg';
+import { migrate } from '../store/postgres.js';
+import type { SequencedEvent } from '../transcripts/call-transcript.js';
+import type { CallSnapshot } from './call.js';
+import {
+  asStored,
+  type CallFeedEvent,
+  type CallStore,
+  STALE_MS,
+  type StoredCall,
+  type StoredTranscript,
+} from './call-store.js';
+
+/** The calls' tables; version 2 (the outbox is version 1), in the same migrations table. */
+export const CALL_MIGRATIONS = [
+  {
+    version: 2,
+    name: 'calls',
+    sql: `
+CREATE TABLE calls (
+  call_sid TEXT PRIMARY KEY, instance TEXT NOT NULL, state TEXT NOT NULL, started_at BIGINT NOT NULL,
+  ended_at BIGINT, updated_at BIGINT NOT NULL, transcript_complete BOOLEAN NOT NULL DEFAULT false,
+  snapshot TEXT NOT NULL);
+CREATE INDEX calls_started ON calls (started_at DESC);
+CREATE INDEX calls_ended ON calls (ended_at);
+CREATE TABLE transcript_events (
+  call_sid TEXT NOT NULL, seq BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (call_sid, seq));
+`,
+  },
+] as const;
+
+/** NOTIFY channel: `{"c":callSid,"s":seq}` for a stored event, `{"c":…,"p":event}` a partial, `{"c":…,"end":1}`. */
+const CHANNEL = 'voxline_calls';
+/** NOTIFY payloads must stay under 8000 bytes; a partial longer than this is not passed on. */
+const MAX_PAYLOAD = 7_500;
+
+interface Row {
+  snapshot: string;
+  instance: string;
+  updated_at: number;
+}
+
+interface Follower {
+  readonly listener: (event: CallFeedEvent) => void;
+  lastSeq: number;
+  ended: boolean;
+  /** Reads of the stored events run one at a time, so followers get them in order, once. */
+  reading: Promise<void>;
+}
+
+/**
+ * Call records and final transcripts in PostgreSQL: every instance writes the calls it holds and
+ * answers for any. A follower of a call held elsewhere hears of new events through LISTEN/NOTIFY
+ * on one connection per instance, then reads them from the table (so nothing is missed between
+ * its replay and its first notification).
+ */
+export class PostgresCallStore implements CallStore {
+  readonly shared = true;
+  readonly #pool: pg.Pool;
+  readonly #followers = new Map<string, Set<Follower>>();
+  #listener: Promise<pg.PoolClient> | undefined;
+  #closed = false;
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  static async open(pool: pg.Pool): Promise<PostgresCallStore> {
+    await migrate(pool, CALL_MIGRATIONS);
+    return new PostgresCallStore(pool);
+  }
+
+  async saveCall(snapshot: CallSnapshot, instance: string, now: number): Promise<void> {
+    await this.#pool.query({
+      name: 'calls.save',
+      text: `INSERT INTO calls (call_sid, instance, state, started_at, ended_at, updated_at, snapshot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (call_sid) DO UPDATE SET instance = $2, state = $3, ended_at = $5, updated_at = $6,
+               snapshot = $7`,
+      values: [
+        snapshot.callSid,
+        instance,
+        snapshot.state,
+        Date.parse(snapshot.startedAt),
+        snapshot.endedAt ? Date.parse(snapshot.endedAt) : null,
+        now,
+        JSON.stringify(snapshot),
+      ],
+    });
+  }
+
+  async addTranscriptEvent(callSid: string, event: SequencedEvent): Promise<void> {
+    if (event.type === 'partial') {
+      const payload = JSON.stringify({ c: callSid, p: event });
+      if (Buffer.byteLength(payload) <= MAX_PAYLOAD) await this.#notify(payload);
+      return;
+    }
+    await this.#pool.query({
+      name: 'calls.event',
+      text: `WITH stored AS (
+               INSERT INTO transcript_events (call_sid, seq, body) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING RETURNING seq)
+             SELECT pg_notify('${CHANNEL}', $4) FROM stored`,
+      values: [callSid, event.seq, JSON.stringify(event), JSON.stringify({ c: callSid, s: event.seq })],
+    });
+  }
+
+  async endTranscript(callSid: string): Promise<void> {
+    await this.#pool.query({
+      name: 'calls.end',
+      text: `WITH done AS (UPDATE calls SET transcript_complete = true WHERE call_sid = $1 RETURNING call_sid)
+             SELECT pg_notify('${CHANNEL}', $2) FROM done`,
+      values: [callSid, JSON.stringify({ c: callSid, end: 1 })],
+    });
+  }
+
+  async #notify(payload: string): Promise<void> {
+    await this.#pool.query({
+      name: 'calls.notify',
+      text: `SELECT pg_notify('${CHANNEL}', $1)`,
+      values: [payload],
+    });
+  }
+
+  async getCall(callSid: string, now: number): Promise<StoredCall | undefined> {
+    const { rows } = await this.#pool.query<Row>({
+      name: 'calls.get',
+      text: 'SELECT snapshot, instance, updated_at FROM calls WHERE call_sid = $1',
+      values: [callSid],
+    });
+    return rows[0] && asStored(JSON.parse(rows[0].snapshot), rows[0].instance, rows[0].updated_at, now);
+  }
+
+  async listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]> {
+    const where = {
+      live: "state = 'live' AND updated_at >= $2",
+      ended: "(state = 'ended' OR updated_at < $2)",
+      all: '$2::bigint IS NOT NULL',
+    }[state];
+    const { rows } = await this.#pool.query<Row>({
+      name: `calls.list.${state}`,
+      text: `SELECT snapshot, instance, updated_at FROM calls WHERE ${where} ORDER BY started_at DESC LIMIT $1`,
+      values: [limit, now - STALE_MS],
+    });
+    return rows.map((row) => asStored(JSON.parse(row.snapshot), row.instance, row.updated_at, now));
+  }
+
+  async transcript(callSid: string, afterSeq: number): Promise<StoredTranscript | undefined> {
+    const { rows } = await this.#pool.query<{ complete: boolean }>({
+      name: 'calls.complete',
+      text: 'SELECT transcript_complete AS complete FROM calls WHERE call_sid = $1',
+      values: [callSid],
+    });
+    if (!rows[0]) return undefined;
+    return { events: await this.#events(callSid, afterSeq), complete: rows[0].complete };
+  }
+
+  async #events(callSid: string, afterSeq: number): Promise<SequencedEvent[]> {
+    const { rows } = await this.#pool.query<{ body: string }>({
+      name: 'calls.events',
+      text: 'SELECT body FROM transcript_events WHERE call_sid = $1 AND seq > $2 ORDER BY seq',
+      values: [callSid, afterSeq],
+    });
+    return rows.map((r) => JSON.parse(r.body) as SequencedEvent);
+  }
+
+  async follow(
+    callSid: string,
+    afterSeq: number,
+    listener: (event: CallFeedEvent) => void,
+  ): Promise<() => void> {
+    await this.#listen();
+    const follower: Follower = { listener, lastSeq: afterSeq, ended: false, reading: Promise.resolve() };
+    const set = this.#followers.get(callSid) ?? new Set<Follower>();
+    this.#followers.set(callSid, set);
+    set.add(follower);
+    // Listening first, then the catch-up read: an event stored meanwhile is read here or notified.
+    follower.reading = follower.reading.then(() => this.#catchUp(callSid, follower)).catch(() => undefined);
+    return () => {
+      set.delete(follower);
+      if (set.size === 0) this.#followers.delete(callSid);
+    };
+  }
+
+  /** One LISTEN connection per instance, opened at the first follower. */
+  #listen(): Promise<pg.PoolClient> {
+    this.#listener ??= (async () => {
+      const client = await this.#pool.connect();
+      client.on('notification', (message) => {
+        if (message.channel === CHANNEL && message.payload) this.#notified(message.payload);
+      });
+      client.on('error', () => this.#lostListener(client));
+      await client.query(`LISTEN ${CHANNEL}`);
+      return client;
+    })();
+    return this.#listener;
+  }
+
+  /** The LISTEN connection broke: followers are ended (SSE clients resume with Last-Event-ID). */
+  #lostListener(client: pg.PoolClient): void {
+    this.#listener = undefined;
+    client.release(true);
+    for (const set of this.#followers.values()) for (const f of set) deliver(f, { type: 'end' });
+    this.#followers.clear();
+  }
+
+  async #catchUp(callSid: string, f: Follower): Promise<void> {
+    const stored = await this.transcript(callSid, f.lastSeq);
+    for (const event of stored?.events ?? []) {
+      f.lastSeq = Math.max(f.lastSeq, event.seq);
+      deliver(f, event);
+    }
+    if (!stored || stored.complete) deliver(f, { type: 'end' });
+  }
+
+  #notified(payload: string): void {
+    let message: { c?: string; s?: number; p?: SequencedEvent; end?: number };
+    try {
+      message = JSON.parse(payload);
+    } catch {
+      return; // not ours
+    }
+    const followers = message.c ? this.#followers.get(message.c) : undefined;
+    if (!followers || !message.c) return;
+    const callSid = message.c;
+    for (const f of followers) {
+      // In order behind any read in progress: stored events first, then this partial or the end.
+      f.reading = f.reading
+        .then(async () => {
+          if (message.s !== undefined && message.s > f.lastSeq) await this.#catchUp(callSid, f);
+          else if (message.p && message.p.seq > f.lastSeq) deliver(f, message.p);
+          else if (message.end) deliver(f, { type: 'end' });
+        })
+        .catch(() => undefined);
+    }
+  }
+
+  async prune(cutoff: number): Promise<number> {
+    const { rows } = await this.#pool.query<{ n: number }>({
+      name: 'calls.prune',
+      text: `WITH doomed AS (
+               DELETE FROM calls WHERE (state = 'ended' AND ended_at < $1) OR (state = 'live' AND updated_at < $1)
+               RETURNING call_sid),
+             events AS (DELETE FROM transcript_events t USING doomed WHERE t.call_sid = doomed.call_sid)
+             SELECT count(*)::int AS n FROM doomed`,
+      values: [cutoff],
+    });
+    return rows[0]?.n ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const listener = await this.#listener?.catch(() => undefined);
+    listener?.release();
+    await this.#pool.end();
+  }
+}
+
+/** Nothing reaches a follower after its end. */
+function deliver(f: Follower, event: CallFeedEvent): void {
+  if (f.ended) return;
+  if (event.type === 'end') f.ended = true;
+  f.listener(event);
+}

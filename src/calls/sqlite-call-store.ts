@@ -1,0 +1,150 @@
+import Database from 'better-sqlite3';
+import type { SequencedEvent } from '../transcripts/call-transcript.js';
+import type { CallSnapshot } from './call.js';
+import {
+  asStored,
+  type CallFeedEvent,
+  type CallStore,
+  STALE_MS,
+  type StoredCall,
+  type StoredTranscript,
+} from './call-store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS calls (
+  call_sid TEXT PRIMARY KEY, instance TEXT NOT NULL, state TEXT NOT NULL, started_at INTEGER NOT NULL,
+  ended_at INTEGER, updated_at INTEGER NOT NULL, transcript_complete INTEGER NOT NULL DEFAULT 0,
+  snapshot TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
+CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended_at);
+CREATE TABLE IF NOT EXISTS transcript_events (
+  call_sid TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (call_sid, seq));
+`;
+
+interface Row {
+  snapshot: string;
+  instance: string;
+  updated_at: number;
+}
+
+/**
+ * Call records in DATA_DIR/calls.db for one process: a restarted voxline still answers for the
+ * calls it had (a call live when the process died reads as ended, instance_lost). Synchronous
+ * NORMAL: a power cut may lose the last writes, a process crash none.
+ */
+export class SqliteCallStore implements CallStore {
+  readonly shared = false;
+  readonly #db: Database.Database;
+  readonly #sql;
+
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#sql = {
+      save: db.prepare(
+        `INSERT INTO calls (call_sid, instance, state, started_at, ended_at, updated_at, snapshot)
+         VALUES (@callSid, @instance, @state, @startedAt, @endedAt, @now, @snapshot)
+         ON CONFLICT (call_sid) DO UPDATE SET instance = @instance, state = @state, ended_at = @endedAt,
+           updated_at = @now, snapshot = @snapshot`,
+      ),
+      event: db.prepare('INSERT OR IGNORE INTO transcript_events (call_sid, seq, body) VALUES (?, ?, ?)'),
+      end: db.prepare('UPDATE calls SET transcript_complete = 1 WHERE call_sid = ?'),
+      get: db.prepare('SELECT snapshot, instance, updated_at FROM calls WHERE call_sid = ?'),
+      live: db.prepare(
+        `SELECT snapshot, instance, updated_at FROM calls WHERE state = 'live' AND updated_at >= ?
+         ORDER BY started_at DESC LIMIT ?`,
+      ),
+      ended: db.prepare(
+        `SELECT snapshot, instance, updated_at FROM calls WHERE state = 'ended' OR updated_at < ?
+         ORDER BY started_at DESC LIMIT ?`,
+      ),
+      all: db.prepare('SELECT snapshot, instance, updated_at FROM calls ORDER BY started_at DESC LIMIT ?'),
+      complete: db.prepare('SELECT transcript_complete AS complete FROM calls WHERE call_sid = ?'),
+      events: db.prepare('SELECT body FROM transcript_events WHERE call_sid = ? AND seq > ? ORDER BY seq'),
+      doomed: db.prepare(
+        `SELECT call_sid FROM calls WHERE (state = 'ended' AND ended_at < @cutoff)
+           OR (state = 'live' AND updated_at < @cutoff) LIMIT 500`,
+      ),
+      pruneEvents: db.prepare('DELETE FROM transcript_events WHERE call_sid = ?'),
+      pruneCall: db.prepare('DELETE FROM calls WHERE call_sid = ?'),
+    };
+  }
+
+  async saveCall(snapshot: CallSnapshot, instance: string, now: number): Promise<void> {
+    this.#sql.save.run({
+      callSid: snapshot.callSid,
+      instance,
+      state: snapshot.state,
+      startedAt: Date.parse(snapshot.startedAt),
+      endedAt: snapshot.endedAt ? Date.parse(snapshot.endedAt) : null,
+      now,
+      snapshot: JSON.stringify(snapshot),
+    });
+  }
+
+  async addTranscriptEvent(callSid: string, event: SequencedEvent): Promise<void> {
+    if (event.type === 'partial') return;
+    this.#sql.event.run(callSid, event.seq, JSON.stringify(event));
+  }
+
+  async endTranscript(callSid: string): Promise<void> {
+    this.#sql.end.run(callSid);
+  }
+
+  async getCall(callSid: string, now: number): Promise<StoredCall | undefined> {
+    const row = this.#sql.get.get(callSid) as Row | undefined;
+    return row && asStored(JSON.parse(row.snapshot), row.instance, row.updated_at, now);
+  }
+
+  async listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]> {
+    const rows = (
+      state === 'all' ? this.#sql.all.all(limit) : this.#sql[state].all(now - STALE_MS, limit)
+    ) as Row[];
+    return rows.map((row) => asStored(JSON.parse(row.snapshot), row.instance, row.updated_at, now));
+  }
+
+  async transcript(callSid: string, afterSeq: number): Promise<StoredTranscript | undefined> {
+    const row = this.#sql.complete.get(callSid) as { complete: number } | undefined;
+    if (!row) return undefined;
+    const events = (this.#sql.events.all(callSid, afterSeq) as { body: string }[]).map(
+      (r) => JSON.parse(r.body) as SequencedEvent,
+    );
+    return { events, complete: row.complete === 1 };
+  }
+
+  /** One process: a call not held here now will get nothing new, so its replay ends the feed. */
+  async follow(
+    callSid: string,
+    afterSeq: number,
+    listener: (event: CallFeedEvent) => void,
+  ): Promise<() => void> {
+    for (const event of (await this.transcript(callSid, afterSeq))?.events ?? []) listener(event);
+    listener({ type: 'end' });
+    return () => undefined;
+  }
+
+  async prune(cutoff: number): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const batch = this.#db.transaction(() => {
+        const calls = this.#sql.doomed.all({ cutoff }) as { call_sid: string }[];
+        for (const { call_sid } of calls) {
+          this.#sql.pruneEvents.run(call_sid);
+          this.#sql.pruneCall.run(call_sid);
+        }
+        return calls.length;
+      })();
+      deleted += batch;
+      if (batch < 500) return deleted;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}

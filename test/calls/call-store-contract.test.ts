@@ -1,0 +1,230 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CallSnapshot } from '../../src/calls/call.js';
+import type { CallFeedEvent, CallStore } from '../../src/calls/call-store.js';
+import { PostgresCallStore } from '../../src/calls/postgres-call-store.js';
+import { SqliteCallStore } from '../../src/calls/sqlite-call-store.js';
+import { openPool } from '../../src/store/postgres.js';
+import type { SequencedEvent } from '../../src/transcripts/call-transcript.js';
+import { hasPostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+/* One contract, both call stores: records, transcripts, staleness, retention, following. */
+
+const T = Date.UTC(2026, 11, 2, 9);
+
+function snapshot(callSid: string, state: 'live' | 'ended', startedAt = T, endedAt?: number): CallSnapshot {
+  return {
+    callSid,
+    ingress: 'twilio',
+    streamSid: 'MZ1',
+    accountSid: null,
+    participants: [],
+    mode: 'transcribe',
+    bidirectional: false,
+    state,
+    startedAt: new Date(startedAt).toISOString(),
+    endedAt: endedAt === undefined ? null : new Date(endedAt).toISOString(),
+    endReason: state === 'ended' ? 'stop' : null,
+    closeCode: null,
+    durationSeconds: 1,
+    customParameters: {},
+    legs: [],
+    malformedMessages: { total: 0, byReason: {} },
+    sequenceGaps: 0,
+    dtmf: [],
+    dtmfDropped: 0,
+    status: [],
+    agent: null,
+    rtp: null,
+  };
+}
+
+function final(seq: number, text: string): SequencedEvent {
+  return {
+    type: 'final',
+    leg: 'caller',
+    utteranceId: seq,
+    text,
+    startMs: seq * 1000,
+    endMs: seq * 1000 + 500,
+    words: [],
+    recovered: false,
+    engine: 'vllm',
+    seq,
+    at: new Date(T + seq).toISOString(),
+  } as unknown as SequencedEvent;
+}
+
+let postgres: TestPostgres | undefined;
+beforeAll(async () => {
+  if (hasPostgres) postgres = await startPostgres();
+}, 120_000);
+afterAll(async () => {
+  await postgres?.stop();
+});
+
+const kinds: [string, boolean, () => Promise<() => Promise<CallStore>>][] = [
+  [
+    'SQLite',
+    true,
+    async () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'voxline-calls-')), 'calls.db');
+      return async () => new SqliteCallStore(path);
+    },
+  ],
+  [
+    'PostgreSQL',
+    hasPostgres,
+    async () => {
+      const url = await (postgres as TestPostgres).database();
+      return () => PostgresCallStore.open(openPool(url, 4));
+    },
+  ],
+];
+
+describe.each(kinds)('the %s call store', (_name, available, place) => {
+  const run = available ? it : it.skip;
+
+  run(
+    'keeps the latest record of each call with its holder, and lists them newest first by state',
+    async () => {
+      const open = await place();
+      const store = await open();
+      await store.saveCall(snapshot('CAold', 'live', T - 60_000), 'a', T - 60_000);
+      await store.saveCall(snapshot('CAold', 'ended', T - 60_000, T - 50_000), 'a', T - 50_000);
+      await store.saveCall(snapshot('CAlive', 'live', T - 1_000), 'b', T);
+      expect(await store.getCall('CAold', T)).toMatchObject({
+        callSid: 'CAold',
+        state: 'ended',
+        endReason: 'stop',
+        instance: { id: 'a', seenAt: new Date(T - 50_000).toISOString() },
+      });
+      expect((await store.listCalls('live', 10, T)).map((c) => c.callSid)).toEqual(['CAlive']);
+      expect((await store.listCalls('ended', 10, T)).map((c) => c.callSid)).toEqual(['CAold']);
+      expect((await store.listCalls('all', 10, T)).map((c) => c.callSid)).toEqual(['CAlive', 'CAold']);
+      expect(await store.getCall('CAnone', T)).toBeUndefined();
+      await store.close();
+      // Durable: a reopened store still has them.
+      const again = await open();
+      expect((await again.listCalls('all', 10, T)).length).toBe(2);
+      await again.close();
+    },
+  );
+
+  run('a live call whose holder stopped writing for 30 s reads as ended: instance_lost', async () => {
+    const store = await (await place())();
+    await store.saveCall(snapshot('CAdead', 'live'), 'gone', T);
+    expect((await store.getCall('CAdead', T + 30_000))?.state).toBe('live');
+    expect(await store.getCall('CAdead', T + 30_001)).toMatchObject({
+      state: 'ended',
+      endReason: 'instance_lost',
+    });
+    expect((await store.listCalls('ended', 10, T + 30_001)).map((c) => c.callSid)).toEqual(['CAdead']);
+    expect(await store.listCalls('live', 10, T + 30_001)).toEqual([]);
+    await store.close();
+  });
+
+  run(
+    'keeps finals and errors in order (not partials), once each, and whether the transcript is complete',
+    async () => {
+      const store = await (await place())();
+      await store.saveCall(snapshot('CA1', 'live'), 'a', T);
+      await store.addTranscriptEvent('CA1', final(1, 'hello'));
+      await store.addTranscriptEvent('CA1', {
+        ...final(2, 'he'),
+        type: 'partial',
+      } as unknown as SequencedEvent);
+      await store.addTranscriptEvent('CA1', final(3, 'how are you'));
+      await store.addTranscriptEvent('CA1', final(3, 'how are you')); // a retried write
+      expect(await store.transcript('CA1', 0)).toEqual({
+        events: [final(1, 'hello'), final(3, 'how are you')],
+        complete: false,
+      });
+      expect((await store.transcript('CA1', 1))?.events.map((e) => e.seq)).toEqual([3]);
+      await store.endTranscript('CA1');
+      expect((await store.transcript('CA1', 0))?.complete).toBe(true);
+      expect(await store.transcript('CAnone', 0)).toBeUndefined();
+      await store.close();
+    },
+  );
+
+  run(
+    'following a call replays what is stored after the given id and ends once the transcript is complete',
+    async () => {
+      const store = await (await place())();
+      await store.saveCall(snapshot('CA1', 'ended', T, T + 5_000), 'a', T + 5_000);
+      await store.addTranscriptEvent('CA1', final(1, 'hello'));
+      await store.addTranscriptEvent('CA1', final(2, 'bye'));
+      await store.endTranscript('CA1');
+      const heard: CallFeedEvent[] = [];
+      const done = new Promise<void>((resolve) => {
+        void store.follow('CA1', 1, (event) => {
+          heard.push(event);
+          if (event.type === 'end') resolve();
+        });
+      });
+      await done;
+      expect(heard).toEqual([final(2, 'bye'), { type: 'end' }]);
+      await store.close();
+    },
+  );
+
+  run(
+    'retention deletes calls that ended (or were lost) before the cutoff, with their transcripts, and keeps the rest',
+    async () => {
+      const store = await (await place())();
+      const DAY = 86_400_000;
+      await store.saveCall(snapshot('CAold', 'ended', T - 40 * DAY, T - 40 * DAY), 'a', T - 40 * DAY);
+      await store.addTranscriptEvent('CAold', final(1, 'old'));
+      await store.saveCall(snapshot('CAlost', 'live', T - 40 * DAY), 'a', T - 40 * DAY);
+      await store.saveCall(snapshot('CAnew', 'ended', T - DAY, T - DAY), 'a', T - DAY);
+      await store.saveCall(snapshot('CAlive', 'live', T - 1_000), 'a', T);
+      expect(await store.prune(T - 30 * DAY)).toBe(2);
+      expect((await store.listCalls('all', 10, T)).map((c) => c.callSid).sort()).toEqual(['CAlive', 'CAnew']);
+      expect(await store.transcript('CAold', 0)).toBeUndefined();
+      await store.close();
+    },
+  );
+});
+
+describe.skipIf(!hasPostgres)('the PostgreSQL call store followed from another instance', () => {
+  it('hears each new final as the holder stores it, partials live, then the end, in order', async () => {
+    const url = await (postgres as TestPostgres).database();
+    const holder = await PostgresCallStore.open(openPool(url, 2));
+    const other = await PostgresCallStore.open(openPool(url, 2));
+    await holder.saveCall(snapshot('CA1', 'live'), 'a', T);
+    await holder.addTranscriptEvent('CA1', final(1, 'hello'));
+    const heard: CallFeedEvent[] = [];
+    let ended!: () => void;
+    let caughtUp!: () => void;
+    const done = new Promise<void>((resolve) => {
+      ended = resolve;
+    });
+    const replayed = new Promise<void>((resolve) => {
+      caughtUp = resolve;
+    });
+    await other.follow('CA1', 0, (event) => {
+      heard.push(event);
+      if (event.type === 'final' && event.seq === 1) caughtUp();
+      if (event.type === 'end') ended();
+    });
+    // Once the replay is in, a partial is passed on (one older than a final already read is not).
+    await replayed;
+    await holder.addTranscriptEvent('CA1', {
+      ...final(2, 'how'),
+      type: 'partial',
+    } as unknown as SequencedEvent);
+    await holder.addTranscriptEvent('CA1', final(3, 'how are you'));
+    await holder.endTranscript('CA1');
+    await done;
+    expect(heard.map((e) => (e.type === 'end' ? 'end' : `${e.type} ${e.seq}`))).toEqual([
+      'final 1',
+      'partial 2',
+      'final 3',
+      'end',
+    ]);
+    await Promise.all([holder.close(), other.close()]);
+  });
+});

@@ -11,6 +11,11 @@ import type { CallMode, LegLabels } from './carriers/carrier.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
 import { credentialProblems, schemaProblems } from './config-problems.js';
 import { VoxlineError } from './errors.js';
+import {
+  type RecordingStoreConfig,
+  RecordingStoreEnvProperties,
+  recordingStoreConfigFrom,
+} from './recording/recording-store-config.js';
 import { type WebhookConfig, WebhookEnvProperties, webhookConfigFrom } from './webhooks/webhook-config.js';
 
 const LogLevel = Type.Union(
@@ -106,6 +111,7 @@ export const EnvSchema = Type.Object({
   ...AudioSocketEnvProperties,
   ...AsrEnvProperties,
   ...WebhookEnvProperties,
+  ...RecordingStoreEnvProperties,
   ...AgentEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
@@ -150,6 +156,8 @@ export interface Config {
   readonly audioSocket: AudioSocketOptions | undefined;
   readonly asr: AsrConfig;
   readonly webhooks: WebhookConfig;
+  /** Where finished recordings are uploaded (RECORDING_STORE=s3://…); undefined: local disk only. */
+  readonly recordingStore: RecordingStoreConfig;
   readonly outbox: {
     /** Finished events (delivered or dead-lettered) are kept this long, in days (may be fractional). */
     readonly retentionDays: number;
@@ -209,7 +217,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const asr = asrConfigFrom(e, e.DATA_DIR);
   const webhooks = webhookConfigFrom(e);
   const agent = agentConfigFrom(e);
-  for (const part of [sip, audioSocket, asr, webhooks, agent]) problems.push(...part.problems);
+  const recordingStore = recordingStoreConfigFrom(e);
+  for (const part of [sip, audioSocket, asr, webhooks, agent, recordingStore])
+    problems.push(...part.problems);
   if (problems.length > 0) throw configError(problems, failed, schemaFailures);
 
   const warnings: string[] = [];
@@ -229,7 +239,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
 
-  warnings.push(...sip.warnings, ...audioSocket.warnings, ...asr.warnings);
+  warnings.push(...sip.warnings, ...audioSocket.warnings, ...asr.warnings, ...recordingStore.warnings);
   if (e.CALL_MODE === 'agent') {
     if (asr.value.engine === 'none')
       warnings.push('CALL_MODE=agent with no speech engine: the agent cannot hear callers');
@@ -275,6 +285,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     audioSocket: audioSocket.value,
     asr: asr.value,
     webhooks: webhooks.value,
+    recordingStore: recordingStore.value,
     outbox: { retentionDays: e.OUTBOX_RETENTION_DAYS },
     database: e.DATABASE_URL ? { url: e.DATABASE_URL } : undefined,
     instanceId: e.INSTANCE_ID,

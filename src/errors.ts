@@ -41,6 +41,11 @@ export const ERRORS = {
     retryable: true,
     message: 'the call is still live, or its recording still being finished: it is served once complete',
   },
+  VL_ERR_RECORDING_STORE: {
+    status: 502,
+    retryable: true,
+    message: 'the recording store (S3) failed or could not be reached',
+  },
   VL_ERR_MODEL_UNAVAILABLE: {
     status: 503,
     retryable: true,

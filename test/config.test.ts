@@ -179,7 +179,7 @@ describe('configuration', () => {
     expect(doc, 'docs/configuration.md is out of date: run npm run docs:config').toBe(
       withConfigReference(doc),
     );
-    const documented = [...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...doc.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
     expect(documented.sort()).toEqual(Object.keys(EnvSchema.properties).sort());
   });
 

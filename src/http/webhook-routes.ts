@@ -26,7 +26,8 @@ const ListQuery = Type.Object({
 
 /**
  * Admin API for the outbox (GET /v1/webhooks/deliveries?status=failed, POST …/:id/retry) and
- * GET /v1/calls/:callSid/recording; all behind the admin token.
+ * GET /v1/calls/:callSid/recording (the local file, or with RECORDING_STORE=s3://… once uploaded a
+ * 302 to a presigned URL); all behind the admin token.
  */
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
   const { outbox, dispatcher, recordings } = options;
@@ -65,7 +66,17 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
           () => undefined,
         )
       : undefined;
+    const uploads = recordings?.uploads;
+    if (path && size === undefined && uploads) {
+      // Uploaded (its local copy is deleted only once the object is confirmed): a short-lived
+      // presigned GetObject URL, after checking the object is there (a 404 here, not from the bucket).
+      const key = uploads.keyOf(callSid);
+      if (!(await uploads.store.head(key))) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+      const url = await uploads.store.presignGet(key, `${callSid}.wav`);
+      return reply.header('cache-control', 'no-store').redirect(url, 302);
+    }
     if (!path || size === undefined) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+    // On local disk: the default store, or a recording whose upload is not confirmed yet.
     return reply
       .type('audio/wav')
       .header('content-disposition', `attachment; filename="${callSid}.wav"`)

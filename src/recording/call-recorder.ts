@@ -10,6 +10,8 @@ export interface RecordingInfo {
   readonly durationMs: number;
   readonly sha256: string;
   readonly bytes: number;
+  /** With RECORDING_STORE=s3://…: the object the recording is (being) uploaded to, `s3://bucket/key`. */
+  readonly objectUrl?: string;
 }
 
 /** How often buffered audio goes to the file (and the header is brought up to date). */

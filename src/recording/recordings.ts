@@ -6,6 +6,7 @@ import type { Call } from '../calls/call.js';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { CallRecorder, type RecordingInfo } from './call-recorder.js';
+import type { RecordingUploads } from './recording-uploads.js';
 import type { RecordingFormat } from './wav-writer.js';
 
 /** CallSids are [A-Za-z0-9]; anything else never becomes a file name. */
@@ -14,6 +15,9 @@ const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /**
  * Dual-channel recordings under DATA_DIR/recordings: a recorder per call (the inbound track on the
  * left, outbound on the right), closed when the call ends, then `onReady`; and a retention sweep.
+ * With `uploads` (RECORDING_STORE=s3://…) each finished file is queued for upload and deleted once
+ * its object is confirmed: every file still on disk then awaits its upload, so the retention sweep
+ * leaves them alone (the bucket's lifecycle rules govern retention there).
  */
 export class Recordings {
   readonly dir: string;
@@ -24,6 +28,7 @@ export class Recordings {
   readonly #recorders = new Map<string, CallRecorder>();
   readonly #unrecorded = new Set<string>();
   readonly #clock: Clock;
+  readonly uploads: RecordingUploads | undefined;
   #sweep: TimerHandle | undefined;
 
   constructor(
@@ -33,8 +38,10 @@ export class Recordings {
     log: FastifyBaseLogger,
     onReady: (call: Call, info: RecordingInfo | undefined) => void,
     clock: Clock = systemClock,
+    uploads?: RecordingUploads,
   ) {
     this.#clock = clock;
+    this.uploads = uploads;
     this.dir = join(dataDir, 'recordings');
     mkdirSync(this.dir, { recursive: true });
     this.#format = format;
@@ -79,6 +86,15 @@ export class Recordings {
           call.log.error({ err }, 'recording could not be finished');
         }
         this.#recorders.delete(call.callSid); // only now is the file complete
+        if (info && this.uploads) {
+          this.uploads.enqueue({
+            callSid: call.callSid,
+            path: info.path,
+            sha256: info.sha256,
+            bytes: info.bytes,
+          });
+          info = { ...info, objectUrl: this.uploads.urlOf(call.callSid) };
+        }
         this.#onReady(call, info);
       });
     }
@@ -94,8 +110,15 @@ export class Recordings {
     return SAFE_NAME.test(callSid) ? join(this.dir, `${callSid}.wav`) : undefined;
   }
 
-  /** Deletes recordings older than the retention, now and every hour (0: keep everything). */
+  /**
+   * With uploads: queues the finished files left on disk (their uploads were not confirmed).
+   * Otherwise deletes recordings older than the retention, now and every hour (0: keep everything).
+   */
   startRetention(): void {
+    if (this.uploads) {
+      void this.uploads.recover(this.dir, (callSid) => this.writing(callSid));
+      return;
+    }
     if (this.#retentionHours === 0) return;
     void this.#deleteExpired();
     this.#sweep = this.#clock.setInterval(() => void this.#deleteExpired(), 3_600_000);
@@ -104,6 +127,7 @@ export class Recordings {
 
   stop(): void {
     this.#clock.clearInterval(this.#sweep);
+    this.uploads?.stop();
   }
 
   async #deleteExpired(): Promise<void> {

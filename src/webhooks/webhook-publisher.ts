@@ -13,7 +13,7 @@ export interface PublisherOptions {
   readonly outbox: OutboxStore;
   readonly dispatcher: Dispatcher;
   readonly endpoints: readonly WebhookEndpoint[];
-  /** Origin for recording URLs. */
+  /** Origin for recording URLs (recordings kept on local disk). */
   readonly publicUrl: string;
   /** Whether a recording.ready will come for each call (call.ended waits for it). */
   readonly recording: boolean;
@@ -84,7 +84,8 @@ export class WebhookPublisher implements CallObserver {
   recordingReady(call: Call, info: RecordingInfo | undefined): void {
     if (info) {
       this.#publish(call, 'recording.ready', {
-        url: `${this.#o.publicUrl}/v1/calls/${call.callSid}/recording`,
+        // The object's s3:// URL with RECORDING_STORE=s3://…, else voxline's own (local file).
+        url: info.objectUrl ?? `${this.#o.publicUrl}/v1/calls/${call.callSid}/recording`,
         sha256: info.sha256,
         durationMs: Math.round(info.durationMs),
         bytes: info.bytes,

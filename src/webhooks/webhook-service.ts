@@ -7,6 +7,7 @@ import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
 import { VoxlineError } from '../errors.js';
 import { WebhookMetrics } from '../observability/webhook-metrics.js';
+import { RecordingUploads } from '../recording/recording-uploads.js';
 import { Recordings } from '../recording/recordings.js';
 import { Dispatcher } from './dispatcher.js';
 import type { OutboxStore, PruneResult } from './outbox-store.js';
@@ -44,7 +45,8 @@ const DAY_MS = 86_400_000;
 
 /**
  * The outbox lives at DATA_DIR/voxline.db and is opened when endpoints are configured (its
- * pending deliveries resume then). Recordings go to DATA_DIR/recordings unless RECORDING_FORMAT=none.
+ * pending deliveries resume then). Recordings go to DATA_DIR/recordings unless RECORDING_FORMAT=none,
+ * and from there to the bucket with RECORDING_STORE=s3://….
  */
 export async function createWebhookService(
   config: Config,
@@ -76,6 +78,17 @@ export async function createWebhookService(
           onStoreFailed: () => metrics.storeFailures.inc(),
         })
       : undefined;
+  // RECORDING_STORE=s3://…: each finished file is uploaded, and deleted once confirmed (the AWS
+  // SDK is loaded only then).
+  const uploads =
+    config.recordingStore && webhooks.recording.format !== 'none'
+      ? new RecordingUploads(
+          new (await import('../recording/object-store.js')).S3ObjectStore(config.recordingStore, clock, log),
+          config.recordingStore,
+          log,
+          clock,
+        )
+      : undefined;
   const recordings =
     webhooks.recording.format === 'none'
       ? undefined
@@ -86,6 +99,7 @@ export async function createWebhookService(
           log,
           (call, info) => publisher?.recordingReady(call, info),
           clock,
+          uploads,
         );
 
   // Retention: without it delivered events and every call's sequence row would stay forever.

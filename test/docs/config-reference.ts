@@ -11,6 +11,7 @@ import { AudioSocketEnvProperties } from '../../src/carriers/audiosocket/audioso
 import { SipEnvProperties } from '../../src/carriers/sip/sip-config.js';
 import { EnvSchema } from '../../src/config.js';
 import { expected, isSecretName } from '../../src/config-problems.js';
+import { RecordingStoreEnvProperties } from '../../src/recording/recording-store-config.js';
 import { WebhookEnvProperties } from '../../src/webhooks/webhook-config.js';
 
 export const CONFIG_REFERENCE_PATH = new URL('../../docs/configuration.md', import.meta.url);
@@ -27,6 +28,7 @@ const GROUPS: readonly {
   { title: 'Asterisk AudioSocket', properties: AudioSocketEnvProperties },
   { title: 'Speech engine and VAD', properties: AsrEnvProperties },
   { title: 'Webhooks, outbox and recordings', properties: WebhookEnvProperties },
+  { title: 'Recordings in object storage', properties: RecordingStoreEnvProperties },
   { title: 'Voice agent', properties: AgentEnvProperties },
 ];
 const CORE_TITLE = 'Server, Twilio, media and calls';

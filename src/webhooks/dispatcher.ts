@@ -131,9 +131,12 @@ class EndpointWorker {
   async #fill(): Promise<void> {
     const now = this.#clock.wallNow();
     const free = this.#config.concurrency - this.#inFlight.size;
+    let claimed = 0;
     if (free > 0) {
       const lease = { owner: this.#owner, until: now + this.#config.leaseMs };
-      for (const delivery of await this.#outbox.claimDue(this.id, now, free, lease)) {
+      const deliveries = await this.#outbox.claimDue(this.id, now, free, lease);
+      claimed = deliveries.length;
+      for (const delivery of deliveries) {
         // Stopped meanwhile, or the call's previous attempt is still winding up: give it back.
         if (this.#stopped || this.#inFlight.has(delivery.callSid)) {
           await this.#outbox.release(delivery.id, this.#owner);
@@ -150,6 +153,8 @@ class EndpointWorker {
         this.#inFlight.set(delivery.callSid, attempt);
       }
     }
+    // Every slot busy: the next attempt to finish looks again, no timer is needed (nor its query).
+    if (free > 0 && claimed === free) return;
     await this.#armTimer(now);
   }
 

@@ -26,18 +26,22 @@ const SQL = {
   deliveries: `INSERT INTO deliveries (event_id, endpoint, call_sid, seq, status, created_at, next_attempt_at)
                SELECT e, p, c, s, 'pending', t, t
                FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS x(e, p, c, s, t)`,
-  // The heads of the endpoint's call queues that are due and that nobody holds, locked so that a
-  // second instance running this at the same moment skips them rather than waiting or doubling.
+  // The heads of the endpoint's call queues (one index pass: the lowest pending seq per call), those
+  // due and held by nobody, locked so that a second instance running this at the same moment skips
+  // them rather than waiting or doubling; the lock re-reads each row, so one delivered or leased
+  // meanwhile drops out.
   claim: `WITH heads AS (
-            SELECT d.id FROM deliveries d
-            WHERE d.endpoint = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
-              AND (d.lease_until IS NULL OR d.lease_until <= $2)
-              AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint = d.endpoint AND p.status = 'pending'
-                              AND p.call_sid = d.call_sid AND p.seq < d.seq)
-            ORDER BY d.next_attempt_at, d.id LIMIT $3
+            SELECT DISTINCT ON (call_sid) id, next_attempt_at, lease_until FROM deliveries
+            WHERE endpoint = $1 AND status = 'pending' ORDER BY call_sid, seq),
+          due AS (
+            SELECT id FROM heads WHERE next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+            ORDER BY next_attempt_at, id LIMIT $3),
+          locked AS (
+            SELECT d.id FROM deliveries d JOIN due ON d.id = due.id
+            WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $2)
             FOR UPDATE OF d SKIP LOCKED)
           UPDATE deliveries d SET lease_owner = $4, lease_until = $5
-          FROM heads, events e WHERE d.id = heads.id AND e.id = d.event_id
+          FROM locked, events e WHERE d.id = locked.id AND e.id = d.event_id
           RETURNING ${COLUMNS}`,
   release: 'UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2',
   nextDue: `SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, 0))) AS at FROM deliveries

@@ -52,6 +52,8 @@ export interface OutboxStore {
     now: number,
   ): Promise<WebhookEvent<T>>;
   claimDue(endpoint: string, now: number, limit: number, lease: Lease): Promise<Delivery[]>;
+  /** One call's head for `endpoint`, claimed as `claimDue` would, if it is due and nobody holds it. */
+  claimNext(endpoint: string, callSid: string, now: number, lease: Lease): Promise<Delivery | undefined>;
   /** When the next pending delivery of `endpoint` is due or its lease runs out; undefined if none. */
   nextDueAt(endpoint: string): Promise<number | undefined>;
   markDelivered(id: number, now: number): Promise<void>;

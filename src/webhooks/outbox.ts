@@ -137,6 +137,7 @@ export class Outbox {
   readonly #statements;
   readonly #pruneBatch: (cutoff: number, limit: number, after: PruneCursor) => PruneBatch;
   readonly #claim: (endpoint: string, now: number, limit: number, lease: Lease) => Delivery[];
+  readonly #claimNext: (endpoint: string, callSid: string, now: number, lease: Lease) => Delivery | undefined;
 
   constructor(path: string, sync: OutboxSync = 'full') {
     this.#db = new Database(path);
@@ -169,6 +170,10 @@ export class Outbox {
          ORDER BY d.next_attempt_at, d.id LIMIT @limit`,
       ),
       lease: books.prepare('UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?'),
+      callHead: books.prepare(
+        `SELECT ${COLUMNS}, d.lease_until AS leaseUntil FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.endpoint = ? AND d.call_sid = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1`,
+      ),
       release: books.prepare(
         'UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
       ),
@@ -226,6 +231,16 @@ export class Outbox {
       for (const row of rows) this.#statements.lease.run(lease.owner, lease.until, row.id);
       return rows;
     });
+    this.#claimNext = books.transaction((endpoint: string, callSid: string, now: number, lease: Lease) => {
+      const head = this.#statements.callHead.get(endpoint, callSid) as
+        | (Delivery & { leaseUntil: number | null })
+        | undefined;
+      if (!head || head.nextAttemptAt > now || (head.leaseUntil !== null && head.leaseUntil > now))
+        return undefined;
+      this.#statements.lease.run(lease.owner, lease.until, head.id);
+      const { leaseUntil: _, ...delivery } = head;
+      return delivery as Delivery;
+    });
     this.#pruneBatch = books.transaction((cutoff: number, limit: number, after: PruneCursor) =>
       this.#prune(cutoff, limit, after),
     );
@@ -258,6 +273,10 @@ export class Outbox {
   /** The due heads of `endpoint`'s call queues that nobody holds, now leased to `lease.owner`. */
   claimDue(endpoint: string, now: number, limit: number, lease: Lease): Delivery[] {
     return this.#claim(endpoint, now, limit, lease);
+  }
+
+  claimNext(endpoint: string, callSid: string, now: number, lease: Lease): Delivery | undefined {
+    return this.#claimNext(endpoint, callSid, now, lease);
   }
 
   release(id: number, owner: string): void {

@@ -43,6 +43,18 @@ const SQL = {
           UPDATE deliveries d SET lease_owner = $4, lease_until = $5
           FROM locked, events e WHERE d.id = locked.id AND e.id = d.event_id
           RETURNING ${COLUMNS}`,
+  // One call's head (a point lookup on the queue index), claimed on the same terms as above.
+  claimNext: `WITH head AS (
+                SELECT id FROM deliveries WHERE endpoint = $1 AND call_sid = $2 AND status = 'pending'
+                ORDER BY seq LIMIT 1),
+              locked AS (
+                SELECT d.id FROM deliveries d JOIN head ON d.id = head.id
+                WHERE d.status = 'pending' AND d.next_attempt_at <= $3
+                  AND (d.lease_until IS NULL OR d.lease_until <= $3)
+                FOR UPDATE OF d SKIP LOCKED)
+              UPDATE deliveries d SET lease_owner = $4, lease_until = $5
+              FROM locked, events e WHERE d.id = locked.id AND e.id = d.event_id
+              RETURNING ${COLUMNS}`,
   release: 'UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2',
   nextDue: `SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, 0))) AS at FROM deliveries
             WHERE endpoint = $1 AND status = 'pending'`,
@@ -183,6 +195,16 @@ export class PostgresOutboxStore implements OutboxStore {
   async claimDue(endpoint: string, now: number, limit: number, lease: Lease): Promise<Delivery[]> {
     const { rows } = await this.#query<Delivery>('claim', [endpoint, now, limit, lease.owner, lease.until]);
     return rows.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+  }
+
+  async claimNext(
+    endpoint: string,
+    callSid: string,
+    now: number,
+    lease: Lease,
+  ): Promise<Delivery | undefined> {
+    return (await this.#query<Delivery>('claimNext', [endpoint, callSid, now, lease.owner, lease.until]))
+      .rows[0];
   }
 
   async nextDueAt(endpoint: string): Promise<number | undefined> {

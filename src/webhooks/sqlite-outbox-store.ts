@@ -34,6 +34,15 @@ export class SqliteOutboxStore implements OutboxStore {
     return this.#outbox.claimDue(endpoint, now, limit, lease);
   }
 
+  async claimNext(
+    endpoint: string,
+    callSid: string,
+    now: number,
+    lease: Lease,
+  ): Promise<Delivery | undefined> {
+    return this.#outbox.claimNext(endpoint, callSid, now, lease);
+  }
+
   async nextDueAt(endpoint: string): Promise<number | undefined> {
     return this.#outbox.nextDueAt(endpoint);
   }

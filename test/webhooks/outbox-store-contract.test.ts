@@ -110,6 +110,30 @@ describe.each(kinds)('the %s outbox store', (_name, available, place) => {
     await store.close();
   });
 
+  run(
+    'claimNext hands out one call’s head on the same terms: due, nobody holding it, after its predecessor',
+    async () => {
+      const store = await (await place()).open();
+      await store.append('CA1', 'dtmf', dtmf, ['e'], T);
+      const a2 = await store.append('CA1', 'dtmf', dtmf, ['e'], T);
+      await store.append('CA2', 'dtmf', dtmf, ['e'], T);
+      const first = await store.claimNext('e', 'CA1', T, lease('a'));
+      expect(first?.seq).toBe(1);
+      // Its head is held: nothing more for CA1 until it is marked.
+      expect(await store.claimNext('e', 'CA1', T, lease('b'))).toBeUndefined();
+      await store.markDelivered(first?.id as number, T);
+      const second = await store.claimNext('e', 'CA1', T, lease('a'));
+      expect(second).toMatchObject({ eventId: a2.id, seq: 2, callSid: 'CA1' });
+      await store.markRetry(second?.id as number, T + 1_000, 'HTTP 500');
+      expect(await store.claimNext('e', 'CA1', T + 999, lease('a'))).toBeUndefined(); // not due yet
+      expect((await store.claimNext('e', 'CA1', T + 1_000, lease('a')))?.id).toBe(second?.id);
+      expect(await store.claimNext('e', 'CAnone', T, lease('a'))).toBeUndefined();
+      // CA2 was never touched by any of that.
+      expect((await store.claimDue('e', T, 10, lease('c'))).map((d) => d.callSid)).toEqual(['CA2']);
+      await store.close();
+    },
+  );
+
   run('a lease that runs out lets another holder take the delivery, with the same event id', async () => {
     const store = await (await place()).open();
     const event = await store.append('CA1', 'dtmf', dtmf, ['e'], T);

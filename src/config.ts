@@ -11,6 +11,7 @@ import type { CallMode, LegLabels } from './carriers/carrier.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
 import { credentialProblems, schemaProblems } from './config-problems.js';
 import { VoxlineError } from './errors.js';
+import { isHttpUrl } from './http-url.js';
 import {
   type RecordingStoreConfig,
   RecordingStoreEnvProperties,
@@ -311,15 +312,6 @@ function checkPublicUrl(value: string): string[] {
     return [`PUBLIC_URL: must be an origin only, with no path or query (got ${JSON.stringify(value)})`];
   }
   return [];
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || url.protocol === 'http:';
-  } catch {
-    return false;
-  }
 }
 
 /** Later checks that name a variable already reported (run on its default) would only confuse. */

@@ -55,14 +55,7 @@ export async function transcriptRoutes(
       return;
     }
     const transcript = call.transcript;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    const res = openStream(reply);
     const write = (event: SequencedEvent) => {
       res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
       if (res.writableLength > MAX_SSE_BUFFER_BYTES) {

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { ConfigPart } from '../config-part.js';
+import { isHttpUrl } from '../http-url.js';
 
 /**
  * Where finished recordings end up: local disk (DATA_DIR/recordings, the default), or an
@@ -194,13 +195,4 @@ export function recordingStoreConfigFrom(e: RecordingStoreEnv): ConfigPart<Recor
     problems,
     warnings,
   };
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || url.protocol === 'http:';
-  } catch {
-    return false;
-  }
 }

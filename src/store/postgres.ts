@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { VoxlineError } from '../errors.js';
 
 /** One schema change; versions only grow, and an applied one is never edited. */
 export interface Migration {
@@ -58,4 +59,28 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[]): 
     client.release();
   }
   return applied;
+}
+
+/**
+ * A pool on `url` handed to `open` (which migrates and builds a store on it); a server that cannot
+ * be reached or migrated is one VL_ERR_DATABASE naming `what`, and the pool is closed again.
+ */
+export async function openOnPostgres<T>(
+  url: string,
+  what: string,
+  open: (pool: pg.Pool) => Promise<T>,
+): Promise<T> {
+  const pool = openPool(url);
+  try {
+    return await open(pool);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new VoxlineError(
+      'VL_ERR_DATABASE',
+      `cannot open ${what} in PostgreSQL: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
 }

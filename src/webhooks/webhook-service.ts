@@ -5,7 +5,6 @@ import type { CallObserver } from '../calls/call.js';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
-import { VoxlineError } from '../errors.js';
 import { WebhookMetrics } from '../observability/webhook-metrics.js';
 import { RecordingUploads } from '../recording/recording-uploads.js';
 import { Recordings } from '../recording/recordings.js';
@@ -161,21 +160,9 @@ export async function createWebhookService(
 async function openOutbox(config: Config): Promise<OutboxStore> {
   if (!config.database)
     return new SqliteOutboxStore(join(config.dataDir, 'voxline.db'), config.webhooks.outboxSync);
-  const [{ openPool }, { PostgresOutboxStore }] = await Promise.all([
+  const [{ openOnPostgres }, { PostgresOutboxStore }] = await Promise.all([
     import('../store/postgres.js'),
     import('./postgres-outbox-store.js'),
   ]);
-  const pool = openPool(config.database.url);
-  try {
-    return await PostgresOutboxStore.open(pool);
-  } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw new VoxlineError(
-      'VL_ERR_DATABASE',
-      `cannot open the outbox in PostgreSQL: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  return openOnPostgres(config.database.url, 'the outbox', (pool) => PostgresOutboxStore.open(pool));
 }

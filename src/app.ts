@@ -235,7 +235,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     listLimit: Math.max(100, config.calls.historyLimit),
     now: () => clock.wallNow(),
   });
-  await server.register(transcriptRoutes, { registry, adminToken: config.adminToken, store: callStore });
+  await server.register(transcriptRoutes, {
+    registry,
+    adminToken: config.adminToken,
+    store: callStore,
+    now: () => clock.wallNow(),
+  });
   await server.register(healthRoutes, { registry, metrics, readiness });
   await server.register(webhookRoutes, { ...webhooks, registry, adminToken: config.adminToken });
   registry.startIdleSweep();

@@ -11,6 +11,8 @@ export interface TranscriptRoutesOptions {
   readonly adminToken: string | undefined;
   /** Transcripts of calls held by other instances (or by this one before a restart). */
   readonly store?: CallStore;
+  /** Wall clock (ms) a stored record's age is judged by. */
+  readonly now?: () => number;
 }
 
 const HEARTBEAT_MS = 15_000;
@@ -27,6 +29,7 @@ export async function transcriptRoutes(
   options: TranscriptRoutesOptions,
 ): Promise<void> {
   const { registry, store } = options;
+  const now = options.now ?? Date.now;
   app.addHook('preValidation', requireAdminToken(options.adminToken));
 
   app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/transcript', async (request) => {
@@ -34,7 +37,7 @@ export async function transcriptRoutes(
     const call = registry.get(callSid);
     if (call) return { callSid, state: call.state, ...call.transcript.snapshot() };
     const [record, stored] =
-      (await Promise.all([store?.getCall(callSid, Date.now()), store?.transcript(callSid, 0)])) ?? [];
+      (await Promise.all([store?.getCall(callSid, now()), store?.transcript(callSid, 0)])) ?? [];
     if (!record || !stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', callSid);
     return {
       callSid,
@@ -49,7 +52,7 @@ export async function transcriptRoutes(
     const lastId = Number.isFinite(lastHeader) ? lastHeader : 0;
     if (!call) {
       // Held by another instance (or before a restart): follow it through the store.
-      const held = store && (await store.getCall(request.params.callSid, Date.now()));
+      const held = store && (await store.getCall(request.params.callSid, now()));
       if (!store || !held) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
       await followElsewhere(store, request.params.callSid, lastId, reply);
       return;

@@ -114,7 +114,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   pruneCalls();
   const callPruneTimer = clock.setInterval(pruneCalls, 3_600_000);
   callPruneTimer.unref();
-  const webhooks = await createWebhookService(config, metrics.registry, server.log, { clock });
+  const webhooks = await createWebhookService(config, metrics.registry, server.log, { clock, instance });
   consumers.push(...webhooks.consumers);
   const agent = createAgentService(
     config.agent,

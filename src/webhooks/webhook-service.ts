@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -36,6 +37,8 @@ export interface WebhookServiceDeps {
   readonly now?: () => number;
   /** The clock deliveries, retries, recordings and pruning run on; the system clock by default. */
   readonly clock?: Clock;
+  /** This instance's name, shown on the delivery leases it takes (with a random suffix per start). */
+  readonly instance?: string;
 }
 
 /** How often the outbox is pruned: retention is in days, so hourly keeps it within 1/24 of one. */
@@ -58,7 +61,8 @@ export async function createWebhookService(
   const now = deps.now ?? (() => clock.wallNow());
   const outbox = webhooks.endpoints.length > 0 ? await openOutbox(config) : undefined;
   const metrics = new WebhookMetrics(registry, outbox);
-  const dispatcher = outbox ? new Dispatcher(outbox, webhooks, log, metrics, clock) : undefined;
+  const owner = deps.instance ? `${deps.instance}/${randomBytes(3).toString('hex')}` : undefined;
+  const dispatcher = outbox ? new Dispatcher(outbox, webhooks, log, metrics, clock, { owner }) : undefined;
   const recording = webhooks.recording.format !== 'none';
   const publisher =
     outbox && dispatcher

@@ -48,7 +48,8 @@ export class WebhookMetrics implements DispatcherObserver {
       labelNames: ['endpoint', 'status'],
       registers,
       async collect() {
-        const counts = (await outbox?.counts()) ?? [];
+        // The database down must not take /metrics with it: the gauge is left empty meanwhile.
+        const counts = (await outbox?.counts().catch(() => [])) ?? [];
         this.reset();
         for (const { endpoint, status, n } of counts) this.set({ endpoint, status }, n);
       },

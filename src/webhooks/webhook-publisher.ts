@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { AgentActionRecord } from '../agent/agent-summary.js';
 import type { Call, CallObserver, DtmfRecord } from '../calls/call.js';
 import { type Clock, systemClock } from '../clock.js';
+import { LogBudget } from '../observability/log-budget.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
 import { summarize } from './call-summary.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -34,9 +35,12 @@ export interface PublisherOptions {
 export class WebhookPublisher implements CallObserver {
   readonly #o: PublisherOptions;
   readonly #pending = new Map<string, { transcript: boolean; recording: boolean }>();
+  readonly #storeFailureLog: LogBudget;
 
   constructor(options: PublisherOptions) {
     this.#o = options;
+    const clock = options.clock ?? systemClock;
+    this.#storeFailureLog = new LogBudget(10, 60_000, () => clock.now());
   }
 
   callStarted(call: Call): void {
@@ -117,8 +121,11 @@ export class WebhookPublisher implements CallObserver {
         this.#o.dispatcher.notify(targets);
       },
       (err: unknown) => {
-        // Nothing was committed: the event is lost, loudly (disk full, database gone).
-        call.log.error({ err, type }, 'webhook event could not be stored');
+        // Nothing was committed: the event is lost, loudly (disk full, database gone), but with
+        // the store down every event fails: ten lines a minute at error, the rest at debug, all
+        // counted (voxline_webhook_store_failures_total).
+        const level = this.#storeFailureLog.level('store') === 'warn' ? 'error' : 'debug';
+        call.log[level]({ err, type }, 'webhook event could not be stored');
         this.#o.onStoreFailed?.();
       },
     );

@@ -1,52 +1,11 @@
 import Database from 'better-sqlite3';
-import { eventEnvelope } from './event-envelope.js';
 import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
 import type { Delivery, DeliveryStatus, Lease, PruneResult } from './outbox-store.js';
+import { type Append, type AppendMany, type AppendRequest, appender } from './sqlite-outbox-append.js';
+import { FINISHED_AT, migrate, SCHEMA } from './sqlite-outbox-schema.js';
 
 export type { Delivery, DeliveryStatus, PruneResult } from './outbox-store.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS call_seq (call_sid TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-  id TEXT PRIMARY KEY, call_sid TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
-  body TEXT NOT NULL, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS deliveries (
-  id INTEGER PRIMARY KEY, event_id TEXT NOT NULL REFERENCES events(id), endpoint TEXT NOT NULL,
-  call_sid TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, last_error TEXT, delivered_at INTEGER,
-  finished_at INTEGER, lease_owner TEXT, lease_until INTEGER);
-CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (endpoint, status, call_sid, seq);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (endpoint, status, next_attempt_at);
-`;
-
-/** For retention: events by age, an event's deliveries, a call's events. */
-const RETENTION_INDEXES = `
-CREATE INDEX IF NOT EXISTS events_age ON events (created_at);
-CREATE INDEX IF NOT EXISTS events_call ON events (call_sid);
-CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
-`;
-
-/**
- * Outboxes written before retention have no finished_at (NULL there; see FINISHED_AT), those
- * written before claims no lease columns: add them.
- */
-function migrate(db: Database.Database): void {
-  const columns = new Set((db.pragma('table_info(deliveries)') as { name: string }[]).map((c) => c.name));
-  for (const [name, type] of [
-    ['finished_at', 'INTEGER'],
-    ['lease_owner', 'TEXT'],
-    ['lease_until', 'INTEGER'],
-  ]) {
-    if (!columns.has(name)) db.exec(`ALTER TABLE deliveries ADD COLUMN ${name} ${type}`);
-  }
-  db.exec(RETENTION_INDEXES);
-}
-
-/**
- * When a delivery was finished: delivered or dead-lettered (`finished_at`; rows from before that
- * column: when delivered, or when its last retry was due, which is at most one attempt earlier).
- */
-const FINISHED_AT = 'COALESCE(d.finished_at, d.delivered_at, d.next_attempt_at)';
+export type { AppendRequest } from './sqlite-outbox-append.js';
 
 /** Where a prune pass has got to: the last event it looked at, in (created_at, rowid) order. */
 export interface PruneCursor {
@@ -61,58 +20,6 @@ export interface PruneBatch extends PruneResult {
 
 /** Events looked at per prune batch: each batch is one short transaction. */
 const PRUNE_BATCH = 500;
-
-/** One event to append: the call, its type and data, the endpoints subscribed to it, the time. */
-export interface AppendRequest {
-  readonly callSid: string;
-  readonly type: string;
-  readonly data: unknown;
-  readonly endpoints: readonly string[];
-  readonly now: number;
-}
-
-type Append = (
-  callSid: string,
-  type: string,
-  data: unknown,
-  endpoints: readonly string[],
-  now: number,
-) => WebhookEvent;
-type AppendMany = (requests: readonly AppendRequest[]) => WebhookEvent[];
-
-/** On `db`: the call's next seq, the event, a delivery per endpoint; one transaction per call of either. */
-function appender(db: Database.Database): { one: Append; many: AppendMany } {
-  const nextSeq = db.prepare(
-    `INSERT INTO call_seq (call_sid, last_seq) VALUES (?, 1)
-     ON CONFLICT(call_sid) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
-  );
-  const insertEvent = db.prepare(
-    'INSERT INTO events (id, call_sid, seq, type, body, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-  );
-  const insertDelivery = db.prepare(
-    `INSERT INTO deliveries (event_id, endpoint, call_sid, seq, status, created_at, next_attempt_at)
-     VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
-  );
-  const append = (
-    callSid: string,
-    type: string,
-    data: unknown,
-    endpoints: readonly string[],
-    now: number,
-  ) => {
-    const { last_seq: seq } = nextSeq.get(callSid) as { last_seq: number };
-    const event = eventEnvelope(callSid, type, data, seq, now);
-    insertEvent.run(event.id, callSid, seq, type, JSON.stringify(event), now);
-    for (const endpoint of endpoints) insertDelivery.run(event.id, endpoint, callSid, seq, now, now);
-    return event;
-  };
-  return {
-    one: db.transaction(append),
-    many: db.transaction((requests: readonly AppendRequest[]) =>
-      requests.map((r) => append(r.callSid, r.type, r.data, r.endpoints, r.now)),
-    ),
-  };
-}
 
 const COLUMNS = `d.id, d.event_id AS eventId, d.endpoint, d.call_sid AS callSid, d.seq, e.type, d.status,
   d.attempts, d.created_at AS createdAt, d.next_attempt_at AS nextAttemptAt, d.last_error AS lastError,

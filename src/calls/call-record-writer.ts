@@ -88,8 +88,13 @@ export class CallRecordWriter implements CallObserver {
 
   /** Resolves once every queued write has been tried (before the store closes). */
   drained(): Promise<void> {
-    if ([...this.#queues.values()].every((q) => !q.running && q.tasks.length === 0)) return Promise.resolve();
+    if (this.#allIdle()) return Promise.resolve();
     return new Promise((resolve) => this.#idle.add(resolve));
+  }
+
+  #allIdle(): boolean {
+    for (const q of this.#queues.values()) if (q.running || q.tasks.length > 0) return false;
+    return true;
   }
 
   #saveSnapshot(queue: CallQueue): void {
@@ -112,7 +117,8 @@ export class CallRecordWriter implements CallObserver {
     const task = queue.tasks.shift();
     if (!task) {
       if (queue.finished) this.#queues.delete(queue.call.callSid);
-      if ([...this.#queues.values()].every((q) => !q.running && q.tasks.length === 0)) {
+      // Only a waiting drained() needs the scan over every call's queue.
+      if (this.#idle.size > 0 && this.#allIdle()) {
         for (const resolve of this.#idle) resolve();
         this.#idle.clear();
       }

@@ -18,7 +18,7 @@ import { Dispatcher } from '../src/webhooks/dispatcher.js';
 import type { EventData } from '../src/webhooks/event-schemas.js';
 import { Outbox } from '../src/webhooks/outbox.js';
 import type { OutboxStore } from '../src/webhooks/outbox-store.js';
-import { PostgresOutboxStore } from '../src/webhooks/postgres-outbox-store.js';
+import { OUTBOX_POOL, PostgresOutboxStore } from '../src/webhooks/postgres-outbox-store.js';
 import { SqliteOutboxStore } from '../src/webhooks/sqlite-outbox-store.js';
 import type { WebhookConfig } from '../src/webhooks/webhook-config.js';
 import { hasPostgres, startPostgres } from '../test/helpers/postgres.js';
@@ -99,7 +99,7 @@ export async function benchOutbox(
       'PostgreSQL',
       async () =>
         PostgresOutboxStore.open(
-          openPool(process.env.BENCH_DATABASE_URL ?? (await server?.database()) ?? ''),
+          openPool(process.env.BENCH_DATABASE_URL ?? (await server?.database()) ?? '', 10, OUTBOX_POOL),
         ),
     ]);
   }

@@ -11,7 +11,7 @@ import {
   type StoredTranscript,
 } from './call-store.js';
 
-/** The calls' tables; version 2 (the outbox is version 1), in the same migrations table. */
+/** The calls' tables; version 2 (the outbox has 1 and 3), in the same migrations table. */
 export const CALL_MIGRATIONS = [
   {
     version: 2,

@@ -15,9 +15,21 @@ const MIGRATION_LOCK = 0x766f786c; // "voxl"
 const types = new pg.TypeOverrides();
 types.setTypeParser(20, (value: string) => Number(value));
 
+/** How a pool's sessions start: `synchronousCommit: 'off'` for work that a redo makes good again. */
+export interface PoolSettings {
+  readonly synchronousCommit?: 'on' | 'off';
+}
+
 /** A pool on `url` (postgres://user:password@host:port/db, or ?host=/socket/dir). */
-export function openPool(url: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'voxline' });
+export function openPool(url: string, max = 10, settings: PoolSettings = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types,
+    application_name: 'voxline',
+    // Session settings sent at connect (libpq's options): every connection of the pool has them.
+    ...(settings.synchronousCommit ? { options: `-c synchronous_commit=${settings.synchronousCommit}` } : {}),
+  });
   // An idle client whose server went away emits here; without a listener that would end the process.
   pool.on('error', () => undefined);
   return pool;
@@ -69,8 +81,9 @@ export async function openOnPostgres<T>(
   url: string,
   what: string,
   open: (pool: pg.Pool) => Promise<T>,
+  settings: PoolSettings = {},
 ): Promise<T> {
-  const pool = openPool(url);
+  const pool = openPool(url, 10, settings);
   try {
     return await open(pool);
   } catch (err) {

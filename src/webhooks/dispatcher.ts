@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { backoffDelay } from '../asr/backoff.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
-import type { Delivery, OutboxStore } from './outbox-store.js';
+import type { Delivery, NextClaim, OutboxStore } from './outbox-store.js';
 import { signatureHeader } from './signing.js';
 import type { WebhookConfig, WebhookEndpoint } from './webhook-config.js';
 
@@ -157,7 +157,7 @@ class EndpointWorker {
       }
     }
     // Every slot busy: the next attempt to finish looks again, no timer is needed (nor its query).
-    if (free > 0 && claimed === free) return;
+    if (claimed >= free) return;
     await this.#armTimer(now);
   }
 
@@ -176,7 +176,7 @@ class EndpointWorker {
 
   /** Wakes up for the earliest retry (or lease expiry) that is not due yet; shared stores poll too. */
   async #armTimer(now: number): Promise<void> {
-    const next = await this.#outbox.nextDueAt(this.id);
+    const next = await this.#outbox.nextDueAt(this.id, now, this.#owner);
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#stopped) return;
@@ -189,34 +189,35 @@ class EndpointWorker {
 
   /**
    * Attempts `first`, then, while each attempt finishes its delivery, the same call's next one (a
-   * point lookup, not a pass over every call's queue), up to FOLLOW_ON in a row before the slot
-   * goes back to the general claim so that other calls get their turn.
+   * point lookup, not a pass over every call's queue; after a delivery, in the same round trip as
+   * its bookkeeping), up to FOLLOW_ON in a row before the slot goes back to the general claim so
+   * that other calls get their turn.
    */
   async #work(first: Delivery): Promise<void> {
     let delivery: Delivery | undefined = first;
-    for (let n = 0; delivery; n++) {
-      const finished = await this.#attempt(delivery);
-      if (!finished || this.#stopped || n >= FOLLOW_ON) return;
-      const now = this.#clock.wallNow();
-      const lease = { owner: this.#owner, until: now + this.#config.leaseMs };
-      delivery = await this.#outbox.claimNext(this.id, delivery.callSid, now, lease);
-    }
+    for (let n = 1; delivery; n++) delivery = await this.#attempt(delivery, n < FOLLOW_ON);
   }
 
-  /** One attempt and its bookkeeping; true when the delivery is finished (delivered or dead-lettered). */
-  async #attempt(delivery: Delivery): Promise<boolean> {
+  /**
+   * One attempt and its bookkeeping. With `followOn`, once the delivery is finished (delivered or
+   * dead-lettered), claims and returns the call's next one, if due and free.
+   */
+  async #attempt(delivery: Delivery, followOn: boolean): Promise<Delivery | undefined> {
     const started = this.#clock.wallNow();
     const outcome = await this.#send(delivery);
     if (this.#stopped && outcome.kind !== 'delivered') {
       // Shutting down: leave it pending, unchanged, for the next start (or another instance).
       await this.#outbox.release(delivery.id, this.#owner);
-      return false;
+      return undefined;
     }
+    const next = followOn && !this.#stopped ? this.#nextOf(delivery.callSid) : undefined;
     if (outcome.kind === 'delivered') {
       const deliveredAt = this.#clock.wallNow();
-      await this.#outbox.markDelivered(delivery.id, deliveredAt);
+      const claimed = next
+        ? await this.#outbox.markDeliveredThenClaimNext(delivery.id, deliveredAt, next)
+        : await this.#outbox.markDelivered(delivery.id, deliveredAt);
       this.#observer.delivered(this.id, deliveredAt - delivery.createdAt);
-      return true;
+      return claimed ?? undefined;
     }
     this.#observer.attemptFailed(this.id);
     const attempts = delivery.attempts + 1;
@@ -230,7 +231,9 @@ class EndpointWorker {
         { deliveryId: delivery.id, eventId: delivery.eventId, attempts, error },
         'webhook dead-lettered',
       );
-      return true;
+      return next
+        ? this.#outbox.claimNext(this.id, next.callSid, this.#clock.wallNow(), next.lease)
+        : undefined;
     }
     const delay = backoffDelay(attempts - 1, this.#config.retryBaseMs, this.#config.retryMaxMs);
     const wait = Math.min(this.#config.retryMaxMs, Math.max(outcome.retryAfterMs ?? 0, delay));
@@ -239,7 +242,16 @@ class EndpointWorker {
       { deliveryId: delivery.id, attempts, retryInMs: wait, error: outcome.error },
       'webhook failed; will retry',
     );
-    return false;
+    return undefined;
+  }
+
+  /** What a slot claims a call's next delivery with. */
+  #nextOf(callSid: string): NextClaim {
+    return {
+      endpoint: this.id,
+      callSid,
+      lease: { owner: this.#owner, until: this.#clock.wallNow() + this.#config.leaseMs },
+    };
   }
 
   async #send(delivery: Delivery): Promise<Outcome> {

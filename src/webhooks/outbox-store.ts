@@ -31,6 +31,22 @@ export interface Lease {
   readonly until: number;
 }
 
+/** The call whose next delivery a slot takes after finishing one, and the lease to take it with. */
+export interface NextClaim {
+  readonly endpoint: string;
+  readonly callSid: string;
+  readonly lease: Lease;
+}
+
+/** One event to append: the call, its type and data, the endpoints subscribed to it, the time. */
+export interface AppendRequest {
+  readonly callSid: string;
+  readonly type: string;
+  readonly data: unknown;
+  readonly endpoints: readonly string[];
+  readonly now: number;
+}
+
 /**
  * The durable outbox, whatever holds it: SQLite in one process (the default) or PostgreSQL shared
  * by every instance. Its contract (test/webhooks/outbox-store-contract.ts, run on both):
@@ -54,9 +70,19 @@ export interface OutboxStore {
   claimDue(endpoint: string, now: number, limit: number, lease: Lease): Promise<Delivery[]>;
   /** One call's head for `endpoint`, claimed as `claimDue` would, if it is due and nobody holds it. */
   claimNext(endpoint: string, callSid: string, now: number, lease: Lease): Promise<Delivery | undefined>;
-  /** When the next pending delivery of `endpoint` is due or its lease runs out; undefined if none. */
-  nextDueAt(endpoint: string): Promise<number | undefined>;
+  /**
+   * The first moment after `now` at which a pending delivery of `endpoint` may become claimable
+   * for `owner`: a retry falling due, or another holder's lease running out; undefined if none.
+   * Deliveries due already are left out (a claim just took what it could of them; the rest wait
+   * behind a head in flight, whose end looks again), and so are `owner`'s own leases.
+   */
+  nextDueAt(endpoint: string, now: number, owner: string): Promise<number | undefined>;
   markDelivered(id: number, now: number): Promise<void>;
+  /**
+   * `markDelivered`, then `claimNext` of the same call, in one transaction and one round trip:
+   * how a dispatcher slot walks down a call's queue.
+   */
+  markDeliveredThenClaimNext(id: number, now: number, next: NextClaim): Promise<Delivery | undefined>;
   markRetry(id: number, nextAttemptAt: number, error: string): Promise<void>;
   markFailed(id: number, error: string, now: number): Promise<void>;
   /** Gives a claimed delivery back unchanged (shutting down mid-attempt). */

@@ -1,11 +1,17 @@
 import Database from 'better-sqlite3';
 import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
-import type { Delivery, DeliveryStatus, Lease, PruneResult } from './outbox-store.js';
-import { type Append, type AppendMany, type AppendRequest, appender } from './sqlite-outbox-append.js';
+import type {
+  AppendRequest,
+  Delivery,
+  DeliveryStatus,
+  Lease,
+  NextClaim,
+  PruneResult,
+} from './outbox-store.js';
+import { type Append, type AppendMany, appender } from './sqlite-outbox-append.js';
 import { FINISHED_AT, migrate, SCHEMA } from './sqlite-outbox-schema.js';
 
 export type { Delivery, DeliveryStatus, PruneResult } from './outbox-store.js';
-export type { AppendRequest } from './sqlite-outbox-append.js';
 
 /** Where a prune pass has got to: the last event it looked at, in (created_at, rowid) order. */
 export interface PruneCursor {
@@ -45,6 +51,7 @@ export class Outbox {
   readonly #pruneBatch: (cutoff: number, limit: number, after: PruneCursor) => PruneBatch;
   readonly #claim: (endpoint: string, now: number, limit: number, lease: Lease) => Delivery[];
   readonly #claimNext: (endpoint: string, callSid: string, now: number, lease: Lease) => Delivery | undefined;
+  readonly #deliveredThenNext: (id: number, now: number, next: NextClaim) => Delivery | undefined;
 
   constructor(path: string, sync: OutboxSync = 'full') {
     this.#db = new Database(path);
@@ -84,10 +91,14 @@ export class Outbox {
       release: books.prepare(
         'UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
       ),
-      // A leased delivery is not due for anyone else before its lease runs out.
+      // The next retry after `now`, or another holder's lease running out: two index probes.
       nextDue: books.prepare(
-        `SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) AS at FROM deliveries
-         WHERE endpoint = ? AND status = 'pending'`,
+        `SELECT MIN(at) AS at FROM (
+           SELECT MIN(next_attempt_at) AS at FROM deliveries
+           WHERE endpoint = @endpoint AND status = 'pending' AND next_attempt_at > @now
+           UNION ALL
+           SELECT MIN(lease_until) FROM deliveries
+           WHERE endpoint = @endpoint AND status = 'pending' AND lease_until > @now AND lease_owner <> @owner)`,
       ),
       delivered: books.prepare(
         `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = @now, finished_at = @now,
@@ -148,6 +159,10 @@ export class Outbox {
       const { leaseUntil: _, ...delivery } = head;
       return delivery as Delivery;
     });
+    this.#deliveredThenNext = books.transaction((id: number, now: number, next: NextClaim) => {
+      this.#statements.delivered.run({ now, id });
+      return this.#claimNext(next.endpoint, next.callSid, now, next.lease);
+    });
     this.#pruneBatch = books.transaction((cutoff: number, limit: number, after: PruneCursor) =>
       this.#prune(cutoff, limit, after),
     );
@@ -194,12 +209,16 @@ export class Outbox {
     return this.#statements.due.all(endpoint, now, limit) as Delivery[];
   }
 
-  nextDueAt(endpoint: string): number | undefined {
-    return (this.#statements.nextDue.get(endpoint) as { at: number | null }).at ?? undefined;
+  nextDueAt(endpoint: string, now: number, owner: string): number | undefined {
+    return (this.#statements.nextDue.get({ endpoint, now, owner }) as { at: number | null }).at ?? undefined;
   }
 
   markDelivered(id: number, now = Date.now()): void {
     this.#statements.delivered.run({ now, id });
+  }
+
+  markDeliveredThenClaimNext(id: number, now: number, next: NextClaim): Delivery | undefined {
+    return this.#deliveredThenNext(id, now, next);
   }
 
   markRetry(id: number, nextAttemptAt: number, error: string): void {

@@ -23,4 +23,11 @@ CREATE INDEX events_age ON events (created_at, id);
 CREATE INDEX events_call ON events (call_sid);
 `,
   },
+  {
+    // Version 2 is the call records' (src/calls/postgres-call-store.ts).
+    version: 3,
+    name: 'outbox leases',
+    sql: `CREATE INDEX deliveries_leased ON deliveries (endpoint, lease_until)
+          WHERE status = 'pending' AND lease_until IS NOT NULL;`,
+  },
 ];

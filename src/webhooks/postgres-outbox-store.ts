@@ -1,10 +1,17 @@
 import type pg from 'pg';
-import { migrate } from '../store/postgres.js';
+import { migrate, type PoolSettings } from '../store/postgres.js';
 import { eventEnvelope } from './event-envelope.js';
 import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
-import { GroupCommit } from './group-commit.js';
-import type { AppendRequest } from './outbox.js';
-import type { Delivery, DeliveryStatus, Lease, OutboxStore, PruneResult } from './outbox-store.js';
+import { OutboxAppends } from './outbox-appends.js';
+import type {
+  AppendRequest,
+  Delivery,
+  DeliveryStatus,
+  Lease,
+  NextClaim,
+  OutboxStore,
+  PruneResult,
+} from './outbox-store.js';
 import { OUTBOX_MIGRATIONS } from './postgres-outbox-schema.js';
 
 const COLUMNS = `d.id, d.event_id AS "eventId", d.endpoint, d.call_sid AS "callSid", d.seq, e.type, d.status,
@@ -15,6 +22,16 @@ const COLUMNS = `d.id, d.event_id AS "eventId", d.endpoint, d.call_sid AS "callS
 const FINISHED_AT = 'COALESCE(d.finished_at, d.delivered_at, d.next_attempt_at)';
 
 const PRUNE_BATCH = 500;
+
+/**
+ * The outbox's pool: sessions commit without waiting for the WAL flush, except appends, which set
+ * it on for their own transaction. What that leaves unflushed is the dispatcher's bookkeeping
+ * (claims, delivered, retry, release): a database crash can lose the last few ms of it, which
+ * puts those deliveries back to pending and sends them again, with the same webhook-id, as at
+ * least once allows. The WAL is lost only from its end, so what comes back is a suffix of each
+ * call's queue and order holds. It saves a flush per delivery, twice (claim and mark).
+ */
+export const OUTBOX_POOL: PoolSettings = { synchronousCommit: 'off' };
 
 /** Named statements: PostgreSQL plans each once per connection. */
 const SQL = {
@@ -55,9 +72,32 @@ const SQL = {
               UPDATE deliveries d SET lease_owner = $4, lease_until = $5
               FROM locked, events e WHERE d.id = locked.id AND e.id = d.event_id
               RETURNING ${COLUMNS}`,
+  // `delivered` and `claimNext` in one statement. Every part reads the statement's snapshot, in
+  // which the row just marked is still pending: it is left out by id, not by seq, so a requeued
+  // dead letter earlier in the call's queue is still its head.
+  deliveredThenNext: `WITH done AS (
+                        UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $2,
+                          finished_at = $2, last_error = NULL, lease_owner = NULL, lease_until = NULL
+                        WHERE id = $1),
+                      head AS (
+                        SELECT id FROM deliveries
+                        WHERE endpoint = $3 AND call_sid = $4 AND status = 'pending' AND id <> $1
+                        ORDER BY seq LIMIT 1),
+                      locked AS (
+                        SELECT d.id FROM deliveries d JOIN head ON d.id = head.id
+                        WHERE d.status = 'pending' AND d.next_attempt_at <= $2
+                          AND (d.lease_until IS NULL OR d.lease_until <= $2)
+                        FOR UPDATE OF d SKIP LOCKED)
+                      UPDATE deliveries d SET lease_owner = $5, lease_until = $6
+                      FROM locked, events e WHERE d.id = locked.id AND e.id = d.event_id
+                      RETURNING ${COLUMNS}`,
   release: 'UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2',
-  nextDue: `SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, 0))) AS at FROM deliveries
-            WHERE endpoint = $1 AND status = 'pending'`,
+  // Two index probes (deliveries_due, deliveries_leased), however long the backlog.
+  nextDue: `SELECT LEAST(
+              (SELECT MIN(next_attempt_at) FROM deliveries
+               WHERE endpoint = $1 AND status = 'pending' AND next_attempt_at > $2),
+              (SELECT MIN(lease_until) FROM deliveries
+               WHERE endpoint = $1 AND status = 'pending' AND lease_until > $2 AND lease_owner <> $3)) AS at`,
   delivered: `UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $2, finished_at = $2,
                 last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $1`,
   retry: `UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, lease_owner = NULL,
@@ -95,12 +135,12 @@ type Statement = keyof typeof SQL;
 export class PostgresOutboxStore implements OutboxStore {
   readonly shared = true;
   readonly #pool: pg.Pool;
-  readonly #appends: GroupCommit<AppendRequest, WebhookEvent>;
+  readonly #appends: OutboxAppends;
   #closed = false;
 
   private constructor(pool: pg.Pool) {
     this.#pool = pool;
-    this.#appends = new GroupCommit((batch) => this.#appendBatch(batch));
+    this.#appends = new OutboxAppends((batch) => this.#appendBatch(batch));
   }
 
   /** Runs the outbox's migrations (safe with several instances starting at once), then opens. */
@@ -116,8 +156,7 @@ export class PostgresOutboxStore implements OutboxStore {
     endpoints: readonly string[],
     now: number,
   ): Promise<WebhookEvent<T>> {
-    if (this.#closed) return Promise.reject(new Error('the outbox is closed'));
-    return this.#appends.submit({ callSid, type, data, endpoints, now }) as Promise<WebhookEvent<T>>;
+    return this.#appends.append(callSid, type, data, endpoints, now);
   }
 
   async #appendBatch(batch: readonly AppendRequest[]): Promise<WebhookEvent[]> {
@@ -128,9 +167,9 @@ export class PostgresOutboxStore implements OutboxStore {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
-      if (batch.every((r) => r.type === 'transcript.partial')) {
-        await client.query('SET LOCAL synchronous_commit = off');
-      }
+      // Durable whatever the session's default (OUTBOX_POOL turns it off for the bookkeeping).
+      const partialsOnly = batch.every((r) => r.type === 'transcript.partial');
+      await client.query(`SET LOCAL synchronous_commit = ${partialsOnly ? 'off' : 'on'}`);
       const { rows } = await client.query<{ call_sid: string; last_seq: number }>({
         name: 'outbox.seqs',
         text: SQL.seqs,
@@ -207,13 +246,18 @@ export class PostgresOutboxStore implements OutboxStore {
       .rows[0];
   }
 
-  async nextDueAt(endpoint: string): Promise<number | undefined> {
-    const { rows } = await this.#query<{ at: number | null }>('nextDue', [endpoint]);
+  async nextDueAt(endpoint: string, now: number, owner: string): Promise<number | undefined> {
+    const { rows } = await this.#query<{ at: number | null }>('nextDue', [endpoint, now, owner]);
     return rows[0]?.at ?? undefined;
   }
 
   async markDelivered(id: number, now: number): Promise<void> {
     await this.#query('delivered', [id, now]);
+  }
+
+  async markDeliveredThenClaimNext(id: number, now: number, next: NextClaim): Promise<Delivery | undefined> {
+    const values = [id, now, next.endpoint, next.callSid, next.lease.owner, next.lease.until];
+    return (await this.#query<Delivery>('deliveredThenNext', values)).rows[0];
   }
 
   async markRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {
@@ -293,9 +337,8 @@ export class PostgresOutboxStore implements OutboxStore {
 
   /** Commits what was appended, then closes the pool (the store owns it). */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (!(await this.#appends.close())) return;
     this.#closed = true;
-    await this.#appends.drain();
     await this.#pool.end();
   }
 }

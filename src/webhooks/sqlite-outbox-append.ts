@@ -1,15 +1,7 @@
 import type Database from 'better-sqlite3';
 import { eventEnvelope } from './event-envelope.js';
 import type { WebhookEvent } from './event-schemas.js';
-
-/** One event to append: the call, its type and data, the endpoints subscribed to it, the time. */
-export interface AppendRequest {
-  readonly callSid: string;
-  readonly type: string;
-  readonly data: unknown;
-  readonly endpoints: readonly string[];
-  readonly now: number;
-}
+import type { AppendRequest } from './outbox-store.js';
 
 export type Append = (
   callSid: string,

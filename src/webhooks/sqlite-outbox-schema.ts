@@ -15,11 +15,13 @@ CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (endpoint, status, cal
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (endpoint, status, next_attempt_at);
 `;
 
-/** For retention: events by age, an event's deliveries, a call's events. */
-const RETENTION_INDEXES = `
+/** For retention: events by age, an event's deliveries, a call's events; for claims: leases held. */
+const LATER_INDEXES = `
 CREATE INDEX IF NOT EXISTS events_age ON events (created_at);
 CREATE INDEX IF NOT EXISTS events_call ON events (call_sid);
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
+CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (endpoint, lease_until)
+  WHERE status = 'pending' AND lease_until IS NOT NULL;
 `;
 
 /**
@@ -35,7 +37,7 @@ export function migrate(db: Database.Database): void {
   ]) {
     if (!columns.has(name)) db.exec(`ALTER TABLE deliveries ADD COLUMN ${name} ${type}`);
   }
-  db.exec(RETENTION_INDEXES);
+  db.exec(LATER_INDEXES);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
-import { GroupCommit } from './group-commit.js';
-import { type AppendRequest, Outbox, type OutboxSync } from './outbox.js';
-import type { Delivery, DeliveryStatus, Lease, OutboxStore, PruneResult } from './outbox-store.js';
+import { Outbox, type OutboxSync } from './outbox.js';
+import { OutboxAppends } from './outbox-appends.js';
+import type { Delivery, DeliveryStatus, Lease, NextClaim, OutboxStore, PruneResult } from './outbox-store.js';
 
 /**
  * The embedded outbox: one SQLite file (DATA_DIR/voxline.db) for one process. Appends made in the
@@ -11,12 +11,11 @@ import type { Delivery, DeliveryStatus, Lease, OutboxStore, PruneResult } from '
 export class SqliteOutboxStore implements OutboxStore {
   readonly shared = false;
   readonly #outbox: Outbox;
-  readonly #appends: GroupCommit<AppendRequest, WebhookEvent>;
-  #closed = false;
+  readonly #appends: OutboxAppends;
 
   constructor(path: string, sync: OutboxSync = 'full') {
     this.#outbox = new Outbox(path, sync);
-    this.#appends = new GroupCommit((batch) => this.#outbox.appendMany(batch));
+    this.#appends = new OutboxAppends((batch) => this.#outbox.appendMany(batch));
   }
 
   append<T extends EventType>(
@@ -26,8 +25,7 @@ export class SqliteOutboxStore implements OutboxStore {
     endpoints: readonly string[],
     now: number,
   ): Promise<WebhookEvent<T>> {
-    if (this.#closed) return Promise.reject(new Error('the outbox is closed'));
-    return this.#appends.submit({ callSid, type, data, endpoints, now }) as Promise<WebhookEvent<T>>;
+    return this.#appends.append(callSid, type, data, endpoints, now);
   }
 
   async claimDue(endpoint: string, now: number, limit: number, lease: Lease): Promise<Delivery[]> {
@@ -43,12 +41,16 @@ export class SqliteOutboxStore implements OutboxStore {
     return this.#outbox.claimNext(endpoint, callSid, now, lease);
   }
 
-  async nextDueAt(endpoint: string): Promise<number | undefined> {
-    return this.#outbox.nextDueAt(endpoint);
+  async nextDueAt(endpoint: string, now: number, owner: string): Promise<number | undefined> {
+    return this.#outbox.nextDueAt(endpoint, now, owner);
   }
 
   async markDelivered(id: number, now: number): Promise<void> {
     this.#outbox.markDelivered(id, now);
+  }
+
+  async markDeliveredThenClaimNext(id: number, now: number, next: NextClaim): Promise<Delivery | undefined> {
+    return this.#outbox.markDeliveredThenClaimNext(id, now, next);
   }
 
   async markRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {
@@ -85,8 +87,6 @@ export class SqliteOutboxStore implements OutboxStore {
 
   /** Commits what was appended before closing: an event resolved as stored is stored. */
   async close(): Promise<void> {
-    this.#closed = true;
-    await this.#appends.drain();
-    this.#outbox.close();
+    if (await this.#appends.close()) this.#outbox.close();
   }
 }

@@ -164,9 +164,14 @@ export async function createWebhookService(
 async function openOutbox(config: Config): Promise<OutboxStore> {
   if (!config.database)
     return new SqliteOutboxStore(join(config.dataDir, 'voxline.db'), config.webhooks.outboxSync);
-  const [{ openOnPostgres }, { PostgresOutboxStore }] = await Promise.all([
+  const [{ openOnPostgres }, { OUTBOX_POOL, PostgresOutboxStore }] = await Promise.all([
     import('../store/postgres.js'),
     import('./postgres-outbox-store.js'),
   ]);
-  return openOnPostgres(config.database.url, 'the outbox', (pool) => PostgresOutboxStore.open(pool));
+  return openOnPostgres(
+    config.database.url,
+    'the outbox',
+    (pool) => PostgresOutboxStore.open(pool),
+    OUTBOX_POOL,
+  );
 }

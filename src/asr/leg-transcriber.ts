@@ -5,7 +5,7 @@ import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { FrameRing } from './frame-ring.js';
 import type { SttStream } from './stt.js';
 import type { SileroVad } from './vad/silero-vad.js';
-import { VAD_WINDOW_SAMPLES, VadState } from './vad/silero-vad.js';
+import { VAD_WINDOW_SAMPLES, VadClosedError, VadState } from './vad/silero-vad.js';
 import type { SegmentDecision, SegmenterOptions } from './vad/vad-segmenter.js';
 import { VadSegmenter } from './vad/vad-segmenter.js';
 
@@ -163,7 +163,11 @@ export class LegTranscriber implements LegConsumer {
         try {
           probability = await vad.probability(this.#vadState, window.data);
         } catch (err) {
-          this.#log.error({ err }, 'VAD failed: passing all of this leg’s audio to the engine from now on');
+          // Closed at shutdown while the leg still drained its windows: not a fault, not worth an error a leg.
+          if (err instanceof VadClosedError)
+            this.#log.debug('VAD closed (shutting down): the rest goes to the engine');
+          else
+            this.#log.error({ err }, 'VAD failed: passing all of this leg’s audio to the engine from now on');
           this.#vadFailed = true;
           probability = 1;
         }

@@ -67,4 +67,47 @@ describe('LegTranscriber speech edges', () => {
     expect(start - (segment?.startMs ?? 0)).toBeLessThan(320);
     expect(Math.abs(end - (segment?.endMs ?? 0))).toBeLessThan(200);
   });
+
+  it('a VAD closed under it (shutdown) is no error: the leg passes the rest of its audio on, and logs at debug', async () => {
+    const own = await SileroVad.load();
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    let pushed = 0;
+    const stt: SttStream = {
+      stats: newStats(),
+      pushFrame: () => {
+        pushed++;
+      },
+      flush: () => undefined,
+      endInput: async () => undefined,
+      close: () => undefined,
+    };
+    const transcriber = new LegTranscriber(
+      stt,
+      own,
+      {
+        segmenter: { threshold: 0.5, minSpeechMs: 96, minSilenceMs: 600, maxUtteranceMs: 60_000 },
+        prerollMs: 300,
+        finalTimeoutMs: 1_000,
+      },
+      log,
+    );
+    await own.close();
+    const speech = new Upsampler8to16().pushMulaw(demoCall('greeting').caller);
+    for (let at = 0; at + 320 <= speech.length; at += 320) {
+      transcriber.push({
+        leg: 'caller',
+        pcm: speech.subarray(at, at + 320),
+        mulaw: new Uint8Array(160),
+        startMs: at / 16,
+        durationMs: 20,
+        filled: false,
+      });
+    }
+    transcriber.end();
+    await transcriber.done;
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect(lines.filter((l) => /VAD closed/.test(l.msg))).toHaveLength(1);
+    expect(pushed).toBeGreaterThan(0);
+  });
 });

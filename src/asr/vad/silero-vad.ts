@@ -31,6 +31,14 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
+/** A window asked of the VAD after it was closed: voxline is shutting down, not failing. */
+export class VadClosedError extends Error {
+  constructor() {
+    super('the VAD is closed');
+    this.name = 'VadClosedError';
+  }
+}
+
 /**
  * Silero VAD v5 on onnxruntime-node, one session for every leg, on one intra-op thread. Windows
  * from different legs are batched into one run (batch dimension N: input [N, 576], state
@@ -72,7 +80,7 @@ export class SileroVad {
    * is. Windows of one leg must be run one after another (await each).
    */
   probability(leg: VadState, window: Float32Array): Promise<number> {
-    if (this.#closed) return Promise.reject(new Error('the VAD is closed'));
+    if (this.#closed) return Promise.reject(new VadClosedError());
     leg.input.set(window, CONTEXT_SAMPLES);
     return new Promise((resolve, reject) => {
       this.#queue.push({ leg, resolve, reject });
@@ -85,7 +93,7 @@ export class SileroVad {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
-    for (const { reject } of this.#queue.splice(0)) reject(new Error('the VAD is closed'));
+    for (const { reject } of this.#queue.splice(0)) reject(new VadClosedError());
     await this.#inFlight;
     await this.#session.release();
   }

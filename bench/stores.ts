@@ -1,13 +1,13 @@
 /**
  * SQLite and PostgreSQL side by side, in one run:
  * 1. durable appends per second with group commit, and delivery to one endpoint (bench/outbox.ts);
- * 2. event-loop lag at CALLS (200) transcribed two-leg calls with each store as the outbox and the
+ * 2. event-loop lag at CALLS (100; CALLS=100,200 for more steps) transcribed two-leg calls with each store as the outbox and the
  *    call store: voxline on core 0 (bench/engine-server.ts: the real app, VAD on, the vLLM engine)
  *    into a sink that answers with words (so partials and finals become webhooks, as with a real
  *    model), Twilio calls from this process on core 1, where PostgreSQL and a receiver also run;
  * 3. delivery with one, two and three instances on one PostgreSQL (bench/outbox-cluster.ts).
  *
- * Run: npx tsx bench/stores.ts (CALLS=200, SECONDS=5 for the outbox part, INSTANCES=1,2,3).
+ * Run: npx tsx bench/stores.ts (CALLS=100, SECONDS=5 for the outbox part, INSTANCES=1,2,3).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -26,7 +26,8 @@ const SECRET = `whsec_${Buffer.alloc(32, 5).toString('base64')}`;
 
 export interface StoreLoad {
   readonly store: 'SQLite' | 'PostgreSQL';
-  readonly step: LoadStep;
+  readonly steps: readonly LoadStep[];
+  /** Webhooks the receiver got over the store's whole run (every step, ramps and pauses included). */
   readonly webhooksPerSecond: number;
 }
 
@@ -48,7 +49,9 @@ async function countingReceiver() {
   };
 }
 
-export async function benchStoreLoad(calls = Number(process.env.CALLS ?? 200)): Promise<StoreLoad[]> {
+export async function benchStoreLoad(
+  calls = (process.env.CALLS ?? '100').split(',').map(Number),
+): Promise<StoreLoad[]> {
   // PostgreSQL inherits this process's core (1): voxline has core 0 to itself.
   execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   const postgres = hasPostgres ? await startPostgres({ fsync: true }) : undefined;
@@ -60,7 +63,7 @@ export async function benchStoreLoad(calls = Number(process.env.CALLS ?? 200)): 
       const sink = await startEngineSink({ words: true });
       const hooks = await countingReceiver();
       const t0 = performance.now();
-      const { results: steps } = await benchLoad([calls], 'engine', {
+      const { results: steps } = await benchLoad(calls, 'engine', {
         ...env,
         VLLM_URL: sink.url,
         VAD_ENABLED: 'true',
@@ -69,7 +72,7 @@ export async function benchStoreLoad(calls = Number(process.env.CALLS ?? 200)): 
         DATA_DIR: mkdtempSync(join(tmpdir(), 'voxline-bench-store-')),
       });
       const seconds = (performance.now() - t0) / 1000;
-      results.push({ store, step: steps[0], webhooksPerSecond: hooks.received() / seconds });
+      results.push({ store, steps, webhooksPerSecond: hooks.received() / seconds });
       sink.close();
       hooks.close();
     }
@@ -83,9 +86,11 @@ export function storeLoadTable(rows: readonly StoreLoad[]): string {
   return [
     '| store | transcribed two-leg calls | event-loop lag p50 / p99 / max | server CPU | memory per call (RSS) | webhooks delivered |',
     '|---|---|---|---|---|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.store} | ${r.step.calls} | ${r.step.lagP50Ms.toFixed(1)} / **${r.step.lagP99Ms.toFixed(1)}** / ${r.step.lagMaxMs.toFixed(1)} ms | ${r.step.cpuPercent.toFixed(0)} % | ${r.step.rssPerCallKiB.toFixed(0)} KiB | ${Math.round(r.webhooksPerSecond)} /s |`,
+    ...rows.flatMap((r) =>
+      r.steps.map(
+        (step) =>
+          `| ${r.store} | ${step.calls} | ${step.lagP50Ms.toFixed(1)} / **${step.lagP99Ms.toFixed(1)}** / ${step.lagMaxMs.toFixed(1)} ms | ${step.cpuPercent.toFixed(0)} % | ${step.rssPerCallKiB.toFixed(0)} KiB | ${Math.round(r.webhooksPerSecond)} /s |`,
+      ),
     ),
   ].join('\n');
 }

@@ -114,7 +114,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   pruneCalls();
   const callPruneTimer = clock.setInterval(pruneCalls, 3_600_000);
   callPruneTimer.unref();
-  const webhooks = await createWebhookService(config, metrics.registry, server.log, { clock, instance });
+  const webhooks = await createWebhookService(config, metrics.registry, server.log, {
+    clock,
+    instance,
+    recordingObserver: {
+      recordingReady: (call, info) => callRecords.recordingReady(call, info),
+      recordingUploaded: (callSid) => callRecords.recordingUploaded(callSid, server.log),
+    },
+  });
   consumers.push(...webhooks.consumers);
   const agent = createAgentService(
     config.agent,
@@ -242,7 +249,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     now: () => clock.wallNow(),
   });
   await server.register(healthRoutes, { registry, metrics, readiness });
-  await server.register(webhookRoutes, { ...webhooks, registry, adminToken: config.adminToken });
+  await server.register(webhookRoutes, {
+    ...webhooks,
+    registry,
+    adminToken: config.adminToken,
+    store: callStore,
+    instance,
+    now: () => clock.wallNow(),
+  });
   registry.startIdleSweep();
   readiness?.start(config.asr.probeIntervalMs);
   engine?.warmUp?.();

@@ -41,6 +41,12 @@ export const ERRORS = {
     retryable: true,
     message: 'the call is still live, or its recording still being finished: it is served once complete',
   },
+  VL_ERR_RECORDING_ELSEWHERE: {
+    status: 409,
+    retryable: false,
+    message:
+      'the recording is on the disk of the instance that took the call: ask that one, or set RECORDING_STORE=s3://… so that every instance serves it',
+  },
   VL_ERR_RECORDING_STORE: {
     status: 502,
     retryable: true,

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../clock.js';
+import type { RecordingInfo } from '../recording/call-recorder.js';
 import type { SequencedEvent } from '../transcripts/call-transcript.js';
 import type { Call, CallObserver } from './call.js';
 import { CALL_REFRESH_MS, type CallStore } from './call-store.js';
@@ -86,6 +87,26 @@ export class CallRecordWriter implements CallObserver {
     if (queue) this.#saveSnapshot(queue);
   }
 
+  /** The call's recording is finished: stored after the call's record (in its queue, if it has one). */
+  recordingReady(call: Call, info: RecordingInfo): void {
+    const recording = {
+      format: info.format,
+      sampleRate: info.sampleRate,
+      durationMs: Math.round(info.durationMs),
+      bytes: info.bytes,
+      sha256: info.sha256,
+      objectUrl: info.objectUrl ?? null,
+      uploaded: false,
+      instance: this.#instance,
+    };
+    this.#write(call.callSid, call.log, () => this.#store.saveRecording(call.callSid, recording));
+  }
+
+  /** The recording's upload is confirmed (minutes later, or after a restart: the call is long gone here). */
+  recordingUploaded(callSid: string, log: FastifyBaseLogger): void {
+    this.#write(callSid, log, () => this.#store.recordingUploaded(callSid));
+  }
+
   /** Resolves once every queued write has been tried (before the store closes). */
   drained(): Promise<void> {
     if (this.#allIdle()) return Promise.resolve();
@@ -105,6 +126,16 @@ export class CallRecordWriter implements CallObserver {
       // The state as it is when the write runs: a queued save never writes something stale.
       return this.#store.saveCall(queue.call.snapshot(), this.#instance, this.#clock.wallNow());
     });
+  }
+
+  /** A write behind the call's queued ones while it has a queue, else on its own. */
+  #write(callSid: string, log: FastifyBaseLogger, task: () => Promise<void>): void {
+    const queue = this.#queues.get(callSid);
+    if (queue) {
+      this.#push(queue, task);
+      return;
+    }
+    task().catch((err: unknown) => log.warn({ err, callSid }, 'recording record could not be stored'));
   }
 
   #push(queue: CallQueue, task: () => Promise<void>): void {

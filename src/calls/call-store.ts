@@ -1,12 +1,29 @@
 import type { SequencedEvent } from '../transcripts/call-transcript.js';
 import type { CallSnapshot } from './call.js';
 
+/** A call's recording as the store keeps it: what recording.ready said, and where the file is. */
+export interface StoredRecording {
+  readonly format: string;
+  readonly sampleRate: number;
+  readonly durationMs: number;
+  readonly bytes: number;
+  readonly sha256: string;
+  /** With RECORDING_STORE=s3://…: the object (`s3://bucket/key`); null: only on `instance`'s disk. */
+  readonly objectUrl: string | null;
+  /** The object is confirmed (size and sha256) and the local file deleted. */
+  readonly uploaded: boolean;
+  /** The instance that wrote the file (its DATA_DIR holds it until it is uploaded). */
+  readonly instance: string;
+}
+
 /** A call as the store keeps it: its last snapshot, and which instance holds (or held) it. */
 export interface StoredCall extends Omit<CallSnapshot, 'state' | 'endReason'> {
   readonly state: CallSnapshot['state'];
   readonly endReason: string | null;
   /** The voxline instance that holds the call, and when it last wrote its state. */
   readonly instance: { readonly id: string; readonly seenAt: string };
+  /** Once the call's recording is finished; null before, or when the call is not recorded. */
+  readonly recording: StoredRecording | null;
 }
 
 /** A live call's holder writes its state this often; a record older than STALE_MS is a lost call. */
@@ -35,6 +52,10 @@ export interface CallStore {
   addTranscriptEvent(callSid: string, event: SequencedEvent): Promise<void>;
   /** Every leg's last final is in. */
   endTranscript(callSid: string): Promise<void>;
+  /** The call's finished recording (its record must exist: saved at the call's start). */
+  saveRecording(callSid: string, recording: StoredRecording): Promise<void>;
+  /** The recording's object is confirmed in the bucket. */
+  recordingUploaded(callSid: string): Promise<void>;
   getCall(callSid: string, now: number): Promise<StoredCall | undefined>;
   /** Newest first. */
   listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]>;
@@ -50,17 +71,25 @@ export interface CallStore {
 }
 
 /** A live record whose holder stopped writing (it died) reads as ended: instance_lost. */
-export function asStored(
-  snapshot: CallSnapshot,
-  instance: string,
-  updatedAt: number,
-  now: number,
-): StoredCall {
-  const lost = snapshot.state === 'live' && now - updatedAt > STALE_MS;
+export function asStored(row: CallRow, now: number): StoredCall {
+  const snapshot = JSON.parse(row.snapshot) as CallSnapshot;
+  const lost = snapshot.state === 'live' && now - row.updated_at > STALE_MS;
   return {
     ...snapshot,
     state: lost ? 'ended' : snapshot.state,
     endReason: lost ? 'instance_lost' : snapshot.endReason,
-    instance: { id: instance, seenAt: new Date(updatedAt).toISOString() },
+    instance: { id: row.instance, seenAt: new Date(row.updated_at).toISOString() },
+    recording: row.recording ? (JSON.parse(row.recording) as StoredRecording) : null,
   };
 }
+
+/** A calls row as both stores read it (the snapshot and the recording as JSON text). */
+export interface CallRow {
+  readonly snapshot: string;
+  readonly instance: string;
+  readonly updated_at: number;
+  readonly recording: string | null;
+}
+
+/** The columns a CallRow is read from. */
+export const CALL_ROW = 'snapshot, instance, updated_at, recording';

@@ -4,14 +4,17 @@ import type { SequencedEvent } from '../transcripts/call-transcript.js';
 import type { CallSnapshot } from './call.js';
 import {
   asStored,
+  CALL_ROW,
   type CallFeedEvent,
+  type CallRow,
   type CallStore,
   STALE_MS,
   type StoredCall,
+  type StoredRecording,
   type StoredTranscript,
 } from './call-store.js';
 
-/** The calls' tables; version 2 (the outbox has 1 and 3), in the same migrations table. */
+/** The calls' tables; versions 2 and 4 (the outbox has 1 and 3), in the same migrations table. */
 export const CALL_MIGRATIONS = [
   {
     version: 2,
@@ -27,18 +30,13 @@ CREATE TABLE transcript_events (
   call_sid TEXT NOT NULL, seq BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (call_sid, seq));
 `,
   },
+  { version: 4, name: 'call recordings', sql: 'ALTER TABLE calls ADD COLUMN recording TEXT;' },
 ] as const;
 
 /** NOTIFY channel: `{"c":callSid,"s":seq}` for a stored event, `{"c":…,"p":event}` a partial, `{"c":…,"end":1}`. */
 const CHANNEL = 'voxline_calls';
 /** NOTIFY payloads must stay under 8000 bytes; a partial longer than this is not passed on. */
 const MAX_PAYLOAD = 7_500;
-
-interface Row {
-  snapshot: string;
-  instance: string;
-  updated_at: number;
-}
 
 interface Follower {
   readonly listener: (event: CallFeedEvent) => void;
@@ -114,6 +112,23 @@ export class PostgresCallStore implements CallStore {
     });
   }
 
+  async saveRecording(callSid: string, recording: StoredRecording): Promise<void> {
+    await this.#pool.query({
+      name: 'calls.recording',
+      text: 'UPDATE calls SET recording = $2 WHERE call_sid = $1',
+      values: [callSid, JSON.stringify(recording)],
+    });
+  }
+
+  async recordingUploaded(callSid: string): Promise<void> {
+    await this.#pool.query({
+      name: 'calls.uploaded',
+      text: `UPDATE calls SET recording = (recording::jsonb || '{"uploaded":true}')::text
+             WHERE call_sid = $1 AND recording IS NOT NULL`,
+      values: [callSid],
+    });
+  }
+
   async #notify(payload: string): Promise<void> {
     await this.#pool.query({
       name: 'calls.notify',
@@ -123,12 +138,12 @@ export class PostgresCallStore implements CallStore {
   }
 
   async getCall(callSid: string, now: number): Promise<StoredCall | undefined> {
-    const { rows } = await this.#pool.query<Row>({
+    const { rows } = await this.#pool.query<CallRow>({
       name: 'calls.get',
-      text: 'SELECT snapshot, instance, updated_at FROM calls WHERE call_sid = $1',
+      text: `SELECT ${CALL_ROW} FROM calls WHERE call_sid = $1`,
       values: [callSid],
     });
-    return rows[0] && asStored(JSON.parse(rows[0].snapshot), rows[0].instance, rows[0].updated_at, now);
+    return rows[0] && asStored(rows[0], now);
   }
 
   async listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]> {
@@ -137,12 +152,12 @@ export class PostgresCallStore implements CallStore {
       ended: "(state = 'ended' OR updated_at < $2)",
       all: '$2::bigint IS NOT NULL',
     }[state];
-    const { rows } = await this.#pool.query<Row>({
+    const { rows } = await this.#pool.query<CallRow>({
       name: `calls.list.${state}`,
-      text: `SELECT snapshot, instance, updated_at FROM calls WHERE ${where} ORDER BY started_at DESC LIMIT $1`,
+      text: `SELECT ${CALL_ROW} FROM calls WHERE ${where} ORDER BY started_at DESC LIMIT $1`,
       values: [limit, now - STALE_MS],
     });
-    return rows.map((row) => asStored(JSON.parse(row.snapshot), row.instance, row.updated_at, now));
+    return rows.map((row) => asStored(row, now));
   }
 
   async transcript(callSid: string, afterSeq: number): Promise<StoredTranscript | undefined> {

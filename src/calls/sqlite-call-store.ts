@@ -3,10 +3,13 @@ import type { SequencedEvent } from '../transcripts/call-transcript.js';
 import type { CallSnapshot } from './call.js';
 import {
   asStored,
+  CALL_ROW,
   type CallFeedEvent,
+  type CallRow,
   type CallStore,
   STALE_MS,
   type StoredCall,
+  type StoredRecording,
   type StoredTranscript,
 } from './call-store.js';
 
@@ -14,18 +17,12 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS calls (
   call_sid TEXT PRIMARY KEY, instance TEXT NOT NULL, state TEXT NOT NULL, started_at INTEGER NOT NULL,
   ended_at INTEGER, updated_at INTEGER NOT NULL, transcript_complete INTEGER NOT NULL DEFAULT 0,
-  snapshot TEXT NOT NULL);
+  snapshot TEXT NOT NULL, recording TEXT);
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
 CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended_at);
 CREATE TABLE IF NOT EXISTS transcript_events (
   call_sid TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (call_sid, seq));
 `;
-
-interface Row {
-  snapshot: string;
-  instance: string;
-  updated_at: number;
-}
 
 /**
  * Call records in DATA_DIR/calls.db for one process: a restarted voxline still answers for the
@@ -43,6 +40,10 @@ export class SqliteCallStore implements CallStore {
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(SCHEMA);
+    // calls.db files from before recordings were kept have no recording column.
+    const columns = this.#db.pragma('table_info(calls)') as { name: string }[];
+    if (!columns.some((c) => c.name === 'recording'))
+      this.#db.exec('ALTER TABLE calls ADD COLUMN recording TEXT');
     const db = this.#db;
     this.#sql = {
       save: db.prepare(
@@ -53,16 +54,21 @@ export class SqliteCallStore implements CallStore {
       ),
       event: db.prepare('INSERT OR IGNORE INTO transcript_events (call_sid, seq, body) VALUES (?, ?, ?)'),
       end: db.prepare('UPDATE calls SET transcript_complete = 1 WHERE call_sid = ?'),
-      get: db.prepare('SELECT snapshot, instance, updated_at FROM calls WHERE call_sid = ?'),
+      recording: db.prepare('UPDATE calls SET recording = ? WHERE call_sid = ?'),
+      uploaded: db.prepare(
+        `UPDATE calls SET recording = json_set(recording, '$.uploaded', json('true'))
+         WHERE call_sid = ? AND recording IS NOT NULL`,
+      ),
+      get: db.prepare(`SELECT ${CALL_ROW} FROM calls WHERE call_sid = ?`),
       live: db.prepare(
-        `SELECT snapshot, instance, updated_at FROM calls WHERE state = 'live' AND updated_at >= ?
+        `SELECT ${CALL_ROW} FROM calls WHERE state = 'live' AND updated_at >= ?
          ORDER BY started_at DESC LIMIT ?`,
       ),
       ended: db.prepare(
-        `SELECT snapshot, instance, updated_at FROM calls WHERE state = 'ended' OR updated_at < ?
+        `SELECT ${CALL_ROW} FROM calls WHERE state = 'ended' OR updated_at < ?
          ORDER BY started_at DESC LIMIT ?`,
       ),
-      all: db.prepare('SELECT snapshot, instance, updated_at FROM calls ORDER BY started_at DESC LIMIT ?'),
+      all: db.prepare(`SELECT ${CALL_ROW} FROM calls ORDER BY started_at DESC LIMIT ?`),
       complete: db.prepare('SELECT transcript_complete AS complete FROM calls WHERE call_sid = ?'),
       events: db.prepare('SELECT body FROM transcript_events WHERE call_sid = ? AND seq > ? ORDER BY seq'),
       doomed: db.prepare(
@@ -95,16 +101,24 @@ export class SqliteCallStore implements CallStore {
     this.#sql.end.run(callSid);
   }
 
+  async saveRecording(callSid: string, recording: StoredRecording): Promise<void> {
+    this.#sql.recording.run(JSON.stringify(recording), callSid);
+  }
+
+  async recordingUploaded(callSid: string): Promise<void> {
+    this.#sql.uploaded.run(callSid);
+  }
+
   async getCall(callSid: string, now: number): Promise<StoredCall | undefined> {
-    const row = this.#sql.get.get(callSid) as Row | undefined;
-    return row && asStored(JSON.parse(row.snapshot), row.instance, row.updated_at, now);
+    const row = this.#sql.get.get(callSid) as CallRow | undefined;
+    return row && asStored(row, now);
   }
 
   async listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]> {
     const rows = (
       state === 'all' ? this.#sql.all.all(limit) : this.#sql[state].all(now - STALE_MS, limit)
-    ) as Row[];
-    return rows.map((row) => asStored(JSON.parse(row.snapshot), row.instance, row.updated_at, now));
+    ) as CallRow[];
+    return rows.map((row) => asStored(row, now));
   }
 
   async transcript(callSid: string, afterSeq: number): Promise<StoredTranscript | undefined> {

@@ -18,9 +18,14 @@ export interface CallsRoutesOptions {
   readonly now: () => number;
 }
 
-/** A call this process holds, as the store would show it. */
-export function localRecord(call: Call, instance: string, now: number): StoredCall {
-  return { ...call.snapshot(), instance: { id: instance, seenAt: new Date(now).toISOString() } };
+/** A call this process holds, as the store would show it (its recording is known to the store). */
+export function localRecord(
+  call: Call,
+  instance: string,
+  now: number,
+  recording: StoredCall['recording'] = null,
+): StoredCall {
+  return { ...call.snapshot(), instance: { id: instance, seenAt: new Date(now).toISOString() }, recording };
 }
 
 const ListQuery = Type.Object({
@@ -41,23 +46,32 @@ export async function callsRoutes(app: FastifyInstance, options: CallsRoutesOpti
     async (request) => {
       const state = request.query.state ?? 'live';
       const at = now();
-      const local = [
+      const calls = [
         ...(state === 'ended' ? [] : registry.live()),
         ...(state === 'live' ? [] : registry.ended()),
-      ].map((call) => localRecord(call, instance, at));
-      if (!store) return { calls: local };
-      // What this process holds comes first, as ever (it is the freshest); then, newest first, the
-      // stored calls it does not hold: other instances', and its own beyond CALL_HISTORY_LIMIT.
+      ];
+      if (!store) return { calls: calls.map((call) => localRecord(call, instance, at)) };
+      // What this process holds comes first, as ever (it is the freshest, and its recording is
+      // the store's); then, newest first, the stored calls it does not hold: other instances',
+      // and its own beyond CALL_HISTORY_LIMIT.
+      const stored = new Map(
+        (await store.listCalls(state, options.listLimit, at)).map((c) => [c.callSid, c]),
+      );
+      const local = calls.map((call) => localRecord(call, instance, at, stored.get(call.callSid)?.recording));
       const held = new Set([...registry.live(), ...registry.ended()].map((c) => c.callSid));
-      const stored = await store.listCalls(state, options.listLimit, at);
-      const others = stored.filter((c) => !held.has(c.callSid));
+      const others = [...stored.values()].filter((c) => !held.has(c.callSid));
       return { calls: [...local, ...others.slice(0, Math.max(0, options.listLimit - local.length))] };
     },
   );
 
   app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid', async (request) => {
     const call = registry.get(request.params.callSid);
-    if (call) return localRecord(call, instance, now());
+    if (call?.state === 'live') return localRecord(call, instance, now());
+    if (call) {
+      // Held here and ended: the store knows its recording; a store that is down costs only that.
+      const stored = await store?.getCall(call.callSid, now()).catch(() => undefined);
+      return localRecord(call, instance, now(), stored?.recording);
+    }
     const stored = await store?.getCall(request.params.callSid, now());
     if (!stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
     return stored;

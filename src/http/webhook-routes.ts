@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { CallRegistry } from '../calls/call-registry.js';
+import type { CallStore } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
 import type { Recordings } from '../recording/recordings.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
@@ -15,6 +16,10 @@ export interface WebhookRoutesOptions {
   readonly recordings: Recordings | undefined;
   readonly registry: CallRegistry;
   readonly adminToken: string | undefined;
+  /** Calls held by other instances: whether one is live, and where its recording is. */
+  readonly store?: CallStore;
+  readonly instance: string;
+  readonly now: () => number;
 }
 
 const ListQuery = Type.Object({
@@ -60,6 +65,13 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     if (call?.state === 'live' || recordings?.writing(callSid)) {
       throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
     }
+    // Not held here: a call live on another instance, or recorded to another instance's disk.
+    const stored = call ? undefined : await options.store?.getCall(callSid, options.now());
+    if (stored?.state === 'live') throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
+    const elsewhere =
+      stored?.recording && !stored.recording.uploaded && stored.recording.instance !== options.instance
+        ? stored.recording.instance
+        : undefined;
     const size = path
       ? await stat(path).then(
           (s) => s.size,
@@ -71,9 +83,17 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       // Uploaded (its local copy is deleted only once the object is confirmed): a short-lived
       // presigned GetObject URL, after checking the object is there (a 404 here, not from the bucket).
       const key = uploads.keyOf(callSid);
-      if (!(await uploads.store.head(key))) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+      if (!(await uploads.store.head(key))) {
+        // Recorded on another instance, its upload not confirmed yet: it will be there.
+        if (elsewhere)
+          throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', `${callSid}: uploading from ${elsewhere}`);
+        throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+      }
       const url = await uploads.store.presignGet(key, `${callSid}.wav`);
       return reply.header('cache-control', 'no-store').redirect(url, 302);
+    }
+    if (elsewhere && size === undefined) {
+      throw new VoxlineError('VL_ERR_RECORDING_ELSEWHERE', `${callSid} is recorded on ${elsewhere}`);
     }
     if (!path || size === undefined) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
     // On local disk: the default store, or a recording whose upload is not confirmed yet.

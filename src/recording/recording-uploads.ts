@@ -37,6 +37,7 @@ export class RecordingUploads {
   readonly #log: FastifyBaseLogger;
   readonly #clock: Clock;
   readonly #random: () => number;
+  readonly #onUploaded: (callSid: string) => void;
   readonly #jobs = new Map<string, Job>();
   readonly #ready: Job[] = [];
   readonly #stop = new AbortController();
@@ -48,7 +49,9 @@ export class RecordingUploads {
     log: FastifyBaseLogger,
     clock: Clock = systemClock,
     random: () => number = Math.random,
+    onUploaded: (callSid: string) => void = () => undefined,
   ) {
+    this.#onUploaded = onUploaded;
     this.#store = store;
     this.#options = options;
     this.#log = log;
@@ -167,6 +170,7 @@ export class RecordingUploads {
         { callSid: job.callSid, key, sha256: job.sha256, bytes: job.bytes, attempts: job.attempts },
         'recording uploaded',
       );
+      this.#onUploaded(job.callSid);
     } catch (err) {
       if (signal.aborted || this.#jobs.get(job.callSid) !== job) return;
       const delayMs = this.#delay(job.attempts);

@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { CallObserver } from '../calls/call.js';
+import type { Call, CallObserver } from '../calls/call.js';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
 import { WebhookMetrics } from '../observability/webhook-metrics.js';
+import type { RecordingInfo } from '../recording/call-recorder.js';
 import { RecordingUploads } from '../recording/recording-uploads.js';
 import { Recordings } from '../recording/recordings.js';
 import { Dispatcher } from './dispatcher.js';
@@ -39,6 +40,13 @@ export interface WebhookServiceDeps {
   readonly clock?: Clock;
   /** This instance's name, shown on the delivery leases it takes (with a random suffix per start). */
   readonly instance?: string;
+  /** Told of each finished recording, and of each upload confirmed (the call store keeps both). */
+  readonly recordingObserver?: RecordingObserver;
+}
+
+export interface RecordingObserver {
+  recordingReady(call: Call, info: RecordingInfo): void;
+  recordingUploaded(callSid: string): void;
 }
 
 /** How often the outbox is pruned: retention is in days, so hourly keeps it within 1/24 of one. */
@@ -90,6 +98,8 @@ export async function createWebhookService(
           config.recordingStore,
           log,
           clock,
+          Math.random,
+          (callSid) => deps.recordingObserver?.recordingUploaded(callSid),
         )
       : undefined;
   const recordings =
@@ -100,7 +110,10 @@ export async function createWebhookService(
           webhooks.recording.format,
           webhooks.recording.retentionHours,
           log,
-          (call, info) => publisher?.recordingReady(call, info),
+          (call, info) => {
+            if (info) deps.recordingObserver?.recordingReady(call, info);
+            publisher?.recordingReady(call, info);
+          },
           clock,
           uploads,
         );

@@ -113,6 +113,43 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
     },
   );
 
+  run(
+    'keeps a call’s recording (where it is, its sha256) through later saves, and marks its upload',
+    async () => {
+      const open = await place();
+      const store = await open();
+      await store.saveCall(snapshot('CArec', 'live'), 'a', T);
+      expect((await store.getCall('CArec', T))?.recording).toBeNull();
+      const recording = {
+        format: 'mulaw',
+        sampleRate: 8000,
+        durationMs: 12_340,
+        bytes: 197_484,
+        sha256: 'ab'.repeat(32),
+        objectUrl: 's3://calls/voxline/CArec.wav',
+        uploaded: false,
+        instance: 'a',
+      };
+      await store.saveRecording('CArec', recording);
+      // The call's last snapshot, written after, leaves the recording alone.
+      await store.saveCall(snapshot('CArec', 'ended', T, T + 5_000), 'a', T + 5_000);
+      expect((await store.getCall('CArec', T + 5_000))?.recording).toEqual(recording);
+      await store.recordingUploaded('CArec');
+      await store.close();
+      const again = await open();
+      expect((await again.listCalls('ended', 10, T + 5_000))[0].recording).toEqual({
+        ...recording,
+        uploaded: true,
+      });
+      // Unknown calls, and calls with no recording, are left as they are.
+      await again.recordingUploaded('CAnone');
+      await again.saveCall(snapshot('CAbare', 'ended', T, T + 1), 'a', T + 1);
+      await again.recordingUploaded('CAbare');
+      expect((await again.getCall('CAbare', T + 1))?.recording).toBeNull();
+      await again.close();
+    },
+  );
+
   run('a live call whose holder stopped writing for 30 s reads as ended: instance_lost', async () => {
     const store = await (await place())();
     await store.saveCall(snapshot('CAdead', 'live'), 'gone', T);

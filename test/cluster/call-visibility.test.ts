@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulateTwilioCall } from '../../src/simulator/twilio-call-simulator.js';
 import { ReferenceAudio } from '../doubles/reference-audio.js';
@@ -74,7 +75,7 @@ describe.skipIf(!hasPostgres)('a call on one instance, seen from another', { tim
       DATABASE_URL: await postgres.database(),
       VLLM_URL: vllm.url,
       TWILIO_VALIDATE: 'false',
-      RECORDING_FORMAT: 'none',
+      RECORDING_FORMAT: 'mulaw',
     };
     const a = await startInstance({ ...env, INSTANCE_ID: 'voxline-a' });
     const b = await startInstance({ ...env, INSTANCE_ID: 'voxline-b' });
@@ -101,6 +102,10 @@ describe.skipIf(!hasPostgres)('a call on one instance, seen from another', { tim
       );
     }, 'B to list the live call');
     expect(listed.instance.id).toBe('voxline-a');
+    // Its recording is not there yet, and B says so rather than "no recording".
+    expect((await get(b, `/v1/calls/${callSid}/recording`)).body).toMatchObject({
+      error: { code: 'VL_ERR_RECORDING_NOT_READY' },
+    });
     const stream = readSse(at(b, `/v1/calls/${callSid}/events`));
     expect((await played).refused).toBeUndefined();
     const streamed = await stream;
@@ -127,5 +132,26 @@ describe.skipIf(!hasPostgres)('a call on one instance, seen from another', { tim
     expect(record.status).toBe(200);
     expect(record.body).toMatchObject({ callSid, state: 'ended', instance: { id: 'voxline-a' } });
     expect((await get(b, '/v1/calls/CAnowhere')).status).toBe(404);
+
+    // The recording's record, from B: A has the file (no bucket here), with its sha256.
+    const recording = await until(async () => {
+      const { body } = await get(b, `/v1/calls/${callSid}`);
+      return (body as { recording: Record<string, unknown> | null }).recording ?? undefined;
+    }, 'B to see the recording');
+    expect(recording).toMatchObject({
+      format: 'mulaw',
+      instance: 'voxline-a',
+      objectUrl: null,
+      uploaded: false,
+    });
+    const wav = Buffer.from(await (await fetch(at(a, `/v1/calls/${callSid}/recording`))).arrayBuffer());
+    expect(wav.length).toBe(recording.bytes);
+    expect(createHash('sha256').update(wav).digest('hex')).toBe(recording.sha256);
+    expect((await get(a, `/v1/calls/${callSid}`)).body).toMatchObject({ recording });
+    const elsewhere = await get(b, `/v1/calls/${callSid}/recording`);
+    expect(elsewhere.status).toBe(409);
+    expect(elsewhere.body).toMatchObject({
+      error: { code: 'VL_ERR_RECORDING_ELSEWHERE', message: expect.stringContaining('voxline-a') },
+    });
   });
 });

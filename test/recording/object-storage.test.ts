@@ -88,6 +88,18 @@ describe('recordings in S3-compatible object storage (a real s3rver process)', (
     // Confirmed, so the local copy is gone.
     const local = join(gateway.config.dataDir, 'recordings', `${callSid}.wav`);
     await eventually(() => expect(existsSync(local)).toBe(false), 10_000);
+    // The call's record says so too: the object, its sha256, confirmed (what another instance reads).
+    await eventually(async () => {
+      const record = (await (await fetch(`${gateway.baseUrl}/v1/calls/${callSid}`)).json()) as {
+        recording: Record<string, unknown> | null;
+      };
+      expect(record.recording).toMatchObject({
+        objectUrl: ready.data.url,
+        sha256: ready.data.sha256,
+        bytes: ready.data.bytes,
+        uploaded: true,
+      });
+    }, 10_000);
 
     // GET …/recording: a short-lived presigned GetObject URL on the endpoint, not the bytes.
     const response = await fetch(`${gateway.baseUrl}/v1/calls/${callSid}/recording`, { redirect: 'manual' });

@@ -5,6 +5,7 @@ import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { Delivery, NextClaim, OutboxStore } from './outbox-store.js';
 import { signatureHeader } from './signing.js';
 import type { WebhookConfig, WebhookEndpoint } from './webhook-config.js';
+import { type SendResult, WebhookSender } from './webhook-sender.js';
 
 /** What a delivery attempt ended in, and so what happens next. */
 type Outcome =
@@ -77,6 +78,7 @@ export class Dispatcher {
 class EndpointWorker {
   readonly id: string;
   readonly #endpoint: WebhookEndpoint;
+  readonly #sender: WebhookSender;
   readonly #outbox: OutboxStore;
   readonly #config: WebhookConfig;
   readonly #owner: string;
@@ -107,6 +109,7 @@ class EndpointWorker {
     this.#pollMs = pollMs;
     this.id = endpoint.id;
     this.#endpoint = endpoint;
+    this.#sender = new WebhookSender(endpoint.url, config.concurrency, clock, config.timeoutMs);
     this.#outbox = outbox;
     this.#config = config;
     this.#log = log.child({ webhook: endpoint.id });
@@ -172,6 +175,7 @@ class EndpointWorker {
       }),
     ]);
     this.#clock.clearTimeout(timer);
+    this.#sender.close(); // what is still in flight fails, and is released for the next start
   }
 
   /** Wakes up for the earliest retry (or lease expiry) that is not due yet; shared stores poll too. */
@@ -256,18 +260,10 @@ class EndpointWorker {
 
   async #send(delivery: Delivery): Promise<Outcome> {
     const timestamp = Math.floor(this.#clock.wallNow() / 1000);
-    let response: Response;
-    // The request's deadline runs on the clock too (AbortSignal.timeout would read the real one).
-    const deadline = new AbortController();
-    const timer = this.#clock.setTimeout(
-      () => deadline.abort(new DOMException('request timed out', 'TimeoutError')),
-      this.#config.timeoutMs,
-    );
-    timer.unref();
+    let answer: SendResult;
     try {
-      response = await fetch(this.#endpoint.url, {
-        method: 'POST',
-        headers: {
+      answer = await this.#sender.post(
+        {
           'content-type': 'application/json',
           'user-agent': 'voxline-webhooks/1',
           'webhook-id': delivery.eventId,
@@ -279,28 +275,19 @@ class EndpointWorker {
             delivery.body,
           ),
         },
-        body: delivery.body,
-        signal: deadline.signal,
-        redirect: 'manual',
-      });
-      await response.body?.cancel();
+        delivery.body,
+      );
     } catch (err) {
-      const e = err as Error & { cause?: Error };
-      const reason =
-        e.name === 'TimeoutError'
-          ? `no answer within ${this.#config.timeoutMs} ms`
-          : (e.cause?.message ?? e.message);
-      return { kind: 'retry', error: reason };
-    } finally {
-      this.#clock.clearTimeout(timer);
+      return { kind: 'retry', error: (err as Error).message };
     }
-    if (response.status >= 200 && response.status < 300) return { kind: 'delivered' };
+    const { status } = answer;
+    if (status >= 200 && status < 300) return { kind: 'delivered' };
     // 410 Gone: the receiver says this endpoint will never take it (Standard Webhooks).
-    if (response.status === 410) return { kind: 'dead', error: 'HTTP 410 Gone' };
-    const retryAfter = Number(response.headers.get('retry-after'));
+    if (status === 410) return { kind: 'dead', error: 'HTTP 410 Gone' };
+    const retryAfter = Number(answer.retryAfter);
     return {
       kind: 'retry',
-      error: `HTTP ${response.status}`,
+      error: `HTTP ${status}`,
       ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
     };
   }

@@ -2,6 +2,8 @@
  * npm run bench: every benchmark in one run, printed as the tables docs/benchmarks.md shows.
  * Takes about 7 minutes. STEPS=… overrides the load steps (calls per step, comma-separated).
  */
+
+import { hasPostgres } from '../test/helpers/postgres.js';
 import { agentTurnTable, benchAgentTurns } from './agent-turn.js';
 import { benchConversion } from './conversion.js';
 import { benchEngineLatency, engineLatencyTable } from './engine-latency.js';
@@ -9,7 +11,9 @@ import { machine } from './lib.js';
 import { benchLoad, loadTable } from './load.js';
 import { benchMediaHandler } from './media-handler.js';
 import { benchOutbox, outboxTable } from './outbox.js';
+import { benchOutboxCluster, outboxClusterTable } from './outbox-cluster.js';
 import { benchSipLoad, sipLoadTable } from './sip-load.js';
+import { benchStoreLoad, storeLoadTable } from './stores.js';
 import { benchVad, vadTable } from './vad.js';
 
 const steps = (process.env.STEPS ?? '100,500,900,1000,1250').split(',').map(Number);
@@ -63,6 +67,13 @@ console.log(
 console.error('webhook outbox…');
 console.log('\nwebhook outbox:\n');
 console.log(outboxTable(await benchOutbox()));
+console.error('stores under transcribed load, and several instances…');
+console.log('\nevent-loop lag with each store:\n');
+console.log(storeLoadTable(await benchStoreLoad()));
+if (hasPostgres) {
+  console.log('\ndelivery, instances sharing one PostgreSQL:\n');
+  console.log(outboxClusterTable(await benchOutboxCluster()));
+}
 console.error('agent turns…');
 console.log("\nvoice agent, voxline's own share of each turn (engine, LLM and TTS answer instantly):\n");
 console.log(agentTurnTable(await benchAgentTurns()));

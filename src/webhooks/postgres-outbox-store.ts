@@ -33,6 +33,22 @@ const PRUNE_BATCH = 500;
  */
 export const OUTBOX_POOL: PoolSettings = { synchronousCommit: 'off' };
 
+/**
+ * The end of a one-call claim, after a CTE `head` that picked the call's head: locked if it is
+ * still pending, due at `now` and held by nobody (a second instance skips it rather than waits),
+ * leased to `owner` until `until`, and returned with its event.
+ */
+function leaseHead(now: string, owner: string, until: string): string {
+  return `locked AS (
+            SELECT d.id FROM deliveries d JOIN head ON d.id = head.id
+            WHERE d.status = 'pending' AND d.next_attempt_at <= ${now}
+              AND (d.lease_until IS NULL OR d.lease_until <= ${now})
+            FOR UPDATE OF d SKIP LOCKED)
+          UPDATE deliveries d SET lease_owner = ${owner}, lease_until = ${until}
+          FROM locked, events e WHERE d.id = locked.id AND e.id = d.event_id
+          RETURNING ${COLUMNS}`;
+}
+
 /** Named statements: PostgreSQL plans each once per connection. */
 const SQL = {
   seqs: `INSERT INTO call_seq (call_sid, last_seq) SELECT * FROM unnest($1::text[], $2::bigint[])
@@ -64,14 +80,7 @@ const SQL = {
   claimNext: `WITH head AS (
                 SELECT id FROM deliveries WHERE endpoint = $1 AND call_sid = $2 AND status = 'pending'
                 ORDER BY seq LIMIT 1),
-              locked AS (
-                SELECT d.id FROM deliveries d JOIN head ON d.id = head.id
-                WHERE d.status = 'pending' AND d.next_attempt_at <= $3
-                  AND (d.lease_until IS NULL OR d.lease_until <= $3)
-                FOR UPDATE OF d SKIP LOCKED)
-              UPDATE deliveries d SET lease_owner = $4, lease_until = $5
-              FROM locked, events e WHERE d.id = locked.id AND e.id = d.event_id
-              RETURNING ${COLUMNS}`,
+              ${leaseHead('$3', '$4', '$5')}`,
   // `delivered` and `claimNext` in one statement. Every part reads the statement's snapshot, in
   // which the row just marked is still pending: it is left out by id, not by seq, so a requeued
   // dead letter earlier in the call's queue is still its head.
@@ -83,14 +92,7 @@ const SQL = {
                         SELECT id FROM deliveries
                         WHERE endpoint = $3 AND call_sid = $4 AND status = 'pending' AND id <> $1
                         ORDER BY seq LIMIT 1),
-                      locked AS (
-                        SELECT d.id FROM deliveries d JOIN head ON d.id = head.id
-                        WHERE d.status = 'pending' AND d.next_attempt_at <= $2
-                          AND (d.lease_until IS NULL OR d.lease_until <= $2)
-                        FOR UPDATE OF d SKIP LOCKED)
-                      UPDATE deliveries d SET lease_owner = $5, lease_until = $6
-                      FROM locked, events e WHERE d.id = locked.id AND e.id = d.event_id
-                      RETURNING ${COLUMNS}`,
+                      ${leaseHead('$2', '$5', '$6')}`,
   release: 'UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2',
   // Two index probes (deliveries_due, deliveries_leased), however long the backlog.
   nextDue: `SELECT LEAST(

@@ -14,6 +14,26 @@ afterAll(async () => {
   await vad.close();
 });
 
+/** A leg's transcriber with the segmenting the app uses for agent turns. */
+function legTranscriber(
+  stt: SttStream,
+  on: SileroVad,
+  log = pino({ level: 'silent' }),
+  onSpeech?: (type: 'start' | 'end', atMs: number) => void,
+): LegTranscriber {
+  return new LegTranscriber(
+    stt,
+    on,
+    {
+      segmenter: { threshold: 0.5, minSpeechMs: 96, minSilenceMs: 600, maxUtteranceMs: 60_000 },
+      prerollMs: 300,
+      finalTimeoutMs: 1_000,
+      ...(onSpeech ? { onSpeech } : {}),
+    },
+    log,
+  );
+}
+
 describe('LegTranscriber speech edges', () => {
   it('tells of the end of speech before it flushes, so a final given from inside the flush finds its turn', async () => {
     const order: string[] = [];
@@ -24,16 +44,8 @@ describe('LegTranscriber speech edges', () => {
       endInput: async () => undefined,
       close: () => undefined,
     };
-    const transcriber = new LegTranscriber(
-      stt,
-      vad,
-      {
-        segmenter: { threshold: 0.5, minSpeechMs: 96, minSilenceMs: 600, maxUtteranceMs: 60_000 },
-        prerollMs: 300,
-        finalTimeoutMs: 1_000,
-        onSpeech: (type, atMs) => order.push(`${type}@${Math.round(atMs)}`),
-      },
-      pino({ level: 'silent' }),
+    const transcriber = legTranscriber(stt, vad, undefined, (type, atMs) =>
+      order.push(`${type}@${Math.round(atMs)}`),
     );
     const call = demoCall('greeting');
     const speech = new Upsampler8to16().pushMulaw(call.caller);
@@ -82,16 +94,7 @@ describe('LegTranscriber speech edges', () => {
       endInput: async () => undefined,
       close: () => undefined,
     };
-    const transcriber = new LegTranscriber(
-      stt,
-      own,
-      {
-        segmenter: { threshold: 0.5, minSpeechMs: 96, minSilenceMs: 600, maxUtteranceMs: 60_000 },
-        prerollMs: 300,
-        finalTimeoutMs: 1_000,
-      },
-      log,
-    );
+    const transcriber = legTranscriber(stt, own, log);
     await own.close();
     const speech = new Upsampler8to16().pushMulaw(demoCall('greeting').caller);
     for (let at = 0; at + 320 <= speech.length; at += 320) {

@@ -127,7 +127,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     config.agent,
     metrics.registry,
     server.log,
-    { canHear: engine !== undefined },
+    {
+      canHear: engine !== undefined,
+      agentByDefault:
+        config.twilio.mode === 'agent' ||
+        config.audioSocket?.mode === 'agent' ||
+        [...(config.sip?.routes.values() ?? [])].includes('agent'),
+    },
     deps.agent,
   );
   registry = new CallRegistry({

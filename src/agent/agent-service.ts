@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Call, CallObserver } from '../calls/call.js';
 import { AgentMetrics } from '../observability/agent-metrics.js';
 import type { AgentConfig } from './agent-config.js';
-import { AgentSession } from './agent-session.js';
+import { AgentSession, fixedLines } from './agent-session.js';
 import type { Brain } from './brain.js';
 import { type CallControl, TwilioCallControl } from './call-control.js';
 import { LlmBrain } from './llm-brain.js';
@@ -11,6 +11,7 @@ import { endCallTool, transferCallTool } from './tools/call-tools.js';
 import { httpTool } from './tools/http-tool.js';
 import type { AgentTool } from './tools/tool.js';
 import { createTts } from './tts/create-tts.js';
+import { PhraseCache } from './tts/phrase-cache.js';
 import type { TextToSpeech } from './tts/tts.js';
 import { WebhookBrain } from './webhook-brain.js';
 
@@ -26,6 +27,8 @@ export interface AgentServiceDeps {
 export interface AgentServiceOptions {
   /** False when no speech engine is configured: an agent that cannot hear is not started. */
   readonly canHear: boolean;
+  /** Calls default to agent mode somewhere: build the TTS now and synthesize the fixed lines ahead. */
+  readonly agentByDefault?: boolean;
 }
 
 export interface AgentService {
@@ -70,6 +73,24 @@ export function createAgentService(
       ? new TwilioCallControl({ ...config.twilioRest, timeoutMs: config.webhookTimeoutMs })
       : undefined);
   const sessions = new WeakMap<Call, AgentSession>();
+  // Built when first needed, so transcribe-only deployments start no TTS workers; the fixed lines
+  // are synthesized then, in the background (the first greeting waits for its own, no longer).
+  const speech = (): TextToSpeech => {
+    if (tts) return tts;
+    const phrases = new PhraseCache(createTts(config));
+    tts = phrases;
+    void phrases.warm(fixedLines(config)).then(({ cached, failed }) => {
+      metrics.phrasesCached(cached);
+      if (failed > 0)
+        log.warn(
+          { cached, failed },
+          'fixed agent lines could not be synthesized ahead: each call synthesizes them',
+        );
+      else log.debug({ cached }, 'fixed agent lines synthesized ahead');
+    });
+    return phrases;
+  };
+  if (options.agentByDefault && options.canHear) speech();
   const observer: CallObserver = {
     callStarted(call) {
       if (call.start.mode !== 'agent') return;
@@ -81,15 +102,13 @@ export function createAgentService(
         call.log.warn('agent mode on a carrier connection that cannot play audio: no agent on this call');
         return;
       }
-      // Built on the first agent call, so transcribe-only deployments start no TTS workers.
-      tts ??= createTts(config);
       // The control API acts only on calls their transport says it reaches; the others end (and
       // transfer, where they can) through their own transport.
       const callControl = call.remotelyControlled ? control : undefined;
       const session = new AgentSession(call, call.outbound, {
         config,
         brain,
-        tts,
+        tts: speech(),
         control: callControl,
         metrics,
       });

@@ -24,6 +24,11 @@ export interface AgentSessionDeps {
 
 const TRANSFER_FAILED = 'Sorry, I could not transfer your call right now.';
 const APOLOGY = 'Sorry, something went wrong on my side. Could you say that again?';
+
+/** Every line the agent says without the brain: what PhraseCache synthesizes ahead of calls. */
+export function fixedLines(config: AgentConfig): string[] {
+  return [config.greeting, config.reprompt, config.goodbye, APOLOGY, TRANSFER_FAILED].filter((l) => l.trim());
+}
 /** Key presses this close together reach the model as one message. */
 const DTMF_GATHER_MS = 500;
 const PLAYOUT = { chunkMs: 100, leadMs: 200 } as const;

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AgentActionRecord, AgentTurnRecord } from '../agent/agent-summary.js';
 import { stageValues } from '../agent/turn-latency.js';
 
@@ -8,6 +8,7 @@ export class AgentMetrics {
   readonly #bargeIn: Histogram;
   readonly #turns: Counter<'trigger' | 'status'>;
   readonly #actions: Counter<'action' | 'outcome'>;
+  readonly #phrases: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -36,6 +37,15 @@ export class AgentMetrics {
       labelNames: ['action', 'outcome'],
       registers,
     });
+    this.#phrases = new Gauge({
+      name: 'voxline_agent_phrases_cached',
+      help: 'Sentences of the fixed agent lines (greeting, reprompt, goodbye, apologies) synthesized ahead and played from memory',
+      registers,
+    });
+  }
+
+  phrasesCached(sentences: number): void {
+    this.#phrases.set(sentences);
   }
 
   turn(record: AgentTurnRecord): void {

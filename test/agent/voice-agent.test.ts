@@ -76,6 +76,13 @@ beforeAll(async () => {
     WEBHOOK_URL: receiver.url,
     WEBHOOK_SECRET: SECRET,
   });
+  // The fixed lines are synthesized at start (the default mode is agent): the call is placed once
+  // they are, so that the greeting plays at once however slow flite is on a loaded machine, and the
+  // caller's first words (2.6 s in) come after it, as the barge-in test below expects.
+  await eventually(async () => {
+    const metrics = String((await gateway.get('/metrics')).body);
+    expect(/voxline_agent_phrases_cached (\d+)/.exec(metrics)?.[1]).toBe('8');
+  }, 30_000);
   resourcesBefore = resources();
   const caller = new Uint8Array((CALLER_MS / 1000) * 8000).fill(0xff);
   caller.set(demo.caller.subarray(0, caller.length));

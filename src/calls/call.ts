@@ -48,14 +48,14 @@ export class Call {
   readonly scope: CallScope;
   readonly log: FastifyBaseLogger;
   readonly #legs = new Map<string, Leg>();
-  readonly startedAt = new Date();
+  readonly startedAt: Date;
   readonly #malformed = new Map<string, number>();
   readonly #dtmf: DtmfRecord[] = [];
   /** Key presses beyond MAX_DTMF_PER_CALL. */
   #dtmfDropped = 0;
   readonly #status: StatusRecord[] = [];
   /** Speaker-labelled transcript of every leg, filled by the speech engine. */
-  readonly transcript = new CallTranscript();
+  readonly transcript: CallTranscript;
   /** Speech starts and ends per leg, from the VAD. */
   readonly speech = new SpeechActivity();
   /** What voxline plays into the call (agent mode), for the recorder. */
@@ -104,6 +104,8 @@ export class Call {
     this.start = start;
     this.outbound = outbound;
     this.#clock = clock;
+    this.startedAt = new Date(clock.wallNow());
+    this.transcript = new CallTranscript(() => clock.wallNow());
     this.#startedAtPerf = clock.now();
     this.#lastActivity = clock.now();
     this.log = log;
@@ -294,7 +296,7 @@ export class Call {
   }
 
   recordStatus(event: string, detail: Record<string, string>): void {
-    this.#status.push({ event, receivedAt: new Date().toISOString(), detail });
+    this.#status.push({ event, receivedAt: new Date(this.#clock.wallNow()).toISOString(), detail });
     if (this.#status.length > STATUS_HISTORY) this.#status.shift();
   }
 
@@ -309,7 +311,7 @@ export class Call {
   end(reason: string): Promise<void> {
     if (this.#state === 'ended') return this.scope.close(reason);
     this.#state = 'ended';
-    this.#endedAt = new Date();
+    this.#endedAt = new Date(this.#clock.wallNow());
     this.#endReason = reason;
     for (const leg of this.legs.values()) leg.end();
     this.played.end();
@@ -325,7 +327,7 @@ export class Call {
   snapshot(): CallSnapshot {
     let malformedTotal = 0;
     for (const n of this.#malformed.values()) malformedTotal += n;
-    const end = this.endedAt ?? new Date();
+    const end = this.endedAt ?? new Date(this.#clock.wallNow());
     return {
       callSid: this.start.callSid,
       ingress: this.start.ingress,

@@ -17,8 +17,14 @@ export class CallTranscript {
   readonly #partials = new Map<string, PartialEvent & { seq: number; at: string }>();
   readonly #errors: (ErrorEvent & { seq: number; at: string })[] = [];
   readonly #listeners = new Set<TranscriptListener>();
+  readonly #wallNow: () => number;
   #seq = 0;
   #complete = false;
+
+  /** `wallNow`: what each event's `at` is stamped with (the call's clock). */
+  constructor(wallNow: () => number = Date.now) {
+    this.#wallNow = wallNow;
+  }
 
   /** A transcript rebuilt from stored events (their own seq and time), e.g. of a call held elsewhere. */
   static fromEvents(events: readonly SequencedEvent[], complete: boolean): CallTranscript {
@@ -47,7 +53,7 @@ export class CallTranscript {
   }
 
   add(event: TranscriptEvent): void {
-    const stored = { ...event, seq: ++this.#seq, at: new Date().toISOString() };
+    const stored = { ...event, seq: ++this.#seq, at: new Date(this.#wallNow()).toISOString() };
     this.#place(stored);
     for (const listener of this.#listeners) listener(stored);
   }

@@ -1,23 +1,20 @@
 import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
-import { type Clock, systemClock, type TimerHandle } from '../../clock.js';
+import { type Clock, systemClock } from '../../clock.js';
 import { LogBudget } from '../../observability/log-budget.js';
 import type { EdgeContext } from '../edge-context.js';
 import { SourceAllowlist } from '../source-allowlist.js';
 import type { InviteTransaction, SipEdge } from './invite-context.js';
 import { InviteHandler } from './invite-handler.js';
-import type { SipCall } from './sip-call.js';
 import type { SipOptions } from './sip-config.js';
 import { DigestAuth } from './sip-digest.js';
 import { hostPort } from './sip-ids.js';
-import { parseCSeq, parseVia, type SipMessage, type SipParseError, type SipRequest } from './sip-message.js';
+import { parseCSeq, type SipMessage, type SipParseError, type SipRequest } from './sip-message.js';
 import { ALLOW, badRequestFor, responseTo } from './sip-responses.js';
+import { InviteTransactions, SipDialogs } from './sip-tables.js';
 import { type Flow, SipTransport } from './sip-transport.js';
 
-const TRANSACTION_LINGER_MS = 32_000;
-/** A dialog is kept this long after its call ended, for a late BYE answer or retransmitted requests. */
-const DIALOG_LINGER_MS = 32_000;
 const LOUD_WARNINGS = 20;
 
 /**
@@ -34,11 +31,8 @@ export class SipServer implements SipEdge {
   readonly auth: DigestAuth | undefined;
   readonly clock: Clock;
   readonly #transport: SipTransport;
-  readonly #transactions = new Map<string, InviteTransaction>();
-  /** Retransmission timers of non-2xx finals, by transaction key. */
-  readonly #errorTimers = new Map<string, TimerHandle>();
-  /** Dialogs by `Call-ID ␟ our tag`. */
-  readonly #dialogs = new Map<string, SipCall>();
+  readonly #transactions: InviteTransactions;
+  readonly #dialogs: SipDialogs;
   readonly #invites: InviteHandler;
   #port = 0;
   #host = '';
@@ -53,6 +47,8 @@ export class SipServer implements SipEdge {
     this.log = ctx.log.child({ ingress: 'sip' });
     this.allow = new SourceAllowlist(options.allow);
     this.auth = options.auth ? new DigestAuth(options.auth.user, options.auth.password) : undefined;
+    this.#transactions = new InviteTransactions(clock);
+    this.#dialogs = new SipDialogs(clock);
     this.#transport = new SipTransport(
       {
         message: (m, f) => this.#message(m, f),
@@ -79,8 +75,6 @@ export class SipServer implements SipEdge {
   /** After the registry's drain: ends what is left and stops listening. */
   async close(): Promise<void> {
     for (const dialog of this.#dialogs.values()) dialog.close(1001, 'shutdown');
-    for (const timer of this.#errorTimers.values()) this.clock.clearTimeout(timer);
-    this.#errorTimers.clear();
     this.#transactions.clear();
     await this.#transport.close();
   }
@@ -119,34 +113,20 @@ export class SipServer implements SipEdge {
     return this.#dialogs.size;
   }
 
-  /** Drops the transaction after 32 s (the ACK to an error, late retransmissions). */
-  #linger(tx: InviteTransaction): void {
-    this.clock
-      .setTimeout(() => {
-        this.#transactions.delete(tx.key);
-        this.#errorTimers.delete(tx.key);
-      }, TRANSACTION_LINGER_MS)
-      .unref();
-  }
-
   refused(reason: string): void {
     this.edge.metrics.ingress.refused.inc({ ingress: 'sip', reason });
-  }
-
-  #dialogKey(callId: string, localTag: string): string {
-    return `${callId}\u241f${localTag}`;
   }
 
   /** A new INVITE: the handler builds its transaction (kept here) and, once answered, its dialog. */
   #invite(request: SipRequest, flow: Flow): void {
     if (/;\s*tag=/i.test(request.headers.get('to') ?? '')) {
-      const dialog = this.#dialogOf(request);
+      const dialog = this.#dialogs.ofRequest(request);
       if (!dialog || dialog.state === 'terminated')
         this.send(responseTo(request, 481, flow, undefined), flow);
       else this.#invites.reinvite(dialog, request, flow);
       return;
     }
-    const key = this.#transactionKey(request);
+    const key = InviteTransactions.keyOf(request);
     const known = this.#transactions.get(key);
     if (known) {
       // A retransmission: answer it the same way again.
@@ -160,26 +140,13 @@ export class SipServer implements SipEdge {
       return;
     }
     const { tx, answered } = this.#invites.invite(key, request, flow);
-    this.#transactions.set(key, tx);
+    this.#transactions.add(tx);
     void answered.then((dialog) => {
       if (dialog) {
-        this.#keepDialog(dialog);
-        this.#linger(tx);
+        this.#dialogs.keep(dialog);
+        this.#transactions.linger(tx);
       }
     });
-  }
-
-  /** Keeps an answered dialog for in-dialog requests until a while after it ends. */
-  #keepDialog(dialog: SipCall): void {
-    const key = this.#dialogKey(dialog.callId, dialog.localTag);
-    this.#dialogs.set(key, dialog);
-    dialog.onTerminated(() =>
-      this.clock
-        .setTimeout(() => {
-          if (this.#dialogs.get(key) === dialog) this.#dialogs.delete(key);
-        }, DIALOG_LINGER_MS)
-        .unref(),
-    );
   }
 
   /** Transactions kept at once (each holds its request for 32 s): beyond, INVITEs get a stateless 503. */
@@ -192,22 +159,9 @@ export class SipServer implements SipEdge {
     // when anyone may send (SIP_ALLOW empty): resending to an unproven source would make voxline
     // a reflector; a caller that missed the answer retransmits its INVITE and gets it again.
     if (tx.flow.transport === 'UDP' && !this.allow.open) {
-      let interval = 500;
-      const arm = () => {
-        const timer = this.clock.setTimeout(again, interval);
-        timer.unref();
-        this.#errorTimers.set(tx.key, timer);
-      };
-      const again = () => {
-        this.#errorTimers.delete(tx.key);
-        if (!this.#transactions.has(tx.key) || tx.last === undefined) return;
-        this.send(tx.last, tx.flow);
-        interval = Math.min(2 * interval, 4000);
-        arm();
-      };
-      arm();
+      this.#transactions.resendUntilAcked(tx, (message, flow) => this.send(message, flow));
     }
-    this.#linger(tx);
+    this.#transactions.linger(tx);
   }
 
   #message(message: SipMessage, flow: Flow): void {
@@ -259,33 +213,17 @@ export class SipServer implements SipEdge {
     }
   }
 
-  /** Finds the dialog a request belongs to (our tag is in To). */
-  #dialogOf(request: SipRequest): SipCall | undefined {
-    const toTag = /;\s*tag=([^;\s]+)/i.exec(request.headers.get('to') ?? '')?.[1];
-    if (!toTag) return undefined;
-    return this.#dialogs.get(this.#dialogKey(request.headers.get('call-id') as string, toTag));
-  }
-
-  #transactionKey(request: SipRequest): string {
-    const branch = parseVia(request.headers.all('via')[0] ?? '').params.get('branch') ?? '';
-    const cseq = parseCSeq(request.headers.get('cseq') as string);
-    return `${request.headers.get('call-id')}\u241f${branch}\u241f${cseq.seq}`;
-  }
-
   #ack(request: SipRequest): void {
-    const dialog = this.#dialogOf(request);
+    const dialog = this.#dialogs.ofRequest(request);
     if (dialog) {
       dialog.acknowledged();
       return;
     }
-    // The ACK to an error response shares the INVITE's branch (§17.1.1.3).
-    const key = this.#transactionKey(request);
-    this.clock.clearTimeout(this.#errorTimers.get(key));
-    this.#errorTimers.delete(key);
+    this.#transactions.acked(InviteTransactions.keyOf(request));
   }
 
   #cancel(request: SipRequest, flow: Flow): void {
-    const tx = this.#transactions.get(this.#transactionKey(request));
+    const tx = this.#transactions.get(InviteTransactions.keyOf(request));
     if (!tx) {
       this.send(responseTo(request, 481, flow, undefined), flow);
       return;
@@ -298,7 +236,7 @@ export class SipServer implements SipEdge {
   }
 
   #bye(request: SipRequest, flow: Flow): void {
-    const dialog = this.#dialogOf(request);
+    const dialog = this.#dialogs.ofRequest(request);
     if (!dialog) {
       this.send(responseTo(request, 481, flow, undefined), flow);
       return;
@@ -308,7 +246,7 @@ export class SipServer implements SipEdge {
   }
 
   #inDialog(request: SipRequest, flow: Flow): void {
-    const dialog = this.#dialogOf(request);
+    const dialog = this.#dialogs.ofRequest(request);
     if (!dialog) {
       this.send(responseTo(request, 481, flow, undefined), flow);
       return;
@@ -323,8 +261,7 @@ export class SipServer implements SipEdge {
     // Only our BYEs expect answers.
     const cseq = parseCSeq(response.headers.get('cseq') as string);
     if (cseq.method !== 'BYE') return;
-    const fromTag = /;\s*tag=([^;\s]+)/i.exec(response.headers.get('from') ?? '')?.[1] ?? '';
-    this.#dialogs.get(this.#dialogKey(response.headers.get('call-id') as string, fromTag))?.byeAnswered();
+    this.#dialogs.ofResponse(response)?.byeAnswered();
   }
 
   #malformed_(error: SipParseError, raw: Buffer, flow: Flow): void {
@@ -358,11 +295,7 @@ export class SipServer implements SipEdge {
 
   /** A dialog or an INVITE still being answered sends on this connection. */
   #inUse(connection: Socket): boolean {
-    for (const dialog of this.#dialogs.values())
-      if (dialog.state !== 'terminated' && dialog.flow.connection === connection) return true;
-    for (const tx of this.#transactions.values())
-      if (tx.final === undefined && tx.flow.connection === connection) return true;
-    return false;
+    return this.#dialogs.liveOn(connection) || this.#transactions.answeringOn(connection);
   }
 }
 

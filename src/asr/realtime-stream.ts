@@ -3,7 +3,7 @@ import type WebSocket from 'ws';
 import type { AudioFrame } from '../audio/frame.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { ArrivalClock } from './arrival-clock.js';
-import { Backoff } from './backoff.js';
+import { EngineOutage } from './engine-outage.js';
 import type { RealtimeLimits, StreamObserver } from './realtime-options.js';
 import type { SttStream, SttStreamOptions, SttStreamStats } from './stt.js';
 import { newStats } from './stt.js';
@@ -32,7 +32,7 @@ export abstract class RealtimeStream implements SttStream {
   readonly #onEvent: (event: TranscriptEvent) => void;
   readonly #limits: RealtimeLimits;
   readonly #observer: StreamObserver;
-  readonly #backoff: Backoff;
+  readonly #health: EngineOutage;
   readonly #arrivals = new ArrivalClock();
   readonly #queue = new UtteranceQueue();
   readonly #clock: Clock;
@@ -42,9 +42,6 @@ export abstract class RealtimeStream implements SttStream {
   #fatal = false;
   #closed = false;
   #ending = false;
-  #outage = false;
-  /** Connection attempts failed in a row since the engine last answered (one warning per outage). */
-  #failedInARow = 0;
   /** A reconnect is scheduled (backoff): frames wait for it rather than connecting themselves. */
   #retryPending = false;
   #drained: (() => void) | undefined;
@@ -58,7 +55,7 @@ export abstract class RealtimeStream implements SttStream {
     this.#limits = limits;
     this.#observer = observer;
     this.#clock = options.clock ?? systemClock;
-    this.#backoff = new Backoff(limits.backoffBaseMs, limits.backoffMaxMs);
+    this.#health = new EngineOutage(limits.backoffBaseMs, limits.backoffMaxMs);
   }
 
   /** Engine label for finals and metrics. */
@@ -138,12 +135,8 @@ export abstract class RealtimeStream implements SttStream {
   /** The session is set up: audio may flow. */
   protected ready(): void {
     this.#ready = true;
-    this.#backoff.reset();
-    if (this.#outage || this.#failedInARow > 0) {
-      this.log.info({ failedAttempts: this.#failedInARow }, 'speech engine reachable again');
-    }
-    this.#outage = false;
-    this.#failedInARow = 0;
+    const failedAttempts = this.#health.recovered();
+    if (failedAttempts !== undefined) this.log.info({ failedAttempts }, 'speech engine reachable again');
     this.#clock.clearTimeout(this.#timer);
     this.#pump();
   }
@@ -269,14 +262,13 @@ export abstract class RealtimeStream implements SttStream {
     const head = this.#queue.head;
     if (head) rewind(head);
     if (this.#closed || this.#fatal) return;
-    this.#failedInARow++;
-    const entry = { reason, pending: this.#queue.length, attempt: this.#failedInARow };
+    const { attempt, outageStarts } = this.#health.lost();
+    const entry = { reason, pending: this.#queue.length, attempt };
     // One warning when an outage starts; the retries that follow are debug (each leg retries on backoff).
-    if (this.#failedInARow === 1) this.log.warn(entry, 'speech engine connection lost: reconnecting');
+    if (attempt === 1) this.log.warn(entry, 'speech engine connection lost: reconnecting');
     else this.log.debug(entry, 'speech engine still unreachable');
     // A second failure in a row is an outage, not a blip: the transcript says so, once.
-    if (this.#failedInARow === 2 && !this.#outage) {
-      this.#outage = true;
+    if (outageStarts) {
       this.#emitError(
         'engine_unavailable',
         `the speech engine cannot be reached (${reason}): retrying with backoff; this leg's audio is held for up to ${this.#limits.maxBufferMs} ms`,
@@ -290,7 +282,7 @@ export abstract class RealtimeStream implements SttStream {
 
   #scheduleReconnect(): void {
     if (this.#closed || this.#fatal) return;
-    const wait = this.#backoff.next();
+    const wait = this.#health.nextWait();
     this.stats.reconnects++;
     this.#observer.reconnect();
     this.#clock.clearTimeout(this.#timer);
@@ -328,8 +320,7 @@ export abstract class RealtimeStream implements SttStream {
     for (let oldest = this.#queue.overflow(maxBytes); oldest; oldest = this.#queue.overflow(maxBytes)) {
       const ms = oldest.bytes / this.bytesPerMs;
       this.#drop(ms, 'engine_unavailable');
-      if (!this.#outage) {
-        this.#outage = true;
+      if (this.#health.overflowed()) {
         this.#emitError(
           'engine_unavailable',
           `the speech engine has not taken this leg's audio for over ${this.#limits.maxBufferMs} ms: dropping the oldest untranscribed audio (${Math.round(ms)} ms from ${Math.round(oldest.startMs)} ms)`,

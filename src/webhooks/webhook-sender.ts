@@ -55,12 +55,17 @@ export class WebhookSender {
         },
         (response) => {
           this.#clock.clearTimeout(timer);
+          // The answer is in; its body is drained (so the connection can be reused) within the
+          // same deadline and up to MAX_DRAINED_BYTES, else the connection is dropped.
+          const draining = this.#clock.setTimeout(() => response.destroy(), this.#timeoutMs);
+          draining.unref();
+          response.on('close', () => this.#clock.clearTimeout(draining));
           let drained = 0;
           response.on('data', (chunk: Buffer) => {
             drained += chunk.length;
             if (drained > MAX_DRAINED_BYTES) response.destroy();
           });
-          response.on('error', () => undefined); // the answer is in; a body cut short changes nothing
+          response.on('error', () => undefined); // a body cut short changes nothing
           const retryAfter = response.headers['retry-after'];
           resolve({
             status: response.statusCode ?? 0,

@@ -99,6 +99,22 @@ describe('WebhookSender', () => {
     expect((await s.post({}, '{}')).status).toBe(204);
   });
 
+  it('drops a connection whose answer body never ends, at the deadline on the clock', async () => {
+    const clock = new ManualClock();
+    let closed: () => void = () => undefined;
+    const socketClosed = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    const { url } = await endpoint((req, _body, res) => {
+      req.socket.once('close', () => closed());
+      res.writeHead(200);
+      res.write('still going'); // and never ends
+    });
+    expect((await sender(url, clock, 2_000).post({}, '{}')).status).toBe(200);
+    await clock.advance(2_000);
+    await socketClosed;
+  });
+
   it('rejects with the reason when nobody listens, and with "no answer" at its deadline on the clock', async () => {
     const { url: closed } = await endpoint(() => undefined);
     await cleanups.pop()?.(); // the port is free again: refused

@@ -8,18 +8,13 @@ import type {
 import type { CallStart, CallTransport, OutboundAudio, Participant } from '../carriers/carrier.js';
 import { type Clock, systemClock } from '../clock.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
+import { CallLog, type DtmfRecord, type StatusRecord } from './call-log.js';
 import { CallScope } from './call-scope.js';
 import { Leg, type LegStats, type LegTiming } from './leg.js';
 import { PlayedAudio } from './played-audio.js';
 import { SpeechActivity } from './speech-activity.js';
 
 export type CallState = 'live' | 'ended';
-
-export interface DtmfRecord {
-  readonly digit: string;
-  /** Where the pressing leg's timeline had got to when the digit arrived, on the call clock. */
-  readonly atMs: number | null;
-}
 
 /** Told about a call's life: webhooks, recorders. Called synchronously; must not throw. */
 export interface CallObserver {
@@ -31,17 +26,6 @@ export interface CallObserver {
   callEnded?(call: Call): void;
 }
 
-export interface StatusRecord {
-  readonly event: string;
-  readonly receivedAt: string;
-  readonly detail: Readonly<Record<string, string>>;
-}
-
-const STATUS_HISTORY = 20;
-
-/** Key presses one call keeps (a card number, a PIN and a menu are a few dozen). */
-export const MAX_DTMF_PER_CALL = 256;
-
 /** One live (or recently ended) call: its legs, its scope, and what went wrong on the wire. */
 export class Call {
   readonly start: CallStart;
@@ -49,11 +33,8 @@ export class Call {
   readonly log: FastifyBaseLogger;
   readonly #legs = new Map<string, Leg>();
   readonly startedAt: Date;
-  readonly #malformed = new Map<string, number>();
-  readonly #dtmf: DtmfRecord[] = [];
-  /** Key presses beyond MAX_DTMF_PER_CALL. */
-  #dtmfDropped = 0;
-  readonly #status: StatusRecord[] = [];
+  /** Key presses, status callbacks, malformed messages: what the carrier said besides audio. */
+  readonly #log = new CallLog();
   /** Speaker-labelled transcript of every leg, filled by the speech engine. */
   readonly transcript: CallTranscript;
   /** Speech starts and ends per leg, from the VAD. */
@@ -160,15 +141,15 @@ export class Call {
   }
 
   get dtmf(): readonly DtmfRecord[] {
-    return this.#dtmf;
+    return this.#log.dtmf;
   }
 
   get dtmfDropped(): number {
-    return this.#dtmfDropped;
+    return this.#log.dtmfDropped;
   }
 
   get status(): readonly StatusRecord[] {
-    return this.#status;
+    return this.#log.status;
   }
 
   /** Agent calls: the voice agent's turns, barge-ins and actions. */
@@ -251,11 +232,7 @@ export class Call {
   }
 
   countMalformed(reason: string): number {
-    const count = (this.#malformed.get(reason) ?? 0) + 1;
-    this.#malformed.set(reason, count);
-    let total = 0;
-    for (const n of this.#malformed.values()) total += n;
-    return total;
+    return this.#log.countMalformed(reason);
   }
 
   /**
@@ -264,12 +241,8 @@ export class Call {
    * rest counted, not stored, published or handed to the agent.
    */
   recordDtmf(digit: string, track: string): void {
-    if (this.#dtmf.length >= MAX_DTMF_PER_CALL) {
-      this.#dtmfDropped++;
-      return;
-    }
     const record = { digit, atMs: this.legs.get(track)?.stats().positionMs ?? null };
-    this.#dtmf.push(record);
+    if (!this.#log.addDtmf(record)) return;
     const leg = this.legs.get(track)?.label ?? track;
     this.#notify((o) => o.dtmf?.(this, { ...record, leg }));
   }
@@ -296,8 +269,7 @@ export class Call {
   }
 
   recordStatus(event: string, detail: Record<string, string>): void {
-    this.#status.push({ event, receivedAt: new Date(this.#clock.wallNow()).toISOString(), detail });
-    if (this.#status.length > STATUS_HISTORY) this.#status.shift();
+    this.#log.addStatus({ event, receivedAt: new Date(this.#clock.wallNow()).toISOString(), detail });
   }
 
   /** Ends the call from the core's side: closes the carrier connection, then finalizes. */
@@ -325,8 +297,6 @@ export class Call {
   }
 
   snapshot(): CallSnapshot {
-    let malformedTotal = 0;
-    for (const n of this.#malformed.values()) malformedTotal += n;
     const end = this.endedAt ?? new Date(this.#clock.wallNow());
     return {
       callSid: this.start.callSid,
@@ -344,7 +314,7 @@ export class Call {
       durationSeconds: (end.getTime() - this.startedAt.getTime()) / 1000,
       customParameters: this.start.customParameters,
       legs: [...this.legs.values()].map((leg) => leg.stats()),
-      malformedMessages: { total: malformedTotal, byReason: Object.fromEntries(this.#malformed) },
+      malformedMessages: this.#log.malformed,
       sequenceGaps: this.sequenceGaps,
       dtmf: this.dtmf,
       dtmfDropped: this.dtmfDropped,

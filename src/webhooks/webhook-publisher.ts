@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AgentActionRecord } from '../agent/agent-summary.js';
-import type { Call, CallObserver, DtmfRecord } from '../calls/call.js';
+import type { Call, CallObserver } from '../calls/call.js';
+import type { DtmfRecord } from '../calls/call-log.js';
 import { type Clock, systemClock } from '../clock.js';
 import { LogBudget } from '../observability/log-budget.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LegTranscriber } from '../../src/asr/leg-transcriber.js';
 import { newStats, type SttStream } from '../../src/asr/stt.js';
 import { SileroVad, VAD_WINDOW_SAMPLES } from '../../src/asr/vad/silero-vad.js';
+import type { AudioFrame } from '../../src/audio/frame.js';
 import { Upsampler8to16 } from '../../src/audio/upsampler.js';
 import { demoCall } from '../helpers/media.js';
 
@@ -34,6 +35,18 @@ function legTranscriber(
   );
 }
 
+/** The caller's 20 ms frame of 16 kHz `pcm` starting at sample `at`. */
+function frameAt(pcm: Int16Array, at: number): AudioFrame {
+  return {
+    leg: 'caller',
+    pcm: pcm.subarray(at, at + 320),
+    mulaw: new Uint8Array(160),
+    startMs: at / 16,
+    durationMs: 20,
+    filled: false,
+  };
+}
+
 describe('LegTranscriber speech edges', () => {
   it('tells of the end of speech before it flushes, so a final given from inside the flush finds its turn', async () => {
     const order: string[] = [];
@@ -58,15 +71,7 @@ describe('LegTranscriber speech edges', () => {
     for (let at = 0; at < pcm.length; at += 320) {
       while (judged() < Math.floor(at / VAD_WINDOW_SAMPLES))
         await new Promise((resolve) => setImmediate(resolve));
-      const slice = pcm.subarray(at, at + 320);
-      transcriber.push({
-        leg: 'caller',
-        pcm: slice,
-        mulaw: new Uint8Array(160),
-        startMs: at / 16,
-        durationMs: 20,
-        filled: false,
-      });
+      transcriber.push(frameAt(pcm, at));
     }
     transcriber.end();
     await transcriber.done;
@@ -97,16 +102,7 @@ describe('LegTranscriber speech edges', () => {
     const transcriber = legTranscriber(stt, own, log);
     await own.close();
     const speech = new Upsampler8to16().pushMulaw(demoCall('greeting').caller);
-    for (let at = 0; at + 320 <= speech.length; at += 320) {
-      transcriber.push({
-        leg: 'caller',
-        pcm: speech.subarray(at, at + 320),
-        mulaw: new Uint8Array(160),
-        startMs: at / 16,
-        durationMs: 20,
-        filled: false,
-      });
-    }
+    for (let at = 0; at + 320 <= speech.length; at += 320) transcriber.push(frameAt(speech, at));
     transcriber.end();
     await transcriber.done;
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);

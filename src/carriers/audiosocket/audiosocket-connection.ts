@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import { type Call, MAX_DTMF_PER_CALL } from '../../calls/call.js';
+import type { Call } from '../../calls/call.js';
+import { MAX_DTMF_PER_CALL } from '../../calls/call-log.js';
 import type { AudioSocketCall } from './audiosocket-call.js';
 import {
   AUDIO_RATES,

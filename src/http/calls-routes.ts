@@ -4,11 +4,13 @@ import type { Call } from '../calls/call.js';
 import type { CallRegistry } from '../calls/call-registry.js';
 import type { CallStore, StoredCall } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
-import { requireAdminToken } from './admin-auth.js';
+import { requireAdmin } from './admin-auth.js';
+import type { ConsoleAccess } from './console-access.js';
 
 export interface CallsRoutesOptions {
   readonly registry: CallRegistry;
-  readonly adminToken: string | undefined;
+  /** Who may call these routes: the admin token or a console session. */
+  readonly access: ConsoleAccess;
   /** Calls of other instances (and of this one's past); undefined: only what this process holds. */
   readonly store?: CallStore;
   /** This instance's name on its calls. */
@@ -38,7 +40,7 @@ const ListQuery = Type.Object({
  */
 export async function callsRoutes(app: FastifyInstance, options: CallsRoutesOptions): Promise<void> {
   const { registry, store, instance, now } = options;
-  app.addHook('preValidation', requireAdminToken(options.adminToken));
+  app.addHook('preValidation', requireAdmin(options.access));
 
   app.get<{ Querystring: { state?: 'live' | 'ended' | 'all' } }>(
     '/v1/calls',

@@ -4,11 +4,13 @@ import type { CallRegistry } from '../calls/call-registry.js';
 import type { CallFeedEvent, CallStore } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
 import { CallTranscript, type SequencedEvent } from '../transcripts/call-transcript.js';
-import { requireAdminToken } from './admin-auth.js';
+import { requireAdmin } from './admin-auth.js';
+import type { ConsoleAccess } from './console-access.js';
 
 export interface TranscriptRoutesOptions {
   readonly registry: CallRegistry;
-  readonly adminToken: string | undefined;
+  /** Who may call these routes: the admin token or a console session. */
+  readonly access: ConsoleAccess;
   /** Transcripts of calls held by other instances (or by this one before a restart). */
   readonly store?: CallStore;
   /** Wall clock (ms) a stored record's age is judged by. */
@@ -30,7 +32,7 @@ export async function transcriptRoutes(
 ): Promise<void> {
   const { registry, store } = options;
   const now = options.now ?? Date.now;
-  app.addHook('preValidation', requireAdminToken(options.adminToken));
+  app.addHook('preValidation', requireAdmin(options.access));
 
   app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/transcript', async (request) => {
     const { callSid } = request.params;

@@ -8,14 +8,16 @@ import { VoxlineError } from '../errors.js';
 import type { Recordings } from '../recording/recordings.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
 import type { Delivery, OutboxStore } from '../webhooks/outbox-store.js';
-import { requireAdminToken } from './admin-auth.js';
+import { requireAdmin } from './admin-auth.js';
+import type { ConsoleAccess } from './console-access.js';
 
 export interface WebhookRoutesOptions {
   readonly outbox: OutboxStore | undefined;
   readonly dispatcher: Dispatcher | undefined;
   readonly recordings: Recordings | undefined;
   readonly registry: CallRegistry;
-  readonly adminToken: string | undefined;
+  /** Who may call these routes: the admin token or a console session. */
+  readonly access: ConsoleAccess;
   /** Calls held by other instances: whether one is live, and where its recording is. */
   readonly store?: CallStore;
   readonly instance: string;
@@ -36,7 +38,7 @@ const ListQuery = Type.Object({
  */
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
   const { outbox, dispatcher, recordings } = options;
-  app.addHook('preValidation', requireAdminToken(options.adminToken));
+  app.addHook('preValidation', requireAdmin(options.access));
 
   app.get<{ Querystring: { status?: Delivery['status']; limit?: number } }>(
     '/v1/webhooks/deliveries',

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import Fastify, {
   type FastifyBaseLogger,
@@ -23,8 +24,11 @@ import type { SipServer } from './carriers/sip/sip-server.js';
 import { twilioRoutes } from './carriers/twilio/routes.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
+import { CONSOLE_BUNDLE_DIR, ConsoleAssets } from './console/console-assets.js';
+import { consoleRoutes } from './console/console-routes.js';
 import { VoxlineError } from './errors.js';
 import { callsRoutes } from './http/calls-routes.js';
+import { ConsoleAccess } from './http/console-access.js';
 import { healthRoutes } from './http/health-routes.js';
 import { transcriptRoutes } from './http/transcript-routes.js';
 import { webhookRoutes } from './http/webhook-routes.js';
@@ -49,6 +53,8 @@ export interface AppDeps {
   readonly agent?: AgentServiceDeps;
   /** The clock every timer and time reading runs on (tests pass a ManualClock); the system clock by default. */
   readonly clock?: Clock;
+  /** Where the console's built bundle is (default: dist/console-web of this package). */
+  readonly consoleBundleDir?: string;
 }
 
 export interface App {
@@ -66,6 +72,25 @@ export interface App {
    */
   startEdges(): Promise<{ sip?: number; audioSocket?: number }>;
 }
+
+/**
+ * One policy for every response: the console's scripts, styles and workers come from this server
+ * only; recordings may be a presigned object-store URL (RECORDING_STORE=s3://…), hence https: media.
+ */
+const CONSOLE_CSP = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:', 'blob:'],
+  mediaSrc: ["'self'", 'blob:', 'https:'],
+  connectSrc: ["'self'"],
+  workerSrc: ["'self'", 'blob:'],
+  objectSrc: ["'none'"],
+  baseUri: ["'none'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+  upgradeInsecureRequests: null,
+};
 
 /** Requests not logged at all, even at debug. */
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -204,6 +229,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     );
   });
   await server.register(formbody);
+  await server.register(helmet, {
+    contentSecurityPolicy: { directives: CONSOLE_CSP },
+    // Same-origin requests keep their Origin (the console's sign-in checks it); others get none.
+    referrerPolicy: { policy: 'same-origin' },
+  });
   await server.register(websocket, {
     options: { maxPayload: config.media.maxMessageBytes },
     // Protocol errors from the peer (WS_ERR_*: oversized or invalid frames) are the media
@@ -240,9 +270,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     registry,
     metrics,
   });
+  const access = new ConsoleAccess(config.adminToken, () => clock.wallNow());
   await server.register(callsRoutes, {
     registry,
-    adminToken: config.adminToken,
+    access,
     store: callStore,
     instance,
     listLimit: Math.max(100, config.calls.historyLimit),
@@ -250,15 +281,34 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await server.register(transcriptRoutes, {
     registry,
-    adminToken: config.adminToken,
+    access,
     store: callStore,
     now: () => clock.wallNow(),
   });
   await server.register(healthRoutes, { registry, metrics, readiness });
+  await server.register(consoleRoutes, {
+    access,
+    assets: ConsoleAssets.load(deps.consoleBundleDir ?? CONSOLE_BUNDLE_DIR),
+    secureCookies: config.publicUrl.startsWith('https:'),
+    info: {
+      instance,
+      maxLiveCalls: config.calls.maxLive,
+      agent: engine !== undefined,
+      transcription: engine !== undefined,
+    },
+    health: async () => ({
+      liveCalls: registry.liveCount,
+      maxLiveCalls: config.calls.maxLive,
+      draining: registry.draining,
+      eventLoopLagMs: await metrics.eventLoopLagMs(),
+      engine: readiness ? await readiness.probe() : { ready: true, engine: 'none', endpoints: [] },
+    }),
+    now: () => clock.wallNow(),
+  });
   await server.register(webhookRoutes, {
     ...webhooks,
     registry,
-    adminToken: config.adminToken,
+    access,
     store: callStore,
     instance,
     now: () => clock.wallNow(),

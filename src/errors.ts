@@ -19,6 +19,7 @@ export const ERRORS = {
     message: 'missing or invalid X-Twilio-Signature',
   },
   VL_ERR_UNAUTHORIZED: { status: 401, retryable: false, message: 'missing or invalid bearer token' },
+  VL_ERR_NOT_FOUND: { status: 404, retryable: false, message: 'no such file' },
   VL_ERR_CALL_NOT_FOUND: { status: 404, retryable: false, message: 'no such call' },
   VL_ERR_DRAINING: { status: 503, retryable: true, message: 'shutting down: not accepting new calls' },
   VL_ERR_CAPACITY: { status: 503, retryable: true, message: 'too many live calls' },

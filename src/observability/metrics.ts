@@ -88,6 +88,16 @@ export class GatewayMetrics {
   readonly socketsClosed: { inc(labels: { readonly code: string }): void };
   readonly ingress: IngressMetrics;
 
+  /** Event-loop lag as the default metrics measure it (since the process started), in ms. */
+  async eventLoopLagMs(): Promise<{ p50: number; p99: number; max: number }> {
+    const read = async (name: string) => {
+      const metric = this.registry.getSingleMetric(`nodejs_eventloop_lag_${name}_seconds`);
+      const value = metric ? (await metric.get()).values[0]?.value : undefined;
+      return value === undefined ? 0 : Math.round(value * 10_000) / 10;
+    };
+    return { p50: await read('p50'), p99: await read('p99'), max: await read('max') };
+  }
+
   /** `calls` is read at scrape time (the registry is built after the metrics). */
   constructor(registryOf: () => CallCounts) {
     const registers = [this.registry];

@@ -1,0 +1,132 @@
+/** The shapes of the admin API's answers, as much of them as the console reads (docs/http-api.md). */
+
+export interface SessionInfo {
+  readonly csrf: string;
+  readonly expiresAt: string;
+  readonly instance: string;
+  readonly maxLiveCalls: number;
+  readonly agent: boolean;
+  readonly transcription: boolean;
+}
+
+export interface Participant {
+  readonly role: string;
+  readonly name?: string;
+  readonly address?: string;
+}
+
+export interface LegStats {
+  readonly label: string;
+  readonly codec: string;
+  readonly sampleRate: number;
+  readonly audioSeconds: number;
+  readonly gapFilledMs: number;
+  readonly framesDropped: number;
+}
+
+export interface RecordingInfo {
+  readonly format: string;
+  readonly durationMs: number;
+  readonly bytes: number;
+  readonly uploaded?: boolean;
+}
+
+export interface DtmfRecord {
+  readonly digit: string;
+  readonly atMs: number | null;
+}
+
+export interface AgentSummary {
+  readonly turns: readonly { readonly trigger: string; readonly status: string }[];
+  readonly bargeIns: readonly { readonly atMs: number; readonly reactionMs: number }[];
+  readonly actions: readonly { readonly name?: string; readonly type?: string }[];
+}
+
+export interface CallView {
+  readonly callSid: string;
+  readonly ingress: string;
+  readonly participants: readonly Participant[];
+  readonly mode: string;
+  readonly state: 'live' | 'ended';
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  readonly endReason: string | null;
+  readonly durationSeconds: number;
+  readonly legs: readonly LegStats[];
+  readonly dtmf: readonly DtmfRecord[];
+  readonly agent: AgentSummary | null;
+  readonly recording?: RecordingInfo | null;
+  readonly instance?: { readonly id: string };
+}
+
+export interface Word {
+  readonly word: string;
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+export interface FinalEvent {
+  readonly type: 'final';
+  readonly seq: number;
+  readonly leg: string;
+  readonly utteranceId: number;
+  readonly text: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly words: readonly Word[];
+  readonly recovered: boolean;
+  readonly interrupted?: boolean;
+}
+
+export interface PartialEvent {
+  readonly type: 'partial';
+  readonly seq: number;
+  readonly leg: string;
+  readonly utteranceId: number;
+  readonly text: string;
+  readonly startMs: number;
+}
+
+export interface ErrorEvent {
+  readonly type: 'error';
+  readonly seq: number;
+  readonly leg: string;
+  readonly code: string;
+  readonly message: string;
+  readonly recoverable: boolean;
+  readonly at: string;
+}
+
+export type TranscriptEvent = FinalEvent | PartialEvent | ErrorEvent;
+
+export interface Delivery {
+  readonly id: number;
+  readonly eventId: string;
+  readonly type: string;
+  readonly endpoint: string;
+  readonly callSid: string;
+  readonly seq: number;
+  readonly status: 'pending' | 'delivered' | 'failed';
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly createdAt?: string;
+}
+
+export interface EndpointHealth {
+  readonly url: string;
+  readonly state: string;
+  readonly detail?: string;
+  readonly activeStreams?: number;
+}
+
+export interface Health {
+  readonly liveCalls: number;
+  readonly maxLiveCalls: number;
+  readonly draining: boolean;
+  readonly eventLoopLagMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly engine: {
+    readonly ready: boolean;
+    readonly engine: string;
+    readonly endpoints?: readonly EndpointHealth[];
+  };
+}

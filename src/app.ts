@@ -286,6 +286,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     now: () => clock.wallNow(),
   });
   await server.register(healthRoutes, { registry, metrics, readiness });
+  await server.register(webhookRoutes, {
+    ...webhooks,
+    registry,
+    access,
+    store: callStore,
+    instance,
+    now: () => clock.wallNow(),
+  });
   await server.register(consoleRoutes, {
     access,
     assets: ConsoleAssets.load(deps.consoleBundleDir ?? CONSOLE_BUNDLE_DIR),
@@ -295,6 +303,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       maxLiveCalls: config.calls.maxLive,
       agent: engine !== undefined,
       transcription: engine !== undefined,
+      // The page's "Make a call" needs the browser ingress, which is not on main yet.
+      browserCalls: server.hasRoute({ method: 'GET', url: '/browser/call' }),
     },
     health: async () => ({
       liveCalls: registry.liveCount,
@@ -303,14 +313,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       eventLoopLagMs: await metrics.eventLoopLagMs(),
       engine: readiness ? await readiness.probe() : { ready: true, engine: 'none', endpoints: [] },
     }),
-    now: () => clock.wallNow(),
-  });
-  await server.register(webhookRoutes, {
-    ...webhooks,
-    registry,
-    access,
-    store: callStore,
-    instance,
     now: () => clock.wallNow(),
   });
   registry.startIdleSweep();

@@ -12,6 +12,8 @@ export interface ConsoleInfo {
   readonly agent: boolean;
   /** Whether calls are transcribed at all (an engine is configured). */
   readonly transcription: boolean;
+  /** Whether this server takes calls from the page (the `browser` ingress at /browser/call). */
+  readonly browserCalls: boolean;
 }
 
 export interface ConsoleRoutesOptions {

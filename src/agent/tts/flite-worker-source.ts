@@ -1,17 +1,16 @@
 /**
- * The flite worker, as source text: it runs in a worker_thread started with `eval`, which works
- * the same from TypeScript sources (tests, tsx) and from the compiled dist/ (no worker file to
- * locate or build). It compiles flite's WASI binary once, then for each job runs flite with the
- * text, writing a WAV into the engine's temporary folder, and posts the samples back.
+ * The flite process, as source text: it runs as `node -e`, which works the same from TypeScript
+ * sources (tests, tsx) and from the compiled dist/ (no file to locate or build). The first message
+ * names the WASI binary and the engine's temporary folder; it compiles flite once, then for each
+ * job runs flite with the text, writing a WAV into that folder, and sends the samples back.
  */
 export const FLITE_WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
 const { WASI } = require('node:wasi');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const dir = workerData.dir;
-const module = new WebAssembly.Module(fs.readFileSync(workerData.wasmPath));
+let dir;
+let module;
 
 function synthesize(id, text, voice) {
   const file = 'utt-' + id + '.wav';
@@ -31,12 +30,19 @@ function synthesize(id, text, voice) {
   return wav;
 }
 
-parentPort.on('message', ({ id, text, voice }) => {
+process.on('message', (message) => {
+  if (message.init) {
+    dir = message.init.dir;
+    module = new WebAssembly.Module(fs.readFileSync(message.init.wasmPath));
+    return;
+  }
+  const { id, text, voice } = message;
   try {
-    const wav = new Uint8Array(synthesize(id, text, voice));
-    parentPort.postMessage({ id, wav }, [wav.buffer]);
+    process.send({ id, wav: new Uint8Array(synthesize(id, text, voice)) });
   } catch (err) {
-    parentPort.postMessage({ id, error: String((err && err.message) || err) });
+    process.send({ id, error: String((err && err.message) || err) });
   }
 });
+// voxline gone: so is this process.
+process.on('disconnect', () => process.exit(0));
 `;

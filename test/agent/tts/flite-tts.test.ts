@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FliteTts } from '../../../src/agent/tts/flite-tts.js';
 import { isVoxlineError } from '../../../src/errors.js';
@@ -18,9 +19,24 @@ function rms(pcm: Int16Array): number {
   return Math.sqrt(sum / pcm.length);
 }
 
-// Each case compiles flite's WebAssembly in fresh worker threads: seconds on a loaded 2-core machine.
+/** This process's flite children, from /proc (Linux): their pids. */
+function fliteChildren(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (ppid === process.pid && cmdline.includes('--no-turbo-fast-api-calls')) pids.push(Number(entry));
+    } catch {} // the process ended while being read
+  }
+  return pids;
+}
+
+// Each case compiles flite's WebAssembly in fresh processes: seconds on a loaded 2-core machine.
 describe(
-  'FliteTts: the bundled offline engine (flite compiled to WASI, in worker threads)',
+  'FliteTts: the bundled offline engine (flite compiled to WASI, in child processes)',
   { timeout: 60_000 },
   () => {
     it('speaks: 16 kHz PCM of a plausible length and loudness, the same for the same text', async () => {
@@ -56,6 +72,25 @@ describe(
       await expect(collect(tts, 'Too late.')).rejects.toSatisfy((err) =>
         isVoxlineError(err, 'VL_ERR_TTS_FAILED'),
       );
+    });
+
+    it('a flite process that dies fails only its sentence: the next one is spoken by a new process', async () => {
+      const tts = new FliteTts({ voice: 'slt', workers: 1 });
+      const before = await collect(tts, 'Hello there.');
+      const [pid] = fliteChildren();
+      expect(pid).toBeGreaterThan(0);
+      const doomed = collect(
+        tts,
+        'A long sentence that keeps the only process busy for a little while longer.',
+      );
+      process.kill(pid, 'SIGKILL');
+      await expect(doomed).rejects.toSatisfy(
+        (err) => isVoxlineError(err, 'VL_ERR_TTS_FAILED') && /flite exited \(SIGKILL\)/.test(String(err)),
+      );
+      expect(await collect(tts, 'Hello there.')).toEqual(before);
+      expect(fliteChildren()).not.toContain(pid);
+      await tts.close();
+      expect(fliteChildren()).toEqual([]);
     });
 
     it('names its voices when given one it does not have', () => {

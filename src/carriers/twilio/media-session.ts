@@ -6,23 +6,10 @@ import type { MediaLimits } from '../../config.js';
 import { isVoxlineError } from '../../errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { CallMode, CallStart, CallTransport, LegLabels, LegSpec } from '../carrier.js';
+import { CLOSE, closeReason } from '../ws-close.js';
 import { type MalformedReason, parseTwilioMessage } from './codec.js';
 import type { StartMessage } from './messages.js';
 import { TwilioOutbound } from './outbound.js';
-
-/** WebSocket close codes voxline uses on media streams. */
-export const CLOSE = {
-  normal: 1000,
-  goingAway: 1001,
-  protocolError: 1002,
-  unsupportedData: 1003,
-  invalidPayload: 1007,
-  policyViolation: 1008,
-  messageTooBig: 1009,
-  internalError: 1011,
-  tryAgainLater: 1013,
-  idleTimeout: 4000,
-} as const;
 
 /** Custom parameters voxline's own TwiML sets (twiml.ts); other TwiML may omit them. */
 export const PARAM = {
@@ -303,11 +290,4 @@ function endReasonForCode(code: number): string {
   if (code === 1000 || code === 1005) return 'socket_closed';
   if (code === 1006) return 'connection_lost';
   return `socket_closed_${code}`;
-}
-
-/** `reason` cut to the 123 bytes a close frame can carry, on a character boundary. */
-export function closeReason(reason: string): string {
-  let out = reason.slice(0, 123); // at least one byte a character: longer never fits
-  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
-  return out;
 }

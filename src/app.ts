@@ -18,6 +18,7 @@ import type { LegConsumerFactory } from './calls/call-registry.js';
 import { CallRegistry } from './calls/call-registry.js';
 import { openCallStore } from './calls/open-call-store.js';
 import type { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
+import { BROWSER_CALL_PATH, browserRoutes } from './carriers/browser/browser-routes.js';
 import type { EdgeContext } from './carriers/edge-context.js';
 import { MediaClock } from './carriers/media-clock.js';
 import type { SipServer } from './carriers/sip/sip-server.js';
@@ -271,6 +272,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     metrics,
   });
   const access = new ConsoleAccess(config.adminToken, () => clock.wallNow());
+  if (config.browserCalls) {
+    await server.register(browserRoutes, { access, edge: { ...edgeContext, timers: clock } });
+  }
   await server.register(callsRoutes, {
     registry,
     access,
@@ -303,8 +307,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       maxLiveCalls: config.calls.maxLive,
       agent: engine !== undefined,
       transcription: engine !== undefined,
-      // The page's "Make a call" needs the browser ingress, which is not on main yet.
-      browserCalls: server.hasRoute({ method: 'GET', url: '/browser/call' }),
+      // The page's "Make a call" needs the browser ingress (BROWSER_CALLS).
+      browserCalls: server.hasRoute({ method: 'GET', url: BROWSER_CALL_PATH }),
     },
     health: async () => ({
       liveCalls: registry.liveCount,

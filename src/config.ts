@@ -81,6 +81,11 @@ export const EnvSchema = Type.Object({
   ADMIN_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
   ),
+  BROWSER_CALLS: Type.Boolean({
+    default: true,
+    description:
+      'calls from the console page (GET /browser/call, needs ADMIN_TOKEN: a console session or the bearer token)',
+  }),
   DATABASE_URL: Type.Optional(
     Type.String({
       minLength: 1,
@@ -136,6 +141,8 @@ export interface Config {
   readonly logLevel: string;
   readonly logFormat: 'auto' | 'pretty' | 'json';
   readonly adminToken: string | undefined;
+  /** The browser ingress (GET /browser/call): on when BROWSER_CALLS and ADMIN_TOKEN are. */
+  readonly browserCalls: boolean;
   /** What each ingress calls its two legs (a call's caller and agent), whatever the carrier. */
   readonly legs: LegLabels;
   readonly twilio: {
@@ -261,6 +268,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
     adminToken: e.ADMIN_TOKEN,
+    browserCalls: e.BROWSER_CALLS && e.ADMIN_TOKEN !== undefined,
     legs: { inbound: e.LEG_LABEL_INBOUND, outbound: e.LEG_LABEL_OUTBOUND },
     twilio: {
       authToken: e.TWILIO_AUTH_TOKEN,

@@ -2,7 +2,7 @@ import type { LegCodec } from '../audio/leg-decoder.js';
 
 /**
  * The carrier edge contract. Every ingress (Twilio Media Streams, SIP/RTP, SIPREC, Asterisk
- * AudioSocket) does its handshake, then hands the core a CallStart and a CallTransport, and feeds
+ * AudioSocket, the console's browser calls) does its handshake, then hands the core a CallStart and a CallTransport, and feeds
  * each leg's audio (`Leg.pushBytes` / `pushPcm`, at the carrier's rate and timestamps), DTMF
  * (`Call.recordDtmf`) and hang-up (`Call.end`). Bidirectional edges also give an OutboundAudio.
  * Nothing past the edge knows which carrier a call came from except through `ingress`.
@@ -16,7 +16,7 @@ export interface LegLabels {
   readonly outbound: string;
 }
 
-export type Ingress = 'twilio' | 'sip' | 'siprec' | 'audiosocket';
+export type Ingress = 'twilio' | 'sip' | 'siprec' | 'audiosocket' | 'browser';
 
 export interface LegSpec {
   /**

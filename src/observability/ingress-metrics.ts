@@ -8,7 +8,7 @@ export interface IngressTotals {
   rtpBytes: number;
 }
 
-const INGRESSES: readonly Ingress[] = ['twilio', 'sip', 'siprec', 'audiosocket'];
+const INGRESSES: readonly Ingress[] = ['twilio', 'sip', 'siprec', 'audiosocket', 'browser'];
 
 /** Per-ingress metrics: calls, refusals, RTP packets, loss and jitter. */
 export class IngressMetrics {

@@ -72,7 +72,13 @@ const data = {
   'call.started': Type.Object(
     {
       ingress: Type.Union(
-        [Type.Literal('twilio'), Type.Literal('sip'), Type.Literal('siprec'), Type.Literal('audiosocket')],
+        [
+          Type.Literal('twilio'),
+          Type.Literal('sip'),
+          Type.Literal('siprec'),
+          Type.Literal('audiosocket'),
+          Type.Literal('browser'),
+        ],
         { description: 'how the call reached voxline' },
       ),
       streamSid: Type.String({

@@ -1821,3 +1821,71 @@ export const webhooksFileText: fc.Arbitrary<string> = fc.oneof(
   },
   { arbitrary: fc.string({ maxLength: 200 }), weight: 2 },
 );
+
+// --- Browser calls -------------------------------------------------------------------------
+
+/** One message a page (or anything holding a session) sends on GET /browser/call. */
+export type BrowserFrame = { readonly text: string } | { readonly binary: Uint8Array };
+
+export interface BrowserInput {
+  readonly frames: readonly BrowserFrame[];
+  /** How the page leaves: a close frame, or the TCP connection cut. */
+  readonly ending: 'close' | 'terminate';
+}
+
+const anyJson = fc.jsonValue({ maxDepth: 2 });
+
+/** A start message with each field valid, absent, or replaced by any JSON value. */
+const browserStart = fc
+  .record(
+    {
+      mode: fc.oneof(fc.constantFrom('transcribe', 'agent'), anyJson),
+      channels: fc.oneof(fc.constantFrom(1, 2), anyJson),
+      sampleRate: fc.oneof(fc.constant(16_000), anyJson),
+      name: fc.oneof(fc.string({ maxLength: 130 }), anyJson),
+      parameters: fc.oneof(
+        fc.dictionary(fc.string({ maxLength: 70 }), fc.string({ maxLength: 600 }), { maxKeys: 40 }),
+        anyJson,
+      ),
+    },
+    { requiredKeys: [] },
+  )
+  .map((fields) => ({ text: JSON.stringify({ type: 'start', ...fields }) }));
+
+const browserMessage: fc.Arbitrary<BrowserFrame> = fc.oneof(
+  { arbitrary: browserStart, weight: 2 },
+  // Audio: whole frames, odd lengths, empty, up to just over a second of stereo.
+  {
+    arbitrary: fc
+      .oneof(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 31_990, max: 64_010 }))
+      .chain((n) => fc.uint8Array({ minLength: n, maxLength: n }))
+      .map((binary) => ({ binary })),
+    weight: 4,
+  },
+  {
+    arbitrary: fc
+      .oneof(fc.string({ maxLength: 3 }), anyJson)
+      .map((digit) => ({ text: JSON.stringify({ type: 'dtmf', digit }) })),
+    weight: 1,
+  },
+  { arbitrary: fc.constant({ text: '{"type":"hangup"}' }), weight: 1 },
+  { arbitrary: anyJson.map((v) => ({ text: JSON.stringify(v) ?? 'null' })), weight: 1 },
+  { arbitrary: fc.string({ maxLength: 200 }).map((text) => ({ text })), weight: 1 },
+);
+
+/** A browser call: mostly a valid start first, then anything. */
+export const browserInput: fc.Arbitrary<BrowserInput> = fc.record({
+  frames: fc.oneof(
+    {
+      arbitrary: fc
+        .tuple(fc.constantFrom(1, 2), fc.array(browserMessage, { maxLength: 8 }))
+        .map(([channels, rest]) => [
+          { text: JSON.stringify({ type: 'start', mode: 'transcribe', channels, sampleRate: 16_000 }) },
+          ...rest,
+        ]),
+      weight: 3,
+    },
+    { arbitrary: fc.array(browserMessage, { maxLength: 8 }), weight: 1 },
+  ),
+  ending: fc.constantFrom('close', 'terminate'),
+});

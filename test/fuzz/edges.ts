@@ -7,6 +7,7 @@ import { buildRtp, parseRtp } from '../../src/carriers/sip/rtp.js';
 import type { RtpStats } from '../../src/carriers/sip/rtp-session.js';
 import { parseSipMessage } from '../../src/carriers/sip/sip-message.js';
 import { ERRORS } from '../../src/errors.js';
+import { BrowserCaller } from '../doubles/browser-caller.js';
 import { inDialog, invite, newCallId, SipPeer, type SipResponse } from '../doubles/sip-peer.js';
 import { AUTH_TOKEN, eventually, type Gateway, openMediaSocket } from '../helpers/gateway.js';
 import {
@@ -14,6 +15,8 @@ import {
   applySipEdits,
   audioSocketInput,
   audioSocketWrites,
+  type BrowserInput,
+  browserInput,
   type Fill,
   type HttpInput,
   httpInput,
@@ -714,6 +717,45 @@ export class TwilioEdge implements Edge<TwilioFrame[]> {
     if (raw.socket.readyState === raw.socket.OPEN) raw.socket.close(1000, 'fuzz input over');
     const guard = setTimeout(() => raw.socket.terminate(), 10_000);
     const closed = await raw.closed;
+    clearTimeout(guard);
+    this.closeCodes.set(closed.code, (this.closeCodes.get(closed.code) ?? 0) + 1);
+  }
+
+  async finish(): Promise<string[]> {
+    return [];
+  }
+
+  async close(): Promise<void> {}
+}
+
+// --- Browser calls -------------------------------------------------------------------------------
+
+export class BrowserEdge implements Edge<BrowserInput> {
+  readonly name = 'browser';
+  readonly input = browserInput;
+  readonly keep: string[] = [];
+  readonly closeCodes = new Map<number, number>();
+  sent = 0;
+  readonly #gw: Gateway;
+
+  constructor(gw: Gateway) {
+    this.#gw = gw;
+  }
+
+  async send(input: BrowserInput): Promise<void> {
+    this.sent++;
+    const page = await BrowserCaller.connect(this.#gw.baseUrl, { bearer: ADMIN_TOKEN });
+    for (const frame of input.frames) {
+      if (!page.open) break;
+      if ('text' in frame) page.sendRaw(frame.text, false);
+      else page.sendRaw(Buffer.from(frame.binary), true);
+    }
+    if (page.open) {
+      if (input.ending === 'close') page.socket.close(1000, 'fuzz input over');
+      else page.socket.terminate();
+    }
+    const guard = setTimeout(() => page.socket.terminate(), 10_000);
+    const closed = await page.closed;
     clearTimeout(guard);
     this.closeCodes.set(closed.code, (this.closeCodes.get(closed.code) ?? 0) + 1);
   }

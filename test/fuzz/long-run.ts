@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { type Clock, systemClock } from '../../src/clock.js';
 import {
   AudioSocketEdge,
+  BrowserEdge,
   type Edge,
   endedCall,
   HttpEdge,
@@ -96,9 +97,10 @@ const dialog = await SipDialogEdge.open(gw);
 const rtp = await RtpEdge.open(gw);
 const audioSocket = new AudioSocketEdge(gw);
 const twilio = new TwilioEdge(gw);
+const browser = new BrowserEdge(gw);
 const http = new HttpEdge(gw, beside.callSid, await endedCall(gw));
 // biome-ignore lint/suspicious/noExplicitAny: each edge takes its own input type; the loop only passes them through.
-const edges: Edge<any>[] = [sip, tcp, dialog, rtp, audioSocket, twilio, http];
+const edges: Edge<any>[] = [sip, tcp, dialog, rtp, audioSocket, twilio, browser, http];
 const keep = new Set([beside.callSid, ...edges.flatMap((e) => e.keep)]);
 await liveness.check();
 const fdsBefore = await stableFds();

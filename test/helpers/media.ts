@@ -75,3 +75,29 @@ export function playDemo(
     ...overrides,
   });
 }
+
+/**
+ * μ-law 8 kHz as the 16 kHz PCM a browser page would send: each 8 kHz sample kept as every odd
+ * sample, a midpoint between (G.711 decoded here, not by voxline's converter). The reference
+ * audio of the speech doubles finds it, as it does voxline's own 8 → 16 kHz output.
+ */
+export function mulawAs16k(mulaw: Uint8Array): Int16Array {
+  const out = new Int16Array(mulaw.length * 2);
+  let previous = 0;
+  for (let i = 0; i < mulaw.length; i++) {
+    const u = ~mulaw[i] & 0xff;
+    const magnitude = ((((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84;
+    const x = u & 0x80 ? -magnitude : magnitude;
+    out[2 * i] = Math.round((previous + x) / 2);
+    out[2 * i + 1] = x;
+    previous = x;
+  }
+  return out;
+}
+
+/** `pcm` followed by silence up to `length` samples. */
+export function padded(pcm: Int16Array, length: number): Int16Array {
+  const out = new Int16Array(Math.max(length, pcm.length));
+  out.set(pcm);
+  return out;
+}

@@ -174,16 +174,17 @@ describe.skipIf(!CHROMIUM && !required)('the console in Chromium', { timeout: 45
     await page.goto(`${gateway.baseUrl}/console#/calls`);
     await page.getByRole('heading', { name: 'Calls' }).waitFor();
     const nav = await page.getByRole('navigation', { name: 'Console' }).ariaSnapshot();
-    for (const name of ['Calls', 'Webhooks', 'Health']) expect(nav).toContain(`link "${name}"`);
+    for (const name of ['Calls', 'Make a call', 'Webhooks', 'Health'])
+      expect(nav).toContain(`link "${name}"`);
     // From the top of the page: the skip link first, then the pages in order; Enter on "Health" opens it.
     await page.keyboard.press('Tab');
     expect(await page.locator(':focus').textContent()).toBe('Skip to content');
     const visited: (string | null)[] = [];
-    while (visited.length < 6 && visited.at(-1) !== 'Health') {
+    while (visited.length < 7 && visited.at(-1) !== 'Health') {
       await page.keyboard.press('Tab');
       visited.push(await page.locator(':focus').textContent());
     }
-    expect(visited).toEqual(['Calls', 'Webhooks', 'Health']);
+    expect(visited).toEqual(['Calls', 'Make a call', 'Webhooks', 'Health']);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Health' }).waitFor();
     await expect.poll(() => page.getByTestId('engine-ready').textContent()).toContain('vllm');

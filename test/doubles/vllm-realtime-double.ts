@@ -22,6 +22,11 @@ export interface VllmDoubleOptions {
   readonly reference: ReferenceAudio;
   readonly model?: string;
   readonly apiKey?: string;
+  /**
+   * Words "heard" in speech that matches no reference (a browser's microphone, resampled on the
+   * way), one every 200 ms from the utterance's start; unset, such speech is heard as silence.
+   */
+  readonly unmatchedWords?: readonly string[];
 }
 
 interface Generation {
@@ -50,6 +55,7 @@ export class VllmRealtimeDouble {
   readonly sessions = new Set<Session>();
   sessionsOpened = 0;
   readonly #reference: ReferenceAudio;
+  readonly #unmatched: HeardWord[] | undefined;
   readonly #apiKey: string | undefined;
   readonly #http: Server;
   readonly #wss: WebSocketServer;
@@ -62,6 +68,7 @@ export class VllmRealtimeDouble {
   constructor(options: VllmDoubleOptions) {
     this.model = options.model ?? 'mistralai/Voxtral-Mini-4B-Realtime-2602';
     this.#reference = options.reference;
+    this.#unmatched = options.unmatchedWords?.map((word, i) => ({ word, atMs: i * 200 }));
     this.#apiKey = options.apiKey;
     this.#wss = new WebSocketServer({ noServer: true });
     this.#http = createServer((req, res) => {
@@ -202,7 +209,14 @@ export class VllmRealtimeDouble {
 
   #heard(g: Generation): HeardWord[] | undefined {
     const located = this.#reference.locate(Buffer.concat(g.audio), 'pcm16k');
-    return located && wordsHeard(located, Number.POSITIVE_INFINITY);
+    if (located) return wordsHeard(located, Number.POSITIVE_INFINITY);
+    // Unmatched speech: the fixed words, once 160 ms of sound (not digital silence) has ruled out
+    // every reference (80 ms of it would have located one).
+    if (!this.#unmatched) return undefined;
+    let sound = 0;
+    for (const chunk of g.audio)
+      for (let i = 0; i + 1 < chunk.length; i += 2) if (chunk.readInt16LE(i) !== 0) sound++;
+    return sound >= 160 * 16 ? this.#unmatched : undefined;
   }
 
   #finish(session: Session): void {

@@ -1,4 +1,12 @@
+import { parseWav } from '../recording/wav.js';
 import { RATE } from './browser-call.js';
+
+/** A file's audio at 16 kHz, one array of −1…1 per channel. */
+export interface FileAudio {
+  readonly channels: number;
+  readonly length: number;
+  readonly data: readonly Float32Array[];
+}
 
 export interface PlaybackState {
   readonly playing: boolean;
@@ -44,21 +52,31 @@ export class CallAudio {
     source.connect(capture).connect(mute).connect(this.context.destination);
   }
 
-  /** Decodes a WAV (any rate: the context resamples to 16 kHz) and says how many channels it has. */
-  async decode(file: ArrayBuffer): Promise<AudioBuffer> {
-    const buffer = await this.context.decodeAudioData(file);
-    if (buffer.numberOfChannels > 2)
-      throw new Error(`the file has ${buffer.numberOfChannels} channels: 1 or 2 only`);
-    return buffer;
+  /**
+   * A WAV's audio at 16 kHz. A 16 kHz PCM16 or μ-law WAV is read here, sample for sample (the
+   * browser's decoder may scale by 32767 and round some samples off by one); any other rate or
+   * format goes through decodeAudioData, which resamples to the context's 16 kHz.
+   */
+  async decode(file: ArrayBuffer): Promise<FileAudio> {
+    let audio = exactWav(file);
+    if (!audio) {
+      const buffer = await this.context.decodeAudioData(file);
+      audio = {
+        channels: buffer.numberOfChannels,
+        length: buffer.length,
+        data: Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c)),
+      };
+    }
+    if (audio.channels > 2) throw new Error(`the file has ${audio.channels} channels: 1 or 2 only`);
+    return audio;
   }
 
   /**
    * Streams a decoded file at real-time pace, interleaved when stereo, then calls `done`. Paced by
    * the clock, not by timer ticks: a throttled tab catches up in one burst rather than drifting.
    */
-  streamFile(buffer: AudioBuffer, send: (samples: Float32Array) => void, done: () => void): void {
-    const channels = buffer.numberOfChannels;
-    const data = Array.from({ length: channels }, (_, c) => buffer.getChannelData(c));
+  streamFile(buffer: FileAudio, send: (samples: Float32Array) => void, done: () => void): void {
+    const { channels, data } = buffer;
     const started = performance.now();
     let sent = 0;
     const pump = () => {
@@ -88,5 +106,20 @@ export class CallAudio {
     window.clearTimeout(this.#fileTimer);
     for (const track of this.#stream?.getTracks() ?? []) track.stop();
     void this.context.close();
+  }
+}
+
+function exactWav(file: ArrayBuffer): FileAudio | undefined {
+  try {
+    const wav = parseWav(file);
+    if (wav.sampleRate !== RATE) return undefined;
+    const data = Array.from({ length: wav.channels }, (_, c) => {
+      const out = new Float32Array(wav.frames);
+      for (let i = 0; i < wav.frames; i++) out[i] = wav.sample(c, i);
+      return out;
+    });
+    return { channels: wav.channels, length: wav.frames, data };
+  } catch {
+    return undefined; // not a WAV this reader knows: the browser's decoder tries
   }
 }

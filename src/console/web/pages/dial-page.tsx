@@ -56,7 +56,7 @@ export function DialPage({ session }: { session: SessionInfo }) {
       );
       audio.current = callAudio;
       const buffer = source === 'file' && file ? await callAudio.decode(await file.arrayBuffer()) : undefined;
-      const channels = buffer?.numberOfChannels === 2 ? 2 : 1;
+      const channels = buffer?.channels === 2 ? 2 : 1;
       const callMode = channels === 2 ? 'transcribe' : mode;
       const browserCall = new BrowserCall(
         { mode: callMode, channels, name: source === 'file' && file ? file.name : 'microphone' },

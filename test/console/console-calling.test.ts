@@ -9,6 +9,7 @@ import { ReferenceAudio } from '../doubles/reference-audio.js';
 import { VllmRealtimeDouble } from '../doubles/vllm-realtime-double.js';
 import { eventually, type Gateway, startGateway } from '../helpers/gateway.js';
 import { demoCall, mulawAs16k, padded } from '../helpers/media.js';
+import { SECRET, schemaValidator, TestReceiver } from '../helpers/webhooks.js';
 
 /**
  * Calls from the console page in Debian's Chromium: its fake microphone (fed from a WAV made of
@@ -52,6 +53,7 @@ let browser: Browser;
 let gateway: Gateway;
 let vllm: VllmRealtimeDouble;
 let llm: LlmDouble;
+let receiver: TestReceiver;
 let page: Page;
 
 describe.skipIf(!CHROMIUM && !required)(
@@ -76,9 +78,12 @@ describe.skipIf(!CHROMIUM && !required)(
         toolCalls: [{ name: 'end_call', arguments: { reason: 'done' } }],
       }));
       await llm.listen();
+      receiver = new TestReceiver();
       gateway = await startGateway(
         {
           ADMIN_TOKEN,
+          WEBHOOK_URL: await receiver.listen(),
+          WEBHOOK_SECRET: SECRET,
           VLLM_URL: vllm.url,
           LLM_BASE_URL: llm.url,
           LLM_API_KEY: 'sk-test',
@@ -117,6 +122,7 @@ describe.skipIf(!CHROMIUM && !required)(
       await gateway?.close();
       await vllm?.close();
       await llm?.close();
+      await receiver?.close();
     });
 
     it('the microphone into the voice agent: its voice plays in the page, the caller barges in (playback stops on `clear`), and the call is an ordinary call', async () => {
@@ -176,6 +182,18 @@ describe.skipIf(!CHROMIUM && !required)(
       await expect
         .poll(() => page.locator('.utterance.final').allTextContents())
         .toContainEqual(expect.stringContaining('browser'));
+      // The webhooks are those of any call: signed, schema-valid, with the caller's words.
+      const events = await eventually(() => {
+        const list = receiver.events.filter((e) => e.callSid === callSid);
+        expect(list.map((e) => e.type)).toContain('call.ended');
+        return list;
+      }, 10_000);
+      const validate = schemaValidator();
+      for (const event of events) expect(validate(event)).toEqual([]);
+      expect(events[0]).toMatchObject({ type: 'call.started', data: { ingress: 'browser', mode: 'agent' } });
+      expect(
+        events.find((e) => e.type === 'transcript.final' && e.data.speaker === 'caller')?.data.text,
+      ).toBe(MIC_WORDS.join(' '));
     });
 
     it('a stereo WAV streamed into a call: caller left, agent right, each leg recorded sample for sample and transcribed', async () => {

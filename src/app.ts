@@ -176,6 +176,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     observers: [...webhooks.observers, agent.observer, callRecords],
     log: server.log,
     clock,
+    redaction: config.redaction,
   });
 
   const edgeContext: EdgeContext = {

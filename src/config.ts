@@ -9,6 +9,11 @@ import {
 } from './carriers/audiosocket/audiosocket-config.js';
 import type { CallMode, LegLabels } from './carriers/carrier.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
+import {
+  type RedactionConfig,
+  RedactionEnvProperties,
+  redactionConfigFrom,
+} from './compliance/redaction-config.js';
 import { credentialProblems, schemaProblems } from './config-problems.js';
 import { VoxlineError } from './errors.js';
 import { isHttpUrl } from './http-url.js';
@@ -115,6 +120,7 @@ export const EnvSchema = Type.Object({
   }),
   ...SipEnvProperties,
   ...AudioSocketEnvProperties,
+  ...RedactionEnvProperties,
   ...AsrEnvProperties,
   ...WebhookEnvProperties,
   ...RecordingStoreEnvProperties,
@@ -162,6 +168,8 @@ export interface Config {
   readonly sip: SipOptions | undefined;
   /** Asterisk AudioSocket listener; undefined when AUDIOSOCKET_PORT is unset. */
   readonly audioSocket: AudioSocketOptions | undefined;
+  /** What transcripts (and key presses) are redacted of (REDACT, DTMF_REDACT). */
+  readonly redaction: RedactionConfig;
   readonly asr: AsrConfig;
   readonly webhooks: WebhookConfig;
   /** Where finished recordings are uploaded (RECORDING_STORE=s3://…); undefined: local disk only. */
@@ -222,11 +230,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   const sip = sipConfigFrom(e);
   const audioSocket = audioSocketConfigFrom(e);
+  const redaction = redactionConfigFrom(e);
   const asr = asrConfigFrom(e, e.DATA_DIR);
   const webhooks = webhookConfigFrom(e);
   const agent = agentConfigFrom(e);
   const recordingStore = recordingStoreConfigFrom(e);
-  for (const part of [sip, audioSocket, asr, webhooks, agent, recordingStore])
+  for (const part of [sip, audioSocket, redaction, asr, webhooks, agent, recordingStore])
     problems.push(...part.problems);
   if (problems.length > 0) throw configError(problems, failed, schemaFailures);
 
@@ -292,6 +301,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     },
     sip: sip.value,
     audioSocket: audioSocket.value,
+    redaction: redaction.value,
     asr: asr.value,
     webhooks: webhooks.value,
     recordingStore: recordingStore.value,

@@ -1,9 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { CallStart, CallTransport, OutboundAudio } from '../carriers/carrier.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { callRedaction, type RedactionConfig } from '../compliance/redaction-config.js';
 import { VoxlineError } from '../errors.js';
 import { type CallCounts, endReasonLabel, type LegTotals, trackLabel } from '../observability/metrics.js';
-import { Call, type CallObserver } from './call.js';
+import { Call, type CallObserver, type CallPrivacy } from './call.js';
 import type { Leg, LegConsumer, LegTiming } from './leg.js';
 
 /** Builds a consumer for a leg when its call starts (or returns undefined to skip the leg). */
@@ -19,6 +20,8 @@ export interface CallRegistryOptions {
   readonly log: FastifyBaseLogger;
   /** The clock each call's scope (and so its timers) runs on; the system clock by default. */
   readonly clock?: Clock;
+  /** What calls are redacted of (none by default). */
+  readonly redaction?: RedactionConfig;
 }
 
 /**
@@ -39,6 +42,12 @@ export class CallRegistry implements CallCounts {
 
   constructor(options: CallRegistryOptions) {
     this.#options = options;
+  }
+
+  #privacy(start: CallStart): CallPrivacy {
+    const { redaction } = this.#options;
+    if (!redaction) return { dtmf: false };
+    return { transcript: callRedaction(redaction, start.customParameters), dtmf: redaction.dtmf };
   }
 
   get draining(): boolean {
@@ -71,6 +80,7 @@ export class CallRegistry implements CallCounts {
       this.#options.observers,
       this.#options.clock,
       outbound,
+      this.#privacy(start),
     );
     this.#live.set(start.callSid, call);
     this.#byIngress.set(start.ingress, (this.#byIngress.get(start.ingress) ?? 0) + 1);

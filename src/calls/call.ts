@@ -7,6 +7,7 @@ import type {
 } from '../agent/agent-summary.js';
 import type { CallStart, CallTransport, OutboundAudio, Participant } from '../carriers/carrier.js';
 import { type Clock, systemClock } from '../clock.js';
+import type { RedactionPolicy } from '../compliance/transcript-redactor.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallLog, type DtmfRecord, type StatusRecord } from './call-log.js';
 import { CallScope } from './call-scope.js';
@@ -25,6 +26,14 @@ export interface CallObserver {
   /** The call is over (legs flushed); transcripts may still be finishing (see CallTranscript). */
   callEnded?(call: Call): void;
 }
+
+/** What a call keeps out of its transcript and key presses (REDACT, DTMF_REDACT). */
+export interface CallPrivacy {
+  readonly transcript?: RedactionPolicy;
+  readonly dtmf: boolean;
+}
+
+const NO_REDACTION: CallPrivacy = { dtmf: false };
 
 /** One live (or recently ended) call: its legs, its scope, and what went wrong on the wire. */
 export class Call {
@@ -69,6 +78,7 @@ export class Call {
   #lastActivity: number;
   #messagesSeen = 0;
   readonly #transport: CallTransport;
+  readonly #redactDtmf: boolean;
   readonly #onEnd: (call: Call) => void;
   readonly #observers: readonly CallObserver[];
 
@@ -81,12 +91,17 @@ export class Call {
     observers: readonly CallObserver[] = [],
     clock: Clock = systemClock,
     outbound?: OutboundAudio,
+    privacy: CallPrivacy = NO_REDACTION,
   ) {
     this.start = start;
+    this.#redactDtmf = privacy.dtmf;
     this.outbound = outbound;
     this.#clock = clock;
     this.startedAt = new Date(clock.wallNow());
-    this.transcript = new CallTranscript(() => clock.wallNow());
+    this.transcript = new CallTranscript(
+      () => clock.wallNow(),
+      privacy.transcript ? { policy: privacy.transcript, clock } : undefined,
+    );
     this.#startedAtPerf = clock.now();
     this.#lastActivity = clock.now();
     this.log = log;
@@ -241,7 +256,11 @@ export class Call {
    * rest counted, not stored, published or handed to the agent.
    */
   recordDtmf(digit: string, track: string): void {
-    const record = { digit, atMs: this.legs.get(track)?.stats().positionMs ?? null };
+    // Redacted, the digit is never kept: the call log, webhooks and the agent all get `*`.
+    const record = {
+      digit: this.#redactDtmf ? '*' : digit,
+      atMs: this.legs.get(track)?.stats().positionMs ?? null,
+    };
     if (!this.#log.addDtmf(record)) return;
     const leg = this.legs.get(track)?.label ?? track;
     this.#notify((o) => o.dtmf?.(this, { ...record, leg }));

@@ -1,4 +1,6 @@
 import type { ErrorEvent, FinalEvent, PartialEvent, TranscriptEvent } from '../asr/transcript-event.js';
+import type { Clock } from '../clock.js';
+import { type RedactionPolicy, TranscriptRedactor } from '../compliance/transcript-redactor.js';
 
 /** A transcript event as stored and streamed: numbered per call, so SSE clients can resume. */
 export type SequencedEvent = TranscriptEvent & { readonly seq: number; readonly at: string };
@@ -20,10 +22,17 @@ export class CallTranscript {
   readonly #wallNow: () => number;
   #seq = 0;
   #complete = false;
+  readonly #redactor: TranscriptRedactor | undefined;
 
-  /** `wallNow`: what each event's `at` is stamped with (the call's clock). */
-  constructor(wallNow: () => number = Date.now) {
+  /**
+   * `wallNow`: what each event's `at` is stamped with (the call's clock). With `redaction`, every
+   * event is redacted before it is kept or anyone hears of it (its timers run on `clock`).
+   */
+  constructor(wallNow: () => number = Date.now, redaction?: { policy: RedactionPolicy; clock: Clock }) {
     this.#wallNow = wallNow;
+    this.#redactor = redaction
+      ? new TranscriptRedactor(redaction.policy, (event) => this.#accept(event), redaction.clock)
+      : undefined;
   }
 
   /** A transcript rebuilt from stored events (their own seq and time), e.g. of a call held elsewhere. */
@@ -46,6 +55,7 @@ export class CallTranscript {
    */
   end(): void {
     if (this.#complete) return;
+    this.#redactor?.flush();
     this.#complete = true;
     this.#partials.clear();
     for (const listener of this.#listeners) listener({ type: 'end' });
@@ -53,6 +63,11 @@ export class CallTranscript {
   }
 
   add(event: TranscriptEvent): void {
+    if (this.#redactor) this.#redactor.push(event);
+    else this.#accept(event);
+  }
+
+  #accept(event: TranscriptEvent): void {
     const stored = { ...event, seq: ++this.#seq, at: new Date(this.#wallNow()).toISOString() };
     this.#place(stored);
     for (const listener of this.#listeners) listener(stored);
@@ -61,7 +76,9 @@ export class CallTranscript {
   #place(stored: SequencedEvent): void {
     if (stored.type === 'partial') this.#partials.set(stored.leg, stored);
     else if (stored.type === 'final') {
-      this.#partials.delete(stored.leg);
+      // A held-back final can come after its leg's next partial: that one stays.
+      const partial = this.#partials.get(stored.leg);
+      if (partial && partial.utteranceId <= stored.utteranceId) this.#partials.delete(stored.leg);
       // Legs finish out of order; keep the merged list sorted by start on the call clock.
       let i = this.#finals.length;
       while (i > 0 && this.#finals[i - 1].startMs > stored.startMs) i--;

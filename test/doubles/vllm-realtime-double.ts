@@ -27,9 +27,17 @@ export interface VllmDoubleOptions {
    * way), one every 200 ms from the utterance's start; unset, such speech is heard as silence.
    */
   readonly unmatchedWords?: readonly string[];
+  /**
+   * Scripted speech: the n-th utterance the double hears (counting every session) "says"
+   * `script[n]`, a word every 120 ms from its start, whatever its audio; later ones use the
+   * reference as usual. For calls that read out what no recording holds (card numbers, emails).
+   */
+  readonly script?: readonly string[];
 }
 
 interface Generation {
+  /** Scripted words for this utterance, if the script reached it. */
+  scripted: HeardWord[] | undefined;
   audio: Buffer[];
   bytes: number;
   steps: number;
@@ -56,6 +64,8 @@ export class VllmRealtimeDouble {
   sessionsOpened = 0;
   readonly #reference: ReferenceAudio;
   readonly #unmatched: HeardWord[] | undefined;
+  readonly #script: readonly string[] | undefined;
+  #utterancesStarted = 0;
   readonly #apiKey: string | undefined;
   readonly #http: Server;
   readonly #wss: WebSocketServer;
@@ -68,6 +78,7 @@ export class VllmRealtimeDouble {
   constructor(options: VllmDoubleOptions) {
     this.model = options.model ?? 'mistralai/Voxtral-Mini-4B-Realtime-2602';
     this.#reference = options.reference;
+    this.#script = options.script;
     this.#unmatched = options.unmatchedWords?.map((word, i) => ({ word, atMs: i * 200 }));
     this.#apiKey = options.apiKey;
     this.#wss = new WebSocketServer({ noServer: true });
@@ -154,7 +165,16 @@ export class VllmRealtimeDouble {
         if (!session.validated) this.#error(session, 'Model not validated', 'model_not_validated');
         else if (event.final) this.#finish(session);
         else if (!session.generation) {
-          session.generation = { audio: [], bytes: 0, steps: 0, text: '', words: undefined, final: false };
+          const line = this.#script?.[this.#utterancesStarted++];
+          session.generation = {
+            scripted: line?.split(/\s+/).map((word, i) => ({ word, atMs: i * 120 })),
+            audio: [],
+            bytes: 0,
+            steps: 0,
+            text: '',
+            words: undefined,
+            final: false,
+          };
         }
         return;
       case 'input_audio_buffer.append':
@@ -208,6 +228,7 @@ export class VllmRealtimeDouble {
   }
 
   #heard(g: Generation): HeardWord[] | undefined {
+    if (g.scripted) return g.scripted;
     const located = this.#reference.locate(Buffer.concat(g.audio), 'pcm16k');
     if (located) return wordsHeard(located, Number.POSITIVE_INFINITY);
     // Unmatched speech: the fixed words, once 160 ms of sound (not digital silence) has ruled out

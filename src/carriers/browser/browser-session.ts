@@ -98,6 +98,9 @@ export class BrowserSession implements CallTransport {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
+    // Refused, or over: what the page sends until its close frame arrives is read and dropped,
+    // so that it can neither open a call after a refusal nor add to a call that has ended.
+    if (this.#closing || this.#call?.state === 'ended') return;
     this.#call?.noteActivity();
     if (isBinary) {
       this.#audio(data);
@@ -120,7 +123,11 @@ export class BrowserSession implements CallTransport {
         return;
       case 'hangup':
         if (this.#call) void this.#call.hangUp(CLOSE.normal, 'hangup', 'hangup');
-        else this.#socket.close(CLOSE.normal, 'hangup');
+        else {
+          this.#closing = true;
+          this.#ctx.timers.clearTimeout(this.#handshakeTimer);
+          this.#socket.close(CLOSE.normal, 'hangup');
+        }
         return;
       case 'malformed':
         if (message.reason === 'bad_start' && !this.#call) {

@@ -228,6 +228,29 @@ describe('calls from the browser (GET /browser/call)', () => {
       expect((await gw.get('/v1/calls?state=all', BEARER)).body.calls).toEqual([]);
     });
 
+    it('after a refusal or a hang-up, what the page still sends before its close is dropped: no call opens, the ended call takes nothing', async () => {
+      const gw = await start();
+      const refused = await BrowserCaller.connect(gw.baseUrl, { bearer: TOKEN });
+      // Sent together: the good start arrives after the refusal, before the page has read it.
+      refused.sendJson({ type: 'start', mode: 'transcribe', channels: 3, sampleRate: 16_000 });
+      refused.sendJson({ type: 'start', mode: 'transcribe', channels: 1, sampleRate: 16_000 });
+      refused.sendPcm(new Int16Array(320));
+      expect((await refused.closed).code).toBe(1008);
+      expect(refused.messages.map((m) => m.type)).toEqual(['error']);
+
+      const page = await BrowserCaller.connect(gw.baseUrl, { bearer: TOKEN });
+      const { callSid } = await page.start({ mode: 'transcribe', channels: 1 });
+      page.sendPcm(new Int16Array(320));
+      page.hangUp();
+      for (const digit of ['1', '2', '3']) page.sendJson({ type: 'dtmf', digit });
+      page.sendPcm(new Int16Array(3200));
+      await page.closed;
+      const snapshot = (await gw.get(`/v1/calls/${callSid}`, BEARER)).body;
+      expect(snapshot).toMatchObject({ state: 'ended', endReason: 'hangup', dtmf: [] });
+      expect(snapshot.legs[0].audioSeconds).toBe(0.02);
+      expect((await gw.get('/v1/calls?state=all', BEARER)).body.calls).toHaveLength(1);
+    });
+
     it('odd-length audio, unknown messages and a bad key are counted on the call, which goes on; too many end it with 1008', async () => {
       const gw = await start({ MAX_MALFORMED_PER_CALL: '6' });
       const page = await BrowserCaller.connect(gw.baseUrl, { bearer: TOKEN });

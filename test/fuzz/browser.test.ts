@@ -21,12 +21,13 @@ import {
 
 const EXAMPLES: [string, BrowserInput][] = [
   [
-    'two starts, then a message of 64 010 bytes (over a second of stereo, over MAX_MESSAGE_BYTES)',
+    'two starts, a message of 64 010 bytes (not whole stereo frames), then one of 70 000 (over MAX_MESSAGE_BYTES: 1009)',
     {
       frames: [
         { text: '{"type":"start","mode":"transcribe","channels":2,"sampleRate":16000}' },
         { text: '{"type":"start","mode":"agent","channels":1,"sampleRate":16000}' },
         { binary: new Uint8Array(64_010) },
+        { binary: new Uint8Array(70_000) },
       ],
       ending: 'close',
     },

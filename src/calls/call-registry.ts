@@ -10,6 +10,9 @@ import type { Leg, LegConsumer, LegTiming } from './leg.js';
 /** Builds a consumer for a leg when its call starts (or returns undefined to skip the leg). */
 export type LegConsumerFactory = (call: Call, leg: Leg) => LegConsumer | undefined;
 
+/** The call parameter that starts a call paused (recording and transcription off until resumed). */
+export const START_PAUSED_PARAMETER = 'paused';
+
 export interface CallRegistryOptions {
   readonly maxLiveCalls: number;
   readonly historyLimit: number;
@@ -97,6 +100,8 @@ export class CallRegistry implements CallCounts {
       }
     }
     call.announceStart();
+    // A call can start in secure mode (its `paused` parameter), resumed through the API.
+    if (start.customParameters[START_PAUSED_PARAMETER] === 'true') call.pause('parameter');
     return call;
   }
 

@@ -25,7 +25,19 @@ export interface CallObserver {
   agentAction?(call: Call, record: AgentActionRecord): void;
   /** The call is over (legs flushed); transcripts may still be finishing (see CallTranscript). */
   callEnded?(call: Call): void;
+  /** Recording and transcription paused (`resumed` false) or resumed, at `atMs` on the call clock. */
+  paused?(call: Call, change: { readonly paused: boolean; readonly atMs: number; readonly by: string }): void;
 }
+
+/** A span of the call when recording and transcription were paused; `endMs` null while it lasts. */
+export interface PauseRecord {
+  readonly startMs: number;
+  readonly endMs: number | null;
+  readonly by: string;
+}
+
+/** At most this many pauses are kept per call (a payment needs one or two). */
+const MAX_PAUSES = 100;
 
 /** What a call keeps out of its transcript and key presses (REDACT, DTMF_REDACT). */
 export interface CallPrivacy {
@@ -79,6 +91,7 @@ export class Call {
   #messagesSeen = 0;
   readonly #transport: CallTransport;
   readonly #redactDtmf: boolean;
+  readonly #pauses: PauseRecord[] = [];
   readonly #onEnd: (call: Call) => void;
   readonly #observers: readonly CallObserver[];
 
@@ -176,6 +189,50 @@ export class Call {
     return this.#held;
   }
 
+  get paused(): boolean {
+    return this.#pauses.at(-1)?.endMs === null;
+  }
+
+  get pauses(): readonly PauseRecord[] {
+    return this.#pauses;
+  }
+
+  /**
+   * Secure mode (a caller reading out card details): every leg records silence and is not
+   * transcribed until `resume`, and key presses are kept as `*`. False when already paused, ended,
+   * or at MAX_PAUSES.
+   */
+  pause(by: string): boolean {
+    if (this.paused || this.#state === 'ended' || this.#pauses.length >= MAX_PAUSES) return false;
+    const atMs = this.#mediaMs();
+    this.#pauses.push({ startMs: atMs, endMs: null, by });
+    for (const leg of this.#legs.values()) leg.setPaused(true);
+    this.log.info({ atMs, by }, 'recording and transcription paused');
+    this.#notify((o) => o.paused?.(this, { paused: true, atMs, by }));
+    return true;
+  }
+
+  /** Where the call's audio has got to (the furthest leg), where a pause takes effect. */
+  #mediaMs(): number {
+    let at: number | undefined;
+    for (const leg of this.#legs.values()) {
+      const position = leg.stats().positionMs;
+      if (position !== null) at = Math.max(at ?? 0, position);
+    }
+    return Math.round(at ?? this.clockMs());
+  }
+
+  resume(by: string): boolean {
+    const last = this.#pauses.at(-1);
+    if (!last || last.endMs !== null || this.#state === 'ended') return false;
+    const atMs = this.#mediaMs();
+    this.#pauses[this.#pauses.length - 1] = { ...last, endMs: atMs };
+    for (const leg of this.#legs.values()) leg.setPaused(false);
+    this.log.info({ atMs, by }, 'recording and transcription resumed');
+    this.#notify((o) => o.paused?.(this, { paused: false, atMs, by }));
+    return true;
+  }
+
   /** Messages received from the carrier so far. */
   get messages(): number {
     return this.#messages;
@@ -258,7 +315,7 @@ export class Call {
   recordDtmf(digit: string, track: string): void {
     // Redacted, the digit is never kept: the call log, webhooks and the agent all get `*`.
     const record = {
-      digit: this.#redactDtmf ? '*' : digit,
+      digit: this.#redactDtmf || this.paused ? '*' : digit,
       atMs: this.legs.get(track)?.stats().positionMs ?? null,
     };
     if (!this.#log.addDtmf(record)) return;
@@ -340,6 +397,7 @@ export class Call {
       status: this.status,
       agent: this.agent ?? null,
       rtp: this.#transport.mediaStats?.() ?? null,
+      pauses: this.#pauses,
     };
   }
 }
@@ -365,6 +423,8 @@ export interface CallSnapshot {
   readonly dtmf: readonly DtmfRecord[];
   readonly dtmfDropped: number;
   readonly status: readonly StatusRecord[];
+  /** Spans when recording and transcription were paused (POST /v1/calls/:callSid/pause). */
+  readonly pauses?: readonly PauseRecord[];
   /** Agent calls: turns with their latency, barge-ins, actions. */
   readonly agent: AgentSummary | null;
   /** SIP and SIPREC: per RTP stream, packets, loss, jitter, refused packets. */

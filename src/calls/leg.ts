@@ -71,6 +71,7 @@ export class Leg {
   readonly #consumers: LegConsumer[] = [];
   readonly #onConsumerError: (err: unknown) => void;
   #ended = false;
+  #paused = false;
   /** Call-clock end of the newest media message, and when (performance.now()) it arrived. */
   #mediaEndMs: number | undefined;
   #mediaArrivedAt = 0;
@@ -225,7 +226,20 @@ export class Leg {
     };
   }
 
+  /**
+   * Paused (secure mode for payments): from now on every frame reaches the consumers as silence,
+   * so the recorder writes silence and the transcriber hears none of it.
+   */
+  setPaused(paused: boolean): void {
+    this.#paused = paused;
+  }
+
   #deliver(start: number, samples: number, chunk: DecodedChunk, filled: boolean): void {
+    if (this.#paused) {
+      // The leg's own decoded buffers: the audio goes no further than this.
+      chunk.pcm.fill(0);
+      chunk.mulaw.fill(0xff);
+    }
     const skipped = this.#skipped;
     this.#skipped = 0;
     const frame: AudioFrame = {

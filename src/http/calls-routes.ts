@@ -66,6 +66,21 @@ export async function callsRoutes(app: FastifyInstance, options: CallsRoutesOpti
     },
   );
 
+  // Secure mode for payments: recording writes silence and transcription stops until resumed.
+  for (const action of ['pause', 'resume'] as const) {
+    app.post<{ Params: { callSid: string } }>(`/v1/calls/:callSid/${action}`, async (request) => {
+      const call = registry.get(request.params.callSid);
+      if (call?.state !== 'live') {
+        throw new VoxlineError(
+          'VL_ERR_CALL_NOT_FOUND',
+          `${request.params.callSid} is not live on this instance`,
+        );
+      }
+      const changed = action === 'pause' ? call.pause('api') : call.resume('api');
+      return { callSid: call.callSid, paused: call.paused, changed, pauses: call.pauses };
+    });
+  }
+
   app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid', async (request) => {
     const call = registry.get(request.params.callSid);
     if (call?.state === 'live') return localRecord(call, instance, now());

@@ -146,10 +146,21 @@ const data = {
       longestSilenceMs: Ms,
       transcriptionErrors: Type.Integer({ minimum: 0 }),
       agent: Type.Optional(AgentSummary),
+      pauses: Type.Optional(
+        Type.Array(
+          Type.Object({ startMs: Ms, endMs: Ms, by: Type.String() }, { additionalProperties: false }),
+          { description: 'spans when recording and transcription were paused (secure mode)' },
+        ),
+      ),
     },
     { additionalProperties: false },
   ),
   'agent.action': Type.Object(AgentAction, { additionalProperties: false }),
+  'recording.paused': Type.Object(
+    { atMs: Ms, by: Type.String({ description: 'api, or parameter (the call started paused)' }) },
+    { additionalProperties: false },
+  ),
+  'recording.resumed': Type.Object({ atMs: Ms, by: Type.String() }, { additionalProperties: false }),
   'recording.ready': Type.Object(
     {
       url: Type.String(),

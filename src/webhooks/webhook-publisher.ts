@@ -82,6 +82,11 @@ export class WebhookPublisher implements CallObserver {
     this.#publish(call, 'dtmf', { digit: record.digit, speaker: record.leg, atMs: record.atMs });
   }
 
+  paused(call: Call, change: { readonly paused: boolean; readonly atMs: number; readonly by: string }): void {
+    const { atMs, by } = change;
+    this.#publish(call, change.paused ? 'recording.paused' : 'recording.resumed', { atMs, by });
+  }
+
   agentAction(call: Call, record: AgentActionRecord): void {
     this.#publish(call, 'agent.action', { ...record });
   }
@@ -166,5 +171,9 @@ function endedData(call: Call): EventData<'call.ended'> {
     longestSilenceMs: summary.longestSilenceMs,
     transcriptionErrors: transcript.errors.length,
     ...(call.agent ? { agent: structuredClone(call.agent) } : {}),
+    // A pause still on at hang-up lasted to the end of the call.
+    ...(call.pauses.length > 0
+      ? { pauses: call.pauses.map((p) => ({ startMs: p.startMs, endMs: p.endMs ?? durationMs, by: p.by })) }
+      : {}),
   };
 }

@@ -55,6 +55,10 @@ export const AgentEnvProperties = {
   AGENT_TOOLS_FILE: Type.Optional(
     Type.String({ minLength: 1, description: 'JSON or YAML file of HTTP tools for the LLM' }),
   ),
+  AGENT_PAUSE_TOOLS: Type.Boolean({
+    default: false,
+    description: 'offer the model pause_recording / resume_recording, for taking card details (secure mode)',
+  }),
   AGENT_TRANSFER_TARGETS: Type.Optional(
     Type.String({
       minLength: 1,
@@ -140,6 +144,8 @@ export interface AgentConfig {
   readonly bargeInMinMs: number;
   readonly tools: readonly HttpToolSpec[];
   readonly transferTargets: Readonly<Record<string, string>>;
+  /** Offer the model pause_recording / resume_recording (AGENT_PAUSE_TOOLS). */
+  readonly pauseTools: boolean;
   readonly webhook: { readonly url: string; readonly secret: string | undefined } | undefined;
   /** Signs agent webhook and HTTP tool requests (Standard Webhooks). */
   readonly signingSecret: string | undefined;
@@ -234,6 +240,7 @@ export function agentConfigFrom(e: AgentEnv): ConfigPart<AgentConfig> {
       bargeInMinMs: e.BARGE_IN_MIN_MS,
       tools,
       transferTargets,
+      pauseTools: e.AGENT_PAUSE_TOOLS,
       webhook: e.AGENT_WEBHOOK_URL ? { url: e.AGENT_WEBHOOK_URL, secret } : undefined,
       signingSecret: secret,
       webhookTimeoutMs: e.AGENT_WEBHOOK_TIMEOUT_MS,

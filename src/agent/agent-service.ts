@@ -7,7 +7,7 @@ import { AgentSession, fixedLines } from './agent-session.js';
 import type { Brain } from './brain.js';
 import { type CallControl, TwilioCallControl } from './call-control.js';
 import { LlmBrain } from './llm-brain.js';
-import { endCallTool, transferCallTool } from './tools/call-tools.js';
+import { endCallTool, pauseRecordingTools, transferCallTool } from './tools/call-tools.js';
 import { httpTool } from './tools/http-tool.js';
 import type { AgentTool } from './tools/tool.js';
 import { createTts } from './tts/create-tts.js';
@@ -51,6 +51,7 @@ export function createBrain(config: AgentConfig): Brain {
   const tools: AgentTool[] = [endCallTool];
   const transfer = transferCallTool(config.transferTargets);
   if (transfer) tools.push(transfer);
+  if (config.pauseTools) tools.push(...pauseRecordingTools);
   const secret = config.signingSecret;
   for (const spec of config.tools) tools.push(httpTool(spec, { secret, timeoutMs: config.webhookTimeoutMs }));
   return new LlmBrain({ ...config.llm, tools });

@@ -180,6 +180,7 @@ export class AgentSession {
       source,
       {
         callSid: this.#call.callSid,
+        secureMode: { pause: () => this.#call.pause('agent'), resume: () => this.#call.resume('agent') },
         brain: this.#deps.brain,
         tts: this.#deps.tts,
         outbound: this.#outbound,

@@ -17,8 +17,17 @@ export interface ReplyRound {
   readonly toolResults: ChatMessage[];
 }
 
+/** Pauses and resumes the call's recording and transcription (secure mode for payments). */
+export interface SecureMode {
+  /** False when it was already paused (or the call is over). */
+  pause(): boolean;
+  resume(): boolean;
+}
+
 export interface BrainInput {
   readonly callSid: string;
+  /** The call's secure mode, for the pause_recording / resume_recording tools. */
+  readonly secureMode?: SecureMode;
   readonly conversation: Conversation;
   /** Filled by the brain as it goes, so the reply can enter the conversation however it ends. */
   readonly rounds: ReplyRound[];

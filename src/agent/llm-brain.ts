@@ -46,7 +46,7 @@ export class LlmBrain implements Brain {
       yield* this.#round(input, current, signal);
       if (current.toolCalls.length === 0) return;
       for (const call of current.toolCalls as ChatCompletionMessageFunctionToolCall[]) {
-        const outcome = await this.#runTool(call, input.callSid, signal);
+        const outcome = await this.#runTool(call, input, signal);
         current.toolResults.push({ role: 'tool', tool_call_id: call.id, content: outcome.result });
         if (outcome.action) actions.push(outcome.action);
       }
@@ -110,7 +110,7 @@ export class LlmBrain implements Brain {
     }
   }
 
-  async #runTool(call: ChatCompletionMessageFunctionToolCall, callSid: string, signal: AbortSignal) {
+  async #runTool(call: ChatCompletionMessageFunctionToolCall, input: BrainInput, signal: AbortSignal) {
     const tool = this.#tools.get(call.function.name);
     if (!tool) return { result: JSON.stringify({ error: `no tool named ${call.function.name}` }) };
     let args: Record<string, unknown>;
@@ -120,6 +120,6 @@ export class LlmBrain implements Brain {
     } catch {
       return { result: JSON.stringify({ error: 'arguments were not valid JSON' }) };
     }
-    return tool.run(args, { callSid, signal });
+    return tool.run(args, { callSid: input.callSid, signal, secureMode: input.secureMode });
   }
 }

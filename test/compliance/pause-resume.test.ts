@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrowserCaller } from '../doubles/browser-caller.js';
+import { LlmDouble } from '../doubles/llm-double.js';
 import { ReferenceAudio } from '../doubles/reference-audio.js';
 import { VllmRealtimeDouble } from '../doubles/vllm-realtime-double.js';
 import { eventually, type Gateway, startGateway } from '../helpers/gateway.js';
@@ -134,4 +135,59 @@ describe('pause and resume (secure mode for payments)', () => {
     page.hangUp();
     await page.closed;
   });
+
+  it(
+    'with AGENT_PAUSE_TOOLS the voice agent pauses the call itself before taking card details',
+    { timeout: 40_000 },
+    async () => {
+      vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([greeting]) });
+      await vllm.listen();
+      let turn = 0;
+      const llm = new LlmDouble(() =>
+        ++turn === 1
+          ? {
+              text: 'I will pause the recording now.',
+              toolCalls: [{ name: 'pause_recording', arguments: {} }],
+            }
+          : { text: 'Please read out your card number.' },
+      );
+      await llm.listen();
+      try {
+        gateway = await startGateway({
+          ADMIN_TOKEN: TOKEN,
+          VLLM_URL: vllm.url,
+          LLM_BASE_URL: llm.url,
+          LLM_API_KEY: 'sk-test',
+          AGENT_GREETING: 'Hello.',
+          AGENT_PAUSE_TOOLS: 'true',
+        });
+        const gw = gateway;
+        const page = await BrowserCaller.connect(gw.baseUrl, { bearer: TOKEN });
+        const { callSid } = await page.start({ mode: 'agent', channels: 1 });
+        const caller = mulawAs16k(greeting.caller);
+        const audio = new Int16Array(caller.length + 16_000 * 10);
+        audio.set(caller);
+        const paused = async () =>
+          ((await gw.get(`/v1/calls/${callSid}`, BEARER)).body.pauses ?? []).length > 0;
+        let done = false;
+        const sending = page.sendPcmPaced(audio, 1, { until: () => done });
+        await eventually(async () => expect(await paused()).toBe(true), 20_000);
+        done = true;
+        await sending;
+        const snapshot = (await gw.get(`/v1/calls/${callSid}`, BEARER)).body;
+        expect(snapshot.pauses).toEqual([{ startMs: expect.any(Number), endMs: null, by: 'agent' }]);
+        // The model was offered both tools and told the pause took effect.
+        expect(llm.requests[0].tools?.map((t: { function: { name: string } }) => t.function.name)).toEqual(
+          expect.arrayContaining(['pause_recording', 'resume_recording']),
+        );
+        await eventually(() =>
+          expect(JSON.stringify(llm.requests.at(-1)?.messages)).toContain('Recording paused.'),
+        );
+        page.hangUp();
+        await page.closed;
+      } finally {
+        await llm.close();
+      }
+    },
+  );
 });

@@ -50,3 +50,42 @@ export function transferCallTool(targets: Readonly<Record<string, string>>): Age
     },
   };
 }
+
+/**
+ * pause_recording / resume_recording: secure mode while the caller reads out card details. The
+ * recording is silent and nothing is transcribed (so the model does not hear the numbers either)
+ * until resumed. Offered with AGENT_PAUSE_TOOLS.
+ */
+export const pauseRecordingTools: readonly AgentTool[] = [
+  {
+    definition: {
+      type: 'function',
+      function: {
+        name: 'pause_recording',
+        description:
+          'Pause the call recording and transcription before the caller reads out payment card details. You will not hear what they say until you resume.',
+        parameters: { type: 'object', properties: {}, additionalProperties: false },
+      },
+    },
+    async run(_args, { secureMode }) {
+      if (!secureMode)
+        return { result: JSON.stringify({ error: 'recording cannot be paused on this call' }) };
+      return { result: secureMode.pause() ? 'Recording paused.' : 'Recording was already paused.' };
+    },
+  },
+  {
+    definition: {
+      type: 'function',
+      function: {
+        name: 'resume_recording',
+        description: 'Resume the call recording and transcription once the payment details have been given.',
+        parameters: { type: 'object', properties: {}, additionalProperties: false },
+      },
+    },
+    async run(_args, { secureMode }) {
+      if (!secureMode)
+        return { result: JSON.stringify({ error: 'recording cannot be resumed on this call' }) };
+      return { result: secureMode.resume() ? 'Recording resumed.' : 'Recording was not paused.' };
+    },
+  },
+];

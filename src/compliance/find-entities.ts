@@ -1,5 +1,7 @@
-import { EMAIL, expiryPlausible, ibanValid, luhnValid, ssnPlausible } from './entities.js';
-import { bare, classifyToken, isJoiner } from './spoken-digits.js';
+import { type DigitRun, digitRuns, openRunStart } from './digit-runs.js';
+import { expiryPlausible, luhnValid, ssnPlausible } from './entities.js';
+import { AT, DOT, emails, ibans } from './spoken-addresses.js';
+import { bare } from './spoken-digits.js';
 
 export const ENTITY_KINDS = ['card', 'cvv', 'expiry', 'ssn', 'iban', 'email', 'phone', 'pin'] as const;
 export type EntityKind = (typeof ENTITY_KINDS)[number];
@@ -29,19 +31,6 @@ export interface EntityContext {
   readonly before: readonly string[];
 }
 
-/** Consecutive tokens that read as digits (hesitations and dashes allowed between them). */
-export interface DigitRun {
-  readonly from: number;
-  readonly to: number;
-  readonly digits: string;
-  /** Digits after each piece, and the token each piece ends at: where a run may be split. */
-  readonly cuts: readonly { readonly digits: number; readonly to: number }[];
-  /** A numeral with a slash ("12/26"). */
-  readonly slash: boolean;
-  /** A numeral grouped 3-2-4 with dashes ("123-45-6789"). */
-  readonly ssnShaped: boolean;
-}
-
 const CONTEXT_WORDS = 8;
 const CARD_WORDS =
   /\b(card|tarjeta|carte|karte|kreditkarte|carta|cart[aã]o|kaart|creditcard|visa|mastercard|amex|maestro)\b/;
@@ -51,100 +40,6 @@ const EXPIRY_WORDS =
   /\b(expir\w*|valid\w*|vencimiento|vence|caducidad|caduca|ablauf\w*|g[üu]ltig\w*|scadenza|validade|vervaldatum|geldig)\b/;
 const SSN_WORDS = /\b(social|ssn|seguro social)\b/;
 const PIN_WORDS = /\b(pin|pincode|nip|geheimzahl|confidentiel|code pin|pin-code)\b/;
-
-/** The digit runs in `tokens`, in order. */
-export function digitRuns(tokens: readonly string[], umIsOne = false): DigitRun[] {
-  const runs: DigitRun[] = [];
-  let run:
-    | {
-        from: number;
-        to: number;
-        digits: string;
-        cuts: { digits: number; to: number }[];
-        slash: boolean;
-        ssnShaped: boolean;
-      }
-    | undefined;
-  let pending: { from: number; repeat?: number; tens?: string } | undefined;
-  const close = () => {
-    if (pending?.tens !== undefined && run) {
-      // "forty" at the end of a run is 40
-      append(pending.from, pending.from, `${pending.tens}0`);
-    }
-    pending = undefined;
-    if (run) runs.push(run);
-    run = undefined;
-  };
-  const append = (from: number, to: number, digits: string, slash = false, ssnShaped = false) => {
-    if (!run) run = { from, to, digits: '', cuts: [], slash: false, ssnShaped: false };
-    run.digits += digits;
-    run.to = to;
-    run.slash ||= slash;
-    run.ssnShaped ||= ssnShaped;
-    run.cuts.push({ digits: run.digits.length, to });
-  };
-  for (let i = 0; i < tokens.length; i++) {
-    // "ochenta y ocho": the joiner waits with its tens word for the unit.
-    if (pending?.tens !== undefined && isJoiner(tokens[i])) continue;
-    const token = classifyToken(tokens[i], umIsOne);
-    switch (token.kind) {
-      case 'digits': {
-        let digits = token.digits;
-        let from = i;
-        if (pending?.repeat !== undefined) {
-          digits = digits[0].repeat(pending.repeat) + digits.slice(1);
-          from = pending.from;
-        } else if (pending?.tens !== undefined) {
-          if (digits.length === 1 && digits !== '0') {
-            digits = pending.tens + digits;
-            from = pending.from;
-          } else {
-            if (!run)
-              run = {
-                from: pending.from,
-                to: pending.from,
-                digits: '',
-                cuts: [],
-                slash: false,
-                ssnShaped: false,
-              };
-            append(pending.from, pending.from, `${pending.tens}0`);
-          }
-        }
-        pending = undefined;
-        if (!run) run = { from, to: i, digits: '', cuts: [], slash: false, ssnShaped: false };
-        append(from, i, digits, token.slash, /^\d{3}-\d{2}-\d{4}$/.test(bare(tokens[i])));
-        break;
-      }
-      case 'tens':
-        if (pending?.tens !== undefined) {
-          if (!run)
-            run = {
-              from: pending.from,
-              to: pending.from,
-              digits: '',
-              cuts: [],
-              slash: false,
-              ssnShaped: false,
-            };
-          append(pending.from, pending.from, `${pending.tens}0`);
-        }
-        pending = { from: i, tens: token.digit };
-        break;
-      case 'repeat':
-        if (pending?.tens !== undefined && run) append(pending.from, pending.from, `${pending.tens}0`);
-        pending = { from: i, repeat: token.times };
-        break;
-      case 'filler':
-        if (token.slash && run) run.slash = true;
-        break;
-      case 'other':
-        close();
-    }
-  }
-  close();
-  return runs;
-}
 
 function contextText(tokens: readonly string[], before: readonly string[], at: number): string {
   const window = [...before, ...tokens.slice(0, at)].slice(-CONTEXT_WORDS);
@@ -224,86 +119,9 @@ export function findEntities(
     const added = spans.splice(before).filter((span) => span.kind === 'card' || span.kind === 'pin');
     spans.push(...added);
   }
-  if (kinds.has('email')) spans.push(...emails(tokens));
-  if (kinds.has('iban')) spans.push(...ibans(tokens));
+  if (kinds.has('email')) for (const r of emails(tokens)) spans.push({ kind: 'email', ...r });
+  if (kinds.has('iban')) for (const r of ibans(tokens)) spans.push({ kind: 'iban', ...r });
   return { spans: merge(spans), cardSeen };
-}
-
-const AT = new Set(['at', 'ät', 'arroba', 'arobase', 'chiocciola', 'apenstaartje', 'klammeraffe']);
-const DOT = new Set(['dot', 'punto', 'point', 'punkt', 'ponto', 'punt']);
-const TLD = new Set([
-  'com',
-  'org',
-  'net',
-  'edu',
-  'gov',
-  'io',
-  'co',
-  'uk',
-  'de',
-  'fr',
-  'es',
-  'it',
-  'nl',
-  'pt',
-  'be',
-  'eu',
-  'ch',
-  'at',
-  'br',
-  'mx',
-  'ar',
-  'info',
-  'biz',
-]);
-
-/** Written addresses ("ana@example.com") and spoken ones ("ana dot lopez at example dot com"). */
-function emails(tokens: readonly string[]): Span[] {
-  const spans: Span[] = [];
-  for (let i = 0; i < tokens.length; i++) {
-    if (EMAIL.test(bare(tokens[i]))) {
-      spans.push({ kind: 'email', from: i, to: i });
-      continue;
-    }
-    if (i === 0 || !AT.has(bare(tokens[i]))) continue;
-    // After "at": labels joined by "dot", the last a known ending ("example dot co dot uk").
-    let j = i + 1;
-    let end = -1;
-    while (j + 2 < tokens.length && bare(tokens[j]) !== '' && DOT.has(bare(tokens[j + 1]))) {
-      if (TLD.has(bare(tokens[j + 2]))) end = j + 2;
-      j += 2;
-    }
-    if (end < 0) continue;
-    // Before "at": the local part, one word or words joined by "dot" (at most 3 words).
-    let from = i - 1;
-    let words = 1;
-    while (from >= 2 && DOT.has(bare(tokens[from - 1])) && words < 3) {
-      from -= 2;
-      words++;
-    }
-    spans.push({ kind: 'email', from, to: end });
-    i = end;
-  }
-  return spans;
-}
-
-/** IBANs written with or without spaces, checked with their mod-97 digits. */
-function ibans(tokens: readonly string[]): Span[] {
-  const spans: Span[] = [];
-  for (let i = 0; i < tokens.length; i++) {
-    if (!/^[A-Za-z]{2}\d{2}/.test(bare(tokens[i]))) continue;
-    let joined = '';
-    for (let j = i; j < Math.min(tokens.length, i + 10); j++) {
-      joined += bare(tokens[j]).toUpperCase();
-      if (ibanValid(joined)) {
-        spans.push({ kind: 'iban', from: i, to: j });
-        i = j;
-        break;
-      }
-      if (joined.length > 34) break;
-    }
-  }
-  return spans;
 }
 
 /** Overlapping spans joined (the first kind wins). */
@@ -330,26 +148,6 @@ export function applySpans(tokens: readonly string[], spans: readonly Span[]): s
   }
   out.push(...tokens.slice(at));
   return out;
-}
-
-/** Where a run of digits that reaches the end of `tokens` begins: it may still be going on. */
-export function openRunStart(tokens: readonly string[]): number | undefined {
-  let i = tokens.length - 1;
-  // "… ochenta y": a joiner after a tens word waits for the unit, like a hesitation.
-  while (
-    i >= 0 &&
-    (classifyToken(tokens[i]).kind === 'filler' ||
-      (isJoiner(tokens[i]) && i > 0 && classifyToken(tokens[i - 1]).kind === 'tens'))
-  )
-    i--;
-  if (i < 0 || classifyToken(tokens[i]).kind === 'other') return undefined;
-  const last = digitRuns(tokens).at(-1);
-  if (last && last.to >= i) return last.from;
-  // A trailing "double" or "forty" with nothing after it yet: it belongs to the run before it.
-  let j = i - 1;
-  while (j >= 0 && classifyToken(tokens[j]).kind === 'filler') j--;
-  if (last && last.to === j) return last.from;
-  return i;
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { FinalEvent, PartialEvent, TranscriptEvent, Word } from '../asr/transcript-event.js';
 import type { Clock, TimerHandle } from '../clock.js';
+import { openRunStart } from './digit-runs.js';
 import {
   applySpans,
   type EntityKind,
   findEntities,
-  openRunStart,
   PLACEHOLDER,
   partialHoldFrom,
   type Span,

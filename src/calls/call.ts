@@ -10,6 +10,7 @@ import { type Clock, systemClock } from '../clock.js';
 import type { RedactionPolicy } from '../compliance/transcript-redactor.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallLog, type DtmfRecord, type StatusRecord } from './call-log.js';
+import { CallPauses, type PauseRecord } from './call-pauses.js';
 import { CallScope } from './call-scope.js';
 import { Leg, type LegStats, type LegTiming } from './leg.js';
 import { PlayedAudio } from './played-audio.js';
@@ -28,16 +29,6 @@ export interface CallObserver {
   /** Recording and transcription paused (`resumed` false) or resumed, at `atMs` on the call clock. */
   paused?(call: Call, change: { readonly paused: boolean; readonly atMs: number; readonly by: string }): void;
 }
-
-/** A span of the call when recording and transcription were paused; `endMs` null while it lasts. */
-export interface PauseRecord {
-  readonly startMs: number;
-  readonly endMs: number | null;
-  readonly by: string;
-}
-
-/** At most this many pauses are kept per call (a payment needs one or two). */
-const MAX_PAUSES = 100;
 
 /** What a call keeps out of its transcript and key presses (REDACT, DTMF_REDACT). */
 export interface CallPrivacy {
@@ -91,7 +82,7 @@ export class Call {
   #messagesSeen = 0;
   readonly #transport: CallTransport;
   readonly #redactDtmf: boolean;
-  readonly #pauses: PauseRecord[] = [];
+  readonly #pauses = new CallPauses();
   readonly #onEnd: (call: Call) => void;
   readonly #observers: readonly CallObserver[];
 
@@ -190,46 +181,38 @@ export class Call {
   }
 
   get paused(): boolean {
-    return this.#pauses.at(-1)?.endMs === null;
+    return this.#pauses.paused;
   }
 
   get pauses(): readonly PauseRecord[] {
-    return this.#pauses;
+    return this.#pauses.records;
   }
 
   /**
    * Secure mode (a caller reading out card details): every leg records silence and is not
    * transcribed until `resume`, and key presses are kept as `*`. False when already paused, ended,
-   * or at MAX_PAUSES.
+   * or at the bound on pauses.
    */
   pause(by: string): boolean {
-    if (this.paused || this.#state === 'ended' || this.#pauses.length >= MAX_PAUSES) return false;
-    const atMs = this.#mediaMs();
-    this.#pauses.push({ startMs: atMs, endMs: null, by });
-    for (const leg of this.#legs.values()) leg.setPaused(true);
-    this.log.info({ atMs, by }, 'recording and transcription paused');
-    this.#notify((o) => o.paused?.(this, { paused: true, atMs, by }));
-    return true;
-  }
-
-  /** Where the call's audio has got to (the furthest leg), where a pause takes effect. */
-  #mediaMs(): number {
-    let at: number | undefined;
-    for (const leg of this.#legs.values()) {
-      const position = leg.stats().positionMs;
-      if (position !== null) at = Math.max(at ?? 0, position);
-    }
-    return Math.round(at ?? this.clockMs());
+    return this.#setPaused(true, by);
   }
 
   resume(by: string): boolean {
-    const last = this.#pauses.at(-1);
-    if (!last || last.endMs !== null || this.#state === 'ended') return false;
-    const atMs = this.#mediaMs();
-    this.#pauses[this.#pauses.length - 1] = { ...last, endMs: atMs };
-    for (const leg of this.#legs.values()) leg.setPaused(false);
-    this.log.info({ atMs, by }, 'recording and transcription resumed');
-    this.#notify((o) => o.paused?.(this, { paused: false, atMs, by }));
+    return this.#setPaused(false, by);
+  }
+
+  #setPaused(paused: boolean, by: string): boolean {
+    if (this.#state === 'ended') return false;
+    // Where the call's audio has got to (the furthest leg): where the change takes effect.
+    const positions = [...this.#legs.values()].flatMap((l) => l.stats().positionMs ?? []);
+    const atMs = Math.round(positions.length > 0 ? Math.max(...positions) : this.clockMs());
+    if (!(paused ? this.#pauses.start(atMs, by) : this.#pauses.end(atMs))) return false;
+    for (const leg of this.#legs.values()) leg.setPaused(paused);
+    this.log.info(
+      { atMs, by },
+      paused ? 'recording and transcription paused' : 'recording and transcription resumed',
+    );
+    this.#notify((o) => o.paused?.(this, { paused, atMs, by }));
     return true;
   }
 
@@ -397,7 +380,7 @@ export class Call {
       status: this.status,
       agent: this.agent ?? null,
       rtp: this.#transport.mediaStats?.() ?? null,
-      pauses: this.#pauses,
+      pauses: this.#pauses.records,
     };
   }
 }

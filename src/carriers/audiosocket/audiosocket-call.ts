@@ -1,12 +1,13 @@
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import { Downsampler16to8 } from '../../audio/downsampler.js';
+import { pcmToLittleEndian } from '../../audio/pcm16le.js';
 import { StreamResampler } from '../../audio/stream-resampler.js';
 import type { Call } from '../../calls/call.js';
 import type { CallTransport } from '../carrier.js';
 import type { EdgeContext } from '../edge-context.js';
 import { PacedOutbound } from '../paced-outbound.js';
-import { AUDIO_KIND_FOR_RATE, encodeFrame, KIND, pcmToLittleEndian } from './frames.js';
+import { AUDIO_KIND_FOR_RATE, encodeFrame, KIND } from './frames.js';
 
 /** A connection's side of a call: which leg it carries, and its place on the call clock. */
 export interface AudioSocketLeg {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
+import { pcmFromLittleEndian } from '../../audio/pcm16le.js';
 import type { Call } from '../../calls/call.js';
 import { MAX_DTMF_PER_CALL } from '../../calls/call-log.js';
 import type { AudioSocketCall } from './audiosocket-call.js';
@@ -9,7 +10,6 @@ import {
   encodeFrame,
   FrameReader,
   KIND,
-  pcmFromLittleEndian,
   uuidFromBytes,
 } from './frames.js';
 
@@ -145,7 +145,7 @@ export class Connection {
     const leg = this.#entry.legs.get(this.#track);
     const target = this.#entry.call?.legs.get(this.#track);
     if (!leg || !target || payload.length < 2) return;
-    const pcm = pcmFromLittleEndian(payload);
+    const [pcm] = pcmFromLittleEndian(payload);
     target.pushPcm(leg.position, pcm);
     leg.position += pcm.length;
   }

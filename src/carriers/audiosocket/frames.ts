@@ -82,16 +82,3 @@ export function uuidToBytes(uuid: string): Buffer {
   if (!/^[0-9a-f]{32}$/i.test(hex)) throw new RangeError(`not a UUID: ${uuid}`);
   return Buffer.from(hex, 'hex');
 }
-
-/** Little-endian PCM16 bytes → samples (copied: the Buffer may be unaligned or pooled). */
-export function pcmFromLittleEndian(bytes: Buffer): Int16Array {
-  const out = new Int16Array(bytes.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = bytes.readInt16LE(2 * i);
-  return out;
-}
-
-export function pcmToLittleEndian(pcm: Int16Array): Buffer {
-  const out = Buffer.allocUnsafe(pcm.length * 2);
-  for (let i = 0; i < pcm.length; i++) out.writeInt16LE(pcm[i], 2 * i);
-  return out;
-}

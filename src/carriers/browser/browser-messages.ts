@@ -114,19 +114,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/**
- * PCM16 little-endian (interleaved when stereo) as one Int16Array per channel. The caller checks
- * the length first: whole sample frames, at most a second.
- */
-export function deinterleave(bytes: Buffer, channels: 1 | 2): Int16Array[] {
-  const frames = bytes.length / (2 * channels);
-  const out = Array.from({ length: channels }, () => new Int16Array(frames));
-  for (let i = 0; i < frames; i++) {
-    for (let c = 0; c < channels; c++) out[c][i] = bytes.readInt16LE((i * channels + c) * 2);
-  }
-  return out;
-}
-
 /** Why a binary message cannot be audio, or undefined when it can. */
 export function audioProblem(
   bytes: number,

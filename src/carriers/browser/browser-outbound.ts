@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
+import { pcmToLittleEndian } from '../../audio/pcm16le.js';
 import type { MarkResult, OutboundAudio } from '../carrier.js';
 import type { MediaClock } from '../media-clock.js';
 import { PacedOutbound } from '../paced-outbound.js';
@@ -34,9 +35,7 @@ export class BrowserOutbound implements OutboundAudio {
           return;
         }
         this.#dropping = false;
-        const bytes = Buffer.allocUnsafe(frame.length * 2);
-        for (let i = 0; i < frame.length; i++) bytes.writeInt16LE(frame[i], 2 * i);
-        socket.send(bytes, { binary: true });
+        socket.send(pcmToLittleEndian(frame), { binary: true });
       },
       onFailure,
     );

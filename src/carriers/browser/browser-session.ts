@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
+import { pcmFromLittleEndian } from '../../audio/pcm16le.js';
 import type { Call } from '../../calls/call.js';
 import type { Clock, TimerHandle } from '../../clock.js';
 import { type ErrorCode, isVoxlineError } from '../../errors.js';
@@ -12,7 +13,6 @@ import {
   BROWSER_RATE,
   type BrowserMalformedReason,
   type BrowserStart,
-  deinterleave,
   parseBrowserMessage,
 } from './browser-messages.js';
 import { BrowserOutbound } from './browser-outbound.js';
@@ -217,7 +217,7 @@ export class BrowserSession implements CallTransport {
       this.#ctx.metrics.ingress.refused.inc({ ingress: 'browser', reason: 'ahead_of_real_time' });
     }
     if (keep === 0) return;
-    const channels = deinterleave(data.subarray(0, keep * 2 * this.#channels), this.#channels);
+    const channels = pcmFromLittleEndian(data.subarray(0, keep * 2 * this.#channels), this.#channels);
     for (let c = 0; c < channels.length; c++)
       call.legs.get(this.#tracks[c])?.pushPcm(this.#position, channels[c]);
     this.#position += keep;

@@ -71,83 +71,91 @@ async function finishedTranscript(gw: Gateway, callSid: string) {
 }
 
 describe('calls from the browser (GET /browser/call)', () => {
-  it('a signed-in page: the microphone leg is recorded sample for sample, transcribed, and sent to webhooks like a carrier call', async () => {
-    vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([greeting]) });
-    await vllm.listen();
-    receiver = new TestReceiver();
-    const gw = await start({
-      VLLM_URL: vllm.url,
-      WEBHOOK_URL: await receiver.listen(),
-      WEBHOOK_SECRET: SECRET,
-    });
-    const cookie = await signIn(gw.baseUrl, TOKEN);
-    const page = await BrowserCaller.connect(gw.baseUrl, { cookie, origin: gw.baseUrl });
-    const started = await page.start({ mode: 'transcribe', channels: 1, name: 'microphone' });
-    expect(started).toMatchObject({ type: 'started', legs: ['caller'], mode: 'transcribe' });
-    const callSid = started.callSid as string;
-    expect(callSid).toMatch(/^BR[0-9a-f]{32}$/);
+  it(
+    'a signed-in page: the microphone leg is recorded sample for sample, transcribed, and sent to webhooks like a carrier call',
+    { timeout: 30_000 },
+    async () => {
+      vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([greeting]) });
+      await vllm.listen();
+      receiver = new TestReceiver();
+      const gw = await start({
+        VLLM_URL: vllm.url,
+        WEBHOOK_URL: await receiver.listen(),
+        WEBHOOK_SECRET: SECRET,
+      });
+      const cookie = await signIn(gw.baseUrl, TOKEN);
+      const page = await BrowserCaller.connect(gw.baseUrl, { cookie, origin: gw.baseUrl });
+      const started = await page.start({ mode: 'transcribe', channels: 1, name: 'microphone' });
+      expect(started).toMatchObject({ type: 'started', legs: ['caller'], mode: 'transcribe' });
+      const callSid = started.callSid as string;
+      expect(callSid).toMatch(/^BR[0-9a-f]{32}$/);
 
-    const caller = mulawAs16k(greeting.caller);
-    // As a page sends the microphone: 20 ms messages in real time (here half a second ahead, to be quick).
-    await page.sendPcmPaced(caller.subarray(0, 16_000), 1, { leadMs: 500 });
-    page.sendJson({ type: 'dtmf', digit: '7' });
-    await page.sendPcmPaced(caller.subarray(16_000), 1, { leadMs: 500 });
-    page.hangUp();
-    expect(await page.next((m) => m.type === 'ended')).toEqual({ type: 'ended', reason: 'hangup' });
-    expect((await page.closed).code).toBe(1000);
+      const caller = mulawAs16k(greeting.caller);
+      // As a page sends the microphone: 20 ms messages in real time (here half a second ahead, to be quick).
+      await page.sendPcmPaced(caller.subarray(0, 16_000), 1, { leadMs: 500 });
+      page.sendJson({ type: 'dtmf', digit: '7' });
+      await page.sendPcmPaced(caller.subarray(16_000), 1, { leadMs: 500 });
+      page.hangUp();
+      expect(await page.next((m) => m.type === 'ended')).toEqual({ type: 'ended', reason: 'hangup' });
+      expect((await page.closed).code).toBe(1000);
 
-    const transcript = await finishedTranscript(gw, callSid);
-    expect(gw.tap.pcm(callSid, 'caller')).toEqual(caller);
-    expect(words(transcript.utterances, 'caller')).toBe('he was not an ill disposed young man');
-    const snapshot = (await gw.get(`/v1/calls/${callSid}`, BEARER)).body;
-    expect(snapshot).toMatchObject({
-      ingress: 'browser',
-      mode: 'transcribe',
-      state: 'ended',
-      endReason: 'hangup',
-      participants: [{ role: 'caller', name: 'microphone' }],
-      dtmf: [{ digit: '7', atMs: 1000 }],
-      legs: [{ label: 'caller', codec: 'l16', sampleRate: 16_000, audioSeconds: caller.length / 16_000 }],
-    });
+      const transcript = await finishedTranscript(gw, callSid);
+      expect(gw.tap.pcm(callSid, 'caller')).toEqual(caller);
+      expect(words(transcript.utterances, 'caller')).toBe('he was not an ill disposed young man');
+      const snapshot = (await gw.get(`/v1/calls/${callSid}`, BEARER)).body;
+      expect(snapshot).toMatchObject({
+        ingress: 'browser',
+        mode: 'transcribe',
+        state: 'ended',
+        endReason: 'hangup',
+        participants: [{ role: 'caller', name: 'microphone' }],
+        dtmf: [{ digit: '7', atMs: 1000 }],
+        legs: [{ label: 'caller', codec: 'l16', sampleRate: 16_000, audioSeconds: caller.length / 16_000 }],
+      });
 
-    const events = await eventually(() => {
-      const list = receiver?.events.filter((e) => e.callSid === callSid) ?? [];
-      expect(list.map((e) => e.type)).toContain('call.ended');
-      return list;
-    }, 10_000);
-    const validate = schemaValidator();
-    for (const event of events) expect(validate(event)).toEqual([]);
-    expect(events.map((e) => e.type)).toEqual(
-      expect.arrayContaining(['call.started', 'dtmf', 'transcript.final', 'call.ended']),
-    );
-    expect(events.find((e) => e.type === 'call.started')?.data).toMatchObject({ ingress: 'browser' });
-    expect((await gw.get('/metrics')).body).toMatch(/voxline_ingress_calls_total\{ingress="browser"\} 1/);
-    // The recording is there, as for any call.
-    await eventually(async () =>
-      expect((await gw.get(`/v1/calls/${callSid}/recording`, BEARER)).status).toBe(200),
-    );
-  });
+      const events = await eventually(() => {
+        const list = receiver?.events.filter((e) => e.callSid === callSid) ?? [];
+        expect(list.map((e) => e.type)).toContain('call.ended');
+        return list;
+      }, 10_000);
+      const validate = schemaValidator();
+      for (const event of events) expect(validate(event)).toEqual([]);
+      expect(events.map((e) => e.type)).toEqual(
+        expect.arrayContaining(['call.started', 'dtmf', 'transcript.final', 'call.ended']),
+      );
+      expect(events.find((e) => e.type === 'call.started')?.data).toMatchObject({ ingress: 'browser' });
+      expect((await gw.get('/metrics')).body).toMatch(/voxline_ingress_calls_total\{ingress="browser"\} 1/);
+      // The recording is there, as for any call.
+      await eventually(async () =>
+        expect((await gw.get(`/v1/calls/${callSid}/recording`, BEARER)).status).toBe(200),
+      );
+    },
+  );
 
-  it('a stereo file: caller left, agent right, each leg exact and transcribed on its own', async () => {
-    vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([greeting]) });
-    await vllm.listen();
-    const gw = await start({ VLLM_URL: vllm.url });
-    const page = await BrowserCaller.connect(gw.baseUrl, { bearer: TOKEN });
-    const started = await page.start({ mode: 'transcribe', channels: 2, name: 'greeting.wav' });
-    expect(started).toMatchObject({ legs: ['caller', 'agent'] });
-    const caller = mulawAs16k(greeting.caller);
-    const agent = mulawAs16k(greeting.agent);
-    await page.sendPcmPaced(interleave(caller, agent), 2, { leadMs: 1500 });
-    page.hangUp();
-    await page.closed;
-    const callSid = started.callSid as string;
-    const transcript = await finishedTranscript(gw, callSid);
-    expect(words(transcript.utterances, 'caller')).toBe('he was not an ill disposed young man');
-    expect(words(transcript.utterances, 'agent')).toBe('Hello world.');
-    const n = Math.max(caller.length, agent.length);
-    expect(gw.tap.pcm(callSid, 'caller')).toEqual(padded(caller, n));
-    expect(gw.tap.pcm(callSid, 'agent')).toEqual(padded(agent, n));
-  });
+  it(
+    'a stereo file: caller left, agent right, each leg exact and transcribed on its own',
+    { timeout: 30_000 },
+    async () => {
+      vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([greeting]) });
+      await vllm.listen();
+      const gw = await start({ VLLM_URL: vllm.url });
+      const page = await BrowserCaller.connect(gw.baseUrl, { bearer: TOKEN });
+      const started = await page.start({ mode: 'transcribe', channels: 2, name: 'greeting.wav' });
+      expect(started).toMatchObject({ legs: ['caller', 'agent'] });
+      const caller = mulawAs16k(greeting.caller);
+      const agent = mulawAs16k(greeting.agent);
+      await page.sendPcmPaced(interleave(caller, agent), 2, { leadMs: 1500 });
+      page.hangUp();
+      await page.closed;
+      const callSid = started.callSid as string;
+      const transcript = await finishedTranscript(gw, callSid);
+      expect(words(transcript.utterances, 'caller')).toBe('he was not an ill disposed young man');
+      expect(words(transcript.utterances, 'agent')).toBe('Hello world.');
+      const n = Math.max(caller.length, agent.length);
+      expect(gw.tap.pcm(callSid, 'caller')).toEqual(padded(caller, n));
+      expect(gw.tap.pcm(callSid, 'agent')).toEqual(padded(agent, n));
+    },
+  );
 
   describe('who may call', () => {
     it('no session, a session from another site, a wrong token: 401 before any socket; the admin token as a bearer is let in', async () => {

@@ -8,11 +8,14 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
+import { ApiTokens } from './access/api-tokens.js';
+import { Authenticator } from './access/authenticator.js';
 import { type AgentServiceDeps, createAgentService } from './agent/agent-service.js';
 import { EngineReadiness } from './asr/readiness.js';
 import type { SpeechToText } from './asr/stt.js';
 import { createEngine, transcriptionConsumer } from './asr/transcription.js';
 import { SileroVad } from './asr/vad/silero-vad.js';
+import { openAuditLog } from './audit/open-audit-log.js';
 import { CallRecordWriter } from './calls/call-record-writer.js';
 import type { LegConsumerFactory } from './calls/call-registry.js';
 import { CallRegistry } from './calls/call-registry.js';
@@ -28,8 +31,11 @@ import type { Config } from './config.js';
 import { CONSOLE_BUNDLE_DIR, ConsoleAssets } from './console/console-assets.js';
 import { consoleRoutes } from './console/console-routes.js';
 import { VoxlineError } from './errors.js';
+import { AccessGuard } from './http/access-guard.js';
+import { auditRoutes } from './http/audit-routes.js';
 import { callsRoutes } from './http/calls-routes.js';
 import { ConsoleAccess } from './http/console-access.js';
+import { eraseRoutes } from './http/erase-routes.js';
 import { healthRoutes } from './http/health-routes.js';
 import { transcriptRoutes } from './http/transcript-routes.js';
 import { webhookRoutes } from './http/webhook-routes.js';
@@ -131,12 +137,25 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   }
   const instance = config.instanceId ?? `${hostname()}:${process.pid}`;
   const callStore = await openCallStore(config);
+  const audit = await openAuditLog(config);
   const callRecords = new CallRecordWriter(callStore, instance, clock);
-  // Retention of call records: now, then hourly (a failure waits for the next hour).
-  const pruneCalls = () =>
+  // Retention of call records and audit entries: now, then hourly (a failure waits for the next hour).
+  const pruneCalls = () => {
     void callStore
       .prune(clock.wallNow() - config.callRetentionDays * 86_400_000)
       .catch((err: unknown) => server.log.error({ err }, 'call records prune failed'));
+    const { retentionDays, maxEntries } = config.access.audit;
+    void audit
+      .prune(clock.wallNow() - retentionDays * 86_400_000, maxEntries)
+      .then(({ overCap }) => {
+        if (overCap > 0)
+          server.log.warn(
+            { deleted: overCap, maxEntries },
+            'audit log over AUDIT_MAX_ENTRIES: oldest entries deleted',
+          );
+      })
+      .catch((err: unknown) => server.log.error({ err }, 'audit log prune failed'));
+  };
   pruneCalls();
   const callPruneTimer = clock.setInterval(pruneCalls, 3_600_000);
   callPruneTimer.unref();
@@ -259,6 +278,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       clock.clearInterval(callPruneTimer);
       await callRecords.drained();
       await callStore.close();
+      await audit.close();
       await engine?.close();
       await agent.close();
       if (vad && vad !== deps.vad) await vad.close();
@@ -273,12 +293,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     metrics,
   });
   const access = new ConsoleAccess(config.adminToken, () => clock.wallNow());
+  // Scopes and the audit log for every /v1 route and browser calls (the console keeps its session).
+  const guard = new AccessGuard({
+    auth: new Authenticator(access, new ApiTokens(config.access.apiTokens)),
+    audit,
+    instance,
+    now: () => clock.wallNow(),
+  });
   if (config.browserCalls) {
-    await server.register(browserRoutes, { access, edge: { ...edgeContext, timers: clock } });
+    await server.register(browserRoutes, { guard, edge: { ...edgeContext, timers: clock } });
   }
   await server.register(callsRoutes, {
     registry,
-    access,
+    guard,
     store: callStore,
     instance,
     listLimit: Math.max(100, config.calls.historyLimit),
@@ -286,7 +313,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await server.register(transcriptRoutes, {
     registry,
-    access,
+    guard,
     store: callStore,
     now: () => clock.wallNow(),
   });
@@ -294,11 +321,22 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await server.register(webhookRoutes, {
     ...webhooks,
     registry,
-    access,
+    guard,
     store: callStore,
     instance,
     now: () => clock.wallNow(),
   });
+  await server.register(eraseRoutes, {
+    guard,
+    registry,
+    records: callRecords,
+    store: callStore,
+    outbox: webhooks.outbox,
+    recordings: webhooks.recordings,
+    instance,
+    now: () => clock.wallNow(),
+  });
+  await server.register(auditRoutes, { audit, guard });
   await server.register(consoleRoutes, {
     access,
     assets: ConsoleAssets.load(deps.consoleBundleDir ?? CONSOLE_BUNDLE_DIR),

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { type AccessConfig, AccessEnvProperties, accessConfigFrom } from './access/access-config.js';
 import { type AgentConfig, AgentEnvProperties, agentConfigFrom } from './agent/agent-config.js';
 import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
 import {
@@ -84,12 +85,16 @@ export const EnvSchema = Type.Object({
   CALL_HISTORY_LIMIT: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1_000 }),
   SHUTDOWN_DRAIN_MS: Ms(0, 3_600_000, 30_000, 'on SIGTERM, how long live calls may run on'),
   ADMIN_TOKEN: Type.Optional(
-    Type.String({ minLength: 16, description: 'bearer token for /v1 (open if unset)' }),
+    Type.String({
+      minLength: 16,
+      description: 'bearer token for /v1 with every scope, and the console sign-in (open if unset)',
+    }),
   ),
+  ...AccessEnvProperties,
   BROWSER_CALLS: Type.Boolean({
     default: true,
     description:
-      'calls from the console page (GET /browser/call, needs ADMIN_TOKEN: a console session or the bearer token)',
+      'calls from the console page (GET /browser/call, needs ADMIN_TOKEN: a console session, or a bearer token with the admin scope)',
   }),
   DATABASE_URL: Type.Optional(
     Type.String({
@@ -147,6 +152,8 @@ export interface Config {
   readonly logLevel: string;
   readonly logFormat: 'auto' | 'pretty' | 'json';
   readonly adminToken: string | undefined;
+  /** API_TOKENS (scoped, known by their hashes) and the audit log's bounds. */
+  readonly access: AccessConfig;
   /** The browser ingress (GET /browser/call): on when BROWSER_CALLS and ADMIN_TOKEN are. */
   readonly browserCalls: boolean;
   /** What each ingress calls its two legs (a call's caller and agent), whatever the carrier. */
@@ -235,7 +242,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const webhooks = webhookConfigFrom(e);
   const agent = agentConfigFrom(e);
   const recordingStore = recordingStoreConfigFrom(e);
-  for (const part of [sip, audioSocket, redaction, asr, webhooks, agent, recordingStore])
+  const access = accessConfigFrom(e);
+  for (const part of [sip, audioSocket, redaction, asr, webhooks, agent, recordingStore, access])
     problems.push(...part.problems);
   if (problems.length > 0) throw configError(problems, failed, schemaFailures);
 
@@ -248,8 +256,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
   if (!e.PUBLIC_URL) warnings.push(`PUBLIC_URL is not set: using ${publicUrl}, which Twilio cannot reach`);
-  if (!e.ADMIN_TOKEN)
+  if (!e.ADMIN_TOKEN && access.value.apiTokens.length === 0)
     warnings.push('ADMIN_TOKEN is not set: /v1 (call details) is open to anyone who can reach it');
+  else if (!e.ADMIN_TOKEN)
+    warnings.push('ADMIN_TOKEN is not set: /v1 takes API_TOKENS only; the console signs no one in');
   if (e.CALL_MODE === 'transcribe' && !e.TWILIO_DIAL && !e.TWILIO_CONTINUE_URL) {
     warnings.push(
       'neither TWILIO_DIAL nor TWILIO_CONTINUE_URL is set: transcribed callers will hear silence',
@@ -277,6 +287,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
     adminToken: e.ADMIN_TOKEN,
+    access: access.value,
     browserCalls: e.BROWSER_CALLS && e.ADMIN_TOKEN !== undefined,
     legs: { inbound: e.LEG_LABEL_INBOUND, outbound: e.LEG_LABEL_OUTBOUND },
     twilio: {

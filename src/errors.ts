@@ -19,6 +19,16 @@ export const ERRORS = {
     message: 'missing or invalid X-Twilio-Signature',
   },
   VL_ERR_UNAUTHORIZED: { status: 401, retryable: false, message: 'missing or invalid bearer token' },
+  VL_ERR_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    message: 'this token does not have the scope the route needs',
+  },
+  VL_ERR_AUDIT_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    message: 'the audit log could not be written, so nothing was read or changed',
+  },
   VL_ERR_NOT_FOUND: { status: 404, retryable: false, message: 'no such file' },
   VL_ERR_CALL_NOT_FOUND: { status: 404, retryable: false, message: 'no such call' },
   VL_ERR_DRAINING: { status: 503, retryable: true, message: 'shutting down: not accepting new calls' },
@@ -30,6 +40,18 @@ export const ERRORS = {
     message: 'the carrier socket is not draining: outbound audio refused',
   },
   VL_ERR_CALL_ENDED: { status: 409, retryable: false, message: 'the call has ended' },
+  VL_ERR_CALL_LIVE: {
+    status: 409,
+    retryable: true,
+    message:
+      'the call is live, or its recording and transcript are still being finished: erase it once it has ended',
+  },
+  VL_ERR_CALL_ELSEWHERE: {
+    status: 409,
+    retryable: false,
+    message:
+      'another instance took this call and still holds it in memory: send the request to that one (or, if it is gone for good, add ?force=true)',
+  },
   VL_ERR_DELIVERY_NOT_FOUND: { status: 404, retryable: false, message: 'no such webhook delivery' },
   VL_ERR_DELIVERY_NOT_FAILED: {
     status: 409,

@@ -107,6 +107,11 @@ export class CallRecordWriter implements CallObserver {
     this.#write(callSid, log, () => this.#store.recordingUploaded(callSid));
   }
 
+  /** True while the call still has writes to make (its transcript's end, its last snapshot). */
+  writing(callSid: string): boolean {
+    return this.#queues.has(callSid);
+  }
+
   /** Resolves once every queued write has been tried (before the store closes). */
   drained(): Promise<void> {
     if (this.#allIdle()) return Promise.resolve();

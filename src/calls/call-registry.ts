@@ -113,6 +113,11 @@ export class CallRegistry implements CallCounts {
     return [...this.#live.values()];
   }
 
+  /** Erasure: an ended call leaves the history at once (a live one cannot be forgotten). */
+  forget(callSid: string): boolean {
+    return this.#ended.delete(callSid);
+  }
+
   ended(): Call[] {
     return [...this.#ended.values()];
   }

@@ -67,6 +67,8 @@ export interface CallStore {
   follow(callSid: string, afterSeq: number, listener: (event: CallFeedEvent) => void): Promise<() => void>;
   /** Retention: calls that ended before `cutoff`, with their transcripts. Returns calls deleted. */
   prune(cutoff: number): Promise<number>;
+  /** Erasure: the call's record and every stored transcript event of it, in one transaction. */
+  eraseCall(callSid: string): Promise<{ calls: number; transcriptEvents: number }>;
   close(): Promise<void>;
 }
 

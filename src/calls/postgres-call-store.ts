@@ -263,6 +263,17 @@ export class PostgresCallStore implements CallStore {
     return rows[0]?.n ?? 0;
   }
 
+  async eraseCall(callSid: string): Promise<{ calls: number; transcriptEvents: number }> {
+    const { rows } = await this.#pool.query<{ calls: number; events: number }>({
+      name: 'calls.erase',
+      text: `WITH c AS (DELETE FROM calls WHERE call_sid = $1 RETURNING 1),
+                  e AS (DELETE FROM transcript_events WHERE call_sid = $1 RETURNING 1)
+             SELECT (SELECT count(*) FROM c)::int AS calls, (SELECT count(*) FROM e)::int AS events`,
+      values: [callSid],
+    });
+    return { calls: rows[0]?.calls ?? 0, transcriptEvents: rows[0]?.events ?? 0 };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

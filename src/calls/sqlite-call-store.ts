@@ -158,6 +158,13 @@ export class SqliteCallStore implements CallStore {
     }
   }
 
+  async eraseCall(callSid: string): Promise<{ calls: number; transcriptEvents: number }> {
+    return this.#db.transaction(() => ({
+      transcriptEvents: this.#sql.pruneEvents.run(callSid).changes,
+      calls: this.#sql.pruneCall.run(callSid).changes,
+    }))();
+  }
+
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
   }

@@ -4,13 +4,12 @@ import type { Call } from '../calls/call.js';
 import type { CallRegistry } from '../calls/call-registry.js';
 import type { CallStore, StoredCall } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
-import { requireAdmin } from './admin-auth.js';
-import type { ConsoleAccess } from './console-access.js';
+import type { AccessGuard } from './access-guard.js';
 
 export interface CallsRoutesOptions {
   readonly registry: CallRegistry;
-  /** Who may call these routes: the admin token or a console session. */
-  readonly access: ConsoleAccess;
+  /** Who may call these routes (scope read; pause and resume: admin, audited). */
+  readonly guard: AccessGuard;
   /** Calls of other instances (and of this one's past); undefined: only what this process holds. */
   readonly store?: CallStore;
   /** This instance's name on its calls. */
@@ -39,12 +38,15 @@ const ListQuery = Type.Object({
  * calls this process holds, and with a call store every other instance's too (newest first).
  */
 export async function callsRoutes(app: FastifyInstance, options: CallsRoutesOptions): Promise<void> {
-  const { registry, store, instance, now } = options;
-  app.addHook('preValidation', requireAdmin(options.access));
+  const { registry, store, instance, now, guard } = options;
+  guard.attach(app);
 
   app.get<{ Querystring: { state?: 'live' | 'ended' | 'all' } }>(
     '/v1/calls',
-    { schema: { querystring: ListQuery } },
+    {
+      schema: { querystring: ListQuery },
+      preValidation: guard.require({ scope: 'read', action: 'calls.list', audited: false }),
+    },
     async (request) => {
       const state = request.query.state ?? 'live';
       const at = now();
@@ -68,29 +70,39 @@ export async function callsRoutes(app: FastifyInstance, options: CallsRoutesOpti
 
   // Secure mode for payments: recording writes silence and transcription stops until resumed.
   for (const action of ['pause', 'resume'] as const) {
-    app.post<{ Params: { callSid: string } }>(`/v1/calls/:callSid/${action}`, async (request) => {
-      const call = registry.get(request.params.callSid);
-      if (call?.state !== 'live') {
-        throw new VoxlineError(
-          'VL_ERR_CALL_NOT_FOUND',
-          `${request.params.callSid} is not live on this instance`,
-        );
-      }
-      const changed = action === 'pause' ? call.pause('api') : call.resume('api');
-      return { callSid: call.callSid, paused: call.paused, changed, pauses: call.pauses };
-    });
+    const access = { scope: 'admin', action: `call.${action}`, audited: true } as const;
+    app.post<{ Params: { callSid: string } }>(
+      `/v1/calls/:callSid/${action}`,
+      { preValidation: guard.require(access) },
+      async (request) => {
+        const call = registry.get(request.params.callSid);
+        if (call?.state !== 'live') {
+          throw new VoxlineError(
+            'VL_ERR_CALL_NOT_FOUND',
+            `${request.params.callSid} is not live on this instance`,
+          );
+        }
+        const changed = action === 'pause' ? call.pause('api') : call.resume('api');
+        return { callSid: call.callSid, paused: call.paused, changed, pauses: call.pauses };
+      },
+    );
   }
 
-  app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid', async (request) => {
-    const call = registry.get(request.params.callSid);
-    if (call?.state === 'live') return localRecord(call, instance, now());
-    if (call) {
-      // Held here and ended: the store knows its recording; a store that is down costs only that.
-      const stored = await store?.getCall(call.callSid, now()).catch(() => undefined);
-      return localRecord(call, instance, now(), stored?.recording);
-    }
-    const stored = await store?.getCall(request.params.callSid, now());
-    if (!stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
-    return stored;
-  });
+  const readOne = guard.require({ scope: 'read', action: 'call.read', audited: false });
+  app.get<{ Params: { callSid: string } }>(
+    '/v1/calls/:callSid',
+    { preValidation: readOne },
+    async (request) => {
+      const call = registry.get(request.params.callSid);
+      if (call?.state === 'live') return localRecord(call, instance, now());
+      if (call) {
+        // Held here and ended: the store knows its recording; a store that is down costs only that.
+        const stored = await store?.getCall(call.callSid, now()).catch(() => undefined);
+        return localRecord(call, instance, now(), stored?.recording);
+      }
+      const stored = await store?.getCall(request.params.callSid, now());
+      if (!stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
+      return stored;
+    },
+  );
 }

@@ -4,13 +4,12 @@ import type { CallRegistry } from '../calls/call-registry.js';
 import type { CallFeedEvent, CallStore } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
 import { CallTranscript, type SequencedEvent } from '../transcripts/call-transcript.js';
-import { requireAdmin } from './admin-auth.js';
-import type { ConsoleAccess } from './console-access.js';
+import type { AccessGuard } from './access-guard.js';
 
 export interface TranscriptRoutesOptions {
   readonly registry: CallRegistry;
-  /** Who may call these routes: the admin token or a console session. */
-  readonly access: ConsoleAccess;
+  /** Who may call these routes: scope read, and every read is audited. */
+  readonly guard: AccessGuard;
   /** Transcripts of calls held by other instances (or by this one before a restart). */
   readonly store?: CallStore;
   /** Wall clock (ms) a stored record's age is judged by. */
@@ -30,66 +29,79 @@ export async function transcriptRoutes(
   app: FastifyInstance,
   options: TranscriptRoutesOptions,
 ): Promise<void> {
-  const { registry, store } = options;
+  const { registry, store, guard } = options;
   const now = options.now ?? Date.now;
-  app.addHook('preValidation', requireAdmin(options.access));
+  guard.attach(app);
+  const read = guard.require({ scope: 'read', action: 'transcript.read', audited: true });
+  const stream = guard.require({ scope: 'read', action: 'transcript.stream', audited: true });
 
-  app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/transcript', async (request) => {
-    const { callSid } = request.params;
-    const call = registry.get(callSid);
-    if (call) return { callSid, state: call.state, ...call.transcript.snapshot() };
-    const [record, stored] =
-      (await Promise.all([store?.getCall(callSid, now()), store?.transcript(callSid, 0)])) ?? [];
-    if (!record || !stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', callSid);
-    return {
-      callSid,
-      state: record.state,
-      ...CallTranscript.fromEvents(stored.events, stored.complete).snapshot(),
-    };
-  });
+  app.get<{ Params: { callSid: string } }>(
+    '/v1/calls/:callSid/transcript',
+    { preValidation: read },
+    async (request) => {
+      const { callSid } = request.params;
+      const call = registry.get(callSid);
+      if (call) return { callSid, state: call.state, ...call.transcript.snapshot() };
+      const [record, stored] =
+        (await Promise.all([store?.getCall(callSid, now()), store?.transcript(callSid, 0)])) ?? [];
+      if (!record || !stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', callSid);
+      return {
+        callSid,
+        state: record.state,
+        ...CallTranscript.fromEvents(stored.events, stored.complete).snapshot(),
+      };
+    },
+  );
 
-  app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/events', async (request, reply) => {
-    const call = registry.get(request.params.callSid);
-    const lastHeader = Number(request.headers['last-event-id'] ?? 0);
-    const lastId = Number.isFinite(lastHeader) ? lastHeader : 0;
-    if (!call) {
-      // Held by another instance (or before a restart): follow it through the store.
-      const held = store && (await store.getCall(request.params.callSid, now()));
-      if (!store || !held) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
-      await followElsewhere(store, request.params.callSid, lastId, reply);
-      return;
-    }
-    const transcript = call.transcript;
-    const res = openStream(reply);
-    const write = (event: SequencedEvent) => {
-      res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-      if (res.writableLength > MAX_SSE_BUFFER_BYTES) {
-        request.log.warn({ callSid: call.callSid }, 'SSE client too slow: disconnected (it may resume)');
-        close();
+  app.get<{ Params: { callSid: string } }>(
+    '/v1/calls/:callSid/events',
+    { preValidation: stream },
+    async (request, reply) => {
+      const call = registry.get(request.params.callSid);
+      const lastHeader = Number(request.headers['last-event-id'] ?? 0);
+      const lastId = Number.isFinite(lastHeader) ? lastHeader : 0;
+      if (!call) {
+        // Held by another instance (or before a restart): follow it through the store.
+        const held = store && (await store.getCall(request.params.callSid, now()));
+        if (!store || !held) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', request.params.callSid);
+        // The stream bypasses onSend: its entry is completed before the first byte.
+        await guard.settle(request, 200);
+        await followElsewhere(store, request.params.callSid, lastId, reply);
+        return;
       }
-    };
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    heartbeat.unref();
-    let unsubscribe = () => {};
-    const close = () => {
-      clearInterval(heartbeat);
-      unsubscribe();
-      res.end();
-    };
-    for (const event of transcript.replay(lastId)) write(event);
-    if (transcript.complete) {
-      res.write('event: end\ndata: {}\n\n');
-      close();
-      return;
-    }
-    unsubscribe = transcript.subscribe((event) => {
-      if (event.type === 'end') {
+      const transcript = call.transcript;
+      await guard.settle(request, 200);
+      const res = openStream(reply);
+      const write = (event: SequencedEvent) => {
+        res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+        if (res.writableLength > MAX_SSE_BUFFER_BYTES) {
+          request.log.warn({ callSid: call.callSid }, 'SSE client too slow: disconnected (it may resume)');
+          close();
+        }
+      };
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      heartbeat.unref();
+      let unsubscribe = () => {};
+      const close = () => {
+        clearInterval(heartbeat);
+        unsubscribe();
+        res.end();
+      };
+      for (const event of transcript.replay(lastId)) write(event);
+      if (transcript.complete) {
         res.write('event: end\ndata: {}\n\n');
         close();
-      } else write(event);
-    });
-    res.on('close', close);
-  });
+        return;
+      }
+      unsubscribe = transcript.subscribe((event) => {
+        if (event.type === 'end') {
+          res.write('event: end\ndata: {}\n\n');
+          close();
+        } else write(event);
+      });
+      res.on('close', close);
+    },
+  );
 }
 
 function openStream(reply: FastifyReply): ServerResponse {

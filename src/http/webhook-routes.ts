@@ -8,16 +8,15 @@ import { VoxlineError } from '../errors.js';
 import type { Recordings } from '../recording/recordings.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
 import type { Delivery, OutboxStore } from '../webhooks/outbox-store.js';
-import { requireAdmin } from './admin-auth.js';
-import type { ConsoleAccess } from './console-access.js';
+import type { AccessGuard } from './access-guard.js';
 
 export interface WebhookRoutesOptions {
   readonly outbox: OutboxStore | undefined;
   readonly dispatcher: Dispatcher | undefined;
   readonly recordings: Recordings | undefined;
   readonly registry: CallRegistry;
-  /** Who may call these routes: the admin token or a console session. */
-  readonly access: ConsoleAccess;
+  /** Who may call these routes: the list needs read, a retry admin, a recording recordings. */
+  readonly guard: AccessGuard;
   /** Calls held by other instances: whether one is live, and where its recording is. */
   readonly store?: CallStore;
   readonly instance: string;
@@ -34,76 +33,95 @@ const ListQuery = Type.Object({
 /**
  * Admin API for the outbox (GET /v1/webhooks/deliveries?status=failed, POST …/:id/retry) and
  * GET /v1/calls/:callSid/recording (the local file, or with RECORDING_STORE=s3://… once uploaded a
- * 302 to a presigned URL); all behind the admin token.
+ * 302 to a presigned URL); retries and recording reads are audited.
  */
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
-  const { outbox, dispatcher, recordings } = options;
-  app.addHook('preValidation', requireAdmin(options.access));
+  const { outbox, dispatcher, recordings, guard } = options;
+  guard.attach(app);
 
   app.get<{ Querystring: { status?: Delivery['status']; limit?: number } }>(
     '/v1/webhooks/deliveries',
-    { schema: { querystring: ListQuery } },
+    {
+      schema: { querystring: ListQuery },
+      preValidation: guard.require({ scope: 'read', action: 'webhooks.list', audited: false }),
+    },
     async (request) => {
       const list = (await outbox?.list(request.query.status ?? 'failed', request.query.limit ?? 100)) ?? [];
       return { deliveries: list.map(view) };
     },
   );
 
-  app.post<{ Params: { id: string } }>('/v1/webhooks/deliveries/:id/retry', async (request, reply) => {
-    const id = Number(request.params.id);
-    const delivery = Number.isInteger(id) ? await outbox?.get(id) : undefined;
-    if (!outbox || !delivery) throw new VoxlineError('VL_ERR_DELIVERY_NOT_FOUND', request.params.id);
-    if (!(await outbox.requeue(id, Date.now()))) {
-      throw new VoxlineError('VL_ERR_DELIVERY_NOT_FAILED', `delivery ${id} is ${delivery.status}`);
-    }
-    dispatcher?.notify([delivery.endpoint]);
-    return reply.code(202).send({ delivery: view((await outbox.get(id)) as Delivery) });
+  const retry = guard.require({
+    scope: 'admin',
+    action: 'webhook.retry',
+    audited: true,
+    target: (request) => `delivery:${(request.params as { id: string }).id}`,
   });
-
-  app.get<{ Params: { callSid: string } }>('/v1/calls/:callSid/recording', async (request, reply) => {
-    const { callSid } = request.params;
-    const path = recordings?.pathOf(callSid);
-    const call = options.registry.get(callSid);
-    if (call?.state === 'live' || recordings?.writing(callSid)) {
-      throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
-    }
-    // Not held here: a call live on another instance, or recorded to another instance's disk.
-    const stored = call ? undefined : await options.store?.getCall(callSid, options.now());
-    if (stored?.state === 'live') throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
-    const elsewhere =
-      stored?.recording && !stored.recording.uploaded && stored.recording.instance !== options.instance
-        ? stored.recording.instance
-        : undefined;
-    const size = path
-      ? await stat(path).then(
-          (s) => s.size,
-          () => undefined,
-        )
-      : undefined;
-    const uploads = recordings?.uploads;
-    if (path && size === undefined && uploads) {
-      // Uploaded (its local copy is deleted only once the object is confirmed): a short-lived
-      // presigned GetObject URL, after checking the object is there (a 404 here, not from the bucket).
-      const key = uploads.keyOf(callSid);
-      if (!(await uploads.store.head(key))) {
-        // Recorded on another instance, its upload not confirmed yet: it will be there.
-        if (elsewhere)
-          throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', `${callSid}: uploading from ${elsewhere}`);
-        throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+  app.post<{ Params: { id: string } }>(
+    '/v1/webhooks/deliveries/:id/retry',
+    { preValidation: retry },
+    async (request, reply) => {
+      const id = Number(request.params.id);
+      const delivery = Number.isInteger(id) ? await outbox?.get(id) : undefined;
+      if (!outbox || !delivery) throw new VoxlineError('VL_ERR_DELIVERY_NOT_FOUND', request.params.id);
+      guard.note(request, { callSid: delivery.callSid });
+      if (!(await outbox.requeue(id, Date.now()))) {
+        throw new VoxlineError('VL_ERR_DELIVERY_NOT_FAILED', `delivery ${id} is ${delivery.status}`);
       }
-      const url = await uploads.store.presignGet(key, `${callSid}.wav`);
-      return reply.header('cache-control', 'no-store').redirect(url, 302);
-    }
-    if (elsewhere && size === undefined) {
-      throw new VoxlineError('VL_ERR_RECORDING_ELSEWHERE', `${callSid} is recorded on ${elsewhere}`);
-    }
-    if (!path || size === undefined) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
-    // On local disk: the default store, or a recording whose upload is not confirmed yet.
-    return reply
-      .type('audio/wav')
-      .header('content-disposition', `attachment; filename="${callSid}.wav"`)
-      .send(createReadStream(path));
-  });
+      dispatcher?.notify([delivery.endpoint]);
+      return reply.code(202).send({ delivery: view((await outbox.get(id)) as Delivery) });
+    },
+  );
+
+  const readRecording = guard.require({ scope: 'recordings', action: 'recording.read', audited: true });
+  app.get<{ Params: { callSid: string } }>(
+    '/v1/calls/:callSid/recording',
+    { preValidation: readRecording },
+    async (request, reply) => {
+      const { callSid } = request.params;
+      const path = recordings?.pathOf(callSid);
+      const call = options.registry.get(callSid);
+      if (call?.state === 'live' || recordings?.writing(callSid)) {
+        throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
+      }
+      // Not held here: a call live on another instance, or recorded to another instance's disk.
+      const stored = call ? undefined : await options.store?.getCall(callSid, options.now());
+      if (stored?.state === 'live') throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', callSid);
+      const elsewhere =
+        stored?.recording && !stored.recording.uploaded && stored.recording.instance !== options.instance
+          ? stored.recording.instance
+          : undefined;
+      const size = path
+        ? await stat(path).then(
+            (s) => s.size,
+            () => undefined,
+          )
+        : undefined;
+      const uploads = recordings?.uploads;
+      if (path && size === undefined && uploads) {
+        // Uploaded (its local copy is deleted only once the object is confirmed): a short-lived
+        // presigned GetObject URL, after checking the object is there (a 404 here, not from the bucket).
+        const key = uploads.keyOf(callSid);
+        if (!(await uploads.store.head(key))) {
+          // Recorded on another instance, its upload not confirmed yet: it will be there.
+          if (elsewhere)
+            throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', `${callSid}: uploading from ${elsewhere}`);
+          throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+        }
+        const url = await uploads.store.presignGet(key, `${callSid}.wav`);
+        return reply.header('cache-control', 'no-store').redirect(url, 302);
+      }
+      if (elsewhere && size === undefined) {
+        throw new VoxlineError('VL_ERR_RECORDING_ELSEWHERE', `${callSid} is recorded on ${elsewhere}`);
+      }
+      if (!path || size === undefined) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+      // On local disk: the default store, or a recording whose upload is not confirmed yet.
+      return reply
+        .type('audio/wav')
+        .header('content-disposition', `attachment; filename="${callSid}.wav"`)
+        .send(createReadStream(path));
+    },
+  );
 }
 
 function view(d: Delivery) {

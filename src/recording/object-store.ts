@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -38,6 +39,8 @@ export interface ObjectStore {
   head(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>;
   /** A GetObject URL anyone holding it may use until it expires. */
   presignGet(key: string, filename: string): Promise<string>;
+  /** Erasure: DeleteObject (a key that is not there is no error). */
+  delete(key: string): Promise<void>;
   close(): void;
 }
 
@@ -123,6 +126,19 @@ export class S3ObjectStore implements ObjectStore {
       expiresIn: this.#options.urlTtlSeconds,
       signingDate: new Date(this.#clock.wallNow()),
     });
+  }
+
+  /**
+   * With Object Lock on the bucket (RECORDING_LOCK_DAYS), S3 keeps the locked version and this only
+   * adds a delete marker: the bytes stay until the retention ends (that is what the lock is for).
+   */
+  async delete(key: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key }));
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw storeError('DeleteObject', key, err);
+    }
   }
 
   close(): void {

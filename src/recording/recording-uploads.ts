@@ -19,6 +19,8 @@ export interface UploadJob {
 interface Job extends UploadJob {
   attempts: number;
   timer: TimerHandle | undefined;
+  /** The attempt in flight, if one is. */
+  attempt: Promise<void> | undefined;
 }
 
 const RECORDING_FILE = /^([A-Za-z0-9_-]{1,64})\.wav$/;
@@ -90,7 +92,7 @@ export class RecordingUploads {
       const at = this.#ready.indexOf(existing);
       if (at >= 0) this.#ready.splice(at, 1);
     }
-    const job: Job = { ...upload, attempts: 0, timer: undefined };
+    const job: Job = { ...upload, attempts: 0, timer: undefined, attempt: undefined };
     this.#jobs.set(upload.callSid, job);
     this.#ready.push(job);
     this.#pump();
@@ -120,6 +122,21 @@ export class RecordingUploads {
     return queued;
   }
 
+  /**
+   * Erasure: the call's upload leaves the queue, and an attempt in flight is waited for, so that
+   * nothing is put under its key after this resolves. True if there was one.
+   */
+  async cancel(callSid: string): Promise<boolean> {
+    const job = this.#jobs.get(callSid);
+    if (!job) return false;
+    this.#jobs.delete(callSid);
+    this.#clock.clearTimeout(job.timer);
+    const at = this.#ready.indexOf(job);
+    if (at >= 0) this.#ready.splice(at, 1);
+    await job.attempt?.catch(() => undefined);
+    return true;
+  }
+
   /** Stops retries and aborts uploads in flight (their files stay, for the next start). */
   stop(): void {
     this.#stop.abort();
@@ -132,7 +149,8 @@ export class RecordingUploads {
     while (this.#running < this.#options.concurrency && this.#ready.length > 0) {
       const job = this.#ready.shift() as Job;
       this.#running++;
-      void this.#attempt(job).finally(() => {
+      job.attempt = this.#attempt(job).finally(() => {
+        job.attempt = undefined;
         this.#running--;
         this.#pump();
       });

@@ -28,6 +28,11 @@ export class OutboxAppends {
     return this.#group.submit({ callSid, type, data, endpoints, now }) as Promise<WebhookEvent<T>>;
   }
 
+  /** Resolves once every append made so far is committed (or has failed). */
+  settled(): Promise<void> {
+    return this.#group.drain();
+  }
+
   /** Refuses new appends and waits for the ones made; false if it was closed already. */
   async close(): Promise<boolean> {
     if (this.#closed) return false;

@@ -94,5 +94,10 @@ export interface OutboxStore {
   counts(): Promise<{ endpoint: string; status: DeliveryStatus; n: number }[]>;
   /** Retention: finished events created and finished before `cutoff` go, in short batches. */
   prune(cutoff: number, options?: { batchSize?: number; signal?: AbortSignal }): Promise<PruneResult>;
+  /**
+   * Erasure: every event of the call, pending or not, with its deliveries and the call's sequence
+   * row, once the appends already made are committed (so none of them lands after).
+   */
+  eraseCall(callSid: string): Promise<PruneResult>;
   close(): Promise<void>;
 }

@@ -52,6 +52,7 @@ export class Outbox {
   readonly #claim: (endpoint: string, now: number, limit: number, lease: Lease) => Delivery[];
   readonly #claimNext: (endpoint: string, callSid: string, now: number, lease: Lease) => Delivery | undefined;
   readonly #deliveredThenNext: (id: number, now: number, next: NextClaim) => Delivery | undefined;
+  readonly #erase: (callSid: string) => PruneResult;
 
   constructor(path: string, sync: OutboxSync = 'full') {
     this.#db = new Database(path);
@@ -163,6 +164,16 @@ export class Outbox {
       this.#statements.delivered.run({ now, id });
       return this.#claimNext(next.endpoint, next.callSid, now, next.lease);
     });
+    const erase = {
+      deliveries: books.prepare('DELETE FROM deliveries WHERE call_sid = ?'),
+      events: books.prepare('DELETE FROM events WHERE call_sid = ?'),
+      sequence: books.prepare('DELETE FROM call_seq WHERE call_sid = ?'),
+    };
+    this.#erase = books.transaction((callSid: string) => ({
+      deliveries: erase.deliveries.run(callSid).changes,
+      events: erase.events.run(callSid).changes,
+      sequences: erase.sequence.run(callSid).changes,
+    }));
     this.#pruneBatch = books.transaction((cutoff: number, limit: number, after: PruneCursor) =>
       this.#prune(cutoff, limit, after),
     );
@@ -301,6 +312,11 @@ export class Outbox {
       ...result,
       next: last && rows.length === limit ? { createdAt: last.createdAt, rowid: last.rowid } : undefined,
     };
+  }
+
+  /** Erasure: the call's events, pending or not, their deliveries and its sequence row, in one transaction. */
+  eraseCall(callSid: string): PruneResult {
+    return this.#erase(callSid);
   }
 
   close(): void {

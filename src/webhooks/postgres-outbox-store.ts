@@ -120,6 +120,12 @@ const SQL = {
               ORDER BY e.created_at, e.id LIMIT $4`,
   pruneDeliveries: 'DELETE FROM deliveries WHERE event_id = ANY($1::text[])',
   pruneEvents: 'DELETE FROM events WHERE id = ANY($1::text[])',
+  // Erasure, one statement: the foreign key (NO ACTION) is checked at its end, when both are gone.
+  erase: `WITH d AS (DELETE FROM deliveries WHERE call_sid = $1 RETURNING 1),
+          e AS (DELETE FROM events WHERE call_sid = $1 RETURNING 1),
+          s AS (DELETE FROM call_seq WHERE call_sid = $1 RETURNING 1)
+          SELECT (SELECT count(*) FROM d)::int AS deliveries, (SELECT count(*) FROM e)::int AS events,
+            (SELECT count(*) FROM s)::int AS sequences`,
   pruneSequences: `DELETE FROM call_seq c WHERE c.call_sid = ANY($1::text[])
                    AND NOT EXISTS (SELECT 1 FROM events WHERE call_sid = c.call_sid)`,
 } as const;
@@ -335,6 +341,12 @@ export class PostgresOutboxStore implements OutboxStore {
       if (!last || scanned.length < limit) return total;
       after = { createdAt: last.createdAt, id: last.id };
     }
+  }
+
+  async eraseCall(callSid: string): Promise<PruneResult> {
+    await this.#appends.settled();
+    const { rows } = await this.#query<PruneResult>('erase', [callSid]);
+    return rows[0] ?? { events: 0, deliveries: 0, sequences: 0 };
   }
 
   /** Commits what was appended, then closes the pool (the store owns it). */

@@ -85,6 +85,11 @@ export class SqliteOutboxStore implements OutboxStore {
     return this.#outbox.prune(cutoff, options);
   }
 
+  async eraseCall(callSid: string): Promise<PruneResult> {
+    await this.#appends.settled();
+    return this.#outbox.eraseCall(callSid);
+  }
+
   /** Commits what was appended before closing: an event resolved as stored is stored. */
   async close(): Promise<void> {
     if (await this.#appends.close()) this.#outbox.close();

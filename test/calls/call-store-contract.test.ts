@@ -224,6 +224,23 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
       await store.close();
     },
   );
+  run(
+    'erasure deletes one call’s record and every transcript event of it, and nothing of another call',
+    async () => {
+      const store = await (await place())();
+      for (const sid of ['CAgone', 'CAkept']) {
+        await store.saveCall(snapshot(sid, 'ended', T, T + 5_000), 'a', T + 5_000);
+        await store.addTranscriptEvent(sid, final(1, 'hello'));
+        await store.addTranscriptEvent(sid, final(2, 'bye'));
+      }
+      expect(await store.eraseCall('CAgone')).toEqual({ calls: 1, transcriptEvents: 2 });
+      expect(await store.getCall('CAgone', T)).toBeUndefined();
+      expect(await store.transcript('CAgone', 0)).toBeUndefined();
+      expect((await store.transcript('CAkept', 0))?.events).toHaveLength(2);
+      expect(await store.eraseCall('CAgone')).toEqual({ calls: 0, transcriptEvents: 0 });
+      await store.close();
+    },
+  );
 });
 
 describe.skipIf(!hasPostgres)('the PostgreSQL call store followed from another instance', () => {

@@ -20,10 +20,17 @@ const SCRIPT = [
   'email me at ana dot lopez at example dot com',
   'mi tarjeta es cinco cinco cero cero, cero cero cero cero, cero cero cero cero, cero cero cero cuatro',
 ];
-/** Nothing of these may be left anywhere voxline writes or sends. */
+/**
+ * Nothing of these may be left anywhere voxline writes or sends. The digit groups are looked for
+ * as the model wrote them (with their spaces) and run together: a bare "1111" also turns up by
+ * chance in timestamps and binary pages of the database (it did, once in CI).
+ */
 const SECRETS = [
-  '4111',
-  '1111',
+  'is 4111',
+  '4111 1111',
+  '1111 1111',
+  '41111111',
+  '11111111',
   'twelve twenty six',
   'seven three seven',
   'lopez',
@@ -44,7 +51,10 @@ afterEach(async () => {
 
 function leaks(where: string, text: string): string[] {
   const lower = text.toLowerCase();
-  return SECRETS.filter((s) => lower.includes(s)).map((s) => `${where}: ${s}`);
+  return SECRETS.filter((s) => lower.includes(s)).map((s) => {
+    const at = lower.indexOf(s);
+    return `${where}: ${s} in ${JSON.stringify(text.slice(Math.max(0, at - 40), at + s.length + 40))}`;
+  });
 }
 
 describe('REDACT=all: a call that reads out a card, its expiry and CVV, an email, and types a PIN', () => {

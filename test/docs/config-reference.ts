@@ -40,6 +40,7 @@ const CORE_TITLE = 'Server, Twilio, media and calls';
 const DERIVED_DEFAULTS: Readonly<Record<string, string>> = {
   ENV_FILE: '`.env`',
   PUBLIC_URL: '`http://localhost:$PORT`',
+  AUDIT_RETENTION_DAYS: '`CALL_RETENTION_DAYS`',
   SIP_PUBLIC_HOST: '`SIP_BIND`',
   SIP_ROUTES: '`*=transcribe`',
   ASR_ENGINE: '`vllm` if `VLLM_URL` is set, else `mistral` if `MISTRAL_API_KEY` is, else `local`',
@@ -79,7 +80,14 @@ export const DETAILS: Readonly<Record<string, string>> = {
   MAX_LIVE_CALLS: 'further media streams are refused with 503',
   CALL_HISTORY_LIMIT: 'ended calls kept for `/v1/calls`',
   SHUTDOWN_DRAIN_MS: 'on SIGTERM, how long live calls may run on before they are closed (1001)',
-  ADMIN_TOKEN: 'bearer token required by `/v1` (at least 16 characters); open if unset, with a warning',
+  ADMIN_TOKEN:
+    'bearer token for `/v1` with every scope, and the console sign-in (at least 16 characters); with neither it nor `API_TOKENS`, `/v1` is open, with a warning',
+  API_TOKENS:
+    'scoped bearer tokens, comma-separated `name:scope+scope:sha256hex` entries (scopes `read`, `recordings`, `admin`); only the SHA-256 of each token is configured: `npm run token:new -- name read+recordings` prints a new token and its entry (see [Compliance](compliance.md#access-control-and-audit))',
+  AUDIT_RETENTION_DAYS:
+    'audit log entries (reads of transcripts and recordings, admin actions, refusals) are deleted this many days after they were written; checked at start and hourly. Often set longer than `CALL_RETENTION_DAYS`',
+  AUDIT_MAX_ENTRIES:
+    'most audit log entries kept: beyond it the oldest are deleted at the hourly prune, with a warning',
   SIP_PORT:
     'SIP port, UDP and TCP (off when unset; `0` picks a free one) — see [SIP, SIPREC and Asterisk](carriers/sip.md)',
   SIP_BIND: 'address SIP and RTP listen on',

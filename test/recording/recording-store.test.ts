@@ -178,6 +178,9 @@ class FlakyStore implements ObjectStore {
   async presignGet(): Promise<string> {
     return 'http://store/x';
   }
+  async delete(key: string): Promise<void> {
+    this.objects.delete(key);
+  }
   close(): void {}
 }
 
@@ -215,6 +218,39 @@ describe('RecordingUploads', () => {
     await eventually(() => expect(existsSync(file.path)).toBe(false));
     expect(uploads.pending('CA1')).toBe(false);
     expect(store.objects.get('p/CA1.wav')).toMatchObject({ bytes: file.bytes, metadataSha256: file.sha256 });
+    expect(clock.pending).toBe(0);
+  });
+
+  it('cancel (an erasure) drops a waiting retry, and waits for an attempt in flight: nothing is put after', async () => {
+    const clock = new ManualClock();
+    const store = new FlakyStore(clock, 1);
+    const uploads = new RecordingUploads(store, options, pino({ level: 'silent' }), clock, () => 1);
+    uploads.enqueue({ callSid: 'CA1', ...recordingFile() });
+    await eventually(() => expect(clock.pending).toBe(1)); // the first put failed: a retry waits
+    expect(await uploads.cancel('CA1')).toBe(true);
+    expect(uploads.pending('CA1')).toBe(false);
+    expect(clock.pending).toBe(0);
+    await clock.advance(60_000);
+    expect(store.puts).toHaveLength(1);
+
+    let finishPut!: () => void;
+    store.put = async () => {
+      store.puts.push(clock.now());
+      await new Promise<void>((resolve) => {
+        finishPut = resolve;
+      });
+    };
+    uploads.enqueue({ callSid: 'CA2', ...recordingFile() });
+    await eventually(() => expect(store.puts).toHaveLength(2));
+    let cancelled = false;
+    const cancelling = uploads.cancel('CA2').then(() => {
+      cancelled = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cancelled).toBe(false); // the put in flight is not over yet
+    finishPut();
+    await cancelling;
+    expect(await uploads.cancel('CA2')).toBe(false);
     expect(clock.pending).toBe(0);
   });
 

@@ -276,6 +276,24 @@ describe.each(kinds)('the %s outbox store', (_name, available, place) => {
     expect(await reopened.counts()).toEqual([{ endpoint: 'e', status: 'pending', n: 50 }]);
     await reopened.close();
   });
+  run(
+    'erasure deletes every event of one call, pending or not, with its deliveries and numbering, after the appends already made',
+    async () => {
+      const store = await (await place()).open();
+      await store.append('CAgone', 'dtmf', dtmf, ['e', 'f'], T);
+      const [head] = await store.claimDue('e', T, 1, lease('a'));
+      await store.markDelivered(head.id, T);
+      await store.append('CAkept', 'dtmf', dtmf, ['e'], T);
+      // Not awaited: erasure waits for it to be committed, so it cannot land after.
+      const late = store.append('CAgone', 'transcript.partial', partial, ['e'], T);
+      expect(await store.eraseCall('CAgone')).toEqual({ events: 2, deliveries: 3, sequences: 1 });
+      await late;
+      expect(await store.counts()).toEqual([{ endpoint: 'e', status: 'pending', n: 1 }]);
+      expect((await store.list('pending', 10)).map((d) => d.callSid)).toEqual(['CAkept']);
+      expect(await store.eraseCall('CAgone')).toEqual({ events: 0, deliveries: 0, sequences: 0 });
+      await store.close();
+    },
+  );
 });
 
 describe.skipIf(!hasPostgres)('the PostgreSQL outbox shared by several instances', () => {

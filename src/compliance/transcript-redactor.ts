@@ -54,7 +54,7 @@ export class TranscriptRedactor {
   }
 
   push(event: TranscriptEvent): void {
-    if (this.#ended || event.type === 'error') {
+    if (event.type === 'error') {
       this.#emit(event);
       return;
     }
@@ -62,10 +62,10 @@ export class TranscriptRedactor {
     else this.#final(event);
   }
 
-  /** Releases every held final (the call is over). */
+  /** Releases every held final (the call is over); anything later is redacted, never held. */
   flush(): void {
-    for (const leg of [...this.#held.keys()]) this.#release(leg);
     this.#ended = true;
+    for (const leg of [...this.#held.keys()]) this.#release(leg);
   }
 
   #partial(event: PartialEvent): void {
@@ -112,7 +112,7 @@ export class TranscriptRedactor {
 
   /** A final whose own spans are known: out now, or held while it ends in digits. */
   #settle(event: FinalEvent, tokens: string[], spans: Span[], cardSeen: boolean): void {
-    if (this.#policy.holdMs > 0 && mayContinue(tokens, spans)) {
+    if (this.#policy.holdMs > 0 && !this.#ended && mayContinue(tokens, spans)) {
       this.#held.set(event.leg, { event, tokens, timer: this.#arm(event.leg) });
       return;
     }

@@ -131,4 +131,14 @@ describe('TranscriptRedactor: redaction before anything is kept or sent', () => 
     redactor.flush();
     expect(texts(out)).toEqual(['x', 'my number is [PHONE]']);
   });
+
+  it('after flush, a late event is still redacted (before, it passed in clear), and a final ending in digits goes out at once', () => {
+    const { clock, out, redactor } = setup();
+    redactor.flush();
+    redactor.push(partial(1, 'card 4111 1111 1111 1111 ok', 0));
+    redactor.push(final(1, 'card 4111 1111 1111 1111 ok', 0));
+    redactor.push(final(2, 'my account is 4111 1111', 5_000));
+    expect(texts(out)).toEqual(['card [CARD_NUMBER] ok', 'card [CARD_NUMBER] ok', 'my account is [PHONE]']);
+    expect(clock.pending).toBe(0);
+  });
 });

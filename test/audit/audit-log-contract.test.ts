@@ -1,14 +1,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuditLog, AuditRecord } from '../../src/audit/audit-log.js';
 import { PostgresAuditLog } from '../../src/audit/postgres-audit-log.js';
 import { SqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { PostgresCallStore } from '../../src/calls/postgres-call-store.js';
 import { SqliteCallStore } from '../../src/calls/sqlite-call-store.js';
 import { openPool } from '../../src/store/postgres.js';
-import { hasPostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { hasPostgres, storeContract } from '../helpers/postgres.js';
 
 /* One contract, both audit logs: entries in order, completed once, filtered, paged, bounded, durable. */
 
@@ -33,32 +33,12 @@ function record(overrides: Partial<AuditRecord> = {}): AuditRecord {
   };
 }
 
-let postgres: TestPostgres | undefined;
-beforeAll(async () => {
-  if (hasPostgres) postgres = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await postgres?.stop();
-});
-
-const kinds: [string, boolean, () => Promise<() => Promise<AuditLog>>][] = [
-  [
-    'SQLite',
-    true,
-    async () => {
-      const path = join(mkdtempSync(join(tmpdir(), 'voxline-audit-')), 'calls.db');
-      return async () => new SqliteAuditLog(path);
-    },
-  ],
-  [
-    'PostgreSQL',
-    hasPostgres,
-    async () => {
-      const url = await (postgres as TestPostgres).database();
-      return () => PostgresAuditLog.open(openPool(url, 2));
-    },
-  ],
-];
+const { kinds, database } = storeContract<AuditLog>(
+  'audit',
+  (path) => new SqliteAuditLog(path),
+  (pool) => PostgresAuditLog.open(pool),
+  2,
+);
 
 describe.each(kinds)('the %s audit log', (_name, available, place) => {
   const run = available ? it : it.skip;
@@ -145,7 +125,7 @@ describe('the audit log shares its database with the call records', () => {
   it.skipIf(!hasPostgres)(
     'PostgreSQL: its migration and the calls’ go into one migrations table',
     async () => {
-      const url = await (postgres as TestPostgres).database();
+      const url = await database();
       const calls = await PostgresCallStore.open(openPool(url, 2));
       const log = await PostgresAuditLog.open(openPool(url, 2));
       const pool = openPool(url, 1);

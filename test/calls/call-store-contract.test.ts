@@ -1,14 +1,11 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CallSnapshot } from '../../src/calls/call.js';
 import type { CallFeedEvent, CallStore } from '../../src/calls/call-store.js';
 import { PostgresCallStore } from '../../src/calls/postgres-call-store.js';
 import { SqliteCallStore } from '../../src/calls/sqlite-call-store.js';
 import { openPool } from '../../src/store/postgres.js';
 import type { SequencedEvent } from '../../src/transcripts/call-transcript.js';
-import { hasPostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { hasPostgres, storeContract } from '../helpers/postgres.js';
 
 /* One contract, both call stores: records, transcripts, staleness, retention, following. */
 
@@ -57,32 +54,12 @@ function final(seq: number, text: string): SequencedEvent {
   } as unknown as SequencedEvent;
 }
 
-let postgres: TestPostgres | undefined;
-beforeAll(async () => {
-  if (hasPostgres) postgres = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await postgres?.stop();
-});
-
-const kinds: [string, boolean, () => Promise<() => Promise<CallStore>>][] = [
-  [
-    'SQLite',
-    true,
-    async () => {
-      const path = join(mkdtempSync(join(tmpdir(), 'voxline-calls-')), 'calls.db');
-      return async () => new SqliteCallStore(path);
-    },
-  ],
-  [
-    'PostgreSQL',
-    hasPostgres,
-    async () => {
-      const url = await (postgres as TestPostgres).database();
-      return () => PostgresCallStore.open(openPool(url, 4));
-    },
-  ],
-];
+const { kinds, database } = storeContract<CallStore>(
+  'calls',
+  (path) => new SqliteCallStore(path),
+  (pool) => PostgresCallStore.open(pool),
+  4,
+);
 
 describe.each(kinds)('the %s call store', (_name, available, place) => {
   const run = available ? it : it.skip;
@@ -245,7 +222,7 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
 
 describe.skipIf(!hasPostgres)('the PostgreSQL call store followed from another instance', () => {
   it('hears each new final as the holder stores it, partials live, then the end, in order', async () => {
-    const url = await (postgres as TestPostgres).database();
+    const url = await database();
     const holder = await PostgresCallStore.open(openPool(url, 2));
     const other = await PostgresCallStore.open(openPool(url, 2));
     await holder.saveCall(snapshot('CA1', 'live'), 'a', T);

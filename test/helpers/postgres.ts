@@ -1,8 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { openPool } from '../../src/store/postgres.js';
 
 /**
  * A throwaway PostgreSQL server for tests (Debian `postgresql`, installed by .ci/run): `initdb` and
@@ -109,5 +111,50 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
       );
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** A store contract's places: a fresh SQLite file, and a fresh database on this file's server. */
+export type StoreKind<T> = [name: string, available: boolean, place: () => Promise<() => Promise<T>>];
+
+/**
+ * Starts one PostgreSQL server for the test file (where one is installed) and gives the two
+ * places a store contract runs on, plus `database()` for tests of their own on that server.
+ * Call it at the top of the file: it registers the server's beforeAll and afterAll.
+ */
+export function storeContract<T>(
+  prefix: string,
+  sqlite: (path: string) => T | Promise<T>,
+  postgres: (pool: pg.Pool) => Promise<T>,
+  poolSize: number,
+): { kinds: StoreKind<T>[]; database: () => Promise<string> } {
+  let server: TestPostgres | undefined;
+  beforeAll(async () => {
+    if (hasPostgres) server = await startPostgres();
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const database = () => (server as TestPostgres).database();
+  return {
+    database,
+    kinds: [
+      [
+        'SQLite',
+        true,
+        async () => {
+          const path = join(mkdtempSync(join(tmpdir(), `voxline-${prefix}-`)), 'calls.db');
+          return async () => sqlite(path);
+        },
+      ],
+      [
+        'PostgreSQL',
+        hasPostgres,
+        async () => {
+          const url = await database();
+          return () => postgres(openPool(url, poolSize));
+        },
+      ],
+    ],
   };
 }

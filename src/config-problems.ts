@@ -10,7 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 /** Variables whose values are credentials (never shown in an error). */
 export function isSecretName(name: string): boolean {
   // A database URL carries its password.
-  return /(TOKEN|_KEY|SECRET|PASSWORD)$/.test(name) || name === 'DATABASE_URL';
+  return /(TOKENS?|_KEYS?|SECRET|PASSWORD)$/.test(name) || name === 'DATABASE_URL';
 }
 
 /** `got "verbose"`, or for a secret `got 12 characters`. */

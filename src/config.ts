@@ -16,6 +16,11 @@ import {
   redactionConfigFrom,
 } from './compliance/redaction-config.js';
 import { credentialProblems, schemaProblems } from './config-problems.js';
+import {
+  type EncryptionConfig,
+  EncryptionEnvProperties,
+  encryptionConfigFrom,
+} from './crypto/encryption-config.js';
 import { VoxlineError } from './errors.js';
 import { isHttpUrl } from './http-url.js';
 import {
@@ -129,6 +134,7 @@ export const EnvSchema = Type.Object({
   ...AsrEnvProperties,
   ...WebhookEnvProperties,
   ...RecordingStoreEnvProperties,
+  ...EncryptionEnvProperties,
   ...AgentEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
@@ -181,6 +187,8 @@ export interface Config {
   readonly webhooks: WebhookConfig;
   /** Where finished recordings are uploaded (RECORDING_STORE=s3://…); undefined: local disk only. */
   readonly recordingStore: RecordingStoreConfig;
+  /** Encryption at rest (ENCRYPTION_KEY); undefined: recordings and transcripts are stored in clear. */
+  readonly encryption: EncryptionConfig | undefined;
   readonly outbox: {
     /** Finished events (delivered or dead-lettered) are kept this long, in days (may be fractional). */
     readonly retentionDays: number;
@@ -243,7 +251,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const agent = agentConfigFrom(e);
   const recordingStore = recordingStoreConfigFrom(e);
   const access = accessConfigFrom(e);
-  for (const part of [sip, audioSocket, redaction, asr, webhooks, agent, recordingStore, access])
+  const encryption = encryptionConfigFrom(e);
+  for (const part of [sip, audioSocket, redaction, asr, webhooks, agent, recordingStore, access, encryption])
     problems.push(...part.problems);
   if (problems.length > 0) throw configError(problems, failed, schemaFailures);
 
@@ -316,6 +325,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     asr: asr.value,
     webhooks: webhooks.value,
     recordingStore: recordingStore.value,
+    encryption: encryption.value,
     outbox: { retentionDays: e.OUTBOX_RETENTION_DAYS },
     database: e.DATABASE_URL ? { url: e.DATABASE_URL } : undefined,
     instanceId: e.INSTANCE_ID,

@@ -75,6 +75,23 @@ export const ERRORS = {
     retryable: true,
     message: 'the recording store (S3) failed or could not be reached',
   },
+  VL_ERR_ENCRYPTION_KEY: {
+    status: 500,
+    retryable: false,
+    message:
+      'the master key that sealed this data is not configured (ENCRYPTION_KEY, ENCRYPTION_RETIRED_KEYS)',
+  },
+  VL_ERR_DECRYPTION: {
+    status: 500,
+    retryable: false,
+    message: 'encrypted data did not authenticate: a wrong key, or the bytes were changed',
+  },
+  VL_ERR_SEALED_TRUNCATED: {
+    status: 500,
+    retryable: false,
+    message:
+      'an encrypted file ends before its last segment: it was cut short (a crash while writing, or a partial copy)',
+  },
   VL_ERR_MODEL_UNAVAILABLE: {
     status: 503,
     retryable: true,

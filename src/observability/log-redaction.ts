@@ -57,6 +57,8 @@ const CONFIG_SECRETS = [
   // HTTP tools' headers are there to carry credentials (Authorization, X-Api-Key, …).
   'agent.tools[*].headers',
   'webhooks.endpoints[*].secrets',
+  'encryption.current.base64',
+  'encryption.retired[*].base64',
 ] as const;
 
 function join(holder: string, key: string): string {

@@ -35,6 +35,9 @@ class CountingStream implements SttStream {
     return Promise.resolve();
   }
   close(): void {}
+  pendingFromMs(): undefined {
+    return undefined;
+  }
 }
 
 /**

@@ -48,6 +48,11 @@ export class FrameRing {
     return true;
   }
 
+  /** Call-clock start of the oldest frame, or undefined when empty. */
+  oldestStartMs(): number | undefined {
+    return this.#count === 0 ? undefined : this.#startMs[this.#first];
+  }
+
   /** Call-clock end of the oldest frame, or undefined when empty. */
   oldestEndMs(): number | undefined {
     if (this.#count === 0) return undefined;

@@ -115,6 +115,18 @@ export class LegTranscriber implements LegConsumer {
     else this.#hold(frame);
   }
 
+  /**
+   * Call-clock start of the oldest audio of this leg that may still be transcribed: held for the
+   * VAD or as pre-roll, or sent and waiting for its final. Undefined when every frame pushed so far
+   * is settled (transcribed, or judged silent and dropped).
+   */
+  pendingFromMs(): number | undefined {
+    const held = this.#preroll.oldestStartMs();
+    const sent = this.#stt.pendingFromMs();
+    if (held === undefined) return sent;
+    return sent === undefined ? held : Math.min(held, sent);
+  }
+
   end(): void {
     if (this.#ending) return;
     this.#ending = true;

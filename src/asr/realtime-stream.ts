@@ -121,6 +121,10 @@ export abstract class RealtimeStream implements SttStream {
     });
   }
 
+  pendingFromMs(): number | undefined {
+    return this.#queue.head?.startMs;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -46,6 +46,11 @@ export interface SttStream {
   endInput(): Promise<void>;
   /** Stops now; audio not yet transcribed is counted as lost. */
   close(): void;
+  /**
+   * Call-clock start of the oldest audio this stream took whose final is not out yet (undefined:
+   * none). What a redacting recorder waits for before it writes that audio.
+   */
+  pendingFromMs(): number | undefined;
   readonly stats: SttStreamStats;
 }
 

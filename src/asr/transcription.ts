@@ -112,6 +112,8 @@ export function transcriptionConsumer(
       clock: call.scope.clock,
     };
     const transcriber = new LegTranscriber(stt, vad, options, log);
+    // A redacted recording writes this leg's audio only once its transcript is final.
+    call.audioRedaction?.hold(leg.label, () => transcriber.pendingFromMs());
     call.scope.defer(() => {
       transcriber.end();
       return transcriber.done;

@@ -50,7 +50,10 @@ export class CallRegistry implements CallCounts {
   #privacy(start: CallStart): CallPrivacy {
     const { redaction } = this.#options;
     if (!redaction) return { dtmf: false };
-    return { transcript: callRedaction(redaction, start.customParameters), dtmf: redaction.dtmf };
+    const transcript = callRedaction(redaction, start.customParameters);
+    // The recording is redacted of whatever the transcript or the key presses are.
+    const audio = transcript || redaction.dtmf ? redaction.audio : undefined;
+    return { transcript, dtmf: redaction.dtmf, audio };
   }
 
   get draining(): boolean {

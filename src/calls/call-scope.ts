@@ -13,6 +13,7 @@ export class CallScope {
   readonly #controller = new AbortController();
   readonly #tasks = new Set<Promise<void>>();
   readonly #cleanups: Cleanup[] = [];
+  readonly #lastCleanups: Cleanup[] = [];
   readonly #log: FastifyBaseLogger;
   readonly #onFailure: (err: unknown) => void;
   readonly #clock: Clock;
@@ -85,6 +86,15 @@ export class CallScope {
   }
 
   /**
+   * A cleanup that runs after every `defer`red one (these too newest first): for what must see the
+   * call's last words, such as the recorder, which writes audio only once its transcript is final.
+   */
+  deferLast(cleanup: Cleanup): void {
+    if (this.closed) throw new Error('scope is closed');
+    this.#lastCleanups.push(cleanup);
+  }
+
+  /**
    * A timer that is unref'd and cleared when the scope closes (or by `clearTimer`); a throw in it
    * is contained. Once the scope is closing it is never started.
    */
@@ -137,7 +147,7 @@ export class CallScope {
   async #shutdown(reason: string, timeoutMs: number): Promise<void> {
     this.#controller.abort(new Error(reason));
     for (const timer of [...this.#timers]) this.clearTimer(timer);
-    for (const cleanup of this.#cleanups.reverse()) {
+    for (const cleanup of [...this.#cleanups.reverse(), ...this.#lastCleanups.reverse()]) {
       try {
         await cleanup();
       } catch (err) {

@@ -7,6 +7,8 @@ import type {
 } from '../agent/agent-summary.js';
 import type { CallStart, CallTransport, OutboundAudio, Participant } from '../carriers/carrier.js';
 import { type Clock, systemClock } from '../clock.js';
+import { AudioRedaction, type AudioRedactionOptions } from '../compliance/audio-redaction.js';
+import { maskRedactedWords } from '../compliance/transcript-masks.js';
 import type { RedactionPolicy } from '../compliance/transcript-redactor.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallLog, type DtmfRecord, type StatusRecord } from './call-log.js';
@@ -30,13 +32,20 @@ export interface CallObserver {
   paused?(call: Call, change: { readonly paused: boolean; readonly atMs: number; readonly by: string }): void;
 }
 
-/** What a call keeps out of its transcript and key presses (REDACT, DTMF_REDACT). */
+/** What a call keeps out of its transcript, key presses and recording (REDACT, DTMF_REDACT, REDACT_AUDIO). */
 export interface CallPrivacy {
   readonly transcript?: RedactionPolicy;
   readonly dtmf: boolean;
+  /** The recording is masked over redacted spans and key-press tones. */
+  readonly audio?: AudioRedactionOptions;
 }
 
 const NO_REDACTION: CallPrivacy = { dtmf: false };
+
+/** A key press told out of band is masked from this long before the moment it was told… */
+const DTMF_GUARD_MS = 500;
+/** …to this long after (a tone still sounding). */
+const DTMF_TAIL_MS = 300;
 
 /** One live (or recently ended) call: its legs, its scope, and what went wrong on the wire. */
 export class Call {
@@ -53,6 +62,8 @@ export class Call {
   readonly speech = new SpeechActivity();
   /** What voxline plays into the call (agent mode), for the recorder. */
   readonly played: PlayedAudio;
+  /** With REDACT_AUDIO: where each leg's recording is masked, and what holds its audio back. */
+  readonly audioRedaction: AudioRedaction | undefined;
   readonly #clock: Clock;
   readonly #startedAtPerf: number;
   #state: CallState = 'live';
@@ -128,6 +139,27 @@ export class Call {
         ),
       );
     }
+    this.audioRedaction = privacy.audio ? this.#redactAudio(privacy.audio) : undefined;
+  }
+
+  #redactAudio(options: AudioRedactionOptions): AudioRedaction {
+    const redaction = new AudioRedaction(options);
+    const labels = [...this.#legs.values()].map((leg) => leg.label);
+    maskRedactedWords(this.transcript, redaction, labels);
+    if (this.#redactDtmf) {
+      // A key press is told after its tone began: the leg's last DTMF_GUARD_MS stay held.
+      for (const leg of this.#legs.values()) {
+        redaction.hold(leg.label, () => {
+          if (this.#state === 'ended') return undefined; // every key press is in
+          const at = leg.stats().positionMs;
+          return at === null ? undefined : at - DTMF_GUARD_MS;
+        });
+      }
+    }
+    // Registered first, so it runs after every leg's transcriber has finished (cleanups run newest
+    // first) and before the recorder closes (deferLast): held-back finals mask the audio in time.
+    this.scope.defer(() => this.transcript.settle());
+    return redaction;
   }
 
   /** The call's legs by track; read-only (legs are fixed at open). */
@@ -301,8 +333,11 @@ export class Call {
       digit: this.#redactDtmf || this.paused ? '*' : digit,
       atMs: this.legs.get(track)?.stats().positionMs ?? null,
     };
-    if (!this.#log.addDtmf(record)) return;
     const leg = this.legs.get(track)?.label ?? track;
+    if (this.#redactDtmf && record.atMs !== null)
+      // Its tone is in the audio around the moment it was told (RFC 4733 and Twilio tell it late).
+      this.audioRedaction?.mask(leg, record.atMs - DTMF_GUARD_MS, record.atMs + DTMF_TAIL_MS, 'dtmf');
+    if (!this.#log.addDtmf(record)) return;
     this.#notify((o) => o.dtmf?.(this, { ...record, leg }));
   }
 

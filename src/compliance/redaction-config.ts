@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { commaList } from '../comma-list.js';
 import type { ConfigPart } from '../config-part.js';
+import type { AudioRedactionOptions } from './audio-redaction.js';
 import { ENTITY_KINDS, type EntityKind } from './find-entities.js';
 import type { RedactionPolicy } from './transcript-redactor.js';
 
@@ -10,6 +11,8 @@ export interface RedactionConfig {
   readonly holdMs: number;
   /** Key presses recorded as `*`. */
   readonly dtmf: boolean;
+  /** What recordings put over redacted spans and key-press tones; undefined: REDACT_AUDIO=off. */
+  readonly audio: AudioRedactionOptions | undefined;
 }
 
 /** The call parameter (Twilio `<Parameter>`, a browser call's `parameters`) that asks for more. */
@@ -30,12 +33,26 @@ export const RedactionEnvProperties = {
   DTMF_REDACT: Type.Optional(
     Type.Boolean({ description: 'key presses recorded and sent as * (default: on when REDACT is set)' }),
   ),
+  REDACT_AUDIO: Type.Union([Type.Literal('silence'), Type.Literal('tone'), Type.Literal('off')], {
+    default: 'silence',
+    description:
+      'with redaction on, what the recording has over each redacted span and key-press tone: silence, a 1 kHz tone, or off (the audio is kept)',
+  }),
+  REDACT_AUDIO_MAX_HOLD_MS: Type.Integer({
+    minimum: 1_000,
+    maximum: 600_000,
+    default: 30_000,
+    description:
+      'audio redaction holds each leg’s audio in memory until its transcript is final; audio still unsettled after this long is written silenced (fail closed)',
+  }),
 };
 
 interface RedactionEnv {
   REDACT: string;
   REDACT_HOLD_MS: number;
   DTMF_REDACT?: boolean;
+  REDACT_AUDIO: 'silence' | 'tone' | 'off';
+  REDACT_AUDIO_MAX_HOLD_MS: number;
 }
 
 export function redactionConfigFrom(e: RedactionEnv): ConfigPart<RedactionConfig> {
@@ -44,7 +61,15 @@ export function redactionConfigFrom(e: RedactionEnv): ConfigPart<RedactionConfig
     (k) => `REDACT: unknown kind ${JSON.stringify(k)} (${ENTITY_KINDS.join(', ')}, all)`,
   );
   return {
-    value: { kinds, holdMs: e.REDACT_HOLD_MS, dtmf: e.DTMF_REDACT ?? kinds.length > 0 },
+    value: {
+      kinds,
+      holdMs: e.REDACT_HOLD_MS,
+      dtmf: e.DTMF_REDACT ?? kinds.length > 0,
+      audio:
+        e.REDACT_AUDIO === 'off'
+          ? undefined
+          : { fill: e.REDACT_AUDIO, maxHoldMs: e.REDACT_AUDIO_MAX_HOLD_MS },
+    },
     problems,
     warnings: [],
   };

@@ -62,6 +62,11 @@ export class TranscriptRedactor {
     else this.#final(event);
   }
 
+  /** Call-clock start of `leg`'s final held back (it ends in digits), or undefined. */
+  heldFromMs(leg: string): number | undefined {
+    return this.#held.get(leg)?.event.startMs;
+  }
+
   /** Releases every held final (the call is over); anything later is redacted, never held. */
   flush(): void {
     this.#ended = true;

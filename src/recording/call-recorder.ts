@@ -1,6 +1,8 @@
 import type { AudioFrame } from '../audio/frame.js';
 import type { LegConsumer } from '../calls/leg.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import type { ChannelGate } from '../compliance/audio-redaction.js';
+import { hiddenSamples, maskSampler, settledSamples } from './channel-masking.js';
 import { FORMATS, type RecordingFormat, WavWriter } from './wav-writer.js';
 
 export interface RecordingInfo {
@@ -12,6 +14,8 @@ export interface RecordingInfo {
   readonly bytes: number;
   /** With RECORDING_STORE=s3://…: the object the recording is (being) uploaded to, `s3://bucket/key`. */
   readonly objectUrl?: string;
+  /** Audio redaction: channel-ms written masked over redacted spans, and unsettled (withheld: fail closed). */
+  readonly redaction?: { readonly maskedMs: number; readonly withheldMs: number };
 }
 
 /** How often buffered audio goes to the file (and the header is brought up to date). */
@@ -26,9 +30,16 @@ type Samples = Int16Array | Uint8Array;
 interface Channel {
   /** Copies of the leg's audio (with silence pads), from the recorder's write position on. */
   chunks: Samples[];
+  /** Call-clock sample index of each chunk's first sample (NaN: a pad). */
+  clocks: number[];
   samples: number;
   /** Samples of this channel's clock left out of the file: time its leg skipped, or a jump. */
   offset: number;
+  /** Audio redaction: audio is written once settled, masked spans hidden. */
+  gate?: ChannelGate;
+  mask?: (at: number) => number;
+  maskedSamples: number;
+  withheldSamples: number;
 }
 
 /**
@@ -74,7 +85,14 @@ export class CallRecorder {
     this.#format = FORMATS[format];
     this.#maxPad = Math.round((Math.max(maxPadMs, MAX_LAG_MS) * this.#format.sampleRate) / 1000);
     this.#writer = new WavWriter(path, format, channels);
-    this.#channels = Array.from({ length: channels }, () => ({ chunks: [], samples: 0, offset: 0 }));
+    this.#channels = Array.from({ length: channels }, () => ({
+      chunks: [],
+      clocks: [],
+      samples: 0,
+      offset: 0,
+      maskedSamples: 0,
+      withheldSamples: 0,
+    }));
     this.#timer = clock.setInterval(() => {
       // A timer the call owns: a recording that cannot be written must not end the process.
       try {
@@ -87,9 +105,23 @@ export class CallRecorder {
     this.#timer.unref();
   }
 
-  /** The consumer that feeds channel `index` from a leg. */
-  channel(index: number): LegConsumer {
+  /**
+   * The consumer that feeds channel `index` from a leg. With `gate` (audio redaction), the channel's
+   * audio is held until the gate says it is settled, and its masked spans are written as silence
+   * or a tone; audio held past the gate's maximum, or still unsettled at close, is written masked.
+   */
+  channel(index: number, gate?: ChannelGate): LegConsumer {
+    const channel = this.#channels[index];
+    if (gate) {
+      channel.gate = gate;
+      channel.mask = maskSampler(this.#formatName, this.#format.sampleRate, gate.fill);
+    }
     return { push: (frame) => this.#push(index, frame), end: () => undefined };
+  }
+
+  /** Audio buffered ahead of the file, in ms (the most of any channel): what a crash would lose. */
+  get heldMs(): number {
+    return (Math.max(...this.#channels.map((c) => c.samples)) * 1000) / this.#format.sampleRate;
   }
 
   close(): Promise<RecordingInfo> {
@@ -108,6 +140,7 @@ export class CallRecorder {
         durationMs: this.#writer.durationMs,
         sha256,
         bytes,
+        ...this.#redactionInfo(),
       };
     })();
     return this.#closed;
@@ -124,6 +157,7 @@ export class CallRecorder {
     if (skip >= audio.length) return;
     if (at > channel.samples) this.#pad(channel, at - channel.samples);
     channel.chunks.push(audio.slice(skip)); // the frame is lent: keep a copy
+    channel.clocks.push(start + skip);
     channel.samples += audio.length - skip;
   }
 
@@ -153,6 +187,7 @@ export class CallRecorder {
     const silence =
       this.#formatName === 'pcm16' ? new Int16Array(samples) : new Uint8Array(samples).fill(0xff);
     channel.chunks.push(silence);
+    channel.clocks.push(Number.NaN);
     channel.samples += samples;
   }
 
@@ -160,29 +195,92 @@ export class CallRecorder {
     return this.#writer.dataBytes / (this.#format.bytesPerSample * this.#channels.length);
   }
 
-  /** Writes what every channel has (padding laggards, or everything at the end), interleaved. */
+  /**
+   * Writes what every channel has (padding laggards, or everything at the end), interleaved. A
+   * gated channel gives only its settled audio (or what it has held past its maximum), so the
+   * others wait for it; at the end everything goes, unsettled audio masked.
+   */
   #flush(final: boolean): void {
     const f = this.#format;
     const lead = Math.max(...this.#channels.map((c) => c.samples));
     const floor = final ? lead : lead - (MAX_LAG_MS * f.sampleRate) / 1000;
     for (const c of this.#channels) if (c.samples < floor) this.#pad(c, floor - c.samples);
-    const n = Math.min(...this.#channels.map((c) => c.samples));
+    let n = Math.min(...this.#channels.map((c) => c.samples));
+    const settled = this.#channels.map((c) =>
+      c.gate ? settledSamples(c, c.gate, f.sampleRate, c.samples) : c.samples,
+    );
+    if (!final) {
+      this.#channels.forEach((c, ch) => {
+        if (!c.gate) return;
+        const overdue = c.samples - Math.floor((c.gate.maxHoldMs * f.sampleRate) / 1000);
+        n = Math.min(n, Math.max(settled[ch], overdue));
+      });
+    }
     if (n <= 0) return;
     const k = this.#channels.length;
     const out: Samples = this.#formatName === 'pcm16' ? new Int16Array(n * k) : new Uint8Array(n * k);
     for (let ch = 0; ch < k; ch++) {
       const channel = this.#channels[ch];
+      const pieces: { at: number; clock: number; length: number }[] = [];
       let i = 0;
       while (i < n) {
         const chunk = channel.chunks[0];
+        const clock = channel.clocks[0];
         const take = Math.min(chunk.length, n - i);
         for (let j = 0; j < take; j++) out[(i + j) * k + ch] = chunk[j];
+        if (channel.gate) pieces.push({ at: i, clock, length: take });
         i += take;
-        if (take === chunk.length) channel.chunks.shift();
-        else channel.chunks[0] = chunk.subarray(take);
+        if (take === chunk.length) {
+          channel.chunks.shift();
+          channel.clocks.shift();
+        } else {
+          channel.chunks[0] = chunk.subarray(take);
+          channel.clocks[0] = clock + take;
+        }
       }
       channel.samples -= n;
+      if (channel.gate) this.#hide(channel, out, ch, k, n, Math.min(n, settled[ch]), pieces);
     }
     this.#writer.append(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  }
+
+  /** Overwrites a gated channel's masked and unsettled samples in `out`, and forgets its written masks. */
+  #hide(
+    channel: Channel,
+    out: Samples,
+    ch: number,
+    k: number,
+    n: number,
+    settled: number,
+    pieces: readonly { at: number; clock: number; length: number }[],
+  ): void {
+    const gate = channel.gate as ChannelGate;
+    const mask = channel.mask as (at: number) => number;
+    const rate = this.#format.sampleRate;
+    const hidden = hiddenSamples(n, settled, pieces, gate, rate);
+    for (const piece of pieces) {
+      for (let j = 0; j < piece.length; j++) {
+        const kind = hidden[piece.at + j];
+        if (kind === 0) continue;
+        const clock = piece.clock + j;
+        out[(piece.at + j) * k + ch] = mask(Number.isNaN(clock) ? piece.at + j : clock);
+        if (kind === 1) channel.maskedSamples++;
+        else channel.withheldSamples++;
+      }
+    }
+    const last = pieces.findLast((p) => !Number.isNaN(p.clock));
+    if (last) gate.forgetBefore(((last.clock + last.length) * 1000) / rate);
+  }
+
+  #redactionInfo(): Pick<RecordingInfo, 'redaction'> {
+    if (!this.#channels.some((c) => c.gate)) return {};
+    const ms = (samples: number) => Math.round((samples * 1000) / this.#format.sampleRate);
+    let masked = 0;
+    let withheld = 0;
+    for (const c of this.#channels) {
+      masked += c.maskedSamples;
+      withheld += c.withheldSamples;
+    }
+    return { redaction: { maskedMs: ms(masked), withheldMs: ms(withheld) } };
   }
 }

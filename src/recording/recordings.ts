@@ -78,7 +78,8 @@ export class Recordings {
       this.#recorders.set(call.callSid, created);
       // Agent calls have no outbound track: the right channel is what the agent played.
       if (!call.start.legs.some((l) => l.track === 'outbound')) call.played.attach(created.channel(1));
-      call.scope.defer(async () => {
+      // Last: a redacted recording writes its held audio once the call's last words are in.
+      call.scope.deferLast(async () => {
         let info: RecordingInfo | undefined;
         try {
           info = await created.close();
@@ -98,7 +99,7 @@ export class Recordings {
         this.#onReady(call, info);
       });
     }
-    return recorder.channel(leg.track === 'outbound' ? 1 : 0);
+    return recorder.channel(leg.track === 'outbound' ? 1 : 0, call.audioRedaction?.gate(leg.label));
   };
 
   /** True while the call's file is still being written (served only once it is complete). */

@@ -62,6 +62,19 @@ export class CallTranscript {
     this.#listeners.clear();
   }
 
+  /** Start of `leg`'s final that redaction holds back (a number that may go on), or undefined. */
+  heldFromMs(leg: string): number | undefined {
+    return this.#redactor?.heldFromMs(leg);
+  }
+
+  /**
+   * Every leg's last words are in (the transcribers have finished): finals held back for redaction
+   * go out now, so that what redacts the recording hears of them before it closes.
+   */
+  settle(): void {
+    this.#redactor?.flush();
+  }
+
   add(event: TranscriptEvent): void {
     if (this.#redactor) this.#redactor.push(event);
     else this.#accept(event);

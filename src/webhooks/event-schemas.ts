@@ -170,6 +170,26 @@ const data = {
       format: Type.Union([Type.Literal('pcm16'), Type.Literal('mulaw')]),
       sampleRate: Type.Integer(),
       channels: Type.Array(Type.String(), { description: 'speaker per channel: left, right' }),
+      redaction: Type.Optional(
+        Type.Object(
+          {
+            maskedMs: Type.Integer({
+              minimum: 0,
+              description:
+                'channel-ms written as silence (or a tone) over redacted words and key-press tones',
+            }),
+            withheldMs: Type.Integer({
+              minimum: 0,
+              description:
+                'channel-ms written masked because their transcript was not final in time (REDACT_AUDIO_MAX_HOLD_MS, or the end of the call): fail closed',
+            }),
+          },
+          {
+            additionalProperties: false,
+            description: 'present when the recording is redacted (REDACT_AUDIO)',
+          },
+        ),
+      ),
     },
     { additionalProperties: false },
   ),

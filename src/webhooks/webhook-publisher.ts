@@ -102,6 +102,7 @@ export class WebhookPublisher implements CallObserver {
         format: info.format,
         sampleRate: info.sampleRate,
         channels: channelSpeakers(call),
+        ...(info.redaction ? { redaction: info.redaction } : {}),
       });
     }
     this.#settle(call, 'recording');

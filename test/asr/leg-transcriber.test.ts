@@ -56,6 +56,7 @@ describe('LegTranscriber speech edges', () => {
       flush: (atMs) => order.push(`flush@${Math.round(atMs)}`),
       endInput: async () => undefined,
       close: () => undefined,
+      pendingFromMs: () => undefined,
     };
     const transcriber = legTranscriber(stt, vad, undefined, (type, atMs) =>
       order.push(`${type}@${Math.round(atMs)}`),
@@ -98,6 +99,7 @@ describe('LegTranscriber speech edges', () => {
       flush: () => undefined,
       endInput: async () => undefined,
       close: () => undefined,
+      pendingFromMs: () => undefined,
     };
     const transcriber = legTranscriber(stt, own, log);
     await own.close();

@@ -58,6 +58,32 @@ describe('CallScope', () => {
     expect(order).toEqual([3, 1]);
   });
 
+  it('runs deferLast cleanups after every deferred one, whenever they were registered (the recorder after the transcribers)', async () => {
+    const scope = new CallScope(silent);
+    const order: string[] = [];
+    scope.defer(() => {
+      order.push('settle transcript');
+    });
+    scope.deferLast(async () => {
+      order.push('close recorder');
+    });
+    scope.deferLast(() => {
+      order.push('close second recorder');
+    });
+    scope.defer(async () => {
+      await Promise.resolve();
+      order.push('leg transcriber done');
+    });
+    await scope.close('done');
+    expect(order).toEqual([
+      'leg transcriber done',
+      'settle transcript',
+      'close second recorder',
+      'close recorder',
+    ]);
+    expect(() => scope.deferLast(() => undefined)).toThrow(/scope is closed/);
+  });
+
   it('is idempotent, and refuses new work once closed', async () => {
     const scope = new CallScope(silent);
     let cleanups = 0;

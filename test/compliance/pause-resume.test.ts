@@ -4,7 +4,7 @@ import { LlmDouble } from '../doubles/llm-double.js';
 import { ReferenceAudio } from '../doubles/reference-audio.js';
 import { VllmRealtimeDouble } from '../doubles/vllm-realtime-double.js';
 import { eventually, type Gateway, startGateway } from '../helpers/gateway.js';
-import { demoCall, mulawAs16k } from '../helpers/media.js';
+import { demoCall, mulawAs16k, pcm16Channel } from '../helpers/media.js';
 import { SECRET, schemaValidator, TestReceiver } from '../helpers/webhooks.js';
 
 const TOKEN = 'pause-admin-token-0123456789';
@@ -21,16 +21,6 @@ afterEach(async () => {
   await Promise.all([vllm?.close(), receiver?.close()]);
   gateway = vllm = receiver = undefined;
 });
-
-/** The caller channel of a 16 kHz PCM16 stereo WAV. */
-function callerChannel(wav: Buffer): Int16Array {
-  let at = 12;
-  while (wav.toString('latin1', at, at + 4) !== 'data') at += 8 + wav.readUInt32LE(at + 4);
-  const data = wav.subarray(at + 8);
-  const out = new Int16Array(Math.floor(data.length / 4));
-  for (let i = 0; i < out.length; i++) out[i] = data.readInt16LE(4 * i);
-  return out;
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: the answers' JSON is checked field by field below.
 const post = (gw: Gateway, path: string): Promise<{ status: number; body: any }> =>
@@ -109,7 +99,7 @@ describe('pause and resume (secure mode for payments)', () => {
         expect(response.status).toBe(200);
         return Buffer.from(await response.arrayBuffer());
       }, 10_000);
-      const caller = callerChannel(wav);
+      const caller = pcm16Channel(wav);
       const at = (ms: number) => Math.round(ms * 16);
       const inside = caller.subarray(at(pause.startMs + 40), at(pause.endMs - 40));
       expect(inside.length).toBeGreaterThan(16_000 * 3);

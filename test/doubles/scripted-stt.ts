@@ -45,6 +45,7 @@ export function scriptedStt(script: (utterance: number) => { partial: string; fi
         },
         endInput: async () => undefined,
         close: () => undefined,
+        pendingFromMs: () => startMs,
       };
       return stream;
     },

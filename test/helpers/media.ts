@@ -101,3 +101,14 @@ export function padded(pcm: Int16Array, length: number): Int16Array {
   out.set(pcm);
   return out;
 }
+
+/** Channel `channel` (0: caller, left) of a 16 kHz PCM16 stereo WAV, found by its data chunk. */
+export function pcm16Channel(wav: Buffer, channel: 0 | 1 = 0): Int16Array {
+  let at = 12;
+  while (wav.toString('latin1', at, at + 4) !== 'data') at += 8 + wav.readUInt32LE(at + 4);
+  const size = Math.min(wav.readUInt32LE(at + 4), wav.length - at - 8);
+  const data = wav.subarray(at + 8, at + 8 + size);
+  const out = new Int16Array(Math.floor(data.length / 4));
+  for (let i = 0; i < out.length; i++) out[i] = data.readInt16LE(4 * i + 2 * channel);
+  return out;
+}

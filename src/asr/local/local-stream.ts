@@ -102,6 +102,10 @@ export class LocalStream implements SttStream {
     await this.#running;
   }
 
+  pendingFromMs(): number | undefined {
+    return this.#queue[0]?.startMs;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

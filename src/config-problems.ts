@@ -10,7 +10,7 @@ import { Value } from '@sinclair/typebox/value';
 /** Variables whose values are credentials (never shown in an error). */
 export function isSecretName(name: string): boolean {
   // A database URL carries its password.
-  return /(TOKENS?|_KEYS?|SECRET|PASSWORD)$/.test(name) || name === 'DATABASE_URL';
+  return /(TOKEN|_KEYS?|SECRET|PASSWORD)$/.test(name) || name === 'DATABASE_URL';
 }
 
 /** `got "verbose"`, or for a secret `got 12 characters`. */
@@ -62,7 +62,8 @@ export function schemaProblems(schema: TObject, value: unknown, failed: Set<stri
   return problems;
 }
 
-const SPACE_SEPARATED = new Set(['WEBHOOK_SECRET']);
+// ENCRYPTION_RETIRED_KEYS is a comma list: a space after a comma is fine.
+const SPACE_SEPARATED = new Set(['WEBHOOK_SECRET', 'ENCRYPTION_RETIRED_KEYS']);
 
 /**
  * A credential must be printable ASCII without spaces: HTTP headers carry nothing else, and a

@@ -6,6 +6,7 @@
  * emitting transcript events (a final every 2 s per leg and the partials between, 5 a second per
  * leg) to one real HTTP receiver on loopback, through the real Dispatcher. PostgreSQL is
  * BENCH_DATABASE_URL, else a throwaway local server with fsync on (test/helpers/postgres.ts).
+ * With ENCRYPTION_KEY (id:base64, npm run key:new) every store seals its bodies, as the server does.
  */
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -13,6 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { encryptionConfigFrom } from '../src/crypto/encryption-config.js';
+import { Keyring } from '../src/crypto/keyring.js';
 import { openPool } from '../src/store/postgres.js';
 import { Dispatcher } from '../src/webhooks/dispatcher.js';
 import type { EventData } from '../src/webhooks/event-schemas.js';
@@ -44,6 +47,13 @@ const PARTIAL: EventData<'transcript.partial'> = {
   audioMs: 3_200,
 };
 
+/** The stores' keyring, as the server builds it from ENCRYPTION_KEY (undefined: in clear). */
+function benchKeyring(): Keyring | undefined {
+  const { value, problems } = encryptionConfigFrom({ ENCRYPTION_KEY: process.env.ENCRYPTION_KEY });
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return value && new Keyring(value);
+}
+
 interface LiveRun {
   readonly partials: boolean;
   readonly eventsPerSecond: number;
@@ -60,6 +70,8 @@ export interface StoreBench {
 }
 
 export interface OutboxBench {
+  /** Bodies sealed at rest (ENCRYPTION_KEY). */
+  readonly sealed: boolean;
   /** SQLite, one fsynced transaction per event (no group commit), for comparison. */
   readonly singleAppendsPerSecond: number;
   readonly liveCalls: number;
@@ -83,7 +95,8 @@ export async function benchOutbox(
   seconds = Number(process.env.SECONDS ?? 10),
 ): Promise<OutboxBench> {
   const dir = mkdtempSync(join(tmpdir(), 'voxline-bench-outbox-'));
-  const single = new Outbox(join(dir, 'single.db'), 'full');
+  const keyring = benchKeyring();
+  const single = new Outbox(join(dir, 'single.db'), 'full', keyring);
   const t0 = performance.now();
   for (let i = 0; i < 3_000; i++) single.append(`CA${i % 100}`, 'transcript.final', FINAL, ['receiver']);
   single.close();
@@ -92,7 +105,7 @@ export async function benchOutbox(
   const server =
     !process.env.BENCH_DATABASE_URL && hasPostgres ? await startPostgres({ fsync: true }) : undefined;
   const places: [StoreBench['store'], (name: string) => Promise<OutboxStore>][] = [
-    ['SQLite', async (name) => new SqliteOutboxStore(join(dir, `${name}.db`), 'full')],
+    ['SQLite', async (name) => new SqliteOutboxStore(join(dir, `${name}.db`), 'full', keyring)],
   ];
   if (process.env.BENCH_DATABASE_URL || server) {
     places.push([
@@ -100,6 +113,7 @@ export async function benchOutbox(
       async () =>
         PostgresOutboxStore.open(
           openPool(process.env.BENCH_DATABASE_URL ?? (await server?.database()) ?? '', 10, OUTBOX_POOL),
+          keyring,
         ),
     ]);
   }
@@ -114,7 +128,7 @@ export async function benchOutbox(
     stores.push({ store: kind, appendsPerSecond, runs });
   }
   await server?.stop();
-  return { singleAppendsPerSecond, liveCalls: calls, stores };
+  return { sealed: keyring !== undefined, singleAppendsPerSecond, liveCalls: calls, stores };
 }
 
 /** `calls` calls, both legs speaking: a final every 2 s per leg, and with `partials` 4 more a second. */
@@ -210,7 +224,7 @@ async function liveRun(
 
 export function outboxTable(r: OutboxBench): string {
   return [
-    '| store | measure | result |',
+    `| store | measure${r.sealed ? ' (bodies sealed: ENCRYPTION_KEY)' : ''} | result |`,
     '|---|---|---|',
     `| SQLite | one fsynced transaction per event (no group commit) | ${Math.round(r.singleAppendsPerSecond)} events/s |`,
     ...r.stores.flatMap((s) => [

@@ -27,9 +27,11 @@ import { MediaClock } from './carriers/media-clock.js';
 import type { SipServer } from './carriers/sip/sip-server.js';
 import { twilioRoutes } from './carriers/twilio/routes.js';
 import { type Clock, systemClock } from './clock.js';
+import { dtmfToneMasks } from './compliance/dtmf-tone-masks.js';
 import type { Config } from './config.js';
 import { CONSOLE_BUNDLE_DIR, ConsoleAssets } from './console/console-assets.js';
 import { consoleRoutes } from './console/console-routes.js';
+import { Keyring } from './crypto/keyring.js';
 import { VoxlineError } from './errors.js';
 import { AccessGuard } from './http/access-guard.js';
 import { auditRoutes } from './http/audit-routes.js';
@@ -136,7 +138,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     readiness = new EngineReadiness(engine, asrMetrics, server.log);
   }
   const instance = config.instanceId ?? `${hostname()}:${process.pid}`;
-  const callStore = await openCallStore(config);
+  // ENCRYPTION_KEY: what callers said is sealed at rest in the call store and the outbox.
+  const keyring = config.encryption ? new Keyring(config.encryption) : undefined;
+  const callStore = await openCallStore(config, keyring);
   const audit = await openAuditLog(config);
   const callRecords = new CallRecordWriter(callStore, instance, clock);
   // Retention of call records and audit entries: now, then hourly (a failure waits for the next hour).
@@ -162,12 +166,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const webhooks = await createWebhookService(config, metrics.registry, server.log, {
     clock,
     instance,
+    keyring,
     recordingObserver: {
       recordingReady: (call, info) => callRecords.recordingReady(call, info),
       recordingUploaded: (callSid) => callRecords.recordingUploaded(callSid, server.log),
     },
   });
-  consumers.push(...webhooks.consumers);
+  // Key-press tones in the audio are masked in redacted recordings (before the recorder hears them).
+  consumers.push(dtmfToneMasks, ...webhooks.consumers);
   const agent = createAgentService(
     config.agent,
     metrics.registry,

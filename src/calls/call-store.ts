@@ -1,3 +1,4 @@
+import type { CallKeys } from '../crypto/call-keys.js';
 import type { SequencedEvent } from '../transcripts/call-transcript.js';
 import type { CallSnapshot } from './call.js';
 
@@ -42,7 +43,10 @@ export type CallFeedEvent = SequencedEvent | { readonly type: 'end' };
 /**
  * Call records and final transcripts, durable and (on PostgreSQL) shared, so that any instance
  * answers for any call. SQLite: one process, records that outlive restarts. Its contract is
- * test/calls/call-store-contract.test.ts, run on both.
+ * test/calls/call-store-contract.test.ts, run on both, in clear and sealed. With a keyring
+ * (ENCRYPTION_KEY) what callers said is sealed at rest under a data key per call; a read that
+ * meets a value it cannot open fails with VL_ERR_ENCRYPTION_KEY or VL_ERR_DECRYPTION (a 500
+ * with that code from the API), never with garbage.
  */
 export interface CallStore {
   readonly shared: boolean;
@@ -65,16 +69,35 @@ export interface CallStore {
    * holder stores it, live partials too, then `end` once the transcript is complete. Returns unfollow.
    */
   follow(callSid: string, afterSeq: number, listener: (event: CallFeedEvent) => void): Promise<() => void>;
-  /** Retention: calls that ended before `cutoff`, with their transcripts. Returns calls deleted. */
+  /** Retention: calls that ended before `cutoff`, with their transcripts and data keys. Returns calls deleted. */
   prune(cutoff: number): Promise<number>;
-  /** Erasure: the call's record and every stored transcript event of it, in one transaction. */
+  /**
+   * Erasure: the call's record, every stored transcript event of it and its data key row, in one
+   * transaction (crypto-shredding: any copy of its sealed rows left elsewhere no longer opens).
+   */
   eraseCall(callSid: string): Promise<{ calls: number; transcriptEvents: number }>;
   close(): Promise<void>;
 }
 
-/** A live record whose holder stopped writing (it died) reads as ended: instance_lost. */
-export function asStored(row: CallRow, now: number): StoredCall {
-  const snapshot = JSON.parse(row.snapshot) as CallSnapshot;
+/**
+ * What the stores seal with ENCRYPTION_KEY (the AAD's table, each with its row): a call's
+ * snapshot (it holds the numbers, custom parameters, DTMF, the agent's turns), each stored
+ * transcript event (by seq), and on PostgreSQL each partial passed through NOTIFY (by seq). The
+ * clear columns are what lists and retention select on (state, times, instance) and the
+ * recording's whereabouts (no caller data; its upload mark is set in SQL).
+ */
+export const SEALED_SNAPSHOT = 'calls';
+export const SEALED_EVENT = 'transcript_events';
+export const SEALED_PARTIAL = 'notify';
+
+/**
+ * A live record whose holder stopped writing (it died) reads as ended: instance_lost. A sealed
+ * snapshot is opened with the call's key (`wrapped`: its key row, where the key is not cached).
+ */
+export function asStored(row: CallRow, now: number, keys: CallKeys, wrapped?: Uint8Array | null): StoredCall {
+  const snapshot = JSON.parse(
+    keys.open(row.snapshot, SEALED_SNAPSHOT, row.call_sid, 'snapshot', wrapped),
+  ) as CallSnapshot;
   const lost = snapshot.state === 'live' && now - row.updated_at > STALE_MS;
   return {
     ...snapshot,
@@ -85,8 +108,9 @@ export function asStored(row: CallRow, now: number): StoredCall {
   };
 }
 
-/** A calls row as both stores read it (the snapshot and the recording as JSON text). */
+/** A calls row as both stores read it (the snapshot, maybe sealed, and the recording as JSON text). */
 export interface CallRow {
+  readonly call_sid: string;
   readonly snapshot: string;
   readonly instance: string;
   readonly updated_at: number;
@@ -94,4 +118,4 @@ export interface CallRow {
 }
 
 /** The columns a CallRow is read from. */
-export const CALL_ROW = 'snapshot, instance, updated_at, recording';
+export const CALL_ROW = 'call_sid, snapshot, instance, updated_at, recording';

@@ -216,6 +216,11 @@ export class Call {
     return this.#pauses.paused;
   }
 
+  /** Key presses are kept as `*` (DTMF_REDACT), and their tones masked in a redacted recording. */
+  get redactsDtmf(): boolean {
+    return this.#redactDtmf;
+  }
+
   get pauses(): readonly PauseRecord[] {
     return this.#pauses.records;
   }

@@ -1,4 +1,6 @@
 import Database from 'better-sqlite3';
+import { CallKeys } from '../crypto/call-keys.js';
+import type { Keyring } from '../crypto/keyring.js';
 import type { SequencedEvent } from '../transcripts/call-transcript.js';
 import type { CallSnapshot } from './call.js';
 import {
@@ -7,6 +9,8 @@ import {
   type CallFeedEvent,
   type CallRow,
   type CallStore,
+  SEALED_EVENT,
+  SEALED_SNAPSHOT,
   STALE_MS,
   type StoredCall,
   type StoredRecording,
@@ -22,23 +26,33 @@ CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
 CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended_at);
 CREATE TABLE IF NOT EXISTS transcript_events (
   call_sid TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (call_sid, seq));
+CREATE TABLE IF NOT EXISTS call_keys (call_sid TEXT PRIMARY KEY, key_id TEXT NOT NULL, wrapped BLOB NOT NULL);
 `;
+
+interface KeyRow {
+  readonly wrapped: Buffer;
+}
 
 /**
  * Call records in DATA_DIR/calls.db for one process: a restarted voxline still answers for the
  * calls it had (a call live when the process died reads as ended, instance_lost). Synchronous
- * NORMAL: a power cut may lose the last writes, a process crash none.
+ * NORMAL: a power cut may lose the last writes, a process crash none. With a keyring, snapshots
+ * and transcript events are sealed under a data key per call, wrapped in call_keys (CallKeys).
  */
 export class SqliteCallStore implements CallStore {
   readonly shared = false;
   readonly #db: Database.Database;
   readonly #sql;
+  readonly #keys: CallKeys;
 
-  constructor(path: string) {
+  constructor(path: string, keyring?: Keyring) {
+    this.#keys = new CallKeys(keyring, 'call');
     this.#db = new Database(path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
+    // A deleted key row is zeroed in its page, not left in the file for as long as the page lives.
+    if (keyring) this.#db.pragma('secure_delete = FAST');
     this.#db.exec(SCHEMA);
     // calls.db files from before recordings were kept have no recording column.
     const columns = this.#db.pragma('table_info(calls)') as { name: string }[];
@@ -70,7 +84,14 @@ export class SqliteCallStore implements CallStore {
       ),
       all: db.prepare(`SELECT ${CALL_ROW} FROM calls ORDER BY started_at DESC LIMIT ?`),
       complete: db.prepare('SELECT transcript_complete AS complete FROM calls WHERE call_sid = ?'),
-      events: db.prepare('SELECT body FROM transcript_events WHERE call_sid = ? AND seq > ? ORDER BY seq'),
+      events: db.prepare(
+        'SELECT seq, body FROM transcript_events WHERE call_sid = ? AND seq > ? ORDER BY seq',
+      ),
+      addKey: db.prepare(
+        'INSERT INTO call_keys (call_sid, key_id, wrapped) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      key: db.prepare('SELECT wrapped FROM call_keys WHERE call_sid = ?'),
+      pruneKey: db.prepare('DELETE FROM call_keys WHERE call_sid = ?'),
       doomed: db.prepare(
         `SELECT call_sid FROM calls WHERE (state = 'ended' AND ended_at < @cutoff)
            OR (state = 'live' AND updated_at < @cutoff) LIMIT 500`,
@@ -88,13 +109,17 @@ export class SqliteCallStore implements CallStore {
       startedAt: Date.parse(snapshot.startedAt),
       endedAt: snapshot.endedAt ? Date.parse(snapshot.endedAt) : null,
       now,
-      snapshot: JSON.stringify(snapshot),
+      snapshot: this.#sealed(snapshot.callSid, SEALED_SNAPSHOT, 'snapshot', JSON.stringify(snapshot)),
     });
   }
 
   async addTranscriptEvent(callSid: string, event: SequencedEvent): Promise<void> {
     if (event.type === 'partial') return;
-    this.#sql.event.run(callSid, event.seq, JSON.stringify(event));
+    this.#sql.event.run(
+      callSid,
+      event.seq,
+      this.#sealed(callSid, SEALED_EVENT, event.seq, JSON.stringify(event)),
+    );
   }
 
   async endTranscript(callSid: string): Promise<void> {
@@ -111,23 +136,54 @@ export class SqliteCallStore implements CallStore {
 
   async getCall(callSid: string, now: number): Promise<StoredCall | undefined> {
     const row = this.#sql.get.get(callSid) as CallRow | undefined;
-    return row && asStored(row, now);
+    return row && this.#stored(row, now);
   }
 
   async listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]> {
     const rows = (
       state === 'all' ? this.#sql.all.all(limit) : this.#sql[state].all(now - STALE_MS, limit)
     ) as CallRow[];
-    return rows.map((row) => asStored(row, now));
+    return rows.map((row) => this.#stored(row, now));
   }
 
   async transcript(callSid: string, afterSeq: number): Promise<StoredTranscript | undefined> {
     const row = this.#sql.complete.get(callSid) as { complete: number } | undefined;
     if (!row) return undefined;
-    const events = (this.#sql.events.all(callSid, afterSeq) as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as SequencedEvent,
+    const rows = this.#sql.events.all(callSid, afterSeq) as { seq: number; body: string }[];
+    const wrapped = rows.some((r) => this.#keys.needsKeyRow(callSid, r.body))
+      ? this.#keyRow(callSid)
+      : undefined;
+    const events = rows.map(
+      (r) => JSON.parse(this.#keys.open(r.body, SEALED_EVENT, callSid, r.seq, wrapped)) as SequencedEvent,
     );
     return { events, complete: row.complete === 1 };
+  }
+
+  #stored(row: CallRow, now: number): StoredCall {
+    const wrapped = this.#keys.needsKeyRow(row.call_sid, row.snapshot)
+      ? this.#keyRow(row.call_sid)
+      : undefined;
+    return asStored(row, now, this.#keys, wrapped);
+  }
+
+  #keyRow(callSid: string): Buffer | undefined {
+    return (this.#sql.key.get(callSid) as KeyRow | undefined)?.wrapped;
+  }
+
+  /** `clear` as its column keeps it: with a keyring, sealed under the call's key (made at its first write). */
+  #sealed(callSid: string, table: string, row: string | number, clear: string): string {
+    if (!this.#keys.sealing) return clear;
+    return this.#keys.seal(this.#sealingKey(callSid), table, callSid, row, clear);
+  }
+
+  #sealingKey(callSid: string): Buffer {
+    const cached = this.#keys.cached(callSid);
+    if (cached) return cached;
+    const fresh = this.#keys.fresh(callSid);
+    this.#sql.addKey.run(callSid, fresh.keyId, fresh.wrapped);
+    const key = this.#keys.unwrap(callSid, this.#keyRow(callSid) as Buffer, fresh);
+    this.#keys.remember(callSid, key);
+    return key;
   }
 
   /** One process: a call not held here now will get nothing new, so its replay ends the feed. */
@@ -149,6 +205,8 @@ export class SqliteCallStore implements CallStore {
         for (const { call_sid } of calls) {
           this.#sql.pruneEvents.run(call_sid);
           this.#sql.pruneCall.run(call_sid);
+          this.#sql.pruneKey.run(call_sid);
+          this.#keys.forget(call_sid);
         }
         return calls.length;
       })();
@@ -159,10 +217,16 @@ export class SqliteCallStore implements CallStore {
   }
 
   async eraseCall(callSid: string): Promise<{ calls: number; transcriptEvents: number }> {
-    return this.#db.transaction(() => ({
-      transcriptEvents: this.#sql.pruneEvents.run(callSid).changes,
-      calls: this.#sql.pruneCall.run(callSid).changes,
-    }))();
+    const erased = this.#db.transaction(() => {
+      const rows = {
+        transcriptEvents: this.#sql.pruneEvents.run(callSid).changes,
+        calls: this.#sql.pruneCall.run(callSid).changes,
+      };
+      this.#sql.pruneKey.run(callSid);
+      return rows;
+    })();
+    this.#keys.forget(callSid);
+    return erased;
   }
 
   async close(): Promise<void> {

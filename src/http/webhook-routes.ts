@@ -4,11 +4,14 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { CallRegistry } from '../calls/call-registry.js';
 import type { CallStore } from '../calls/call-store.js';
+import { fileSource, isSealedFile } from '../crypto/sealed-source.js';
 import { VoxlineError } from '../errors.js';
+import { objectSource } from '../recording/object-source.js';
 import type { Recordings } from '../recording/recordings.js';
 import type { Dispatcher } from '../webhooks/dispatcher.js';
 import type { Delivery, OutboxStore } from '../webhooks/outbox-store.js';
 import type { AccessGuard } from './access-guard.js';
+import { sendSealedRecording } from './sealed-recording-reply.js';
 
 export interface WebhookRoutesOptions {
   readonly outbox: OutboxStore | undefined;
@@ -33,7 +36,8 @@ const ListQuery = Type.Object({
 /**
  * Admin API for the outbox (GET /v1/webhooks/deliveries?status=failed, POST …/:id/retry) and
  * GET /v1/calls/:callSid/recording (the local file, or with RECORDING_STORE=s3://… once uploaded a
- * 302 to a presigned URL); retries and recording reads are audited.
+ * 302 to a presigned URL; a sealed recording, ENCRYPTION_KEY, is streamed decrypted from either);
+ * retries and recording reads are audited.
  */
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
   const { outbox, dispatcher, recordings, guard } = options;
@@ -102,11 +106,18 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
         // Uploaded (its local copy is deleted only once the object is confirmed): a short-lived
         // presigned GetObject URL, after checking the object is there (a 404 here, not from the bucket).
         const key = uploads.keyOf(callSid);
-        if (!(await uploads.store.head(key))) {
+        const object = await uploads.store.head(key);
+        if (!object) {
           // Recorded on another instance, its upload not confirmed yet: it will be there.
           if (elsewhere)
             throw new VoxlineError('VL_ERR_RECORDING_NOT_READY', `${callSid}: uploading from ${elsewhere}`);
           throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
+        }
+        // A sealed object (ENCRYPTION_KEY) is ciphertext to whoever holds a URL: streamed through
+        // voxline, decrypted, instead.
+        if (object.sealed) {
+          const source = objectSource(uploads.store, key, object.bytes);
+          return sendSealedRecording(reply, callSid, source, recordings?.keyring);
         }
         const url = await uploads.store.presignGet(key, `${callSid}.wav`);
         return reply.header('cache-control', 'no-store').redirect(url, 302);
@@ -116,6 +127,8 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       }
       if (!path || size === undefined) throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', callSid);
       // On local disk: the default store, or a recording whose upload is not confirmed yet.
+      if (await isSealedFile(path).catch(() => false))
+        return sendSealedRecording(reply, callSid, await fileSource(path), recordings?.keyring);
       return reply
         .type('audio/wav')
         .header('content-disposition', `attachment; filename="${callSid}.wav"`)

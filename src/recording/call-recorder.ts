@@ -3,7 +3,9 @@ import type { LegConsumer } from '../calls/leg.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { ChannelGate } from '../compliance/audio-redaction.js';
 import { hiddenSamples, maskSampler, settledSamples } from './channel-masking.js';
-import { FORMATS, type RecordingFormat, WavWriter } from './wav-writer.js';
+import { SealedWavWriter, type Sealing } from './sealed-wav-writer.js';
+import type { WavMark } from './wav-markers.js';
+import { FORMATS, type RecordingFormat, type RecordingWriter, WavWriter } from './wav-writer.js';
 
 export interface RecordingInfo {
   readonly path: string;
@@ -16,6 +18,12 @@ export interface RecordingInfo {
   readonly objectUrl?: string;
   /** Audio redaction: channel-ms written masked over redacted spans, and unsettled (withheld: fail closed). */
   readonly redaction?: { readonly maskedMs: number; readonly withheldMs: number };
+  /**
+   * Encryption at rest (ENCRYPTION_KEY): the file is sealed under a data key wrapped by master key
+   * `keyId`; `sha256` and `bytes` here are the sealed file's (what is on disk and uploaded), while
+   * the fields above stay those of the decrypted WAV a listener gets.
+   */
+  readonly encrypted?: { readonly keyId: string; readonly sha256: string; readonly bytes: number };
 }
 
 /** How often buffered audio goes to the file (and the header is brought up to date). */
@@ -56,7 +64,7 @@ interface Channel {
  * silence than that bound, whatever its timestamp.
  */
 export class CallRecorder {
-  readonly #writer: WavWriter;
+  readonly #writer: RecordingWriter;
   readonly #format: (typeof FORMATS)[RecordingFormat];
   readonly #formatName: RecordingFormat;
   readonly #channels: Channel[];
@@ -72,6 +80,7 @@ export class CallRecorder {
    * `maxPadMs`: the legs' fill limit (MAX_GAP_FILL_MS): a quiet stretch that long is real time the
    * legs would fill too; at least MAX_LAG_MS, so played audio sent a little ahead stays in place.
    * `clock` runs the flush interval (a call's scope timers, so the scope owns it; the system clock by default).
+   * `sealing`: encryption at rest (ENCRYPTION_KEY): the file is written sealed (SealedWavWriter).
    */
   constructor(
     path: string,
@@ -79,12 +88,15 @@ export class CallRecorder {
     channels: number,
     maxPadMs = MAX_LAG_MS,
     clock: Clock = systemClock,
+    sealing?: Sealing,
   ) {
     this.#clock = clock;
     this.#formatName = format;
     this.#format = FORMATS[format];
     this.#maxPad = Math.round((Math.max(maxPadMs, MAX_LAG_MS) * this.#format.sampleRate) / 1000);
-    this.#writer = new WavWriter(path, format, channels);
+    this.#writer = sealing
+      ? new SealedWavWriter(path, format, channels, sealing)
+      : new WavWriter(path, format, channels);
     this.#channels = Array.from({ length: channels }, () => ({
       chunks: [],
       clocks: [],
@@ -124,7 +136,8 @@ export class CallRecorder {
     return (Math.max(...this.#channels.map((c) => c.samples)) * 1000) / this.#format.sampleRate;
   }
 
-  close(): Promise<RecordingInfo> {
+  /** Finishes the file; `marks` (the call's pauses, call-clock ms) become WAV cue points and labelled regions. */
+  close(marks?: readonly WavMark[]): Promise<RecordingInfo> {
     this.#closed ??= (async () => {
       this.#clock.clearInterval(this.#timer);
       if (this.#failed) {
@@ -132,7 +145,7 @@ export class CallRecorder {
         throw this.#failed;
       }
       this.#flush(true);
-      const { sha256, bytes } = await this.#writer.close();
+      const { sha256, bytes, sealed } = await this.#writer.close(marks);
       return {
         path: this.#writer.path,
         format: this.#formatName,
@@ -141,6 +154,7 @@ export class CallRecorder {
         sha256,
         bytes,
         ...this.#redactionInfo(),
+        ...(sealed ? { encrypted: sealed } : {}),
       };
     })();
     return this.#closed;

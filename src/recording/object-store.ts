@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -18,10 +19,15 @@ export interface PutRecording {
   readonly key: string;
   readonly path: string;
   readonly bytes: number;
-  /** Hex SHA-256 of the file (what recording.ready carries). */
+  /** Hex SHA-256 of the file as it is on disk: the WAV's (what recording.ready carries), or the sealed file's. */
   readonly sha256: string;
+  /** A sealed recording (ENCRYPTION_KEY): stored as SEALED_CONTENT_TYPE, not audio/wav. */
+  readonly sealed?: boolean;
   readonly signal?: AbortSignal;
 }
+
+/** What a sealed recording is stored as: its bytes are not a WAV until decrypted. */
+export const SEALED_CONTENT_TYPE = 'application/vnd.voxline.sealed-recording';
 
 /** What the store says it holds under a key. */
 export interface StoredObject {
@@ -30,6 +36,8 @@ export interface StoredObject {
   readonly metadataSha256: string | undefined;
   /** The store's own SHA-256 checksum of the object, hex, when it keeps one (AWS S3 does; s3rver does not). */
   readonly checksumSha256: string | undefined;
+  /** Stored as a sealed recording (SEALED_CONTENT_TYPE): served decrypted, never by a presigned URL. */
+  readonly sealed?: boolean;
 }
 
 /** The port the uploads and the recording route use; S3ObjectStore is the real one. */
@@ -39,6 +47,8 @@ export interface ObjectStore {
   head(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>;
   /** A GetObject URL anyone holding it may use until it expires. */
   presignGet(key: string, filename: string): Promise<string>;
+  /** Bytes [start, end) of the object, streamed (a sealed recording is served through voxline). */
+  get(key: string, start: number, end: number, signal?: AbortSignal): Promise<Readable>;
   /** Erasure: DeleteObject (a key that is not there is no error). */
   delete(key: string): Promise<void>;
   close(): void;
@@ -108,6 +118,7 @@ export class S3ObjectStore implements ObjectStore {
           head.ChecksumSHA256 && !head.ChecksumSHA256.includes('-')
             ? Buffer.from(head.ChecksumSHA256, 'base64').toString('hex')
             : undefined,
+        sealed: head.ContentType === SEALED_CONTENT_TYPE,
       };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -126,6 +137,18 @@ export class S3ObjectStore implements ObjectStore {
       expiresIn: this.#options.urlTtlSeconds,
       signingDate: new Date(this.#clock.wallNow()),
     });
+  }
+
+  async get(key: string, start: number, end: number, signal?: AbortSignal): Promise<Readable> {
+    try {
+      const got = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#options.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }),
+        signal ? { abortSignal: signal } : {},
+      );
+      return got.Body as Readable; // a Node stream.Readable with the Node request handler
+    } catch (err) {
+      throw storeError('GetObject', key, err);
+    }
   }
 
   /**
@@ -156,7 +179,7 @@ export function putObjectInput(
     Bucket: options.bucket,
     Key: recording.key,
     ContentLength: recording.bytes,
-    ContentType: 'audio/wav',
+    ContentType: recording.sealed ? SEALED_CONTENT_TYPE : 'audio/wav',
     // S3 recomputes this and refuses the put (BadDigest) if the bytes it got differ.
     ChecksumSHA256: Buffer.from(recording.sha256, 'hex').toString('base64'),
     Metadata: { sha256: recording.sha256 },

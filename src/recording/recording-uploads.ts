@@ -4,6 +4,7 @@ import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { isSealedFile } from '../crypto/sealed-source.js';
 import { VoxlineError } from '../errors.js';
 import type { ObjectStore, StoredObject } from './object-store.js';
 import { objectKey, objectUrl, type S3RecordingStore } from './recording-store-config.js';
@@ -31,7 +32,8 @@ const RECORDING_FILE = /^([A-Za-z0-9_-]{1,64})\.wav$/;
  * local file is deleted. Until then the file stays, and a failed attempt is retried on the clock
  * (`baseMs` doubling up to `maxMs`, equal jitter), forever: nothing is given up. The local folder is
  * the queue's durable state: at start every finished file still there is queued again (a crash or a
- * restart loses no upload).
+ * restart loses no upload). A sealed recording (ENCRYPTION_KEY) is uploaded sealed: the size and
+ * sha256 compared are the sealed file's, as on disk (recording.ready's are the decrypted WAV's).
  */
 export class RecordingUploads {
   readonly #store: ObjectStore;
@@ -175,7 +177,10 @@ export class RecordingUploads {
         this.#finish(job);
         return;
       }
-      await this.#store.put({ key, path: job.path, bytes: job.bytes, sha256: job.sha256, signal });
+      // A sealed file (ENCRYPTION_KEY) goes as it is, its own size and sha256 compared; it is
+      // stored as a sealed recording, so that the route serves it decrypted.
+      const sealed = await isSealedFile(job.path);
+      await this.#store.put({ key, path: job.path, bytes: job.bytes, sha256: job.sha256, sealed, signal });
       const stored = await this.#store.head(key, signal);
       const problem = mismatch(stored, job);
       if (problem) throw new VoxlineError('VL_ERR_RECORDING_STORE', `${key}: ${problem}`);

@@ -5,8 +5,11 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Call } from '../calls/call.js';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import type { Keyring } from '../crypto/keyring.js';
 import { CallRecorder, type RecordingInfo } from './call-recorder.js';
 import type { RecordingUploads } from './recording-uploads.js';
+import { recordingContext } from './sealed-recording.js';
+import { pauseMarks } from './wav-markers.js';
 import type { RecordingFormat } from './wav-writer.js';
 
 /** CallSids are [A-Za-z0-9]; anything else never becomes a file name. */
@@ -17,7 +20,8 @@ const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
  * left, outbound on the right), closed when the call ends, then `onReady`; and a retention sweep.
  * With `uploads` (RECORDING_STORE=s3://…) each finished file is queued for upload and deleted once
  * its object is confirmed: every file still on disk then awaits its upload, so the retention sweep
- * leaves them alone (the bucket's lifecycle rules govern retention there).
+ * leaves them alone (the bucket's lifecycle rules govern retention there). With `keyring`
+ * (ENCRYPTION_KEY) each file is sealed as it is written: nothing in clear reaches the disk.
  */
 export class Recordings {
   readonly dir: string;
@@ -29,6 +33,8 @@ export class Recordings {
   readonly #unrecorded = new Set<string>();
   readonly #clock: Clock;
   readonly uploads: RecordingUploads | undefined;
+  /** ENCRYPTION_KEY: recordings are sealed at rest, and opened with it to be served. */
+  readonly keyring: Keyring | undefined;
   #sweep: TimerHandle | undefined;
 
   constructor(
@@ -39,7 +45,9 @@ export class Recordings {
     onReady: (call: Call, info: RecordingInfo | undefined) => void,
     clock: Clock = systemClock,
     uploads?: RecordingUploads,
+    keyring?: Keyring,
   ) {
+    this.keyring = keyring;
     this.#clock = clock;
     this.uploads = uploads;
     this.dir = join(dataDir, 'recordings');
@@ -73,6 +81,7 @@ export class Recordings {
         2,
         leg.maxFillMs,
         call.scope.timers, // the call's scope owns the flush timer
+        this.keyring ? { keyring: this.keyring, context: recordingContext(call.callSid) } : undefined,
       );
       recorder = created;
       this.#recorders.set(call.callSid, created);
@@ -82,7 +91,7 @@ export class Recordings {
       call.scope.deferLast(async () => {
         let info: RecordingInfo | undefined;
         try {
-          info = await created.close();
+          info = await created.close(pauseMarks(call.pauses));
         } catch (err) {
           call.log.error({ err }, 'recording could not be finished');
         }
@@ -91,8 +100,9 @@ export class Recordings {
           this.uploads.enqueue({
             callSid: call.callSid,
             path: info.path,
-            sha256: info.sha256,
-            bytes: info.bytes,
+            // What is uploaded is the file on disk: sealed, its own sha256 and size.
+            sha256: info.encrypted?.sha256 ?? info.sha256,
+            bytes: info.encrypted?.bytes ?? info.bytes,
           });
           info = { ...info, objectUrl: this.uploads.urlOf(call.callSid) };
         }

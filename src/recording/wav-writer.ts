@@ -1,13 +1,42 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import {
+  FORMATS,
+  framesOf,
+  headerBytesOf,
+  type RecordingFormat,
+  WAV_MAX_DATA_BYTES,
+  wavHeader,
+} from './wav-format.js';
+import { markerChunks, type WavMark } from './wav-markers.js';
 
-export type RecordingFormat = 'pcm16' | 'mulaw';
+export { FORMATS, type RecordingFormat } from './wav-format.js';
 
-export const FORMATS = {
-  pcm16: { sampleRate: 16_000, bytesPerSample: 2, formatTag: 1, silence: 0x00 },
-  mulaw: { sampleRate: 8_000, bytesPerSample: 1, formatTag: 7, silence: 0xff },
-} as const;
+/** What a finished recording file is: the WAV's sha256 and size, and, sealed, the file's own. */
+export interface WrittenRecording {
+  /** Of the WAV a listener gets (the decrypted one, for a sealed file). */
+  readonly sha256: string;
+  readonly bytes: number;
+  /** Sealed (ENCRYPTION_KEY): the master key's id, and the sha256 and size of the file on disk. */
+  readonly sealed?: { readonly keyId: string; readonly sha256: string; readonly bytes: number };
+}
+
+/** The recorder's file: the clear WavWriter, or the SealedWavWriter (encryption at rest). */
+export interface RecordingWriter {
+  readonly path: string;
+  readonly format: RecordingFormat;
+  readonly channels: number;
+  /** The file reached the WAV size limit: later audio is not written (the file stays valid). */
+  readonly truncated: boolean;
+  /** Bytes handed to `append` so far (written, or queued to be). */
+  readonly dataBytes: number;
+  readonly durationMs: number;
+  /** Queues interleaved sample bytes; nothing waits on the write. */
+  append(bytes: Buffer): void;
+  /** Writes `marks` (cue points and labelled regions) after the data, and closes the file. */
+  close(marks?: readonly WavMark[]): Promise<WrittenRecording>;
+}
 
 /**
  * A WAV file written while the call runs: a header whose sizes are rewritten at every flush, so
@@ -15,18 +44,15 @@ export const FORMATS = {
  * μ-law (format 7) has the 18-byte fmt chunk and the fact chunk that non-PCM formats carry.
  * Writes are queued in order; nothing waits on them on the audio path.
  */
-/** WAV sizes are 32-bit: the RIFF size (data + header − 8) must fit in 2^32 − 1. */
-const WAV_MAX_DATA_BYTES = 0xffff_ffff - 64;
-
-export class WavWriter {
+export class WavWriter implements RecordingWriter {
   readonly path: string;
   readonly format: RecordingFormat;
   readonly channels: number;
   readonly #maxDataBytes: number;
-  /** The file reached the WAV size limit: later audio is not written (the file stays valid). */
   truncated = false;
   #file: FileHandle | undefined;
   #dataBytes = 0;
+  #tailBytes = 0;
   #chain: Promise<void> = Promise.resolve();
   #failed: Error | undefined;
 
@@ -36,7 +62,7 @@ export class WavWriter {
     this.format = format;
     this.channels = channels;
     this.#maxDataBytes = Math.min(maxDataBytes, WAV_MAX_DATA_BYTES);
-    const header = this.#header();
+    const header = wavHeader(format, channels, 0);
     this.#chain = open(path, 'w').then(
       async (file) => {
         this.#file = file;
@@ -49,10 +75,9 @@ export class WavWriter {
   }
 
   get headerBytes(): number {
-    return this.format === 'pcm16' ? 44 : 58;
+    return headerBytesOf(this.format);
   }
 
-  /** Bytes handed to `append` so far (written, or queued to be). */
   get dataBytes(): number {
     return this.#dataBytes;
   }
@@ -72,16 +97,29 @@ export class WavWriter {
     }
     const at = this.headerBytes + this.#dataBytes;
     this.#dataBytes += bytes.length;
-    const header = this.#header();
+    const header = wavHeader(this.format, this.channels, this.#dataBytes);
     this.#enqueue(async (file) => {
       await file.write(bytes, 0, bytes.length, at);
       await file.write(header, 0, header.length, 0);
     });
   }
 
-  /** Waits for queued writes, closes the file, and returns its sha256. */
-  async close(): Promise<{ sha256: string; bytes: number }> {
+  /** Waits for queued writes, writes the marks, closes the file, and returns its sha256. */
+  async close(marks: readonly WavMark[] = []): Promise<WrittenRecording> {
+    const tail = markerChunks(
+      marks,
+      FORMATS[this.format].sampleRate,
+      framesOf(this.format, this.channels, this.#dataBytes),
+      this.#dataBytes,
+    );
+    this.#tailBytes = tail.length;
+    const at = this.headerBytes + this.#dataBytes;
+    const header = wavHeader(this.format, this.channels, this.#dataBytes, tail.length);
     this.#enqueue(async (file) => {
+      if (tail.length > 0) {
+        await file.write(tail, 0, tail.length, at);
+        await file.write(header, 0, header.length, 0);
+      }
       await file.sync();
       await file.close();
       this.#file = undefined;
@@ -90,7 +128,7 @@ export class WavWriter {
     if (this.#failed) throw this.#failed;
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(this.path)) hash.update(chunk as Buffer);
-    return { sha256: hash.digest('hex'), bytes: this.headerBytes + this.#dataBytes };
+    return { sha256: hash.digest('hex'), bytes: this.headerBytes + this.#dataBytes + this.#tailBytes };
   }
 
   #enqueue(task: (file: FileHandle) => Promise<void>): void {
@@ -102,34 +140,5 @@ export class WavWriter {
         this.#failed = err as Error;
       }
     });
-  }
-
-  #header(): Buffer {
-    const f = FORMATS[this.format];
-    const pcm = this.format === 'pcm16';
-    const out = Buffer.alloc(this.headerBytes);
-    const blockAlign = f.bytesPerSample * this.channels;
-    out.write('RIFF', 0, 'ascii');
-    out.writeUInt32LE(this.headerBytes - 8 + this.#dataBytes, 4);
-    out.write('WAVE', 8, 'ascii');
-    out.write('fmt ', 12, 'ascii');
-    out.writeUInt32LE(pcm ? 16 : 18, 16);
-    out.writeUInt16LE(f.formatTag, 20);
-    out.writeUInt16LE(this.channels, 22);
-    out.writeUInt32LE(f.sampleRate, 24);
-    out.writeUInt32LE(f.sampleRate * blockAlign, 28);
-    out.writeUInt16LE(blockAlign, 32);
-    out.writeUInt16LE(f.bytesPerSample * 8, 34);
-    let at = 36;
-    if (!pcm) {
-      out.writeUInt16LE(0, 36); // cbSize
-      out.write('fact', 38, 'ascii');
-      out.writeUInt32LE(4, 42);
-      out.writeUInt32LE(this.#dataBytes / blockAlign, 46);
-      at = 50;
-    }
-    out.write('data', at, 'ascii');
-    out.writeUInt32LE(this.#dataBytes, at + 4);
-    return out;
   }
 }

@@ -164,9 +164,12 @@ const data = {
   'recording.ready': Type.Object(
     {
       url: Type.String(),
-      sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+      sha256: Type.String({
+        pattern: '^[0-9a-f]{64}$',
+        description: 'of the WAV as served (decrypted, for an encrypted recording)',
+      }),
       durationMs: Ms,
-      bytes: Type.Integer({ minimum: 0 }),
+      bytes: Type.Integer({ minimum: 0, description: 'size of the WAV as served' }),
       format: Type.Union([Type.Literal('pcm16'), Type.Literal('mulaw')]),
       sampleRate: Type.Integer(),
       channels: Type.Array(Type.String(), { description: 'speaker per channel: left, right' }),
@@ -187,6 +190,20 @@ const data = {
           {
             additionalProperties: false,
             description: 'present when the recording is redacted (REDACT_AUDIO)',
+          },
+        ),
+      ),
+      encrypted: Type.Optional(
+        Type.Object(
+          {
+            keyId: Type.String({
+              description: 'the master key (ENCRYPTION_KEY id) its data key is wrapped under',
+            }),
+          },
+          {
+            additionalProperties: false,
+            description:
+              'present when the recording is encrypted at rest (ENCRYPTION_KEY): the file, and the s3:// object, are sealed; GET /v1/calls/:callSid/recording serves the WAV, whose sha256 and bytes these are',
           },
         ),
       ),

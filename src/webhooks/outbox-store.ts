@@ -1,3 +1,6 @@
+import type { CallKeys } from '../crypto/call-keys.js';
+import { isSealed } from '../crypto/sealed-text.js';
+import { isVoxlineError } from '../errors.js';
 import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
@@ -15,6 +18,11 @@ export interface Delivery {
   readonly nextAttemptAt: number;
   readonly lastError: string | null;
   readonly deliveredAt: number | null;
+  /**
+   * The event as sent (and signed). With ENCRYPTION_KEY it is sealed at rest and opened here: at
+   * once in a claim, when first read in a list or get (the admin list shows no bodies, so one
+   * that does not open fails only a read of it, with its VL_ERR_ code).
+   */
   readonly body: string;
 }
 
@@ -55,7 +63,12 @@ export interface AppendRequest {
  * - `claimDue` hands out only the head of each call's queue for an endpoint (its lowest pending
  *   seq), when due and not leased to anyone; a claimed delivery stays leased until marked,
  *   released, or the lease runs out (then anyone may claim it: a dead instance's work is taken over);
- * - a delivery keeps its event's id on every attempt, on every instance.
+ * - a delivery keeps its event's id on every attempt, on every instance;
+ * - with a keyring (ENCRYPTION_KEY), bodies are sealed at rest under a data key per call, in the
+ *   store's outbox_keys; a claimed delivery whose body does not open (VL_ERR_ENCRYPTION_KEY: its
+ *   master key is not configured; VL_ERR_DECRYPTION: changed, moved, or its call's key is gone)
+ *   is dead-lettered with that error, and the claim goes on to the call's next head: it can
+ *   never be sent, and retrying it would loop. Requeued (POST …/retry) once the key is back.
  */
 export interface OutboxStore {
   /** True when other processes share the store (they may add or lease work behind our back). */
@@ -100,4 +113,65 @@ export interface OutboxStore {
    */
   eraseCall(callSid: string): Promise<PruneResult>;
   close(): Promise<void>;
+}
+
+/** Where an event's sealed body belongs (the AAD's table; its row is the event id). */
+export const SEALED_BODY = 'events';
+
+/** A claimed delivery whose body does not open, and why (its dead letter's last_error). */
+export interface Unreadable {
+  readonly id: number;
+  readonly error: string;
+}
+
+/**
+ * Claimed deliveries with their bodies opened (`keyRow`: the call's wrapped data key, asked for
+ * only where it is not cached); those that do not open, apart, for the store to dead-letter.
+ */
+export function openClaimed(
+  rows: readonly Delivery[],
+  keys: CallKeys,
+  keyRow: (callSid: string) => Uint8Array | undefined,
+): { open: Delivery[]; unreadable: Unreadable[] } {
+  const open: Delivery[] = [];
+  const unreadable: Unreadable[] = [];
+  for (const d of rows) {
+    if (!isSealed(d.body)) {
+      open.push(d);
+      continue;
+    }
+    try {
+      const wrapped = keys.needsKeyRow(d.callSid, d.body) ? keyRow(d.callSid) : undefined;
+      open.push({ ...d, body: keys.open(d.body, SEALED_BODY, d.callSid, d.eventId, wrapped) });
+    } catch (err) {
+      if (!isVoxlineError(err, 'VL_ERR_DECRYPTION') && !isVoxlineError(err, 'VL_ERR_ENCRYPTION_KEY'))
+        throw err;
+      unreadable.push({ id: d.id, error: `${err.code}: ${err.message}` });
+    }
+  }
+  return { open, unreadable };
+}
+
+/** A listed delivery whose sealed body is opened when it is first read (see `Delivery.body`). */
+export function openWhenRead(
+  d: Delivery,
+  keys: CallKeys,
+  keyRow: (callSid: string) => Uint8Array | undefined,
+): Delivery {
+  if (!isSealed(d.body)) return d;
+  const sealed = d.body;
+  let body: string | undefined;
+  return Object.defineProperty({ ...d }, 'body', {
+    enumerable: true,
+    get: () => {
+      body ??= keys.open(
+        sealed,
+        SEALED_BODY,
+        d.callSid,
+        d.eventId,
+        keys.needsKeyRow(d.callSid, sealed) ? keyRow(d.callSid) : undefined,
+      );
+      return body;
+    },
+  });
 }

@@ -1,12 +1,17 @@
 import Database from 'better-sqlite3';
+import { CallKeys } from '../crypto/call-keys.js';
+import type { Keyring } from '../crypto/keyring.js';
 import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
-import type {
-  AppendRequest,
-  Delivery,
-  DeliveryStatus,
-  Lease,
-  NextClaim,
-  PruneResult,
+import {
+  type AppendRequest,
+  type Delivery,
+  type DeliveryStatus,
+  type Lease,
+  type NextClaim,
+  openClaimed,
+  openWhenRead,
+  type PruneResult,
+  type Unreadable,
 } from './outbox-store.js';
 import { type Append, type AppendMany, appender } from './sqlite-outbox-append.js';
 import { FINISHED_AT, migrate, SCHEMA } from './sqlite-outbox-schema.js';
@@ -37,6 +42,7 @@ export type OutboxSync = 'full' | 'normal';
 /**
  * The durable outbox (SQLite, WAL): an event and one delivery per subscribed endpoint are
  * committed together before `append` returns, so an emitted event survives a crash or restart.
+ * With a keyring, bodies are sealed under a data key per call (outbox_keys), as OutboxStore says.
  */
 export class Outbox {
   readonly #db: Database.Database;
@@ -53,8 +59,11 @@ export class Outbox {
   readonly #claimNext: (endpoint: string, callSid: string, now: number, lease: Lease) => Delivery | undefined;
   readonly #deliveredThenNext: (id: number, now: number, next: NextClaim) => Delivery | undefined;
   readonly #erase: (callSid: string) => PruneResult;
+  readonly #keys: CallKeys;
+  readonly #keyRow: Database.Statement;
 
-  constructor(path: string, sync: OutboxSync = 'full') {
+  constructor(path: string, sync: OutboxSync = 'full', keyring?: Keyring) {
+    this.#keys = new CallKeys(keyring, 'outbox');
     this.#db = new Database(path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -64,6 +73,8 @@ export class Outbox {
     this.#bookkeeping = new Database(path);
     this.#bookkeeping.pragma('synchronous = NORMAL');
     this.#bookkeeping.pragma('busy_timeout = 5000');
+    // Erasure and retention delete on this connection: a key row deleted is zeroed in its page.
+    if (keyring) this.#bookkeeping.pragma('secure_delete = FAST');
     const db = this.#db;
     const books = this.#bookkeeping;
     this.#statements = {
@@ -144,7 +155,12 @@ export class Outbox {
       pruneSequence: books.prepare(
         'DELETE FROM call_seq WHERE call_sid = @call AND NOT EXISTS (SELECT 1 FROM events WHERE call_sid = @call)',
       ),
+      // Its data key with it: no event of the call is left to open.
+      pruneKey: books.prepare(
+        'DELETE FROM outbox_keys WHERE call_sid = @call AND NOT EXISTS (SELECT 1 FROM events WHERE call_sid = @call)',
+      ),
     };
+    this.#keyRow = books.prepare('SELECT wrapped FROM outbox_keys WHERE call_sid = ?');
     this.#claim = books.transaction((endpoint: string, now: number, limit: number, lease: Lease) => {
       const rows = this.#statements.claimable.all({ endpoint, now, limit }) as Delivery[];
       for (const row of rows) this.#statements.lease.run(lease.owner, lease.until, row.id);
@@ -168,17 +184,22 @@ export class Outbox {
       deliveries: books.prepare('DELETE FROM deliveries WHERE call_sid = ?'),
       events: books.prepare('DELETE FROM events WHERE call_sid = ?'),
       sequence: books.prepare('DELETE FROM call_seq WHERE call_sid = ?'),
+      key: books.prepare('DELETE FROM outbox_keys WHERE call_sid = ?'),
     };
-    this.#erase = books.transaction((callSid: string) => ({
-      deliveries: erase.deliveries.run(callSid).changes,
-      events: erase.events.run(callSid).changes,
-      sequences: erase.sequence.run(callSid).changes,
-    }));
+    this.#erase = books.transaction((callSid: string) => {
+      const erased = {
+        deliveries: erase.deliveries.run(callSid).changes,
+        events: erase.events.run(callSid).changes,
+        sequences: erase.sequence.run(callSid).changes,
+      };
+      erase.key.run(callSid);
+      return erased;
+    });
     this.#pruneBatch = books.transaction((cutoff: number, limit: number, after: PruneCursor) =>
       this.#prune(cutoff, limit, after),
     );
-    this.#append = appender(db);
-    this.#appendEphemeral = appender(books);
+    this.#append = appender(db, this.#keys);
+    this.#appendEphemeral = appender(books, this.#keys);
   }
 
   /** Assigns the call's next seq and commits the event with a delivery per endpoint. */
@@ -203,13 +224,45 @@ export class Outbox {
     return (ephemeral ? this.#appendEphemeral : this.#append).many(requests);
   }
 
-  /** The due heads of `endpoint`'s call queues that nobody holds, now leased to `lease.owner`. */
+  /**
+   * The due heads of `endpoint`'s call queues that nobody holds, now leased to `lease.owner`. A
+   * head whose body does not open is dead-lettered, and the claim takes the next in its place.
+   */
   claimDue(endpoint: string, now: number, limit: number, lease: Lease): Delivery[] {
-    return this.#claim(endpoint, now, limit, lease);
+    const claimed: Delivery[] = [];
+    for (let wanted = limit; wanted > 0; ) {
+      const { open, unreadable } = this.#opened(this.#claim(endpoint, now, wanted, lease));
+      claimed.push(...open);
+      this.#deadLetter(unreadable, now);
+      wanted = unreadable.length;
+    }
+    return claimed;
   }
 
   claimNext(endpoint: string, callSid: string, now: number, lease: Lease): Delivery | undefined {
-    return this.#claimNext(endpoint, callSid, now, lease);
+    for (;;) {
+      const head = this.#claimNext(endpoint, callSid, now, lease);
+      if (!head) return undefined;
+      const { open, unreadable } = this.#opened([head]);
+      if (open[0]) return open[0];
+      this.#deadLetter(unreadable, now);
+    }
+  }
+
+  #opened(rows: readonly Delivery[]): { open: Delivery[]; unreadable: Unreadable[] } {
+    return openClaimed(rows, this.#keys, (callSid) => this.#wrappedKey(callSid));
+  }
+
+  #wrappedKey(callSid: string): Buffer | undefined {
+    return (this.#keyRow.get(callSid) as { wrapped: Buffer } | undefined)?.wrapped;
+  }
+
+  #deadLetter(unreadable: readonly Unreadable[], now: number): void {
+    for (const { id, error } of unreadable) this.#statements.dead.run(error, now, id);
+  }
+
+  #whenRead(d: Delivery): Delivery {
+    return openWhenRead(d, this.#keys, (callSid) => this.#wrappedKey(callSid));
   }
 
   release(id: number, owner: string): void {
@@ -217,7 +270,7 @@ export class Outbox {
   }
 
   due(endpoint: string, now: number, limit: number): Delivery[] {
-    return this.#statements.due.all(endpoint, now, limit) as Delivery[];
+    return (this.#statements.due.all(endpoint, now, limit) as Delivery[]).map((d) => this.#whenRead(d));
   }
 
   nextDueAt(endpoint: string, now: number, owner: string): number | undefined {
@@ -229,7 +282,12 @@ export class Outbox {
   }
 
   markDeliveredThenClaimNext(id: number, now: number, next: NextClaim): Delivery | undefined {
-    return this.#deliveredThenNext(id, now, next);
+    const head = this.#deliveredThenNext(id, now, next);
+    if (!head) return undefined;
+    const { open, unreadable } = this.#opened([head]);
+    if (open[0]) return open[0];
+    this.#deadLetter(unreadable, now);
+    return this.claimNext(next.endpoint, next.callSid, now, next.lease);
   }
 
   markRetry(id: number, nextAttemptAt: number, error: string): void {
@@ -241,11 +299,12 @@ export class Outbox {
   }
 
   list(status: DeliveryStatus, limit: number): Delivery[] {
-    return this.#statements.list.all(status, limit) as Delivery[];
+    return (this.#statements.list.all(status, limit) as Delivery[]).map((d) => this.#whenRead(d));
   }
 
   get(id: number): Delivery | undefined {
-    return this.#statements.get.get(id) as Delivery | undefined;
+    const d = this.#statements.get.get(id) as Delivery | undefined;
+    return d && this.#whenRead(d);
   }
 
   /** A dead-lettered delivery goes back in the queue, with a fresh age. False if it was not failed. */
@@ -290,7 +349,7 @@ export class Outbox {
   }
 
   #prune(cutoff: number, limit: number, after: PruneCursor): PruneBatch {
-    const { pruneScan, pruneDeliveries, pruneEvent, pruneSequence } = this.#statements;
+    const { pruneScan, pruneDeliveries, pruneEvent, pruneSequence, pruneKey } = this.#statements;
     const rows = pruneScan.all({ cutoff, limit, createdAt: after.createdAt, rowid: after.rowid }) as {
       rowid: number;
       createdAt: number;
@@ -306,7 +365,10 @@ export class Outbox {
       result.events += pruneEvent.run(row.id).changes;
       calls.add(row.callSid);
     }
-    for (const callSid of calls) result.sequences += pruneSequence.run({ call: callSid }).changes;
+    for (const callSid of calls) {
+      result.sequences += pruneSequence.run({ call: callSid }).changes;
+      if (pruneKey.run({ call: callSid }).changes > 0) this.#keys.forget(callSid);
+    }
     const last = rows.at(-1);
     return {
       ...result,
@@ -314,9 +376,14 @@ export class Outbox {
     };
   }
 
-  /** Erasure: the call's events, pending or not, their deliveries and its sequence row, in one transaction. */
+  /**
+   * Erasure: the call's events, pending or not, their deliveries, its sequence row and its data
+   * key row, in one transaction.
+   */
   eraseCall(callSid: string): PruneResult {
-    return this.#erase(callSid);
+    const erased = this.#erase(callSid);
+    this.#keys.forget(callSid);
+    return erased;
   }
 
   close(): void {

@@ -30,4 +30,11 @@ CREATE INDEX events_call ON events (call_sid);
     sql: `CREATE INDEX deliveries_leased ON deliveries (endpoint, lease_until)
           WHERE status = 'pending' AND lease_until IS NOT NULL;`,
   },
+  {
+    // Version 5 is the call records' data keys; ENCRYPTION_KEY: each call's data key for its
+    // events' bodies, wrapped under the master key `key_id` names.
+    version: 6,
+    name: 'outbox data keys',
+    sql: 'CREATE TABLE outbox_keys (call_sid TEXT PRIMARY KEY, key_id TEXT NOT NULL, wrapped BYTEA NOT NULL);',
+  },
 ];

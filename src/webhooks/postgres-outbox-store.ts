@@ -1,16 +1,22 @@
 import type pg from 'pg';
+import { CallKeys } from '../crypto/call-keys.js';
+import type { Keyring } from '../crypto/keyring.js';
 import { migrate, type PoolSettings } from '../store/postgres.js';
 import { eventEnvelope } from './event-envelope.js';
 import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
 import { OutboxAppends } from './outbox-appends.js';
-import type {
-  AppendRequest,
-  Delivery,
-  DeliveryStatus,
-  Lease,
-  NextClaim,
-  OutboxStore,
-  PruneResult,
+import {
+  type AppendRequest,
+  type Delivery,
+  type DeliveryStatus,
+  type Lease,
+  type NextClaim,
+  type OutboxStore,
+  openClaimed,
+  openWhenRead,
+  type PruneResult,
+  SEALED_BODY,
+  type Unreadable,
 } from './outbox-store.js';
 import { OUTBOX_MIGRATIONS } from './postgres-outbox-schema.js';
 
@@ -54,6 +60,16 @@ const SQL = {
   seqs: `INSERT INTO call_seq (call_sid, last_seq) SELECT * FROM unnest($1::text[], $2::bigint[])
          ON CONFLICT (call_sid) DO UPDATE SET last_seq = call_seq.last_seq + EXCLUDED.last_seq
          RETURNING call_sid, last_seq`,
+  // The batch's calls' data keys: those inserted here, and those already there. A call whose row
+  // another instance committed while this waited for it is in neither (this statement's snapshot
+  // is older): `keys` reads it.
+  addKeys: `WITH added AS (
+              INSERT INTO outbox_keys (call_sid, key_id, wrapped)
+              SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
+              ON CONFLICT DO NOTHING RETURNING call_sid, wrapped)
+            SELECT call_sid, wrapped, true AS added FROM added
+            UNION ALL SELECT call_sid, wrapped, false FROM outbox_keys WHERE call_sid = ANY($1::text[])`,
+  keys: 'SELECT call_sid, wrapped FROM outbox_keys WHERE call_sid = ANY($1::text[])',
   events: `INSERT INTO events (id, call_sid, seq, type, body, created_at)
            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[])`,
   deliveries: `INSERT INTO deliveries (event_id, endpoint, call_sid, seq, status, created_at, next_attempt_at)
@@ -123,10 +139,14 @@ const SQL = {
   // Erasure, one statement: the foreign key (NO ACTION) is checked at its end, when both are gone.
   erase: `WITH d AS (DELETE FROM deliveries WHERE call_sid = $1 RETURNING 1),
           e AS (DELETE FROM events WHERE call_sid = $1 RETURNING 1),
-          s AS (DELETE FROM call_seq WHERE call_sid = $1 RETURNING 1)
+          s AS (DELETE FROM call_seq WHERE call_sid = $1 RETURNING 1),
+          k AS (DELETE FROM outbox_keys WHERE call_sid = $1)
           SELECT (SELECT count(*) FROM d)::int AS deliveries, (SELECT count(*) FROM e)::int AS events,
             (SELECT count(*) FROM s)::int AS sequences`,
-  pruneSequences: `DELETE FROM call_seq c WHERE c.call_sid = ANY($1::text[])
+  // A call's numbering and its data key go with its last event.
+  pruneSequences: `WITH gone AS (DELETE FROM outbox_keys k WHERE k.call_sid = ANY($1::text[])
+                     AND NOT EXISTS (SELECT 1 FROM events WHERE call_sid = k.call_sid))
+                   DELETE FROM call_seq c WHERE c.call_sid = ANY($1::text[])
                    AND NOT EXISTS (SELECT 1 FROM events WHERE call_sid = c.call_sid)`,
 } as const;
 
@@ -138,23 +158,26 @@ type Statement = keyof typeof SQL;
  * statements however many events (sequence numbers, events, deliveries). Partials alone commit
  * with synchronous_commit off, as the SQLite outbox skips their fsync. Deliveries are claimed
  * with `FOR UPDATE SKIP LOCKED` and a lease, so instances share the work and take over a dead
- * one's when its leases run out.
+ * one's when its leases run out. With a keyring, bodies are sealed under a data key per call in
+ * outbox_keys, which every instance with the same ENCRYPTION_KEY unwraps.
  */
 export class PostgresOutboxStore implements OutboxStore {
   readonly shared = true;
   readonly #pool: pg.Pool;
   readonly #appends: OutboxAppends;
+  readonly #keys: CallKeys;
   #closed = false;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, keyring: Keyring | undefined) {
     this.#pool = pool;
+    this.#keys = new CallKeys(keyring, 'outbox');
     this.#appends = new OutboxAppends((batch) => this.#appendBatch(batch));
   }
 
   /** Runs the outbox's migrations (safe with several instances starting at once), then opens. */
-  static async open(pool: pg.Pool): Promise<PostgresOutboxStore> {
+  static async open(pool: pg.Pool, keyring?: Keyring): Promise<PostgresOutboxStore> {
     await migrate(pool, OUTBOX_MIGRATIONS);
-    return new PostgresOutboxStore(pool);
+    return new PostgresOutboxStore(pool, keyring);
   }
 
   append<T extends EventType>(
@@ -175,8 +198,11 @@ export class PostgresOutboxStore implements OutboxStore {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
-      // Durable whatever the session's default (OUTBOX_POOL turns it off for the bookkeeping).
-      const partialsOnly = batch.every((r) => r.type === 'transcript.partial');
+      const sealing = this.#keys.sealing ? await this.#sealingKeys(client, calls) : undefined;
+      // Durable whatever the session's default (OUTBOX_POOL turns it off for the bookkeeping). A
+      // new key row is durable too: lost in a database crash while cached here, it would leave
+      // the call's later events sealed under a key that no row holds.
+      const partialsOnly = batch.every((r) => r.type === 'transcript.partial') && !sealing?.added;
       await client.query(`SET LOCAL synchronous_commit = ${partialsOnly ? 'off' : 'on'}`);
       const { rows } = await client.query<{ call_sid: string; last_seq: number }>({
         name: 'outbox.seqs',
@@ -198,7 +224,11 @@ export class PostgresOutboxStore implements OutboxStore {
           events.map((e) => e.callSid),
           events.map((e) => e.seq),
           events.map((e) => e.type),
-          events.map((e) => JSON.stringify(e)),
+          events.map((e) => {
+            const json = JSON.stringify(e);
+            const key = sealing?.keys.get(e.callSid);
+            return key ? this.#keys.seal(key, SEALED_BODY, e.callSid, e.id, json) : json;
+          }),
           batch.map((r) => r.now),
         ],
       });
@@ -226,6 +256,7 @@ export class PostgresOutboxStore implements OutboxStore {
         });
       }
       await client.query('COMMIT');
+      for (const [callSid, key] of sealing?.learnt ?? []) this.#keys.remember(callSid, key);
       return events;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -235,13 +266,90 @@ export class PostgresOutboxStore implements OutboxStore {
     }
   }
 
+  /**
+   * The data keys of the batch's calls: cached, or from their key rows, made in the batch's
+   * transaction for calls that have none (a key row commits with the first events it seals, or
+   * not at all). `learnt`: to cache once that commits; `added`: a key row was inserted.
+   */
+  async #sealingKeys(
+    client: pg.PoolClient,
+    calls: readonly string[],
+  ): Promise<{ keys: Map<string, Buffer>; learnt: Map<string, Buffer>; added: boolean }> {
+    const keys = new Map<string, Buffer>();
+    const learnt = new Map<string, Buffer>();
+    const missing: string[] = [];
+    for (const callSid of calls) {
+      const key = this.#keys.cached(callSid);
+      if (key) keys.set(callSid, key);
+      else missing.push(callSid);
+    }
+    if (missing.length === 0) return { keys, learnt, added: false };
+    const fresh = missing.map((callSid) => this.#keys.fresh(callSid));
+    const { rows } = await client.query<{ call_sid: string; wrapped: Buffer; added: boolean }>({
+      name: 'outbox.addKeys',
+      text: SQL.addKeys,
+      values: [missing, fresh.map((f) => f.keyId), fresh.map((f) => f.wrapped)],
+    });
+    const stored = new Map(rows.map((r) => [r.call_sid, r.wrapped]));
+    const late = missing.filter((callSid) => !stored.has(callSid));
+    if (late.length > 0) {
+      const read = await client.query<{ call_sid: string; wrapped: Buffer }>({
+        name: 'outbox.keys',
+        text: SQL.keys,
+        values: [late],
+      });
+      for (const r of read.rows) stored.set(r.call_sid, r.wrapped);
+    }
+    missing.forEach((callSid, i) => {
+      const wrapped = stored.get(callSid);
+      if (!wrapped) throw new Error(`the data key row of ${callSid} was deleted as it was made`);
+      const key = this.#keys.unwrap(callSid, wrapped, fresh[i]);
+      keys.set(callSid, key);
+      learnt.set(callSid, key);
+    });
+    return { keys, learnt, added: rows.some((r) => r.added) };
+  }
+
+  /** The key rows of the calls of `rows` whose bodies are sealed and keys not cached (one query). */
+  async #keyRows(rows: readonly Delivery[]): Promise<Map<string, Buffer>> {
+    const calls = new Set(
+      rows.filter((d) => this.#keys.needsKeyRow(d.callSid, d.body)).map((d) => d.callSid),
+    );
+    if (calls.size === 0) return new Map();
+    const read = await this.#query<{ call_sid: string; wrapped: Buffer }>('keys', [[...calls]]);
+    return new Map(read.rows.map((r) => [r.call_sid, r.wrapped]));
+  }
+
+  async #opened(rows: readonly Delivery[]): Promise<{ open: Delivery[]; unreadable: Unreadable[] }> {
+    const wrapped = await this.#keyRows(rows);
+    return openClaimed(rows, this.#keys, (callSid) => wrapped.get(callSid));
+  }
+
+  async #whenRead(rows: readonly Delivery[]): Promise<Delivery[]> {
+    const wrapped = await this.#keyRows(rows);
+    return rows.map((d) => openWhenRead(d, this.#keys, (callSid) => wrapped.get(callSid)));
+  }
+
+  /** Claimed deliveries whose bodies do not open: dead-lettered, with the error (see OutboxStore). */
+  async #deadLetter(unreadable: readonly Unreadable[], now: number): Promise<void> {
+    for (const { id, error } of unreadable) await this.#query('dead', [id, error, now]);
+  }
+
   async #query<R extends pg.QueryResultRow>(name: Statement, values: unknown[]): Promise<pg.QueryResult<R>> {
     return this.#pool.query<R>({ name: `outbox.${name}`, text: SQL[name], values });
   }
 
   async claimDue(endpoint: string, now: number, limit: number, lease: Lease): Promise<Delivery[]> {
-    const { rows } = await this.#query<Delivery>('claim', [endpoint, now, limit, lease.owner, lease.until]);
-    return rows.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+    const claimed: Delivery[] = [];
+    // A head that does not open is dead-lettered, and the claim takes the next in its place.
+    for (let wanted = limit; wanted > 0; ) {
+      const values = [endpoint, now, wanted, lease.owner, lease.until];
+      const { open, unreadable } = await this.#opened((await this.#query<Delivery>('claim', values)).rows);
+      claimed.push(...open);
+      await this.#deadLetter(unreadable, now);
+      wanted = unreadable.length;
+    }
+    return claimed.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
   }
 
   async claimNext(
@@ -250,8 +358,14 @@ export class PostgresOutboxStore implements OutboxStore {
     now: number,
     lease: Lease,
   ): Promise<Delivery | undefined> {
-    return (await this.#query<Delivery>('claimNext', [endpoint, callSid, now, lease.owner, lease.until]))
-      .rows[0];
+    for (;;) {
+      const values = [endpoint, callSid, now, lease.owner, lease.until];
+      const head = (await this.#query<Delivery>('claimNext', values)).rows[0];
+      if (!head) return undefined;
+      const { open, unreadable } = await this.#opened([head]);
+      if (open[0]) return open[0];
+      await this.#deadLetter(unreadable, now);
+    }
   }
 
   async nextDueAt(endpoint: string, now: number, owner: string): Promise<number | undefined> {
@@ -265,7 +379,12 @@ export class PostgresOutboxStore implements OutboxStore {
 
   async markDeliveredThenClaimNext(id: number, now: number, next: NextClaim): Promise<Delivery | undefined> {
     const values = [id, now, next.endpoint, next.callSid, next.lease.owner, next.lease.until];
-    return (await this.#query<Delivery>('deliveredThenNext', values)).rows[0];
+    const head = (await this.#query<Delivery>('deliveredThenNext', values)).rows[0];
+    if (!head) return undefined;
+    const { open, unreadable } = await this.#opened([head]);
+    if (open[0]) return open[0];
+    await this.#deadLetter(unreadable, now);
+    return this.claimNext(next.endpoint, next.callSid, now, next.lease);
   }
 
   async markRetry(id: number, nextAttemptAt: number, error: string): Promise<void> {
@@ -281,11 +400,11 @@ export class PostgresOutboxStore implements OutboxStore {
   }
 
   async list(status: DeliveryStatus, limit: number): Promise<Delivery[]> {
-    return (await this.#query<Delivery>('list', [status, limit])).rows;
+    return this.#whenRead((await this.#query<Delivery>('list', [status, limit])).rows);
   }
 
   async get(id: number): Promise<Delivery | undefined> {
-    return (await this.#query<Delivery>('get', [id])).rows[0];
+    return (await this.#whenRead((await this.#query<Delivery>('get', [id])).rows))[0];
   }
 
   async requeue(id: number, now: number): Promise<boolean> {
@@ -329,6 +448,7 @@ export class PostgresOutboxStore implements OutboxStore {
           total.sequences +=
             (await client.query({ name: 'outbox.pruneSequences', text: SQL.pruneSequences, values: [calls] }))
               .rowCount ?? 0;
+          for (const callSid of calls) this.#keys.forget(callSid);
         }
         await client.query('COMMIT');
       } catch (err) {
@@ -346,6 +466,7 @@ export class PostgresOutboxStore implements OutboxStore {
   async eraseCall(callSid: string): Promise<PruneResult> {
     await this.#appends.settled();
     const { rows } = await this.#query<PruneResult>('erase', [callSid]);
+    this.#keys.forget(callSid);
     return rows[0] ?? { events: 0, deliveries: 0, sequences: 0 };
   }
 

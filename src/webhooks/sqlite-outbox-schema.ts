@@ -1,6 +1,9 @@
 import type Database from 'better-sqlite3';
 
-/** The SQLite outbox's tables, and the columns and indexes later versions added. */
+/**
+ * The SQLite outbox's tables, and the columns and indexes later versions added. outbox_keys
+ * (ENCRYPTION_KEY): each call's data key, wrapped under the master key `key_id` names.
+ */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS call_seq (call_sid TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
@@ -13,6 +16,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   finished_at INTEGER, lease_owner TEXT, lease_until INTEGER);
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (endpoint, status, call_sid, seq);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (endpoint, status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS outbox_keys (call_sid TEXT PRIMARY KEY, key_id TEXT NOT NULL, wrapped BLOB NOT NULL);
 `;
 
 /** For retention: events by age, an event's deliveries, a call's events; for claims: leases held. */

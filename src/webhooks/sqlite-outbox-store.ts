@@ -1,3 +1,4 @@
+import type { Keyring } from '../crypto/keyring.js';
 import type { EventData, EventType, WebhookEvent } from './event-schemas.js';
 import { Outbox, type OutboxSync } from './outbox.js';
 import { OutboxAppends } from './outbox-appends.js';
@@ -6,15 +7,16 @@ import type { Delivery, DeliveryStatus, Lease, NextClaim, OutboxStore, PruneResu
 /**
  * The embedded outbox: one SQLite file (DATA_DIR/voxline.db) for one process. Appends made in the
  * same event-loop turn share one transaction and one fsync (group commit), so a burst of events
- * from many calls costs one disk flush, not one each; bookkeeping is synchronous SQLite.
+ * from many calls costs one disk flush, not one each; bookkeeping is synchronous SQLite. With a
+ * keyring (ENCRYPTION_KEY), bodies are sealed at rest.
  */
 export class SqliteOutboxStore implements OutboxStore {
   readonly shared = false;
   readonly #outbox: Outbox;
   readonly #appends: OutboxAppends;
 
-  constructor(path: string, sync: OutboxSync = 'full') {
-    this.#outbox = new Outbox(path, sync);
+  constructor(path: string, sync: OutboxSync = 'full', keyring?: Keyring) {
+    this.#outbox = new Outbox(path, sync, keyring);
     this.#appends = new OutboxAppends((batch) => this.#outbox.appendMany(batch));
   }
 

@@ -103,6 +103,7 @@ export class WebhookPublisher implements CallObserver {
         sampleRate: info.sampleRate,
         channels: channelSpeakers(call),
         ...(info.redaction ? { redaction: info.redaction } : {}),
+        ...(info.encrypted ? { encrypted: { keyId: info.encrypted.keyId } } : {}),
       });
     }
     this.#settle(call, 'recording');

@@ -6,6 +6,7 @@ import type { Call, CallObserver } from '../calls/call.js';
 import type { LegConsumerFactory } from '../calls/call-registry.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
+import { Keyring } from '../crypto/keyring.js';
 import { WebhookMetrics } from '../observability/webhook-metrics.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
 import { RecordingUploads } from '../recording/recording-uploads.js';
@@ -42,6 +43,8 @@ export interface WebhookServiceDeps {
   readonly instance?: string;
   /** Told of each finished recording, and of each upload confirmed (the call store keeps both). */
   readonly recordingObserver?: RecordingObserver;
+  /** Seals the outbox's event bodies at rest; by default one from ENCRYPTION_KEY (config.encryption). */
+  readonly keyring?: Keyring;
 }
 
 export interface RecordingObserver {
@@ -67,7 +70,8 @@ export async function createWebhookService(
   const { webhooks } = config;
   const clock = deps.clock ?? systemClock;
   const now = deps.now ?? (() => clock.wallNow());
-  const outbox = webhooks.endpoints.length > 0 ? await openOutbox(config) : undefined;
+  const outboxKeyring = deps.keyring ?? (config.encryption ? new Keyring(config.encryption) : undefined);
+  const outbox = webhooks.endpoints.length > 0 ? await openOutbox(config, outboxKeyring) : undefined;
   const metrics = new WebhookMetrics(registry, outbox);
   const owner = deps.instance ? `${deps.instance}/${randomBytes(3).toString('hex')}` : undefined;
   const dispatcher = outbox ? new Dispatcher(outbox, webhooks, log, metrics, clock, { owner }) : undefined;
@@ -116,6 +120,7 @@ export async function createWebhookService(
           },
           clock,
           uploads,
+          config.encryption ? new Keyring(config.encryption) : undefined,
         );
 
   // Retention: without it delivered events and every call's sequence row would stay forever.
@@ -174,9 +179,9 @@ export async function createWebhookService(
 }
 
 /** PostgreSQL when DATABASE_URL is set (imported only then), else DATA_DIR/voxline.db. */
-async function openOutbox(config: Config): Promise<OutboxStore> {
+async function openOutbox(config: Config, keyring: Keyring | undefined): Promise<OutboxStore> {
   if (!config.database)
-    return new SqliteOutboxStore(join(config.dataDir, 'voxline.db'), config.webhooks.outboxSync);
+    return new SqliteOutboxStore(join(config.dataDir, 'voxline.db'), config.webhooks.outboxSync, keyring);
   const [{ openOnPostgres }, { OUTBOX_POOL, PostgresOutboxStore }] = await Promise.all([
     import('../store/postgres.js'),
     import('./postgres-outbox-store.js'),
@@ -184,7 +189,7 @@ async function openOutbox(config: Config): Promise<OutboxStore> {
   return openOnPostgres(
     config.database.url,
     'the outbox',
-    (pool) => PostgresOutboxStore.open(pool),
+    (pool) => PostgresOutboxStore.open(pool, keyring),
     OUTBOX_POOL,
   );
 }

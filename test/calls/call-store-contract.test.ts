@@ -1,13 +1,22 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallSnapshot } from '../../src/calls/call.js';
 import type { CallFeedEvent, CallStore } from '../../src/calls/call-store.js';
 import { PostgresCallStore } from '../../src/calls/postgres-call-store.js';
 import { SqliteCallStore } from '../../src/calls/sqlite-call-store.js';
+import { encryptionConfigFrom } from '../../src/crypto/encryption-config.js';
+import { Keyring } from '../../src/crypto/keyring.js';
 import { openPool } from '../../src/store/postgres.js';
 import type { SequencedEvent } from '../../src/transcripts/call-transcript.js';
-import { hasPostgres, storeContract } from '../helpers/postgres.js';
+import { hasPostgres, type StoreKind, storeContract } from '../helpers/postgres.js';
 
-/* One contract, both call stores: records, transcripts, staleness, retention, following. */
+/*
+ * One contract, both call stores: records, transcripts, staleness, retention, following; in
+ * clear and sealed (ENCRYPTION_KEY). What sealing adds is test/calls/sealed-call-store.test.ts.
+ */
 
 const T = Date.UTC(2026, 11, 2, 9);
 
@@ -54,12 +63,35 @@ function final(seq: number, text: string): SequencedEvent {
   } as unknown as SequencedEvent;
 }
 
-const { kinds, database } = storeContract<CallStore>(
+const { kinds: clear, database } = storeContract<CallStore>(
   'calls',
   (path) => new SqliteCallStore(path),
   (pool) => PostgresCallStore.open(pool),
   4,
 );
+
+const encryption = encryptionConfigFrom({ ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}` }).value;
+if (!encryption) throw new Error('bad test key');
+const keyring = new Keyring(encryption);
+const sealed: StoreKind<CallStore>[] = [
+  [
+    'SQLite (sealed)',
+    true,
+    async () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'voxline-calls-')), 'calls.db');
+      return async () => new SqliteCallStore(path, keyring);
+    },
+  ],
+  [
+    'PostgreSQL (sealed)',
+    hasPostgres,
+    async () => {
+      const url = await database();
+      return () => PostgresCallStore.open(openPool(url, 4), keyring);
+    },
+  ],
+];
+const kinds = [...clear, ...sealed];
 
 describe.each(kinds)('the %s call store', (_name, available, place) => {
   const run = available ? it : it.skip;
@@ -220,11 +252,15 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
   );
 });
 
-describe.skipIf(!hasPostgres)('the PostgreSQL call store followed from another instance', () => {
+describe.skipIf(!hasPostgres).each([
+  ['in clear', false],
+  ['sealed (each instance its own Keyring of the same ENCRYPTION_KEY)', true],
+])('the PostgreSQL call store followed from another instance, %s', (_name, sealing) => {
   it('hears each new final as the holder stores it, partials live, then the end, in order', async () => {
     const url = await database();
-    const holder = await PostgresCallStore.open(openPool(url, 2));
-    const other = await PostgresCallStore.open(openPool(url, 2));
+    const ring = () => (sealing ? new Keyring(encryption) : undefined);
+    const holder = await PostgresCallStore.open(openPool(url, 2), ring());
+    const other = await PostgresCallStore.open(openPool(url, 2), ring());
     await holder.saveCall(snapshot('CA1', 'live'), 'a', T);
     await holder.addTranscriptEvent('CA1', final(1, 'hello'));
     const heard: CallFeedEvent[] = [];

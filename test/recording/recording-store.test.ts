@@ -178,6 +178,9 @@ class FlakyStore implements ObjectStore {
   async presignGet(): Promise<string> {
     return 'http://store/x';
   }
+  get(): Promise<never> {
+    return Promise.reject(new Error('the uploads never read an object back'));
+  }
   async delete(key: string): Promise<void> {
     this.objects.delete(key);
   }

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encryptionConfigFrom } from '../../src/crypto/encryption-config.js';
+import { Keyring } from '../../src/crypto/keyring.js';
 import { openPool } from '../../src/store/postgres.js';
 import type { OutboxStore } from '../../src/webhooks/outbox-store.js';
 import { OUTBOX_MIGRATIONS } from '../../src/webhooks/postgres-outbox-schema.js';
@@ -11,7 +14,8 @@ import { hasPostgres, startPostgres, type TestPostgres } from '../helpers/postgr
 
 /*
  * One contract, both stores: what the dispatcher, the publisher and the admin API rely on holds
- * the same on the embedded SQLite file and on a shared PostgreSQL database.
+ * the same on the embedded SQLite file and on a shared PostgreSQL database, in clear and sealed
+ * (ENCRYPTION_KEY; what sealing adds is test/webhooks/sealed-outbox.test.ts).
  */
 
 const dtmf = { digit: '1', speaker: 'caller', atMs: 0 };
@@ -32,24 +36,29 @@ afterAll(async () => {
   await postgres?.stop();
 });
 
-const kinds: [string, boolean, () => Promise<Place>][] = [
-  [
-    'SQLite',
-    true,
-    async () => {
-      const path = join(mkdtempSync(join(tmpdir(), 'voxline-contract-')), 'voxline.db');
-      return { open: async () => new SqliteOutboxStore(path) };
-    },
+const encryption = encryptionConfigFrom({ ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}` }).value;
+if (!encryption) throw new Error('bad test key');
+
+const kinds: [string, boolean, () => Promise<Place>][] = [undefined, new Keyring(encryption)].flatMap(
+  (keyring): [string, boolean, () => Promise<Place>][] => [
+    [
+      keyring ? 'SQLite (sealed)' : 'SQLite',
+      true,
+      async () => {
+        const path = join(mkdtempSync(join(tmpdir(), 'voxline-contract-')), 'voxline.db');
+        return { open: async () => new SqliteOutboxStore(path, 'full', keyring) };
+      },
+    ],
+    [
+      keyring ? 'PostgreSQL (sealed)' : 'PostgreSQL',
+      hasPostgres,
+      async () => {
+        const url = await (postgres as TestPostgres).database();
+        return { open: () => PostgresOutboxStore.open(openPool(url, 4), keyring) };
+      },
+    ],
   ],
-  [
-    'PostgreSQL',
-    hasPostgres,
-    async () => {
-      const url = await (postgres as TestPostgres).database();
-      return { open: () => PostgresOutboxStore.open(openPool(url, 4)) };
-    },
-  ],
-];
+);
 
 describe.each(kinds)('the %s outbox store', (_name, available, place) => {
   const run = available ? it : it.skip;
@@ -308,10 +317,14 @@ describe.skipIf(!hasPostgres)('the PostgreSQL outbox shared by several instances
     await Promise.all(stores.map((s) => s.close()));
   });
 
-  it('two instances claiming at once never both hold one delivery, and between them (then after) take every head', async () => {
+  it.each([
+    ['in clear', false],
+    ['sealed', true],
+  ])('two instances claiming at once never both hold one delivery, and between them (then after) take every head, %s', async (_name, sealing) => {
     const url = await (postgres as TestPostgres).database();
-    const a = await PostgresOutboxStore.open(openPool(url, 4));
-    const b = await PostgresOutboxStore.open(openPool(url, 4));
+    const ring = () => (sealing ? new Keyring(encryption) : undefined);
+    const a = await PostgresOutboxStore.open(openPool(url, 4), ring());
+    const b = await PostgresOutboxStore.open(openPool(url, 4), ring());
     await Promise.all(Array.from({ length: 200 }, (_, i) => a.append(`CA${i}`, 'dtmf', dtmf, ['e'], T)));
     const claims = await Promise.all(
       Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).claimDue('e', T, 15, lease(`owner${i}`))),

@@ -61,6 +61,11 @@ export interface CallStore {
   /** The recording's object is confirmed in the bucket. */
   recordingUploaded(callSid: string): Promise<void>;
   getCall(callSid: string, now: number): Promise<StoredCall | undefined>;
+  /**
+   * Where the call is, from the clear columns alone (no key needed): what erasure must know even
+   * when the snapshot no longer opens (its key lost or retired past keeping).
+   */
+  locateCall(callSid: string, now: number): Promise<CallWhereabouts | undefined>;
   /** Newest first. */
   listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]>;
   transcript(callSid: string, afterSeq: number): Promise<StoredTranscript | undefined>;
@@ -103,6 +108,24 @@ export function asStored(row: CallRow, now: number, keys: CallKeys, wrapped?: Ui
     ...snapshot,
     state: lost ? 'ended' : snapshot.state,
     endReason: lost ? 'instance_lost' : snapshot.endReason,
+    instance: { id: row.instance, seenAt: new Date(row.updated_at).toISOString() },
+    recording: row.recording ? (JSON.parse(row.recording) as StoredRecording) : null,
+  };
+}
+
+/** A call's state, holder and recording, as the clear columns keep them. */
+export type CallWhereabouts = Pick<StoredCall, 'state' | 'instance' | 'recording'>;
+
+/** The columns a CallWhereabouts is read from. */
+export const WHEREABOUTS_ROW = 'call_sid, state, instance, updated_at, recording';
+
+/** A whereabouts row as both stores read it; a live record gone stale reads as ended (its holder died). */
+export type WhereaboutsRow = Omit<CallRow, 'snapshot'> & { readonly state: string };
+
+export function asWhereabouts(row: WhereaboutsRow, now: number): CallWhereabouts {
+  const state = row.state === 'live' && now - row.updated_at <= STALE_MS ? 'live' : 'ended';
+  return {
+    state,
     instance: { id: row.instance, seenAt: new Date(row.updated_at).toISOString() },
     recording: row.recording ? (JSON.parse(row.recording) as StoredRecording) : null,
   };

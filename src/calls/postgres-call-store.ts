@@ -7,10 +7,12 @@ import type { SequencedEvent } from '../transcripts/call-transcript.js';
 import type { CallSnapshot } from './call.js';
 import {
   asStored,
+  asWhereabouts,
   CALL_ROW,
   type CallFeedEvent,
   type CallRow,
   type CallStore,
+  type CallWhereabouts,
   SEALED_EVENT,
   SEALED_PARTIAL,
   SEALED_SNAPSHOT,
@@ -18,6 +20,8 @@ import {
   type StoredCall,
   type StoredRecording,
   type StoredTranscript,
+  WHEREABOUTS_ROW,
+  type WhereaboutsRow,
 } from './call-store.js';
 
 /** The calls' tables; versions 2, 4 and 5 (the outbox has 1, 3 and 6), in the same migrations table. */
@@ -221,6 +225,15 @@ export class PostgresCallStore implements CallStore {
       values: [callSid],
     });
     return (await this.#stored(rows, now))[0];
+  }
+
+  async locateCall(callSid: string, now: number): Promise<CallWhereabouts | undefined> {
+    const { rows } = await this.#pool.query<WhereaboutsRow>({
+      name: 'calls.locate',
+      text: `SELECT ${WHEREABOUTS_ROW} FROM calls WHERE call_sid = $1`,
+      values: [callSid],
+    });
+    return rows[0] && asWhereabouts(rows[0], now);
   }
 
   async listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]> {

@@ -5,16 +5,20 @@ import type { SequencedEvent } from '../transcripts/call-transcript.js';
 import type { CallSnapshot } from './call.js';
 import {
   asStored,
+  asWhereabouts,
   CALL_ROW,
   type CallFeedEvent,
   type CallRow,
   type CallStore,
+  type CallWhereabouts,
   SEALED_EVENT,
   SEALED_SNAPSHOT,
   STALE_MS,
   type StoredCall,
   type StoredRecording,
   type StoredTranscript,
+  WHEREABOUTS_ROW,
+  type WhereaboutsRow,
 } from './call-store.js';
 
 const SCHEMA = `
@@ -74,6 +78,7 @@ export class SqliteCallStore implements CallStore {
          WHERE call_sid = ? AND recording IS NOT NULL`,
       ),
       get: db.prepare(`SELECT ${CALL_ROW} FROM calls WHERE call_sid = ?`),
+      locate: db.prepare(`SELECT ${WHEREABOUTS_ROW} FROM calls WHERE call_sid = ?`),
       live: db.prepare(
         `SELECT ${CALL_ROW} FROM calls WHERE state = 'live' AND updated_at >= ?
          ORDER BY started_at DESC LIMIT ?`,
@@ -137,6 +142,11 @@ export class SqliteCallStore implements CallStore {
   async getCall(callSid: string, now: number): Promise<StoredCall | undefined> {
     const row = this.#sql.get.get(callSid) as CallRow | undefined;
     return row && this.#stored(row, now);
+  }
+
+  async locateCall(callSid: string, now: number): Promise<CallWhereabouts | undefined> {
+    const row = this.#sql.locate.get(callSid) as WhereaboutsRow | undefined;
+    return row && asWhereabouts(row, now);
   }
 
   async listCalls(state: 'live' | 'ended' | 'all', limit: number, now: number): Promise<StoredCall[]> {

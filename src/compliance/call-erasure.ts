@@ -1,5 +1,5 @@
 import type { CallRegistry } from '../calls/call-registry.js';
-import type { CallStore, StoredCall } from '../calls/call-store.js';
+import type { CallStore, CallWhereabouts } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
 import { eraseRecording } from '../recording/recording-erasure.js';
 import type { Recordings } from '../recording/recordings.js';
@@ -53,7 +53,8 @@ export async function eraseCall(
   if (held && (!held.transcript.complete || recordings?.writing(callSid) || deps.records.writing(callSid))) {
     throw new VoxlineError('VL_ERR_CALL_LIVE', `${callSid} has just ended and is still being written`);
   }
-  const stored = await store.getCall(callSid, deps.now());
+  // The clear columns, not the snapshot: a call whose sealed record no longer opens is still erased.
+  const stored = await store.locateCall(callSid, deps.now());
   if (stored?.state === 'live') {
     throw new VoxlineError('VL_ERR_CALL_LIVE', `${callSid} is live on ${stored.instance.id}`);
   }
@@ -103,7 +104,12 @@ export async function eraseCall(
  * (its history of ended calls) or disk (a recording not uploaded); a bucket this instance is not
  * configured for. Refused unless `force` (the operator says that instance is gone); then listed.
  */
-function out(deps: ErasureDeps, callSid: string, stored: StoredCall | undefined, force: boolean): string[] {
+function out(
+  deps: ErasureDeps,
+  callSid: string,
+  stored: CallWhereabouts | undefined,
+  force: boolean,
+): string[] {
   const unreachable: string[] = [];
   const refuse = (code: 'VL_ERR_CALL_ELSEWHERE' | 'VL_ERR_RECORDING_ELSEWHERE', what: string) => {
     if (!force) throw new VoxlineError(code, `${callSid}: ${what}`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallSnapshot } from '../../src/calls/call.js';
-import type { CallFeedEvent, CallStore } from '../../src/calls/call-store.js';
+import { type CallFeedEvent, type CallStore, STALE_MS } from '../../src/calls/call-store.js';
 import { PostgresCallStore } from '../../src/calls/postgres-call-store.js';
 import { SqliteCallStore } from '../../src/calls/sqlite-call-store.js';
 import { encryptionConfigFrom } from '../../src/crypto/encryption-config.js';
@@ -114,6 +114,15 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
       expect((await store.listCalls('ended', 10, T)).map((c) => c.callSid)).toEqual(['CAold']);
       expect((await store.listCalls('all', 10, T)).map((c) => c.callSid)).toEqual(['CAlive', 'CAold']);
       expect(await store.getCall('CAnone', T)).toBeUndefined();
+      // Its whereabouts (the clear columns): a live record whose holder stopped writing reads as ended.
+      expect(await store.locateCall('CAlive', T)).toEqual({
+        state: 'live',
+        instance: { id: 'b', seenAt: new Date(T).toISOString() },
+        recording: null,
+      });
+      expect((await store.locateCall('CAlive', T + STALE_MS + 1))?.state).toBe('ended');
+      expect((await store.locateCall('CAold', T))?.state).toBe('ended');
+      expect(await store.locateCall('CAnone', T)).toBeUndefined();
       await store.close();
       // Durable: a reopened store still has them.
       const again = await open();
@@ -143,6 +152,7 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
       // The call's last snapshot, written after, leaves the recording alone.
       await store.saveCall(snapshot('CArec', 'ended', T, T + 5_000), 'a', T + 5_000);
       expect((await store.getCall('CArec', T + 5_000))?.recording).toEqual(recording);
+      expect((await store.locateCall('CArec', T + 5_000))?.recording).toEqual(recording);
       await store.recordingUploaded('CArec');
       await store.close();
       const again = await open();

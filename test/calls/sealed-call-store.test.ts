@@ -207,6 +207,15 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
       const dropped = await open(keyringOf(K2));
       expect(await code(dropped.transcript('CAold', 0))).toBe('VL_ERR_ENCRYPTION_KEY');
       expect((await dropped.transcript('CAnew', 0))?.events).toHaveLength(3);
+      // Erasure still finds the call from its clear columns, and takes its rows and key row.
+      expect(await dropped.locateCall('CAold', T)).toEqual({
+        state: 'ended',
+        instance: { id: 'a', seenAt: expect.any(String) },
+        recording: null,
+      });
+      expect(await dropped.eraseCall('CAold')).toEqual({ calls: 1, transcriptEvents: 3 });
+      expect(await dropped.locateCall('CAold', T)).toBeUndefined();
+      expect(await raw.query('SELECT call_sid FROM call_keys')).toEqual([{ call_sid: 'CAnew' }]);
       await dropped.close();
       await raw.close();
     },

@@ -30,6 +30,7 @@ export abstract class RealtimeStream implements SttStream {
   readonly #track: string;
   readonly #callSid: string;
   readonly #onEvent: (event: TranscriptEvent) => void;
+  readonly #onLost: SttStreamOptions['onLost'];
   readonly #limits: RealtimeLimits;
   readonly #observer: StreamObserver;
   readonly #health: EngineOutage;
@@ -52,6 +53,7 @@ export abstract class RealtimeStream implements SttStream {
     this.#track = options.track;
     this.#callSid = options.callSid;
     this.#onEvent = options.onEvent;
+    this.#onLost = options.onLost;
     this.#limits = limits;
     this.#observer = observer;
     this.#clock = options.clock ?? systemClock;
@@ -87,7 +89,7 @@ export abstract class RealtimeStream implements SttStream {
 
   pushFrame(frame: AudioFrame): void {
     if (this.#closed || this.#fatal) {
-      this.#drop(frame.durationMs, this.#fatal ? 'engine_error' : 'audio_dropped');
+      this.#drop(frame.startMs, frame.durationMs, this.#fatal ? 'engine_error' : 'audio_dropped');
       return;
     }
     const endMs = frame.startMs + frame.durationMs;
@@ -128,7 +130,7 @@ export abstract class RealtimeStream implements SttStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const u of this.#queue.clear()) this.#drop(u.bytes / this.bytesPerMs, 'audio_dropped');
+    for (const u of this.#queue.clear()) this.#drop(u.startMs, u.bytes / this.bytesPerMs, 'audio_dropped');
     this.#clock.clearTimeout(this.#timer);
     this.#dropSocket(true);
     this.#drained?.();
@@ -190,7 +192,7 @@ export abstract class RealtimeStream implements SttStream {
     if (failure.kind === 'fatal') {
       this.#emitError(failure.code, failure.message, false);
       this.#fatal = true;
-      for (const u of this.#queue.clear()) this.#drop(u.bytes / this.bytesPerMs, failure.code);
+      for (const u of this.#queue.clear()) this.#drop(u.startMs, u.bytes / this.bytesPerMs, failure.code);
       this.#dropSocket();
       this.#drained?.();
       return;
@@ -201,7 +203,7 @@ export abstract class RealtimeStream implements SttStream {
       if (head.failures > 1) {
         this.#emitError('utterance_failed', `utterance ${head.id} failed twice: ${failure.message}`, true);
         this.#queue.shift();
-        this.#drop(head.bytes / this.bytesPerMs, 'utterance_failed');
+        this.#drop(head.startMs, head.bytes / this.bytesPerMs, 'utterance_failed');
       } else {
         this.#emitError('engine_error', `${failure.message}; retrying the utterance`, true);
       }
@@ -323,7 +325,7 @@ export abstract class RealtimeStream implements SttStream {
     const maxBytes = this.#limits.maxBufferMs * this.bytesPerMs;
     for (let oldest = this.#queue.overflow(maxBytes); oldest; oldest = this.#queue.overflow(maxBytes)) {
       const ms = oldest.bytes / this.bytesPerMs;
-      this.#drop(ms, 'engine_unavailable');
+      this.#drop(oldest.startMs, ms, 'engine_unavailable');
       if (this.#health.overflowed()) {
         this.#emitError(
           'engine_unavailable',
@@ -335,10 +337,11 @@ export abstract class RealtimeStream implements SttStream {
     }
   }
 
-  #drop(ms: number, code: SttErrorCode): void {
+  #drop(startMs: number, ms: number, code: SttErrorCode): void {
     if (ms <= 0) return;
     this.stats.droppedMs += ms;
     this.#observer.dropped(this.#track, ms, code);
+    this.#onLost?.(startMs, startMs + ms);
   }
 
   #emitError(code: SttErrorCode, message: string, recoverable: boolean): void {

@@ -30,6 +30,11 @@ export interface SttStreamOptions {
   readonly log: FastifyBaseLogger;
   /** Receives every event, in order. Called synchronously from the engine; must not throw. */
   readonly onEvent: (event: TranscriptEvent) => void;
+  /**
+   * Audio the stream took and will never transcribe (dropped for want of an engine, a failed
+   * utterance, closed before its final), on the call clock: where a redacting recorder fails closed.
+   */
+  readonly onLost?: (startMs: number, endMs: number) => void;
   /** What reconnect backoff, stall timers and latency run on (the call's clock); the system clock by default. */
   readonly clock?: Clock;
 }

@@ -103,6 +103,8 @@ export function transcriptionConsumer(
         metrics.event(event);
         call.transcript.add(event);
       },
+      // Audio no engine will transcribe cannot be checked for what it says: a redacted recording masks it.
+      onLost: (startMs, endMs) => call.audioRedaction?.mask(leg.label, startMs, endMs, 'untranscribed'),
     });
     const minSilenceMs = call.start.mode === 'agent' ? agentTurnSilenceMs : config.vad.minSilenceMs;
     const options: TranscriberOptions = {

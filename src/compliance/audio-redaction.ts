@@ -7,8 +7,8 @@ export interface TimeSpan {
   readonly endMs: number;
 }
 
-/** Why a stretch is masked: a redacted entity's words, or a key-press tone. */
-export type MaskReason = 'transcript' | 'dtmf';
+/** Why a stretch is masked: a redacted entity's words, a key-press tone, or speech no engine transcribed. */
+export type MaskReason = 'transcript' | 'dtmf' | 'untranscribed';
 
 /**
  * Where audio may still be masked: the call-clock start of the oldest audio something has not

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, type Gateway, startGateway } from '../helpers/gateway.js';
-import { playDemo } from '../helpers/media.js';
+import { demoCall, mulawAs16k, pcm16Channel, playDemo } from '../helpers/media.js';
 
 let gateway: Gateway | undefined;
 let refuser: Server | undefined;
@@ -51,5 +51,37 @@ describe('a call while the speech engine is down', () => {
       expect(attempts).toBeGreaterThanOrEqual(2);
       expect(attempts).toBeLessThan(40);
     }
+  }, 60_000);
+
+  it('with REDACT on, the recording is masked over the speech no engine transcribed: it fails closed, unheard speech is never written', async () => {
+    const token = 'engine-down-redaction-token-0123456789';
+    gateway = await startGateway({
+      VLLM_URL: await downEngine(),
+      ADMIN_TOKEN: token,
+      REDACT: 'card',
+      RECORDING_FORMAT: 'pcm16',
+    });
+    const gw = gateway;
+    const { callSid } = await playDemo(gw, 'greeting', { pace: 'fast' });
+    const auth = { authorization: `Bearer ${token}` };
+    const wav = await eventually(async () => {
+      const response = await fetch(`${gw.baseUrl}/v1/calls/${callSid}/recording`, { headers: auth });
+      expect(response.status).toBe(200);
+      return Buffer.from(await response.arrayBuffer());
+    }, 30_000);
+    const loud = (pcm: Int16Array) => pcm.filter((s) => Math.abs(s) > 2_000).length;
+    const spoken = demoCall('greeting');
+    // Both legs spoke (thousands of loud samples each); neither leg's speech reached the file.
+    for (const [channel, leg] of [
+      [0, spoken.caller],
+      [1, spoken.agent],
+    ] as const) {
+      expect(loud(mulawAs16k(leg))).toBeGreaterThan(1_000);
+      const recorded = pcm16Channel(wav, channel);
+      expect(recorded.length).toBeGreaterThan(16_000);
+      expect(`channel ${channel}: ${loud(recorded)} loud samples`).toBe(`channel ${channel}: 0 loud samples`);
+    }
+    const { body } = await gw.get(`/v1/calls/${callSid}`, auth);
+    expect(body.recording).toMatchObject({ format: 'pcm16' });
   }, 60_000);
 });

@@ -41,6 +41,7 @@ export class LocalStream implements SttStream {
   readonly #log: FastifyBaseLogger;
   readonly #onEvent: (event: TranscriptEvent) => void;
   readonly #options: LocalStreamOptions;
+  readonly #onLost: SttStreamOptions['onLost'];
   readonly #scheduler: ModelScheduler;
   /** The utterance waiting for (or holding) a model now. */
   #turn: QueuedJob | undefined;
@@ -57,6 +58,7 @@ export class LocalStream implements SttStream {
     this.#track = options.track;
     this.#log = options.log;
     this.#onEvent = options.onEvent;
+    this.#onLost = options.onLost;
     this.#options = streamOptions;
     this.#scheduler = scheduler;
   }
@@ -64,11 +66,11 @@ export class LocalStream implements SttStream {
   pushFrame(frame: AudioFrame): void {
     if (this.#closed || this.#ending) return;
     if (this.#fatal) {
-      this.#drop(frame.durationMs, 'engine_unavailable');
+      this.#drop(frame.startMs, frame.durationMs, 'engine_unavailable');
       return;
     }
     if (this.#heldMs() + frame.durationMs > this.#options.maxBufferMs) {
-      this.#drop(frame.durationMs, 'audio_dropped');
+      this.#drop(frame.startMs, frame.durationMs, 'audio_dropped');
       return;
     }
     let open = this.#queue.at(-1);
@@ -109,7 +111,10 @@ export class LocalStream implements SttStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const u of this.#queue.splice(0)) this.stats.droppedMs += u.length / SAMPLES_PER_MS;
+    for (const u of this.#queue.splice(0)) {
+      this.stats.droppedMs += u.length / SAMPLES_PER_MS;
+      this.#onLost?.(u.startMs, u.startMs + u.length / SAMPLES_PER_MS);
+    }
     // A queued utterance leaves the queue; a running one stops (its feature iterator ends on close)
     // and its model goes back to the scheduler.
     this.#turn?.cancel();
@@ -268,15 +273,16 @@ export class LocalStream implements SttStream {
     return samples / SAMPLES_PER_MS;
   }
 
-  #drop(ms: number, code: SttErrorCode): void {
+  #drop(startMs: number, ms: number, code: SttErrorCode): void {
     this.stats.droppedMs += ms;
     this.#options.observer.dropped(this.#track, ms, code);
+    this.#onLost?.(startMs, startMs + ms);
   }
 
   #fail(code: SttErrorCode, message: string): void {
     if (this.#fatal) return;
     this.#fatal = true;
-    for (const u of this.#queue.splice(0)) this.#drop(u.length / SAMPLES_PER_MS, code);
+    for (const u of this.#queue.splice(0)) this.#drop(u.startMs, u.length / SAMPLES_PER_MS, code);
     this.#emitError(code, message, false);
     this.#wake?.();
   }

@@ -11,7 +11,7 @@ export type ModelJob = (model: LoadedVoxtral) => Promise<void>;
 
 /** A job waiting for its turn; `cancel()` takes it out of the queue (its leg closed). */
 export interface QueuedJob {
-  /** Settles when the job ran (or was cancelled); rejects when no model could be loaded. */
+  /** Settles when the job ran (or was cancelled); rejects when no model could be loaded or the engine closed first. */
   readonly done: Promise<void>;
   cancel(): void;
 }
@@ -109,10 +109,15 @@ export class ModelScheduler {
     );
   }
 
-  /** Waits for running generations to stop (a model freed mid-generation crashes), then frees all. */
+  /**
+   * Waits for running generations to stop (a model freed mid-generation crashes), then frees all.
+   * Queued jobs are rejected, never resolved as if they had run.
+   */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const waiting of this.#queue.splice(0)) waiting.resolve();
+    // Queued utterances will not run: their legs hear why, and report their audio as lost.
+    const closed = new Error('the local engine closed before this utterance had its turn');
+    for (const waiting of this.#queue.splice(0)) waiting.reject(closed);
     if (this.#running > 0) {
       let resolve = () => undefined as void;
       const promise = new Promise<void>((r) => {

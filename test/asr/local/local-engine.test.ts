@@ -132,6 +132,27 @@ describe('the in-process engine on a tiny Voxtral-shaped model (real transformer
     second.stream.close();
   });
 
+  it('shut down with an utterance still waiting its turn: that leg hears why and counts its audio lost, never a silent loss', async () => {
+    const { engine: e, seen } = engine({ instances: 1 });
+    const first = open(e, 'caller');
+    const second = open(e, 'agent');
+    speak(first.stream, 1_900, 3_900); // no flush: the caller's utterance holds the model
+    speak(second.stream, 1_900, 2_900);
+    second.stream.flush(2_900);
+    await expect.poll(() => first.events.some((ev) => ev.type === 'partial'), { timeout: 10_000 }).toBe(true);
+    const closing = e.close();
+    engines.splice(engines.indexOf(e), 1);
+    await expect.poll(() => second.events.length, { timeout: 5_000 }).toBe(1);
+    expect(second.events[0]).toMatchObject({ type: 'error', code: 'engine_unavailable', recoverable: false });
+    expect((second.events[0] as { message: string }).message).toMatch(
+      /closed before this utterance had its turn/,
+    );
+    expect(second.stream.stats.droppedMs).toBe(1_000);
+    expect(seen.dropped.get('engine_unavailable')).toBe(1_000);
+    first.stream.close(); // the running generation stops; then the model is freed
+    await closing;
+  });
+
   it('fails clearly, without hanging, when the model is not there; /readyz says why', async () => {
     const { engine: e, seen } = engine({ path: '/nonexistent/voxtral-model' });
     const { stream, events } = open(e);

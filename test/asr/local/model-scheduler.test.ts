@@ -139,7 +139,7 @@ describe('ModelScheduler: every leg on the loaded models, oldest utterance first
     expect(scheduler.running).toBe(0);
   });
 
-  it('closes after the running generation stops, frees every model, and refuses new work', async () => {
+  it('closes after the running generation stops, frees every model, tells queued work it will not run, and refuses new work', async () => {
     const disposed: string[] = [];
     const scheduler = new ModelScheduler(1, async () => fakeModel('m', disposed));
     const held = gate();
@@ -155,7 +155,8 @@ describe('ModelScheduler: every leg on the loaded models, oldest utterance first
     held.open();
     await closing;
     await running.done;
-    await queued.done;
+    // Not resolved as if it had run: its leg reports the utterance lost (engine_unavailable).
+    await expect(queued.done).rejects.toThrow('closed before this utterance had its turn');
     expect(queuedRan).toBe(false);
     expect(disposed).toEqual(['m']);
     await expect(scheduler.submit(async () => undefined).done).rejects.toThrow('closed');

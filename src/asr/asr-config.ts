@@ -67,6 +67,12 @@ export const AsrEnvProperties = {
     description:
       'local engine: models loaded (each runs one utterance at a time; every leg of every call shares them)',
   }),
+  LOCAL_QUEUE_MAX_MS: Ms(
+    10_000,
+    7_200_000,
+    600_000,
+    'local engine: speech all calls together may hold waiting for the model (about 64 kB a second); past it new speech is dropped and reported',
+  ),
   HF_HOME: Type.Optional(
     Type.String({ minLength: 1, description: 'local engine: model cache (default DATA_DIR/models)' }),
   ),
@@ -124,6 +130,8 @@ export interface AsrConfig {
     readonly device: 'cpu' | 'cuda';
     /** Loaded models the legs share (LOCAL_INSTANCES). */
     readonly instances: number;
+    /** Speech all legs together may hold for the model, in ms (LOCAL_QUEUE_MAX_MS). */
+    readonly maxQueuedMs: number;
     readonly cacheDir: string;
     readonly endpoint: string;
   };
@@ -200,6 +208,7 @@ export function asrConfigFrom(e: AsrEnv, dataDir: string): ConfigPart<AsrConfig>
         dtype: e.LOCAL_DTYPE as LocalDtype,
         device: e.LOCAL_DEVICE,
         instances: e.LOCAL_INSTANCES,
+        maxQueuedMs: e.LOCAL_QUEUE_MAX_MS,
         cacheDir: e.HF_HOME ?? `${dataDir.replace(/\/+$/, '')}/models`,
         endpoint: e.HF_ENDPOINT.replace(/\/+$/, ''),
       },

@@ -13,7 +13,7 @@ export interface TranscriberOptions {
   readonly segmenter: SegmenterOptions;
   /** Audio kept from before the VAD's speech start, so the first syllable is not clipped. */
   readonly prerollMs: number;
-  /** How long the end of a leg waits for its last final. */
+  /** How long the end of a leg waits for its last final with no progress from the engine. */
   readonly finalTimeoutMs: number;
   /** Told the CPU time (ms) and audio (ms) of each window the VAD examined. */
   readonly observeVad?: (cpuMs: number, audioMs: number) => void;
@@ -282,9 +282,27 @@ export class LegTranscriber implements LegConsumer {
     while (this.#preroll.length > 0) this.stats.silenceSkippedMs += this.#preroll.shift(this.#leg);
     const timeoutMs = this.#options.finalTimeoutMs;
     let timer: TimerHandle | undefined;
+    // No progress for the timeout ends the wait; an engine still working toward this leg's finals
+    // (an in-process model behind real time) is waited for: those finals come late, not never.
+    let seen = this.#stt.progress?.();
+    let late = false;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = this.#clock.setTimeout(() => resolve('timeout'), timeoutMs);
-      timer.unref();
+      const arm = () => {
+        timer = this.#clock.setTimeout(() => {
+          const now = this.#stt.progress?.();
+          if (now === undefined || now === seen) return resolve('timeout');
+          seen = now;
+          if (!late)
+            this.#log.info(
+              { timeoutMs },
+              'the engine is behind: waiting for the leg’s last transcripts while it works',
+            );
+          late = true;
+          arm();
+        }, timeoutMs);
+        timer.unref();
+      };
+      arm();
     });
     this.#finished = Promise.race([this.#stt.endInput(), timedOut]).then((outcome) => {
       this.#clock.clearTimeout(timer);

@@ -56,6 +56,12 @@ export interface SttStream {
    * none). What a redacting recorder waits for before it writes that audio.
    */
   pendingFromMs(): number | undefined;
+  /**
+   * A count that grows while the engine works toward this stream's finals (an in-process model
+   * decoding, for this leg or the legs queued ahead of it). The end of a leg keeps waiting for its
+   * last finals while it grows, past ASR_DONE_TIMEOUT_MS; engines without it get that timeout.
+   */
+  progress?(): number;
   readonly stats: SttStreamStats;
 }
 
@@ -80,6 +86,14 @@ export interface EndpointHealth {
   readonly detail?: string;
   /** Legs currently streaming to this endpoint. */
   readonly activeStreams: number;
+  /** In-process engine: utterances waiting for a model. */
+  readonly queuedUtterances?: number;
+  /** In-process engine: speech (ms) all legs hold for the models, waiting or being transcribed. */
+  readonly heldAudioMs?: number;
+  /** In-process engine: about how long (ms) the held speech takes to transcribe at the current pace. */
+  readonly backlogMs?: number;
+  /** In-process engine: compute over audio time of recent utterances (above 1: behind real time). */
+  readonly realTimeFactor?: number;
 }
 
 export function newStats(): SttStreamStats {

@@ -31,6 +31,13 @@ export interface FinalEvent {
   readonly engine: string;
   /** Agent speech only: the caller barged in, and the text is what was heard before the cut. */
   readonly interrupted?: boolean;
+  /**
+   * In-process engine: the final came well after its speech ended (DELAYED_FINAL_MS), because the
+   * model was behind real time or busy with other legs; the text is complete, only late.
+   */
+  readonly delayed?: boolean;
+  /** In-process engine: ms from the end of the utterance's speech to this final. */
+  readonly lagMs?: number;
 }
 
 export type SttErrorCode =

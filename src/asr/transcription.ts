@@ -18,7 +18,7 @@ export function createEngine(
   const observer = metrics.observer();
   if (config.engine === 'local') {
     const { local } = config;
-    return new LocalEngine({
+    const engine = new LocalEngine({
       model: {
         model: local.model,
         path: local.path,
@@ -28,11 +28,14 @@ export function createEngine(
         endpoint: local.endpoint,
       },
       instances: local.instances,
+      maxQueuedMs: local.maxQueuedMs,
       maxBufferMs: config.limits.maxBufferMs,
       maxUtteranceMs: config.maxUtteranceMs,
       observer,
       log,
     });
+    metrics.watchLocalEngine(() => engine.load());
+    return engine;
   }
   if (config.engine === 'vllm') {
     const engine = new VllmEngine({

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { LocalEngineLoad } from '../asr/local/local-engine.js';
 import type { StreamObserver } from '../asr/realtime-options.js';
 import type { EngineHealth } from '../asr/stt.js';
 import type { SttErrorCode, TranscriptEvent } from '../asr/transcript-event.js';
@@ -16,6 +17,9 @@ export class AsrMetrics {
   readonly #vadCpu: Counter<'track'>;
   readonly #vadAudio: Counter<'track'>;
   readonly #endpointUp: Gauge<'engine' | 'endpoint' | 'state'>;
+  readonly #finalLag: Histogram<'engine'>;
+  readonly #delayedFinals: Counter<'engine'>;
+  #localLoad: (() => LocalEngineLoad) | undefined;
   readonly engine: string;
 
   constructor(registry: Registry, engine: string) {
@@ -71,6 +75,53 @@ export class AsrMetrics {
       labelNames: ['track'],
       registers,
     });
+    this.#finalLag = new Histogram({
+      name: 'voxline_asr_final_lag_seconds',
+      help: 'In-process engine: from the end of an utterance to its final (late when the model is behind or busy)',
+      labelNames: ['engine'],
+      buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      registers,
+    });
+    this.#delayedFinals = new Counter({
+      name: 'voxline_asr_delayed_finals_total',
+      help: 'In-process engine: finals marked delayed (complete, but long after their speech ended)',
+      labelNames: ['engine'],
+      registers,
+    });
+    // Read on every scrape: the in-process models' queue changes faster than the probe interval.
+    const localLoad = () => this.#localLoad?.();
+    const gauge = (name: string, help: string, read: (load: LocalEngineLoad) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect(this: Gauge) {
+          const load = localLoad();
+          const value = load && read(load);
+          if (value !== undefined) this.set(value);
+        },
+      });
+    gauge(
+      'voxline_asr_local_queued_utterances',
+      'In-process engine: utterances waiting for a model',
+      (l) => l.queuedUtterances,
+    );
+    gauge(
+      'voxline_asr_local_held_audio_seconds',
+      'In-process engine: speech all legs hold for the models, waiting or being transcribed (bounded by LOCAL_QUEUE_MAX_MS)',
+      (l) => l.heldAudioMs / 1000,
+    );
+    gauge(
+      'voxline_asr_local_backlog_seconds',
+      'In-process engine: about how long the held speech takes to transcribe at the current real-time factor',
+      (l) => l.backlogMs / 1000,
+    );
+    gauge(
+      'voxline_asr_local_real_time_factor',
+      'In-process engine: compute over audio time of recent utterances, smoothed (above 1: behind real time)',
+      (l) => l.realTimeFactor,
+    );
+    gauge('voxline_asr_local_running', 'In-process engine: generations running now', (l) => l.running);
     this.#endpointUp = new Gauge({
       name: 'voxline_asr_endpoint_state',
       help: '1 for the state each speech engine endpoint was last probed in',
@@ -91,7 +142,16 @@ export class AsrMetrics {
     };
   }
 
+  /** The in-process engine's queue, read on every scrape. */
+  watchLocalEngine(read: () => LocalEngineLoad): void {
+    this.#localLoad = read;
+  }
+
   event(event: TranscriptEvent): void {
+    if (event.type === 'final' && event.lagMs !== undefined) {
+      this.#finalLag.observe({ engine: this.engine }, event.lagMs / 1000);
+      if (event.delayed) this.#delayedFinals.inc({ engine: this.engine });
+    }
     this.#events.inc({
       engine: this.engine,
       type: event.type,

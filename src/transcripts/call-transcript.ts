@@ -126,6 +126,8 @@ export class CallTranscript {
         words: f.words,
         recovered: f.recovered,
         ...(f.interrupted ? { interrupted: true } : {}),
+        ...(f.delayed ? { delayed: true } : {}),
+        ...(f.lagMs !== undefined ? { lagMs: f.lagMs } : {}),
         engine: f.engine,
         seq: f.seq,
       })),

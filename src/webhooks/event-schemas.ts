@@ -20,6 +20,18 @@ const Utterance = Type.Object(
     interrupted: Type.Optional(
       Type.Boolean({ description: 'agent speech cut by a barge-in: the text is what the caller heard' }),
     ),
+    delayed: Type.Optional(
+      Type.Boolean({
+        description:
+          'in-process engine: the final came long after its speech ended (the model was behind or busy); the text is complete',
+      }),
+    ),
+    lagMs: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description: 'in-process engine: ms from the end of the speech to the final',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -62,7 +62,19 @@ export class WebhookPublisher implements CallObserver {
         const { leg, utteranceId, text, startMs, audioMs } = event;
         this.#publish(call, 'transcript.partial', { speaker: leg, utteranceId, text, startMs, audioMs });
       } else if (event.type === 'final') {
-        const { leg, utteranceId, text, startMs, endMs, words, recovered, engine, interrupted } = event;
+        const {
+          leg,
+          utteranceId,
+          text,
+          startMs,
+          endMs,
+          words,
+          recovered,
+          engine,
+          interrupted,
+          delayed,
+          lagMs,
+        } = event;
         this.#publish(call, 'transcript.final', {
           speaker: leg,
           utteranceId,
@@ -73,6 +85,8 @@ export class WebhookPublisher implements CallObserver {
           recovered,
           engine,
           ...(interrupted ? { interrupted } : {}),
+          ...(delayed ? { delayed } : {}),
+          ...(lagMs !== undefined ? { lagMs } : {}),
         });
       } else if (event.type === 'end') this.#settle(call, 'transcript');
     });
@@ -159,6 +173,8 @@ function endedData(call: Call): EventData<'call.ended'> {
     words: u.words.map((w) => ({ ...w })),
     recovered: u.recovered,
     ...(u.interrupted ? { interrupted: true } : {}),
+    ...(u.delayed ? { delayed: true } : {}),
+    ...(u.lagMs !== undefined ? { lagMs: u.lagMs } : {}),
   }));
   const summary = summarize(utterances, durationMs);
   return {

@@ -5,6 +5,7 @@ import { newStats, type SttStream } from '../../src/asr/stt.js';
 import { SileroVad, VAD_WINDOW_SAMPLES } from '../../src/asr/vad/silero-vad.js';
 import type { AudioFrame } from '../../src/audio/frame.js';
 import { Upsampler8to16 } from '../../src/audio/upsampler.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { demoCall } from '../helpers/media.js';
 
 let vad: SileroVad;
@@ -110,5 +111,75 @@ describe('LegTranscriber speech edges', () => {
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);
     expect(lines.filter((l) => /VAD closed/.test(l.msg))).toHaveLength(1);
     expect(pushed).toBeGreaterThan(0);
+  });
+});
+
+describe('LegTranscriber at the end of a leg: waits for its last finals while the engine works', () => {
+  /** A stream whose last final comes when the test says; `work()` is the engine making progress. */
+  function slowStream() {
+    let steps = 0;
+    let finish: () => void = () => {};
+    const closed: string[] = [];
+    const stt: SttStream = {
+      stats: newStats(),
+      pushFrame: () => undefined,
+      flush: () => undefined,
+      endInput: () =>
+        new Promise<void>((resolve) => {
+          finish = resolve;
+        }),
+      close: () => closed.push('closed'),
+      pendingFromMs: () => undefined,
+      progress: () => steps,
+    };
+    return { stt, closed, work: () => steps++, finish: () => finish() };
+  }
+
+  function ended(stt: SttStream, clock: ManualClock) {
+    const transcriber = new LegTranscriber(
+      stt,
+      undefined,
+      {
+        segmenter: { threshold: 0.5, minSpeechMs: 96, minSilenceMs: 600, maxUtteranceMs: 60_000 },
+        prerollMs: 300,
+        finalTimeoutMs: 1_000,
+        clock,
+      },
+      pino({ level: 'silent' }),
+    );
+    let done = false;
+    void transcriber.done.then(() => {
+      done = true;
+    });
+    transcriber.end();
+    return { isDone: () => done };
+  }
+
+  it('keeps waiting past the timeout while the engine progresses, and closes the stream once the final is out', async () => {
+    const clock = new ManualClock();
+    const slow = slowStream();
+    const leg = ended(slow.stt, clock);
+    for (let second = 0; second < 5; second++) {
+      slow.work(); // the model decoded a step (this leg's, or a leg's queued ahead of it)
+      await clock.advance(1_000);
+      expect(leg.isDone()).toBe(false);
+      expect(slow.closed).toEqual([]);
+    }
+    slow.finish();
+    await clock.advance(0);
+    expect(leg.isDone()).toBe(true);
+    expect(slow.closed).toEqual(['closed']);
+  });
+
+  it('gives up after the timeout with no progress: the stream is closed (what it held counts as lost)', async () => {
+    const clock = new ManualClock();
+    const slow = slowStream();
+    const leg = ended(slow.stt, clock);
+    slow.work();
+    await clock.advance(1_000); // progress since the end began: wait on
+    expect(leg.isDone()).toBe(false);
+    await clock.advance(1_000); // none in the last second: stop waiting
+    expect(leg.isDone()).toBe(true);
+    expect(slow.closed).toEqual(['closed']);
   });
 });

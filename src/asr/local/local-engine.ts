@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { StreamObserver } from '../realtime-options.js';
 import type { EngineHealth, SpeechToText, SttStream, SttStreamOptions } from '../stt.js';
-import { LocalStream } from './local-stream.js';
+import { DELAYED_FINAL_MS, LocalStream } from './local-stream.js';
 import { ModelScheduler } from './model-scheduler.js';
 import {
   type LoadedVoxtral,
@@ -14,12 +14,26 @@ export interface LocalEngineOptions {
   readonly model: Omit<VoxtralOnnxOptions, 'onProgress'>;
   /** Loaded models every leg shares (LOCAL_INSTANCES). */
   readonly instances: number;
+  /** Speech all legs together may hold for the models (LOCAL_QUEUE_MAX_MS). */
+  readonly maxQueuedMs?: number;
   readonly maxBufferMs: number;
   readonly maxUtteranceMs: number;
   readonly observer: StreamObserver;
   readonly log: FastifyBaseLogger;
   /** Replaces the transformers.js loader (tests of the pool and failures). */
   readonly load?: () => Promise<LoadedVoxtral>;
+}
+
+export interface LocalEngineLoad {
+  readonly instances: number;
+  /** Generations running now. */
+  readonly running: number;
+  readonly queuedUtterances: number;
+  /** Speech (ms) all legs hold for the models, waiting or being transcribed. */
+  readonly heldAudioMs: number;
+  /** About how long (ms) the held speech takes to transcribe at the current real-time factor. */
+  readonly backlogMs: number;
+  readonly realTimeFactor: number | undefined;
 }
 
 /** What to do when the model cannot be loaded, said where it fails (the log, /readyz). */
@@ -60,29 +74,33 @@ export class LocalEngine implements SpeechToText {
             );
           },
         }));
-    this.#pool = new ModelScheduler(options.instances, async () => {
-      const started = performance.now();
-      const where = options.model.path ?? options.model.model;
-      options.log.info(
-        { model: where, dtype: options.model.dtype, device: options.model.device },
-        'loading the speech model',
-      );
-      try {
-        const loaded = await load();
+    this.#pool = new ModelScheduler(
+      options.instances,
+      async () => {
+        const started = performance.now();
+        const where = options.model.path ?? options.model.model;
         options.log.info(
-          { model: where, seconds: Math.round((performance.now() - started) / 100) / 10 },
-          'speech model loaded',
+          { model: where, dtype: options.model.dtype, device: options.model.device },
+          'loading the speech model',
         );
-        return loaded;
-      } catch (err) {
-        // One line, no stack: the reason is the network or the path, not a bug.
-        options.log.error(
-          { model: where, reason: loadFailureReason(err), next: LOAD_FAILED_NEXT },
-          'the speech model could not be loaded: calls are answered and recorded, but not transcribed',
-        );
-        throw err;
-      }
-    });
+        try {
+          const loaded = await load();
+          options.log.info(
+            { model: where, seconds: Math.round((performance.now() - started) / 100) / 10 },
+            'speech model loaded',
+          );
+          return loaded;
+        } catch (err) {
+          // One line, no stack: the reason is the network or the path, not a bug.
+          options.log.error(
+            { model: where, reason: loadFailureReason(err), next: LOAD_FAILED_NEXT },
+            'the speech model could not be loaded: calls are answered and recorded, but not transcribed',
+          );
+          throw err;
+        }
+      },
+      { maxHeldMs: options.maxQueuedMs ?? Number.POSITIVE_INFINITY },
+    );
   }
 
   stream(options: SttStreamOptions): SttStream {
@@ -102,14 +120,16 @@ export class LocalEngine implements SpeechToText {
     const { state } = this.#pool;
     const url = this.#options.model.path ?? this.#options.model.model;
     const activeStreams = this.#pool.running;
-    const queued = this.#pool.queued;
+    const { queuedUtterances, heldAudioMs, backlogMs, realTimeFactor } = this.load();
+    const load = { queuedUtterances, heldAudioMs, backlogMs, realTimeFactor };
     const endpoint =
       state.state === 'ready'
         ? {
             url,
             state: 'up' as const,
             activeStreams,
-            detail: `${activeStreams}/${this.#pool.instances} busy, ${queued} utterance${queued === 1 ? '' : 's'} waiting`,
+            ...load,
+            detail: this.#busyDetail(),
           }
         : state.state === 'failed'
           ? { url, state: 'down' as const, activeStreams, detail: state.error }
@@ -122,6 +142,36 @@ export class LocalEngine implements SpeechToText {
               }
             : { url, state: 'unknown' as const, activeStreams, detail: 'not loaded yet' };
     return { engine: this.name, ready: state.state === 'ready', endpoints: [endpoint] };
+  }
+
+  /** How far behind the models are now (metrics read it on every scrape). */
+  load(): LocalEngineLoad {
+    const pool = this.#pool;
+    return {
+      instances: pool.instances,
+      running: pool.running,
+      queuedUtterances: pool.queued,
+      heldAudioMs: pool.heldMs,
+      backlogMs: Math.round(pool.backlogMs()),
+      realTimeFactor: pool.realTimeFactor,
+    };
+  }
+
+  /** "1/1 busy, 2 utterances waiting, 6.2 s of speech held, real-time factor 0.62, live" */
+  #busyDetail(): string {
+    const pool = this.#pool;
+    const queued = pool.queued;
+    const parts = [
+      `${pool.running}/${pool.instances} busy`,
+      `${queued} utterance${queued === 1 ? '' : 's'} waiting`,
+    ];
+    if (pool.heldMs > 0) parts.push(`${(pool.heldMs / 1000).toFixed(1)} s of speech held`);
+    const rtf = pool.realTimeFactor;
+    if (rtf !== undefined) parts.push(`real-time factor ${rtf.toFixed(2)}`);
+    const backlogMs = pool.backlogMs();
+    if (rtf !== undefined && queued > 0 && backlogMs > DELAYED_FINAL_MS)
+      parts.push(`behind: finals about ${Math.round(backlogMs / 1000)} s late`);
+    return parts.join(', ');
   }
 
   close(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AudioFrame } from '../../audio/frame.js';
+import { type Clock, systemClock } from '../../clock.js';
 import type { StreamObserver } from '../realtime-options.js';
 import { newStats, type SttStream, type SttStreamOptions } from '../stt.js';
 import type { SttErrorCode, TranscriptEvent } from '../transcript-event.js';
@@ -20,11 +21,21 @@ interface Utterance {
   readonly startMs: number;
   audio: Float32Array;
   length: number;
+  /** Audio reserved on the scheduler for this utterance (its frames; not the silence pads). */
+  heldMs: number;
   /** Set by flush(): speech ended here on the call clock; no more audio comes. */
   endMs: number | undefined;
+  /** When (on the stream's clock) flush() came: a final's lag counts from here. */
+  endedAt: number | undefined;
 }
 
 const SAMPLES_PER_MS = 16;
+
+/**
+ * A final this long (ms) after its speech ended is marked `delayed`: live, the in-process engine
+ * writes it within its right-pad (about half a second of audio) of compute.
+ */
+export const DELAYED_FINAL_MS = 2_000;
 
 /**
  * One leg on the in-process engine: each utterance is one streaming generation on a loaded model
@@ -52,6 +63,9 @@ export class LocalStream implements SttStream {
   #fatal = false;
   #closed = false;
   #ending = false;
+  readonly #clock: Clock;
+  /** Frames are being refused (a bound is full): the leg is told once per such run, not per frame. */
+  #refusing = false;
 
   constructor(options: SttStreamOptions, scheduler: ModelScheduler, streamOptions: LocalStreamOptions) {
     this.#leg = options.leg;
@@ -61,6 +75,7 @@ export class LocalStream implements SttStream {
     this.#onLost = options.onLost;
     this.#options = streamOptions;
     this.#scheduler = scheduler;
+    this.#clock = options.clock ?? systemClock;
   }
 
   pushFrame(frame: AudioFrame): void {
@@ -70,9 +85,20 @@ export class LocalStream implements SttStream {
       return;
     }
     if (this.#heldMs() + frame.durationMs > this.#options.maxBufferMs) {
-      this.#drop(frame.startMs, frame.durationMs, 'audio_dropped');
+      this.#refuse(
+        frame,
+        `this leg holds ${this.#options.maxBufferMs} ms of speech waiting for the in-process engine (ASR_BUFFER_MS): new speech is dropped until it catches up`,
+      );
       return;
     }
+    if (!this.#scheduler.hold(frame.durationMs)) {
+      this.#refuse(
+        frame,
+        `the in-process engine is behind: all calls together hold ${this.#scheduler.maxHeldMs} ms of speech waiting for it (LOCAL_QUEUE_MAX_MS): new speech is dropped until it catches up`,
+      );
+      return;
+    }
+    this.#refusing = false;
     let open = this.#queue.at(-1);
     if (!open || open.endMs !== undefined) {
       open = {
@@ -80,11 +106,14 @@ export class LocalStream implements SttStream {
         startMs: frame.startMs,
         audio: new Float32Array(16_000),
         length: 0,
+        heldMs: 0,
         endMs: undefined,
+        endedAt: undefined,
       };
       this.#queue.push(open);
     }
     append(open, frame.pcm);
+    open.heldMs += frame.durationMs;
     this.#kick();
   }
 
@@ -92,6 +121,7 @@ export class LocalStream implements SttStream {
     const open = this.#queue.at(-1);
     if (open && open.endMs === undefined) {
       open.endMs = speechEndMs;
+      open.endedAt = this.#clock.now();
       this.#kick();
     }
   }
@@ -99,9 +129,17 @@ export class LocalStream implements SttStream {
   async endInput(): Promise<void> {
     this.#ending = true;
     const open = this.#queue.at(-1);
-    if (open && open.endMs === undefined) open.endMs = open.startMs + open.length / SAMPLES_PER_MS;
+    if (open && open.endMs === undefined) {
+      open.endMs = open.startMs + open.length / SAMPLES_PER_MS;
+      open.endedAt = this.#clock.now();
+    }
     this.#kick();
     await this.#running;
+  }
+
+  /** Grows while the model works through the queue toward this leg's finals (a leg's end waits on it). */
+  progress(): number {
+    return this.#scheduler.steps;
   }
 
   pendingFromMs(): number | undefined {
@@ -112,6 +150,7 @@ export class LocalStream implements SttStream {
     if (this.#closed) return;
     this.#closed = true;
     for (const u of this.#queue.splice(0)) {
+      this.#scheduler.release(u.heldMs);
       this.stats.droppedMs += u.length / SAMPLES_PER_MS;
       this.#onLost?.(u.startMs, u.startMs + u.length / SAMPLES_PER_MS);
     }
@@ -144,7 +183,8 @@ export class LocalStream implements SttStream {
       } finally {
         this.#turn = undefined;
       }
-      this.#queue.shift();
+      const finished = this.#queue.shift();
+      if (finished) this.#scheduler.release(finished.heldMs);
     }
   }
 
@@ -165,6 +205,7 @@ export class LocalStream implements SttStream {
     if (this.#closed) return;
     if (u.length < first) padWithSilence(u, first - u.length);
     const started = performance.now();
+    const waits = { ms: 0 };
     const prompt = await processor(u.audio.subarray(0, first), {
       is_streaming: true,
       is_first_audio_chunk: true,
@@ -179,6 +220,7 @@ export class LocalStream implements SttStream {
         promptSeen = true;
         return;
       }
+      this.#scheduler.step();
       ids.push(...step);
       const text = processor.tokenizer.decode(ids, { skip_special_tokens: true });
       const delta = text.startsWith(printed) ? text.slice(printed.length) : '';
@@ -197,17 +239,20 @@ export class LocalStream implements SttStream {
     });
     await model.generate({
       input_ids: prompt.input_ids as FeatureTensor,
-      input_features: this.#features(loaded, u, prompt.input_features),
+      input_features: this.#features(loaded, u, prompt.input_features, waits),
       max_new_tokens: Math.ceil(this.#options.maxUtteranceMs / STEP_MS) + processor.num_right_pad_tokens + 8,
       streamer,
     });
     if (this.#closed) return;
     const audioMs = u.length / SAMPLES_PER_MS;
-    const ratio = (performance.now() - started) / audioMs;
+    // Compute only: time the generation spent waiting for speech still being spoken is not its cost.
+    const ratio = (performance.now() - started - waits.ms) / audioMs;
     this.#options.observer.realTimeFactor?.(this.#leg, ratio);
+    this.#scheduler.observeRealTimeFactor(ratio);
     if (ratio > 1)
       this.#log.warn({ realTimeFactor: ratio, audioMs }, 'local engine is slower than real time');
     const endMs = u.endMs ?? u.startMs + audioMs;
+    const lagMs = Math.max(0, Math.round(this.#clock.now() - (u.endedAt ?? this.#clock.now())));
     this.stats.finals++;
     this.stats.audioSecondsSent += audioMs / 1000;
     this.#options.observer.audioSent(this.#track, audioMs / 1000);
@@ -221,6 +266,8 @@ export class LocalStream implements SttStream {
       words: timer.words(endMs),
       recovered: false,
       engine: 'local',
+      delayed: lagMs > DELAYED_FINAL_MS,
+      lagMs,
     });
   }
 
@@ -229,6 +276,7 @@ export class LocalStream implements SttStream {
     loaded: LoadedVoxtral,
     u: Utterance,
     firstFeatures: FeatureTensor,
+    waits: { ms: number },
   ): AsyncIterable<FeatureTensor> {
     const { processor } = loaded;
     const { hop_length, n_fft } = processor.feature_extractor.config;
@@ -238,7 +286,9 @@ export class LocalStream implements SttStream {
     for (;;) {
       const start = mel * hop_length - Math.floor(n_fft / 2);
       const end = start + processor.num_samples_per_audio_chunk;
+      const waitFrom = performance.now();
       await this.#until(() => u.length >= end || u.endMs !== undefined);
+      waits.ms += performance.now() - waitFrom;
       if (this.#closed) return;
       if (u.length < end) {
         if (padded) return;
@@ -279,10 +329,22 @@ export class LocalStream implements SttStream {
     this.#onLost?.(startMs, startMs + ms);
   }
 
+  /** A frame no bound has room for: dropped, counted, masked if redacting, and the leg told once. */
+  #refuse(frame: AudioFrame, message: string): void {
+    this.#drop(frame.startMs, frame.durationMs, 'audio_dropped');
+    if (this.#refusing) return;
+    this.#refusing = true;
+    this.#log.warn({ code: 'audio_dropped' }, message);
+    this.#emitError('audio_dropped', message, true);
+  }
+
   #fail(code: SttErrorCode, message: string): void {
     if (this.#fatal) return;
     this.#fatal = true;
-    for (const u of this.#queue.splice(0)) this.#drop(u.startMs, u.length / SAMPLES_PER_MS, code);
+    for (const u of this.#queue.splice(0)) {
+      this.#scheduler.release(u.heldMs);
+      this.#drop(u.startMs, u.length / SAMPLES_PER_MS, code);
+    }
     this.#emitError(code, message, false);
     this.#wake?.();
   }

@@ -16,6 +16,17 @@ export interface QueuedJob {
   cancel(): void;
 }
 
+export interface SchedulerLimits {
+  /**
+   * Audio all legs together may hold for the model, waiting or being transcribed, in ms
+   * (LOCAL_QUEUE_MAX_MS). Past it, new speech is refused (reported and counted, never silently).
+   */
+  readonly maxHeldMs: number;
+}
+
+/** Weight of the newest utterance in the running real-time factor. */
+const RTF_SMOOTHING = 0.3;
+
 interface Waiting {
   readonly job: ModelJob;
   readonly resolve: () => void;
@@ -28,8 +39,9 @@ interface Waiting {
  * all legs wait in one queue, oldest first, and each runs as one generation on a free instance
  * (transformers.js keeps one generation's state per model object, so an instance runs one at a
  * time). When the machine keeps up, an utterance starts as soon as it is spoken and is fed live;
- * when it does not, utterances wait their turn and their finals come late, complete. Nothing is
- * refused here: each leg bounds what it holds (LocalStream's maxBufferMs).
+ * when it does not, utterances wait their turn and their finals come late, complete. What waits is
+ * bounded twice: each leg by its own buffer (LocalStream's maxBufferMs), all legs together by
+ * `maxHeldMs`, which streams reserve through `hold()` before they keep a frame.
  */
 export class ModelScheduler {
   readonly #instances: number;
@@ -43,10 +55,75 @@ export class ModelScheduler {
   #state: ModelState = { state: 'idle' };
   #closed = false;
   #idle: { promise: Promise<void>; resolve: () => void } | undefined;
+  readonly #maxHeldMs: number;
+  #heldMs = 0;
+  #realTimeFactor: number | undefined;
+  #steps = 0;
 
-  constructor(instances: number, load: () => Promise<LoadedVoxtral>) {
+  constructor(
+    instances: number,
+    load: () => Promise<LoadedVoxtral>,
+    limits: SchedulerLimits = { maxHeldMs: Number.POSITIVE_INFINITY },
+  ) {
     this.#instances = instances;
     this.#load = load;
+    this.#maxHeldMs = limits.maxHeldMs;
+  }
+
+  /** Audio (ms) every leg holds for the model now: queued utterances and the ones running. */
+  get heldMs(): number {
+    return this.#heldMs;
+  }
+
+  get maxHeldMs(): number {
+    return this.#maxHeldMs;
+  }
+
+  /** Reserves room for `ms` of audio; false when all legs together already hold `maxHeldMs`. */
+  hold(ms: number): boolean {
+    if (this.#heldMs + ms > this.#maxHeldMs) return false;
+    this.#heldMs += ms;
+    return true;
+  }
+
+  /** Gives back audio reserved with `hold()`: it was transcribed, or it was dropped. */
+  release(ms: number): void {
+    this.#heldMs = Math.max(0, this.#heldMs - ms);
+  }
+
+  /**
+   * Compute time over audio time, smoothed over recent utterances (undefined before the first):
+   * above 1 the machine cannot keep up and utterances queue.
+   */
+  get realTimeFactor(): number | undefined {
+    return this.#realTimeFactor;
+  }
+
+  observeRealTimeFactor(ratio: number): void {
+    if (!Number.isFinite(ratio) || ratio < 0) return;
+    this.#realTimeFactor =
+      this.#realTimeFactor === undefined
+        ? ratio
+        : this.#realTimeFactor + RTF_SMOOTHING * (ratio - this.#realTimeFactor);
+  }
+
+  /** A generation decoded a step: the queue is moving (what a leg's end waits on, not a clock). */
+  step(): void {
+    this.#steps++;
+  }
+
+  /** Steps decoded by every instance so far: grows while the model works through the queue. */
+  get steps(): number {
+    return this.#steps;
+  }
+
+  /**
+   * About how long (ms) the held audio takes to transcribe at the current real-time factor: how
+   * far behind live the last queued final will come out.
+   */
+  backlogMs(): number {
+    const rtf = this.#realTimeFactor ?? 1;
+    return (this.#heldMs * rtf) / this.#instances;
   }
 
   get instances(): number {
@@ -119,7 +196,7 @@ export class ModelScheduler {
     const closed = new Error('the local engine closed before this utterance had its turn');
     for (const waiting of this.#queue.splice(0)) waiting.reject(closed);
     if (this.#running > 0) {
-      let resolve = () => undefined as void;
+      let resolve: () => void = () => {};
       const promise = new Promise<void>((r) => {
         resolve = r;
       });

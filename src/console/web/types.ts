@@ -77,6 +77,9 @@ export interface FinalEvent {
   readonly words: readonly Word[];
   readonly recovered: boolean;
   readonly interrupted?: boolean;
+  /** The in-process engine was behind: this final came `lagMs` after its speech, complete. */
+  readonly delayed?: boolean;
+  readonly lagMs?: number;
 }
 
 export interface PartialEvent {

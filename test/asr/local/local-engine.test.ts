@@ -121,7 +121,7 @@ describe('the in-process engine on a tiny Voxtral-shaped model (real transformer
     speak(second.stream, 1_900, 2_900);
     second.stream.flush(2_900);
     await expect.poll(() => first.events.some((ev) => ev.type === 'partial'), { timeout: 10_000 }).toBe(true);
-    expect((await e.probe()).endpoints[0].detail).toBe('1/1 busy, 1 utterance waiting');
+    expect((await e.probe()).endpoints[0].detail).toBe('1/1 busy, 1 utterance waiting, 3.0 s of speech held');
     expect(second.events).toEqual([]);
     first.stream.flush(3_900);
     await expect.poll(() => second.events.some((ev) => ev.type === 'final'), { timeout: 10_000 }).toBe(true);

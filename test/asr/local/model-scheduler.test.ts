@@ -18,7 +18,7 @@ function fakeModel(name: string, disposed: string[]): LoadedVoxtral {
 
 /** A job that runs until the test lets it finish, recording which model ran it. */
 function gate() {
-  let open = () => undefined as void;
+  let open: () => void = () => {};
   const opened = new Promise<void>((resolve) => {
     open = resolve;
   });

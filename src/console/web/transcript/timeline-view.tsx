@@ -127,6 +127,14 @@ function Utterance(props: {
           recovered
         </span>
       ) : null}
+      {final.delayed ? (
+        <span
+          class="badge delayed"
+          title="The speech engine was behind real time: this transcript is complete, but came late"
+        >
+          {`late ${seconds(final.lagMs ?? 0)}`}
+        </span>
+      ) : null}
     </li>
   );
 }

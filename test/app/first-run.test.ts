@@ -1,45 +1,31 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const MAIN = resolve('src/main.ts');
-const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
+import { startCli } from '../helpers/cli.js';
 
 describe('a first start with nothing configured (a machine that cannot get the model)', () => {
   it('shows one block saying what runs and what to do next, then one error line naming the reason, no stack trace', async () => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN], {
+    const voxline = startCli('src/main.ts', [], {
       cwd: mkdtempSync(join(tmpdir(), 'voxline-first-')),
       env: {
-        PATH: process.env.PATH ?? '',
         PORT: '0',
         HOST: '127.0.0.1',
         LOG_FORMAT: 'pretty',
         // Stands for "no network": the download cannot happen, as on a machine offline.
         LOCAL_MODEL_PATH: '/nonexistent/voxtral',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((done) => child.on('exit', done));
     try {
-      await expect.poll(() => stdout.includes('could not be loaded'), { timeout: 30_000 }).toBe(true);
+      await expect.poll(() => voxline.stdout.includes('could not be loaded'), { timeout: 30_000 }).toBe(true);
       await expect
-        .poll(() => stderr.includes('every setting: docs/configuration.md'), { timeout: 5_000 })
+        .poll(() => voxline.stderr.includes('every setting: docs/configuration.md'), { timeout: 5_000 })
         .toBe(true);
     } finally {
-      child.kill('SIGINT');
+      voxline.child.kill('SIGINT');
     }
-    expect(await exited).toBe(0);
+    expect(await voxline.exited).toBe(0);
+    const { stdout, stderr } = voxline;
     expect(stderr).toMatch(/voxline is listening on http:\/\/127\.0\.0\.1:\d{2,5}\n/);
     expect(stderr).toContain('in-process Voxtral Realtime from /nonexistent/voxtral');
     expect(stderr).toContain('TWILIO_AUTH_TOKEN=dev-token npm run simulate');

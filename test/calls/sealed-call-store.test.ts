@@ -1,22 +1,21 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CallSnapshot } from '../../src/calls/call.js';
 import type { CallStore } from '../../src/calls/call-store.js';
 import { PostgresCallStore } from '../../src/calls/postgres-call-store.js';
 import { SqliteCallStore } from '../../src/calls/sqlite-call-store.js';
-import type { Keyring } from '../../src/crypto/keyring.js';
 import { openPool } from '../../src/store/postgres.js';
 import type { SequencedEvent } from '../../src/transcripts/call-transcript.js';
-import { hasPostgres, storeContract } from '../helpers/postgres.js';
+import { hasPostgres } from '../helpers/postgres.js';
 import {
+  code,
+  K1,
+  K2,
   keyringOf,
-  keyValue,
-  type RawDatabase,
+  loseTheKeyRace,
   rawPostgres,
-  rawSqlite,
-  someoneWaitsOnALock,
+  sealedPlaces,
+  T,
+  WORDS,
 } from '../helpers/sealed-stores.js';
 
 /*
@@ -25,11 +24,7 @@ import {
  * retention take the call's key with it; two instances agree on a call's one key.
  */
 
-const T = Date.UTC(2026, 11, 2, 9);
-const WORDS = 'the marmalade ships from penzance at noon';
 const NUMBER = '+441632960187';
-const K1 = keyValue('k1');
-const K2 = keyValue('k2');
 
 function snapshot(callSid: string, state: 'live' | 'ended' = 'ended', endedAt = T + 5_000): CallSnapshot {
   return {
@@ -84,43 +79,11 @@ async function scripted(store: CallStore, callSid: string): Promise<void> {
 
 const TABLES = ['calls', 'transcript_events', 'call_keys'];
 
-interface Place {
-  open(keyring?: Keyring): Promise<CallStore>;
-  readonly raw: RawDatabase;
-}
-
-const { database } = storeContract<CallStore>(
+const { places, database } = sealedPlaces<CallStore>(
   'sealed-calls',
-  (path) => new SqliteCallStore(path),
-  (pool) => PostgresCallStore.open(pool),
-  4,
+  (path, keyring) => new SqliteCallStore(path, keyring),
+  (pool, keyring) => PostgresCallStore.open(pool, keyring),
 );
-
-const places: [string, boolean, () => Promise<Place>][] = [
-  [
-    'SQLite',
-    true,
-    async () => {
-      const path = join(mkdtempSync(join(tmpdir(), 'voxline-sealed-calls-')), 'calls.db');
-      return { open: async (keyring) => new SqliteCallStore(path, keyring), raw: rawSqlite(path) };
-    },
-  ],
-  [
-    'PostgreSQL',
-    hasPostgres,
-    async () => {
-      const url = await database();
-      return { open: (keyring) => PostgresCallStore.open(openPool(url, 4), keyring), raw: rawPostgres(url) };
-    },
-  ],
-];
-
-async function code(promise: Promise<unknown>): Promise<string | undefined> {
-  return promise.then(
-    () => undefined,
-    (err: { code?: string }) => err.code ?? String(err),
-  );
-}
 
 describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available, place) => {
   const run = available ? it : it.skip;
@@ -128,7 +91,7 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
   run(
     'keeps the words, numbers and parameters in no byte on disk, and reads them back as they were',
     async () => {
-      const { open, raw } = await place();
+      const { open, reopen, raw, done } = await place();
       const store = await open(keyringOf(K1));
       await scripted(store, 'CAsealed');
       await store.addTranscriptEvent('CAsealed', { ...final(4, WORDS), type: 'partial' } as SequencedEvent);
@@ -139,8 +102,7 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
         { call_sid: 'CAsealed', key_id: 'k1' },
       ]);
       // Every read opens them: the record, the transcript, a list, after a reopen too.
-      await store.close();
-      const again = await open(keyringOf(K1));
+      const again = await reopen(keyringOf(K1));
       expect(await again.getCall('CAsealed', T)).toMatchObject({
         participants: [{ address: NUMBER }],
         customParameters: { account: 'zebra-4471' },
@@ -151,22 +113,20 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
         events: [1, 2, 3].map((seq) => final(seq, WORDS)),
         complete: true,
       });
-      await again.close();
-      await raw.close();
+      await done();
     },
   );
 
   run(
     'reads the clear rows written before the key was set, beside sealed ones of the same call; without the key, sealed ones are VL_ERR_ENCRYPTION_KEY',
     async () => {
-      const { open, raw } = await place();
+      const { open, reopen, raw, done } = await place();
       const before = await open();
       await before.saveCall(snapshot('CAmixed', 'live'), 'a', T);
       await before.addTranscriptEvent('CAmixed', final(1, 'said in clear'));
       // What the check for words on disk would find in clear (so that it can find them).
       expect(await raw.text(TABLES)).toContain('said in clear');
-      await before.close();
-      const after = await open(keyringOf(K1));
+      const after = await reopen(keyringOf(K1));
       expect((await after.getCall('CAmixed', T))?.state).toBe('live');
       await after.addTranscriptEvent('CAmixed', final(2, 'said sealed'));
       expect((await after.transcript('CAmixed', 0))?.events).toEqual([
@@ -176,25 +136,22 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
       const bodies = await raw.query('SELECT body FROM transcript_events ORDER BY seq');
       expect(bodies.map((r) => String(r.body).slice(0, 4))).toEqual(['{"ty', 'vx1:']);
       await after.saveCall(snapshot('CAmixed'), 'a', T + 5_000);
-      await after.close();
       // The key taken away: what is sealed fails with the code, nothing is read as garbage.
-      const keyless = await open();
+      const keyless = await reopen();
       expect(await code(keyless.getCall('CAmixed', T))).toBe('VL_ERR_ENCRYPTION_KEY');
       expect(await code(keyless.listCalls('all', 10, T))).toBe('VL_ERR_ENCRYPTION_KEY');
       expect(await code(keyless.transcript('CAmixed', 0))).toBe('VL_ERR_ENCRYPTION_KEY');
-      await keyless.close();
-      await raw.close();
+      await done();
     },
   );
 
   run(
     'after a rotation, rows sealed under the retired key still read and new calls are keyed under the new one',
     async () => {
-      const { open, raw } = await place();
+      const { open, reopen, raw, done } = await place();
       const first = await open(keyringOf(K1));
       await scripted(first, 'CAold');
-      await first.close();
-      const rotated = await open(keyringOf(K2, K1));
+      const rotated = await reopen(keyringOf(K2, K1));
       await scripted(rotated, 'CAnew');
       expect((await rotated.transcript('CAold', 0))?.events).toHaveLength(3);
       expect((await rotated.getCall('CAold', T))?.customParameters).toEqual({ account: 'zebra-4471' });
@@ -202,9 +159,8 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
         { call_sid: 'CAnew', key_id: 'k2' },
         { call_sid: 'CAold', key_id: 'k1' },
       ]);
-      await rotated.close();
       // k1 dropped too soon: its calls fail with the code, k2's read.
-      const dropped = await open(keyringOf(K2));
+      const dropped = await reopen(keyringOf(K2));
       expect(await code(dropped.transcript('CAold', 0))).toBe('VL_ERR_ENCRYPTION_KEY');
       expect((await dropped.transcript('CAnew', 0))?.events).toHaveLength(3);
       // Erasure still finds the call from its clear columns, and takes its rows and key row.
@@ -216,19 +172,17 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
       expect(await dropped.eraseCall('CAold')).toEqual({ calls: 1, transcriptEvents: 3 });
       expect(await dropped.locateCall('CAold', T)).toBeUndefined();
       expect(await raw.query('SELECT call_sid FROM call_keys')).toEqual([{ call_sid: 'CAnew' }]);
-      await dropped.close();
-      await raw.close();
+      await done();
     },
   );
 
   run(
     'a sealed value moved to another row or call, or changed, does not open: VL_ERR_DECRYPTION',
     async () => {
-      const { open, raw } = await place();
+      const { open, reopen, raw, done } = await place();
       const writer = await open(keyringOf(K1));
       await scripted(writer, 'CAa');
       await scripted(writer, 'CAb');
-      await writer.close();
       const body = async (callSid: string, seq: number) =>
         (
           await raw.query('SELECT body FROM transcript_events WHERE call_sid = $1 AND seq = $2', callSid, seq)
@@ -242,10 +196,11 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
         );
       const snapshotOf = async (callSid: string) =>
         (await raw.query('SELECT snapshot FROM calls WHERE call_sid = $1', callSid))[0]?.snapshot as string;
-      // CAa's seq 1 gets its seq 2 (same call, same key), CAb's record gets CAa's.
-      await setBody(await body('CAa', 2), 'CAa', 1);
-      await raw.run('UPDATE calls SET snapshot = $1 WHERE call_sid = $2', await snapshotOf('CAa'), 'CAb');
-      const reader = await open(keyringOf(K1));
+      // With the writer shut: CAa's seq 1 gets its seq 2 (same call, same key), CAb's record gets CAa's.
+      const reader = await reopen(keyringOf(K1), async () => {
+        await setBody(await body('CAa', 2), 'CAa', 1);
+        await raw.run('UPDATE calls SET snapshot = $1 WHERE call_sid = $2', await snapshotOf('CAa'), 'CAb');
+      });
       expect(await code(reader.transcript('CAa', 0))).toBe('VL_ERR_DECRYPTION');
       expect((await reader.transcript('CAa', 1))?.events.map((e) => e.seq)).toEqual([2, 3]);
       expect(await code(reader.getCall('CAb', T))).toBe('VL_ERR_DECRYPTION');
@@ -255,15 +210,14 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
       const at = sealed.length - 10;
       await setBody(sealed.slice(0, at) + (sealed[at] === 'A' ? 'B' : 'A') + sealed.slice(at + 1), 'CAb', 3);
       expect(await code(reader.transcript('CAb', 2))).toBe('VL_ERR_DECRYPTION');
-      await reader.close();
-      await raw.close();
+      await done();
     },
   );
 
   run(
     'erasure and retention delete the call’s key row: a copy of its rows kept elsewhere no longer opens',
     async () => {
-      const { open, raw } = await place();
+      const { open, raw, done } = await place();
       const store = await open(keyringOf(K1));
       await scripted(store, 'CAgone');
       await scripted(store, 'CAkept');
@@ -293,8 +247,7 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
       expect(await keyed()).toEqual(['CAancient', 'CAkept']);
       expect(await fresh.prune(T - 30 * 86_400_000)).toBe(1);
       expect(await keyed()).toEqual(['CAkept']);
-      await Promise.all([store.close(), fresh.close()]);
-      await raw.close();
+      await done();
     },
   );
 });
@@ -318,32 +271,18 @@ describe.skipIf(!hasPostgres)('two PostgreSQL instances with the same ENCRYPTION
 
   it('an instance whose key row lost the race (the winner committed while it waited) seals under the winner’s key', async () => {
     const url = await database();
-    const keyring = keyringOf(K1);
-    const raw = rawPostgres(url);
     const late = await PostgresCallStore.open(openPool(url, 4), keyringOf(K1));
     // The winner: its key row inserted, not committed yet, on a connection of its own.
-    const winner = openPool(url, 1);
-    const client = await winner.connect();
-    await client.query('BEGIN');
-    const won = keyring.newDataKey('call:CAlate');
-    await client.query('INSERT INTO call_keys (call_sid, key_id, wrapped) VALUES ($1, $2, $3)', [
-      'CAlate',
-      'k1',
-      won.wrapped,
-    ]);
-    const writing = late.addTranscriptEvent('CAlate', final(1, WORDS));
-    await someoneWaitsOnALock(raw);
-    await client.query('COMMIT');
-    await writing;
-    client.release();
-    await winner.end();
-    const [row] = await raw.query('SELECT wrapped FROM call_keys WHERE call_sid = $1', 'CAlate');
-    expect(Buffer.compare(row?.wrapped as Buffer, won.wrapped)).toBe(0);
+    const { won, kept } = await loseTheKeyRace(
+      url,
+      { table: 'call_keys', keyring: keyringOf(K1), context: 'call:CAlate', callSid: 'CAlate' },
+      () => late.addTranscriptEvent('CAlate', final(1, WORDS)),
+    );
+    expect(Buffer.compare(kept, won)).toBe(0);
     // A third instance, knowing only the key row, opens what the late one sealed.
     const third = await PostgresCallStore.open(openPool(url, 2), keyringOf(K1));
     await third.saveCall(snapshot('CAlate'), 'c', T + 5_000);
     expect((await third.transcript('CAlate', 0))?.events).toEqual([final(1, WORDS)]);
     await Promise.all([late.close(), third.close()]);
-    await raw.close();
   });
 });

@@ -1,43 +1,22 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { recordingContext } from '../../src/recording/sealed-recording.js';
 import { SealedWavWriter } from '../../src/recording/sealed-wav-writer.js';
 import { WavWriter } from '../../src/recording/wav-writer.js';
 import { keyringOf, keyValue } from '../crypto/support/keys.js';
+import { runCli } from '../helpers/cli.js';
 
 /** npm run recording:decrypt, spawned as npm runs it (tsx), with only the environment given. */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const K1 = keyValue('k1');
 const K2 = keyValue('k2');
 const PARTS = [Buffer.alloc(8_000, 0x21), Buffer.alloc(8_000, 0x42), Buffer.alloc(3_000, 0x63)];
 const MARKS = [{ startMs: 100, endMs: 600, label: 'paused by api' }];
 
-function decrypt(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'src/recording/decrypt-recording.ts', ...args],
-      {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '', ...env },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const decrypt = (args: string[], env: Record<string, string> = {}) =>
+  runCli('src/recording/decrypt-recording.ts', args, { env });
 
 /** A μ-law recording sealed under `key`, and the clear writer's file for the same appends. */
 async function recording(key: string, marks = MARKS) {

@@ -1,36 +1,18 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeWav } from '../../src/audio/wav.js';
 import { LlmDouble } from '../doubles/llm-double.js';
 import { ReferenceAudio } from '../doubles/reference-audio.js';
 import { VllmRealtimeDouble } from '../doubles/vllm-realtime-double.js';
+import { runCli } from '../helpers/cli.js';
 import { AUTH_TOKEN, freePort, type Gateway, startGateway } from '../helpers/gateway.js';
 import { demoCall } from '../helpers/media.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Runs the simulator CLI as `npm run simulate` does (tsx src/simulator/cli.ts …). */
-function simulate(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/simulator/cli.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Runs the simulator CLI as `npm run simulate` does (tsx src/simulator/cli.ts …), in our environment. */
+const simulate = (args: string[], env: Record<string, string> = {}) =>
+  runCli('src/simulator/cli.ts', args, { env: { ...process.env, ...env } });
 
 const GREETING = ['--caller', 'media/demo/greeting.caller.wav', '--agent', 'media/demo/greeting.agent.wav'];
 

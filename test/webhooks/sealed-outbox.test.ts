@@ -1,21 +1,10 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Keyring } from '../../src/crypto/keyring.js';
+import { describe, expect, it } from 'vitest';
 import { openPool } from '../../src/store/postgres.js';
 import type { OutboxStore } from '../../src/webhooks/outbox-store.js';
 import { PostgresOutboxStore } from '../../src/webhooks/postgres-outbox-store.js';
 import { SqliteOutboxStore } from '../../src/webhooks/sqlite-outbox-store.js';
-import { hasPostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import {
-  keyringOf,
-  keyValue,
-  type RawDatabase,
-  rawPostgres,
-  rawSqlite,
-  someoneWaitsOnALock,
-} from '../helpers/sealed-stores.js';
+import { hasPostgres } from '../helpers/postgres.js';
+import { K1, K2, keyringOf, loseTheKeyRace, sealedPlaces, T, WORDS } from '../helpers/sealed-stores.js';
 
 /*
  * ENCRYPTION_KEY and the outbox: bodies are sealed at rest and opened when claimed or read;
@@ -23,8 +12,6 @@ import {
  * error (the claim goes on to the next); erasure and retention take the call's key with them.
  */
 
-const T = Date.UTC(2026, 11, 2, 9);
-const WORDS = 'the marmalade ships from penzance at noon';
 const final = {
   speaker: 'caller',
   utteranceId: 1,
@@ -35,45 +22,14 @@ const final = {
   recovered: false,
   engine: 'vllm',
 };
-const K1 = keyValue('k1');
-const K2 = keyValue('k2');
 const lease = (owner: string) => ({ owner, until: T + 60_000 });
 const TABLES = ['events', 'deliveries', 'call_seq', 'outbox_keys'];
 
-interface Place {
-  open(keyring?: Keyring): Promise<OutboxStore>;
-  readonly raw: RawDatabase;
-}
-
-let postgres: TestPostgres | undefined;
-beforeAll(async () => {
-  if (hasPostgres) postgres = await startPostgres();
-}, 120_000);
-afterAll(async () => {
-  await postgres?.stop();
-});
-
-const places: [string, boolean, () => Promise<Place>][] = [
-  [
-    'SQLite',
-    true,
-    async () => {
-      const path = join(mkdtempSync(join(tmpdir(), 'voxline-sealed-outbox-')), 'voxline.db');
-      return { open: async (keyring) => new SqliteOutboxStore(path, 'full', keyring), raw: rawSqlite(path) };
-    },
-  ],
-  [
-    'PostgreSQL',
-    hasPostgres,
-    async () => {
-      const url = await (postgres as TestPostgres).database();
-      return {
-        open: (keyring) => PostgresOutboxStore.open(openPool(url, 4), keyring),
-        raw: rawPostgres(url),
-      };
-    },
-  ],
-];
+const { places, database } = sealedPlaces<OutboxStore>(
+  'sealed-outbox',
+  (path, keyring) => new SqliteOutboxStore(path, 'full', keyring),
+  (pool, keyring) => PostgresOutboxStore.open(pool, keyring),
+);
 
 const append = (store: OutboxStore, callSid: string) =>
   store.append(callSid, 'transcript.final', final, ['e'], T);
@@ -84,7 +40,7 @@ describe.each(places)('the %s outbox with ENCRYPTION_KEY', (_name, available, pl
   run(
     'keeps the words in no byte on disk, and claims, lists and gets the bodies as they were sent',
     async () => {
-      const { open, raw } = await place();
+      const { open, reopen, raw, done } = await place();
       const store = await open(keyringOf(K1));
       const events = await Promise.all([append(store, 'CA1'), append(store, 'CA2'), append(store, 'CA1')]);
       await store.append('CA1', 'transcript.partial', { ...final, audioMs: 80 }, ['e'], T);
@@ -94,8 +50,7 @@ describe.each(places)('the %s outbox with ENCRYPTION_KEY', (_name, available, pl
         { call_sid: 'CA1', key_id: 'k1' },
         { call_sid: 'CA2', key_id: 'k1' },
       ]);
-      await store.close();
-      const again = await open(keyringOf(K1));
+      const again = await reopen(keyringOf(K1));
       const claimed = await again.claimDue('e', T, 10, lease('a'));
       expect(
         claimed.map((d) => JSON.parse(d.body)).sort((x, y) => x.callSid.localeCompare(y.callSid)),
@@ -104,21 +59,19 @@ describe.each(places)('the %s outbox with ENCRYPTION_KEY', (_name, available, pl
       expect((await again.list('pending', 10)).map((d) => JSON.parse(d.body).data.text)).toEqual(
         Array(4).fill(WORDS),
       );
-      await again.close();
-      await raw.close();
+      await done();
     },
   );
 
   run(
     'sends the clear events appended before the key was set, and seals those after, in one queue',
     async () => {
-      const { open, raw } = await place();
+      const { open, reopen, raw, done } = await place();
       const before = await open();
       const clear = await append(before, 'CA1');
       // What the check for words on disk would find in clear (so that it can find them).
       expect(await raw.text(TABLES)).toContain('marmalade');
-      await before.close();
-      const after = await open(keyringOf(K1));
+      const after = await reopen(keyringOf(K1));
       const sealed = await append(after, 'CA1');
       const bodies = await raw.query('SELECT body FROM events ORDER BY seq');
       expect(bodies.map((r) => String(r.body).slice(0, 4))).toEqual(['{"id', 'vx1:']);
@@ -130,19 +83,17 @@ describe.each(places)('the %s outbox with ENCRYPTION_KEY', (_name, available, pl
         lease: lease('a'),
       });
       expect(JSON.parse(second?.body ?? '')).toEqual(sealed);
-      await after.close();
-      await raw.close();
+      await done();
     },
   );
 
   run(
     'after a rotation, events sealed under the retired key still go out; new calls are keyed under the new one',
     async () => {
-      const { open, raw } = await place();
+      const { open, reopen, raw, done } = await place();
       const first = await open(keyringOf(K1));
       const old = await append(first, 'CAold');
-      await first.close();
-      const rotated = await open(keyringOf(K2, K1));
+      const rotated = await reopen(keyringOf(K2, K1));
       await append(rotated, 'CAnew');
       const claimed = await rotated.claimDue('e', T, 10, lease('a'));
       expect(claimed.find((d) => d.callSid === 'CAold')?.body).toBe(JSON.stringify(old));
@@ -150,15 +101,14 @@ describe.each(places)('the %s outbox with ENCRYPTION_KEY', (_name, available, pl
         { call_sid: 'CAnew', key_id: 'k2' },
         { call_sid: 'CAold', key_id: 'k1' },
       ]);
-      await rotated.close();
-      await raw.close();
+      await done();
     },
   );
 
   run(
     'a body moved to another event, or whose master key is not configured, is dead-lettered with its error and the claim goes on',
     async () => {
-      const { open, raw } = await place();
+      const { open, reopen, raw, done } = await place();
       const store = await open(keyringOf(K1));
       const ca1 = [await append(store, 'CA1'), await append(store, 'CA1'), await append(store, 'CA1')];
       await append(store, 'CA2');
@@ -175,9 +125,8 @@ describe.each(places)('the %s outbox with ENCRYPTION_KEY', (_name, available, pl
       expect(dead.lastError).toMatch(/^VL_ERR_DECRYPTION: .*CA1's events row/);
       // The list shows it; reading its body is the error, not garbage.
       expect(() => dead.body).toThrow(expect.objectContaining({ code: 'VL_ERR_DECRYPTION' }));
-      await store.close();
       // Opened without k1: CA1's next head cannot open either; kept for a requeue once k1 is back.
-      const keyless = await open(keyringOf(K2));
+      const keyless = await reopen(keyringOf(K2));
       const ca2 = claimed.find((d) => d.callSid === 'CA2');
       const next = await keyless.markDeliveredThenClaimNext(
         claimed.find((d) => d.callSid === 'CA1')?.id as number,
@@ -195,18 +144,16 @@ describe.each(places)('the %s outbox with ENCRYPTION_KEY', (_name, available, pl
         [1, 'VL_ERR_DECRYPTION'],
       ]);
       await keyless.markDelivered(ca2?.id as number, T);
-      await keyless.close();
-      const restored = await open(keyringOf(K2, K1));
+      const restored = await reopen(keyringOf(K2, K1));
       expect(await restored.requeue(failed[0].id, T)).toBe(true);
       const [requeued] = await restored.claimDue('e', T, 10, lease('b'));
       expect(JSON.parse(requeued.body)).toEqual(ca1[2]);
-      await restored.close();
-      await raw.close();
+      await done();
     },
   );
 
   run('erasure and retention delete the call’s key row with its last event', async () => {
-    const { open, raw } = await place();
+    const { open, raw, done } = await place();
     const store = await open(keyringOf(K1));
     await append(store, 'CAgone');
     await append(store, 'CAkept');
@@ -223,37 +170,28 @@ describe.each(places)('the %s outbox with ENCRYPTION_KEY', (_name, available, pl
     // A call erased and then heard of again gets a new key.
     await append(store, 'CAgone');
     expect(await keyed()).toEqual(['CAgone', 'CAkept']);
-    await store.close();
-    await raw.close();
+    await done();
   });
 });
 
 describe.skipIf(!hasPostgres)('the sealed PostgreSQL outbox shared by two instances', () => {
   it('an instance whose key row lost the race (the winner committed while it waited) seals under the winner’s key', async () => {
-    const url = await (postgres as TestPostgres).database();
-    const raw = rawPostgres(url);
+    const url = await database();
     const late = await PostgresOutboxStore.open(openPool(url, 4), keyringOf(K1));
-    const winner = openPool(url, 1);
-    const client = await winner.connect();
-    await client.query('BEGIN');
-    const won = keyringOf(K1).newDataKey('outbox:CAlate');
-    await client.query('INSERT INTO outbox_keys (call_sid, key_id, wrapped) VALUES ($1, $2, $3)', [
-      'CAlate',
-      'k1',
-      won.wrapped,
-    ]);
-    const appending = append(late, 'CAlate');
-    await someoneWaitsOnALock(raw);
-    await client.query('COMMIT');
-    const event = await appending;
-    client.release();
-    await winner.end();
-    const [row] = await raw.query('SELECT wrapped FROM outbox_keys WHERE call_sid = $1', 'CAlate');
-    expect(Buffer.compare(row?.wrapped as Buffer, won.wrapped)).toBe(0);
+    // The winner: its key row inserted, not committed yet, on a connection of its own.
+    const {
+      result: event,
+      won,
+      kept,
+    } = await loseTheKeyRace(
+      url,
+      { table: 'outbox_keys', keyring: keyringOf(K1), context: 'outbox:CAlate', callSid: 'CAlate' },
+      () => append(late, 'CAlate'),
+    );
+    expect(Buffer.compare(kept, won)).toBe(0);
     const other = await PostgresOutboxStore.open(openPool(url, 2), keyringOf(K1));
     const [claimed] = await other.claimDue('e', T, 10, lease('b'));
     expect(JSON.parse(claimed.body)).toEqual(event);
     await Promise.all([late.close(), other.close()]);
-    await raw.close();
   });
 });

@@ -62,12 +62,15 @@ console.log(redactionTable(await benchRedaction()));
 console.error('VAD…');
 console.log('\nVAD (Silero v5) and segmentation:\n');
 console.log(vadTable(await benchVad(64, 4)));
-console.log(
-  vadTable(await benchVad(64, 4, 1, 128))
-    .split('\n')
-    .slice(2)
-    .join('\n'),
-);
+// A quiet phone line (−53 dBFS of noise) without the level gate (digital silence only), then with it.
+for (const gateDbfs of [-60, -50]) {
+  console.log(
+    vadTable(await benchVad(64, 4, 1, 128, gateDbfs))
+      .split('\n')
+      .slice(2)
+      .join('\n'),
+  );
+}
 console.error('webhook outbox…');
 console.log('\nwebhook outbox:\n');
 console.log(outboxTable(await benchOutbox()));

@@ -92,6 +92,13 @@ export const AsrEnvProperties = {
     default: 0.5,
     description: 'speech probability',
   }),
+  VAD_GATE_DBFS: Type.Number({
+    minimum: -96,
+    maximum: -20,
+    default: -50,
+    description:
+      'between utterances, windows quieter than this (RMS, dB full scale) are silence without running the VAD model (the line noise of a phone call sits near −60 to −50)',
+  }),
   VAD_MIN_SPEECH_MS: Ms(0, 5_000, 96, 'speech shorter than this does not open an utterance'),
   VAD_MIN_SILENCE_MS: Ms(32, 10_000, 500, 'silence that ends an utterance (hangover)'),
   VAD_PREROLL_MS: Ms(0, 2_000, 300, 'audio sent from before the detected speech start'),
@@ -141,6 +148,8 @@ export interface AsrConfig {
     readonly minSpeechMs: number;
     readonly minSilenceMs: number;
     readonly prerollMs: number;
+    /** Between utterances, windows below this RMS (dBFS) skip the model (VAD_GATE_DBFS). */
+    readonly gateDbfs: number;
   };
   readonly maxUtteranceMs: number;
   readonly limits: {
@@ -218,6 +227,7 @@ export function asrConfigFrom(e: AsrEnv, dataDir: string): ConfigPart<AsrConfig>
         minSpeechMs: e.VAD_MIN_SPEECH_MS,
         minSilenceMs: e.VAD_MIN_SILENCE_MS,
         prerollMs: e.VAD_PREROLL_MS,
+        gateDbfs: e.VAD_GATE_DBFS,
       },
       maxUtteranceMs: e.UTTERANCE_MAX_MS,
       limits: {

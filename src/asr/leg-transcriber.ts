@@ -13,6 +13,12 @@ export interface TranscriberOptions {
   readonly segmenter: SegmenterOptions;
   /** Audio kept from before the VAD's speech start, so the first syllable is not clipped. */
   readonly prerollMs: number;
+  /**
+   * Between utterances (no speech open or starting), windows quieter than this RMS in dB full scale
+   * are judged silent without running the model: line noise costs no VAD time. Default: only
+   * digital silence (−60 dBFS) is skipped.
+   */
+  readonly gateDbfs?: number;
   /** How long the end of a leg waits for its last final with no progress from the engine. */
   readonly finalTimeoutMs: number;
   /** Told the CPU time (ms) and audio (ms) of each window the VAD examined. */
@@ -28,8 +34,10 @@ export interface TranscriberStats {
   /** CPU time spent in the VAD model, in ms. */
   vadMs: number;
   vadWindows: number;
-  /** Windows skipped as digital silence without running the model. */
+  /** Windows judged silent by level alone (digital silence, or below the gate between utterances). */
   vadSilentWindows: number;
+  /** Gated windows the model heard again to catch its state up (counted in `vadMs`, not `vadWindows`). */
+  vadReplayedWindows: number;
   /** Windows passed as speech unexamined because the VAD fell behind (fail open: no audio lost). */
   vadOverruns: number;
   /** Silence between utterances that was never sent to the engine, in ms. */
@@ -45,7 +53,11 @@ interface Window {
 const MS_PER_SAMPLE = 1 / 16;
 /** Windows waiting for the VAD beyond this are passed as speech, unexamined. */
 const MAX_PENDING_WINDOWS = 64;
-/** Below about −60 dBFS a window is treated as silence without running the model. */
+/** Gated windows the model hears again before it judges the next loud one (256 ms). */
+const REPLAY_WINDOWS = 16;
+/** Samples of the previous window Silero v5 takes in front of each. */
+const CONTEXT_SAMPLES = 64;
+/** Below about −60 dBFS a window is digital silence: the model is not run, even inside speech. */
 const SILENCE_RMS = 0.001;
 
 /**
@@ -61,6 +73,7 @@ export class LegTranscriber implements LegConsumer {
     vadMs: 0,
     vadWindows: 0,
     vadSilentWindows: 0,
+    vadReplayedWindows: 0,
     vadOverruns: 0,
     silenceSkippedMs: 0,
   };
@@ -72,6 +85,11 @@ export class LegTranscriber implements LegConsumer {
   readonly #segmenter: VadSegmenter;
   readonly #vadState = new VadState();
   readonly #preroll: FrameRing;
+  /** Between utterances, windows below this RMS skip the model. */
+  readonly #gateRms: number;
+  /** The last gated noise windows (their data is the window's own copy), and the context before them. */
+  readonly #quiet: Float32Array[] = [];
+  readonly #quietContext = new Float32Array(CONTEXT_SAMPLES);
   #leg = '';
   readonly #pending: Window[] = [];
   readonly #window = new Float32Array(VAD_WINDOW_SAMPLES);
@@ -100,6 +118,7 @@ export class LegTranscriber implements LegConsumer {
     this.#log = log;
     this.#clock = options.clock ?? systemClock;
     this.#segmenter = new VadSegmenter(options.segmenter);
+    this.#gateRms = Math.max(SILENCE_RMS, 10 ** ((options.gateDbfs ?? -60) / 20));
     this.#speaking = vad === undefined;
     // Pre-roll plus what the VAD may still be judging (its backlog is bounded at about 2 s).
     this.#preroll = new FrameRing(options.prerollMs + (MAX_PENDING_WINDOWS + 4) * 32);
@@ -166,13 +185,14 @@ export class LegTranscriber implements LegConsumer {
       if (this.#pending.length > MAX_PENDING_WINDOWS) {
         this.stats.vadOverruns++;
         probability = 1;
-      } else if (rms(window.data) < SILENCE_RMS) {
+      } else if (this.#silentByLevel(window.data)) {
         this.stats.vadSilentWindows++;
-        this.#vadState.input.set(window.data.subarray(VAD_WINDOW_SAMPLES - 64), 0);
+        this.#vadState.input.set(window.data.subarray(VAD_WINDOW_SAMPLES - CONTEXT_SAMPLES), 0);
         probability = 0;
       } else {
         const started = this.#clock.now();
         try {
+          await this.#replayQuiet(vad);
           probability = await vad.probability(this.#vadState, window.data);
         } catch (err) {
           // Closed at shutdown while the leg still drained its windows: not a fault, not worth an error a leg.
@@ -194,6 +214,38 @@ export class LegTranscriber implements LegConsumer {
     }
     this.#vadRunning = false;
     if (this.#ending) this.#finish();
+  }
+
+  /**
+   * Digital silence anywhere; line noise below the gate only while no speech is open or starting,
+   * so an utterance's boundaries (its hangover, the start of speech) are the model's. Gated noise
+   * is remembered for the model's state (#replayQuiet).
+   */
+  #silentByLevel(samples: Float32Array): boolean {
+    const level = rms(samples);
+    if (level < SILENCE_RMS) {
+      // The model skips digital silence with or without the gate: nothing to catch up on.
+      this.#quiet.length = 0;
+      return true;
+    }
+    if (level >= this.#gateRms || !this.#segmenter.idle) return false;
+    if (this.#quiet.length === 0) this.#quietContext.set(this.#vadState.input.subarray(0, CONTEXT_SAMPLES));
+    else if (this.#quiet.length === REPLAY_WINDOWS) this.#quiet.shift();
+    this.#quiet.push(samples);
+    return true;
+  }
+
+  /**
+   * Before the model judges a window after gated noise, it hears the last few gated windows: its
+   * recurrent state has adapted to the line's noise as it would have without the gate, so speech
+   * starts where it would have (found by the energy-gate test: without this, a start moved 100 ms).
+   */
+  async #replayQuiet(vad: SileroVad): Promise<void> {
+    if (this.#quiet.length === 0) return;
+    const windows = this.#quiet.splice(0);
+    this.#vadState.input.set(this.#quietContext, 0);
+    for (const data of windows) await vad.probability(this.#vadState, data);
+    this.stats.vadReplayedWindows += windows.length;
   }
 
   #apply(decision: SegmentDecision | undefined): void {

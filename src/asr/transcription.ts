@@ -76,6 +76,7 @@ export function transcriberOptions(
       maxUtteranceMs: config.maxUtteranceMs,
     },
     prerollMs: config.vad.prerollMs,
+    gateDbfs: config.vad.gateDbfs,
     finalTimeoutMs: config.limits.doneTimeoutMs,
     observeVad: (cpuMs, audioMs) => metrics.vad(track, cpuMs, audioMs),
   };

@@ -35,6 +35,11 @@ export class VadSegmenter {
     return this.#speaking;
   }
 
+  /** No utterance open and none starting: a window here can only keep it so or begin speech. */
+  get idle(): boolean {
+    return !this.#speaking && this.#candidateStartMs === undefined;
+  }
+
   update(probability: number, startMs: number, endMs: number): SegmentDecision | undefined {
     const o = this.#o;
     if (!this.#speaking) {

@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
@@ -19,7 +19,9 @@ import { openAuditLog } from './audit/open-audit-log.js';
 import { CallRecordWriter } from './calls/call-record-writer.js';
 import type { LegConsumerFactory } from './calls/call-registry.js';
 import { CallRegistry } from './calls/call-registry.js';
+import { LoadGovernor, type LoadSampler } from './calls/load-governor.js';
 import { openCallStore } from './calls/open-call-store.js';
+import { SystemLoadSampler } from './calls/system-load-sampler.js';
 import type { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
 import { BROWSER_CALL_PATH, browserRoutes } from './carriers/browser/browser-routes.js';
 import type { EdgeContext } from './carriers/edge-context.js';
@@ -44,6 +46,7 @@ import { webhookRoutes } from './http/webhook-routes.js';
 import { AsrMetrics } from './observability/asr-metrics.js';
 import { LOG_REDACTION } from './observability/log-redaction.js';
 import { GatewayMetrics } from './observability/metrics.js';
+import { OverloadMetrics } from './observability/overload-metrics.js';
 import { createWebhookService, type WebhookService } from './webhooks/webhook-service.js';
 
 export interface AppDeps {
@@ -64,11 +67,15 @@ export interface AppDeps {
   readonly clock?: Clock;
   /** Where the console's built bundle is (default: dist/console-web of this package). */
   readonly consoleBundleDir?: string;
+  /** Where the load governor reads the load (OVERLOAD_*); the process itself by default. */
+  readonly loadSampler?: LoadSampler;
 }
 
 export interface App {
   readonly server: FastifyInstance;
   readonly registry: CallRegistry;
+  /** Refuses new calls while the process is overloaded (OVERLOAD_*). */
+  readonly governor: LoadGovernor;
   readonly metrics: GatewayMetrics;
   readonly engine: SpeechToText | undefined;
   readonly readiness: EngineReadiness | undefined;
@@ -187,6 +194,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     },
     deps.agent,
   );
+  // Samples every 0.5 s once started; refuses new calls, never live ones, while a limit is passed.
+  const governor = new LoadGovernor({
+    limits: config.calls.overload,
+    sampler: deps.loadSampler ?? new SystemLoadSampler({ clock, cpus: availableParallelism() }),
+    clock,
+    log: server.log,
+  });
+  new OverloadMetrics(metrics.registry, governor);
   registry = new CallRegistry({
     maxLiveCalls: config.calls.maxLive,
     historyLimit: config.calls.historyLimit,
@@ -202,6 +217,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     log: server.log,
     clock,
     redaction: config.redaction,
+    governor,
   });
 
   const edgeContext: EdgeContext = {
@@ -241,6 +257,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       request.log.error({ err: error }, 'request failed');
       failure = new VoxlineError('VL_ERR_INTERNAL');
     }
+    if (failure.retryAfterS !== undefined) reply.header('retry-after', String(failure.retryAfterS));
     return reply
       .code(status ?? failure.statusCode)
       .send({ error: { code: failure.code, message: failure.message } });
@@ -274,6 +291,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     preClose: async () => {
       const outcome = await registry.drain(config.calls.shutdownDrainMs);
       server.log.info(outcome, 'live calls drained');
+      governor.stop(); // nothing left to admit
       for (const client of server.websocketServer.clients) client.close(1001, 'server shutting down');
       await edges.audioSocket?.close();
       await edges.sip?.close();
@@ -323,7 +341,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     store: callStore,
     now: () => clock.wallNow(),
   });
-  await server.register(healthRoutes, { registry, metrics, readiness });
+  await server.register(healthRoutes, { registry, metrics, readiness, governor });
   await server.register(webhookRoutes, {
     ...webhooks,
     registry,
@@ -365,6 +383,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     now: () => clock.wallNow(),
   });
   registry.startIdleSweep();
+  governor.start();
   readiness?.start(config.asr.probeIntervalMs);
   engine?.warmUp?.();
   webhooks.start();
@@ -372,7 +391,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     ...(edges.sip ? { sip: await edges.sip.listen() } : {}),
     ...(edges.audioSocket ? { audioSocket: await edges.audioSocket.listen() } : {}),
   });
-  return { server, registry, metrics, engine, readiness, webhooks, edges, startEdges };
+  return { server, registry, governor, metrics, engine, readiness, webhooks, edges, startEdges };
 }
 
 /** A 4xx that Fastify (or a plugin) raised itself, e.g. FST_ERR_CTP_INVALID_JSON_BODY. */

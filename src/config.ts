@@ -3,6 +3,7 @@ import { Value } from '@sinclair/typebox/value';
 import { type AccessConfig, AccessEnvProperties, accessConfigFrom } from './access/access-config.js';
 import { type AgentConfig, AgentEnvProperties, agentConfigFrom } from './agent/agent-config.js';
 import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
+import type { OverloadLimits } from './calls/load-governor.js';
 import {
   AudioSocketEnvProperties,
   type AudioSocketOptions,
@@ -89,6 +90,31 @@ export const EnvSchema = Type.Object({
   MAX_LIVE_CALLS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 2_000 }),
   CALL_HISTORY_LIMIT: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1_000 }),
   SHUTDOWN_DRAIN_MS: Ms(0, 3_600_000, 30_000, 'on SIGTERM, how long live calls may run on'),
+  OVERLOAD_MAX_LAG_MS: Ms(
+    0,
+    60_000,
+    100,
+    'new calls are refused (503) while event-loop lag (p99 of each 0.5 s) stays over this; 0: off, else at least 20',
+  ),
+  OVERLOAD_MAX_CPU_PERCENT: Type.Integer({
+    minimum: 0,
+    maximum: 100,
+    default: 0,
+    description:
+      'new calls are refused while the process uses more than this percent of the CPUs it may use (every thread); 0: off',
+  }),
+  OVERLOAD_MAX_RSS_MB: Type.Integer({
+    minimum: 0,
+    maximum: 4_194_304,
+    default: 0,
+    description: 'new calls are refused while resident memory stays over this many MiB; 0: off',
+  }),
+  OVERLOAD_RETRY_AFTER_S: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 5,
+    description: 'the Retry-After (seconds) sent with an overload refusal',
+  }),
   ADMIN_TOKEN: Type.Optional(
     Type.String({
       minLength: 16,
@@ -176,6 +202,8 @@ export interface Config {
     readonly maxLive: number;
     readonly historyLimit: number;
     readonly shutdownDrainMs: number;
+    /** Admission control from measured load (OVERLOAD_*): 0 turns a measure off. */
+    readonly overload: OverloadLimits;
   };
   /** SIP user-agent server (and SIPREC recording server); undefined when SIP_PORT is unset. */
   readonly sip: SipOptions | undefined;
@@ -236,6 +264,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (e.DATABASE_URL !== undefined && !/^postgres(ql)?:\/\/./.test(e.DATABASE_URL)) {
     problems.push(
       'DATABASE_URL: expected a postgres:// or postgresql:// URL (value not shown: it may hold a password)',
+    );
+  }
+  if (e.OVERLOAD_MAX_LAG_MS > 0 && e.OVERLOAD_MAX_LAG_MS < 20) {
+    problems.push(
+      `OVERLOAD_MAX_LAG_MS: 0 (off) or at least 20: lag is measured to 10 ms, so less refuses calls on noise (got ${e.OVERLOAD_MAX_LAG_MS})`,
     );
   }
   if (e.LEG_LABEL_INBOUND === e.LEG_LABEL_OUTBOUND) {
@@ -318,6 +351,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       maxLive: e.MAX_LIVE_CALLS,
       historyLimit: e.CALL_HISTORY_LIMIT,
       shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+      overload: {
+        maxLagMs: e.OVERLOAD_MAX_LAG_MS,
+        maxCpuPercent: e.OVERLOAD_MAX_CPU_PERCENT,
+        maxRssMb: e.OVERLOAD_MAX_RSS_MB,
+        retryAfterS: e.OVERLOAD_RETRY_AFTER_S,
+      },
     },
     sip: sip.value,
     audioSocket: audioSocket.value,

@@ -33,6 +33,11 @@ export const ERRORS = {
   VL_ERR_CALL_NOT_FOUND: { status: 404, retryable: false, message: 'no such call' },
   VL_ERR_DRAINING: { status: 503, retryable: true, message: 'shutting down: not accepting new calls' },
   VL_ERR_CAPACITY: { status: 503, retryable: true, message: 'too many live calls' },
+  VL_ERR_OVERLOADED: {
+    status: 503,
+    retryable: true,
+    message: 'overloaded: no new calls until the load falls (live calls go on)',
+  },
   VL_ERR_DUPLICATE_CALL: { status: 409, retryable: false, message: 'a stream for this call is already live' },
   VL_ERR_OUTBOUND_BACKPRESSURE: {
     status: 503,
@@ -120,14 +125,17 @@ export class VoxlineError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
   readonly retryable: boolean;
+  /** When to try again, in seconds: sent as `Retry-After` (HTTP and SIP) where it is set. */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; retryAfterS?: number }) {
     const spec = ERRORS[code];
     super(detail ? `${spec.message}: ${detail}` : spec.message, options);
     this.name = 'VoxlineError';
     this.code = code;
     this.statusCode = spec.status;
     this.retryable = spec.retryable;
+    this.retryAfterS = options?.retryAfterS;
   }
 }
 

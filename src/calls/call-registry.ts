@@ -6,6 +6,7 @@ import { VoxlineError } from '../errors.js';
 import { type CallCounts, endReasonLabel, type LegTotals, trackLabel } from '../observability/metrics.js';
 import { Call, type CallObserver, type CallPrivacy } from './call.js';
 import type { Leg, LegConsumer, LegTiming } from './leg.js';
+import type { LoadGovernor, OverloadedError } from './load-governor.js';
 
 /** Builds a consumer for a leg when its call starts (or returns undefined to skip the leg). */
 export type LegConsumerFactory = (call: Call, leg: Leg) => LegConsumer | undefined;
@@ -25,6 +26,8 @@ export interface CallRegistryOptions {
   readonly clock?: Clock;
   /** What calls are redacted of (none by default). */
   readonly redaction?: RedactionConfig;
+  /** Refuses new calls while the process is overloaded (none: only the limits above refuse). */
+  readonly governor?: Pick<LoadGovernor, 'refusal'>;
 }
 
 /**
@@ -70,6 +73,16 @@ export class CallRegistry implements CallCounts {
     if (this.#live.size >= this.#options.maxLiveCalls) {
       throw new VoxlineError('VL_ERR_CAPACITY', `limit is ${this.#options.maxLiveCalls}`);
     }
+    const overload = this.overload();
+    if (overload) throw overload;
+  }
+
+  /**
+   * The load governor's refusal of a new call now (counted as a refusal), or undefined. Live calls
+   * are never asked about: only new ones are refused.
+   */
+  overload(): OverloadedError | undefined {
+    return this.#options.governor?.refusal();
   }
 
   /** Opens a call; `outbound` is the audio path back into it when the carrier is bidirectional. */

@@ -13,7 +13,7 @@ describe('graceful shutdown', () => {
     expect((await refused.closed).httpStatus).toBe(503);
     expect(await gateway.get('/healthz')).toEqual({
       status: 503,
-      body: { status: 'draining', liveCalls: 1 },
+      body: { status: 'draining', liveCalls: 1, overload: { overloaded: false } },
     });
 
     const result = await running;

@@ -99,6 +99,9 @@ export async function startGateway(
     DATA_DIR: env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'voxline-test-')),
     // With no engine named, voxline would load the in-process model from the Hub: tests name one.
     ...(env.VLLM_URL || env.MISTRAL_API_KEY ? {} : { ASR_ENGINE: 'none' }),
+    // The load governor off: a busy test machine's event-loop lag must not refuse a test's calls
+    // (test/calls/overload.test.ts turns it on, with a sampler it drives).
+    OVERLOAD_MAX_LAG_MS: '0',
     ...env,
   });
   // The port is known only once bound: PUBLIC_URL (read per request) is that of the bound port.

@@ -6,7 +6,10 @@ describe('/healthz and /metrics', () => {
   it('reports health and the live-call count', async () => {
     const gateway = await startGateway();
     try {
-      expect(await gateway.get('/healthz')).toEqual({ status: 200, body: { status: 'ok', liveCalls: 0 } });
+      expect(await gateway.get('/healthz')).toEqual({
+        status: 200,
+        body: { status: 'ok', liveCalls: 0, overload: { overloaded: false } },
+      });
     } finally {
       await gateway.close();
     }

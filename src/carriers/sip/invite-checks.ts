@@ -57,6 +57,17 @@ export function checkInvite(
         ['warning', `399 voxline "SIP_MAX_CALLS (${server.options.maxCalls}) reached"`],
       ],
     };
+  // Before any port is taken or the phone rings: an overloaded gateway takes no more work.
+  const overload = registry.overload();
+  if (overload)
+    return {
+      status: 503,
+      reason: overload.code,
+      extra: [
+        ['retry-after', String(overload.retryAfterS)],
+        ['warning', `399 voxline "overloaded (${overload.reason})"`],
+      ],
+    };
   const type = (h.get('content-type') ?? '').toLowerCase();
   const body = request.body.toString('utf8');
   let sdp: string | undefined;

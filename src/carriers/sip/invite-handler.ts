@@ -160,7 +160,7 @@ export class InviteHandler {
       this.#refuse(tx, {
         status: err.code === 'VL_ERR_DUPLICATE_CALL' ? 482 : 503,
         reason: err.code,
-        extra: [['retry-after', '5']],
+        extra: [['retry-after', String(err.retryAfterS ?? 5)]],
       });
       return false;
     }

@@ -2,13 +2,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { StreamObserver } from '../realtime-options.js';
 import type { EngineHealth, SpeechToText, SttStream, SttStreamOptions } from '../stt.js';
 import { DELAYED_FINAL_MS, LocalStream } from './local-stream.js';
+import { inThreadInstance, type ModelInstance } from './model-instance.js';
 import { ModelScheduler } from './model-scheduler.js';
-import {
-  type LoadedVoxtral,
-  loadVoxtralOnnx,
-  type VoxtralOnnxOptions,
-  withoutRepeats,
-} from './voxtral-onnx.js';
+import { type LoadedVoxtral, loadFailureReason, type VoxtralOnnxOptions } from './voxtral-onnx.js';
+import { spawnModelWorker } from './worker-instance.js';
 
 export interface LocalEngineOptions {
   readonly model: Omit<VoxtralOnnxOptions, 'onProgress'>;
@@ -20,7 +17,10 @@ export interface LocalEngineOptions {
   readonly maxUtteranceMs: number;
   readonly observer: StreamObserver;
   readonly log: FastifyBaseLogger;
-  /** Replaces the transformers.js loader (tests of the pool and failures). */
+  /**
+   * Loads the model on the main thread with this instead of in a worker thread (tests that wrap
+   * the model: a stalled generation, a failing one).
+   */
   readonly load?: () => Promise<LoadedVoxtral>;
 }
 
@@ -58,22 +58,25 @@ export class LocalEngine implements SpeechToText {
   constructor(options: LocalEngineOptions) {
     this.#options = options;
     const logged = new Map<string, number>();
-    const load =
-      options.load ??
-      (() =>
-        loadVoxtralOnnx({
-          ...options.model,
-          onProgress: (file, percent, loaded, total) => {
-            this.#pool.progress = percent;
-            const step = Math.floor(percent / PROGRESS_STEP_PERCENT) * PROGRESS_STEP_PERCENT;
-            if ((logged.get(file) ?? -1) >= step) return;
-            logged.set(file, step);
-            options.log.info(
-              { file, percent: step, loadedMB: Math.round(loaded / 1e6), totalMB: Math.round(total / 1e6) },
-              'downloading the speech model',
-            );
-          },
-        }));
+    const { load: loadHere, maxUtteranceMs } = options;
+    // Each instance in its own worker thread: onnxruntime's runs block the thread they are called on.
+    const load: () => Promise<ModelInstance> = loadHere
+      ? async () => inThreadInstance(await loadHere(), maxUtteranceMs)
+      : () =>
+          spawnModelWorker({
+            model: options.model,
+            maxUtteranceMs,
+            onProgress: (file, percent, loaded, total) => {
+              this.#pool.progress = percent;
+              const step = Math.floor(percent / PROGRESS_STEP_PERCENT) * PROGRESS_STEP_PERCENT;
+              if ((logged.get(file) ?? -1) >= step) return;
+              logged.set(file, step);
+              options.log.info(
+                { file, percent: step, loadedMB: Math.round(loaded / 1e6), totalMB: Math.round(total / 1e6) },
+                'downloading the speech model',
+              );
+            },
+          });
     this.#pool = new ModelScheduler(
       options.instances,
       async () => {
@@ -106,7 +109,6 @@ export class LocalEngine implements SpeechToText {
   stream(options: SttStreamOptions): SttStream {
     return new LocalStream(options, this.#pool, {
       maxBufferMs: this.#options.maxBufferMs,
-      maxUtteranceMs: this.#options.maxUtteranceMs,
       observer: this.#options.observer,
     });
   }
@@ -177,18 +179,4 @@ export class LocalEngine implements SpeechToText {
   close(): Promise<void> {
     return this.#pool.close();
   }
-}
-
-/** The library's own words for why a load failed (the VoxlineError around it repeats voxline's). */
-function loadFailureReason(err: unknown): string {
-  const messages: string[] = [];
-  // fetch() puts the network's reason (ENOTFOUND, ECONNREFUSED) in its cause, a level or two down.
-  for (
-    let e = (err as Error).cause ?? err, depth = 0;
-    e instanceof Error && depth < 5;
-    e = e.cause, depth++
-  ) {
-    messages.push(e.message);
-  }
-  return withoutRepeats(messages.join(': '));
 }

@@ -4,24 +4,25 @@ import { type Clock, systemClock } from '../../clock.js';
 import type { StreamObserver } from '../realtime-options.js';
 import { newStats, type SttStream, type SttStreamOptions } from '../stt.js';
 import type { SttErrorCode, TranscriptEvent } from '../transcript-event.js';
-import { STEP_MS, WordTimer } from '../word-timing.js';
+import { WordTimer } from '../word-timing.js';
+import type { Generation, ModelInstance } from './model-instance.js';
 import type { ModelScheduler, QueuedJob } from './model-scheduler.js';
-import type { FeatureTensor, LoadedVoxtral } from './voxtral-onnx.js';
 
 export interface LocalStreamOptions {
   /** Audio held per leg (queued utterances), in ms; beyond it new audio is dropped and counted. */
   readonly maxBufferMs: number;
-  /** The longest utterance, in ms (bounds the tokens one generation may produce). */
-  readonly maxUtteranceMs: number;
   readonly observer: StreamObserver;
 }
 
 interface Utterance {
   readonly id: number;
   readonly startMs: number;
+  /** Audio waiting for the model (16 kHz floats), until its generation starts; then it goes there. */
   audio: Float32Array;
   length: number;
-  /** Audio reserved on the scheduler for this utterance (its frames; not the silence pads). */
+  /** Set while the utterance runs on a model. */
+  generation: Generation | undefined;
+  /** Audio of its frames, ms: reserved on the scheduler, and what is lost if it never runs. */
   heldMs: number;
   /** Set by flush(): speech ended here on the call clock; no more audio comes. */
   endMs: number | undefined;
@@ -29,7 +30,7 @@ interface Utterance {
   endedAt: number | undefined;
 }
 
-const SAMPLES_PER_MS = 16;
+const NO_AUDIO = new Float32Array(0);
 
 /**
  * A final this long (ms) after its speech ended is marked `delayed`: live, the in-process engine
@@ -58,7 +59,8 @@ export class LocalStream implements SttStream {
   #turn: QueuedJob | undefined;
   readonly #queue: Utterance[] = [];
   #nextId = 0;
-  #wake: (() => void) | undefined;
+  /** One frame as floats, reused: the model instance copies what it is given. */
+  #floats = new Float32Array(320);
   #running: Promise<void> | undefined;
   #fatal = false;
   #closed = false;
@@ -106,35 +108,39 @@ export class LocalStream implements SttStream {
         startMs: frame.startMs,
         audio: new Float32Array(16_000),
         length: 0,
+        generation: undefined,
         heldMs: 0,
         endMs: undefined,
         endedAt: undefined,
       };
       this.#queue.push(open);
     }
-    append(open, frame.pcm);
+    const floats = this.#toFloats(frame.pcm);
+    if (open.generation) open.generation.push(floats);
+    else append(open, floats);
     open.heldMs += frame.durationMs;
     this.#kick();
   }
 
   flush(speechEndMs: number): void {
     const open = this.#queue.at(-1);
-    if (open && open.endMs === undefined) {
-      open.endMs = speechEndMs;
-      open.endedAt = this.#clock.now();
-      this.#kick();
-    }
+    if (open && open.endMs === undefined) this.#end(open, speechEndMs);
   }
 
   async endInput(): Promise<void> {
     this.#ending = true;
     const open = this.#queue.at(-1);
-    if (open && open.endMs === undefined) {
-      open.endMs = open.startMs + open.length / SAMPLES_PER_MS;
-      open.endedAt = this.#clock.now();
-    }
+    if (open && open.endMs === undefined) this.#end(open, open.startMs + open.heldMs);
     this.#kick();
     await this.#running;
+  }
+
+  /** Speech of `u` ended at `atMs` on the call clock: its generation pads and finishes. */
+  #end(u: Utterance, atMs: number): void {
+    u.endMs = atMs;
+    u.endedAt = this.#clock.now();
+    u.generation?.end();
+    this.#kick();
   }
 
   /** Grows while the model works through the queue toward this leg's finals (a leg's end waits on it). */
@@ -151,17 +157,16 @@ export class LocalStream implements SttStream {
     this.#closed = true;
     for (const u of this.#queue.splice(0)) {
       this.#scheduler.release(u.heldMs);
-      this.stats.droppedMs += u.length / SAMPLES_PER_MS;
-      this.#onLost?.(u.startMs, u.startMs + u.length / SAMPLES_PER_MS);
+      this.stats.droppedMs += u.heldMs;
+      this.#onLost?.(u.startMs, u.startMs + u.heldMs);
+      // A running generation stops, and its model goes back to the scheduler.
+      u.generation?.cancel();
     }
-    // A queued utterance leaves the queue; a running one stops (its feature iterator ends on close)
-    // and its model goes back to the scheduler.
+    // A queued utterance leaves the queue.
     this.#turn?.cancel();
-    this.#wake?.();
   }
 
   #kick(): void {
-    this.#wake?.();
     if (this.#running || this.#fatal) return;
     this.#running = this.#run().finally(() => {
       this.#running = undefined;
@@ -188,9 +193,9 @@ export class LocalStream implements SttStream {
     }
   }
 
-  async #transcribeOne(loaded: LoadedVoxtral, utterance: Utterance): Promise<void> {
+  async #transcribeOne(model: ModelInstance, utterance: Utterance): Promise<void> {
     try {
-      await this.#transcribe(loaded, utterance);
+      await this.#transcribe(model, utterance);
     } catch (err) {
       if (this.#closed) return;
       this.#log.error({ err, utterance: utterance.id }, 'local engine failed on an utterance');
@@ -198,60 +203,38 @@ export class LocalStream implements SttStream {
     }
   }
 
-  async #transcribe(loaded: LoadedVoxtral, u: Utterance): Promise<void> {
-    const { processor, model } = loaded;
-    const first = processor.num_samples_first_audio_chunk;
-    await this.#until(() => u.length >= first || u.endMs !== undefined);
+  async #transcribe(model: ModelInstance, u: Utterance): Promise<void> {
     if (this.#closed) return;
-    if (u.length < first) padWithSilence(u, first - u.length);
-    const started = performance.now();
-    const waits = { ms: 0 };
-    const prompt = await processor(u.audio.subarray(0, first), {
-      is_streaming: true,
-      is_first_audio_chunk: true,
-    });
     const timer = new WordTimer(u.startMs);
-    const ids: bigint[] = [];
-    let promptSeen = false;
-    let printed = '';
-    const streamer = loaded.streamer((step) => {
-      // The first call carries the prompt (BOS and streaming pads); every later one is one 80 ms step.
-      if (!promptSeen) {
-        promptSeen = true;
-        return;
-      }
+    const generation = model.generate((delta) => {
       this.#scheduler.step();
-      ids.push(...step);
-      const text = processor.tokenizer.decode(ids, { skip_special_tokens: true });
-      const delta = text.startsWith(printed) ? text.slice(printed.length) : '';
-      printed = text;
       timer.push(delta);
-      if (delta) {
-        this.#onEvent({
-          type: 'partial',
-          leg: this.#leg,
-          utteranceId: u.id,
-          text: timer.text.trim(),
-          startMs: u.startMs,
-          audioMs: timer.audioMs,
-        });
-      }
+      if (!delta || this.#closed) return;
+      this.#onEvent({
+        type: 'partial',
+        leg: this.#leg,
+        utteranceId: u.id,
+        text: timer.text.trim(),
+        startMs: u.startMs,
+        audioMs: timer.audioMs,
+      });
     });
-    await model.generate({
-      input_ids: prompt.input_ids as FeatureTensor,
-      input_features: this.#features(loaded, u, prompt.input_features, waits),
-      max_new_tokens: Math.ceil(this.#options.maxUtteranceMs / STEP_MS) + processor.num_right_pad_tokens + 8,
-      streamer,
-    });
-    if (this.#closed) return;
-    const audioMs = u.length / SAMPLES_PER_MS;
+    // What waited goes to the model now; later frames go straight to it (pushFrame).
+    u.generation = generation;
+    if (u.length > 0) generation.push(u.audio.subarray(0, u.length));
+    u.audio = NO_AUDIO;
+    u.length = 0;
+    if (u.endMs !== undefined) generation.end();
+    const result = await generation.done;
+    if (!result || this.#closed) return;
+    const { audioMs } = result;
     // Compute only: time the generation spent waiting for speech still being spoken is not its cost.
-    const ratio = (performance.now() - started - waits.ms) / audioMs;
+    const ratio = result.computeMs / audioMs;
     this.#options.observer.realTimeFactor?.(this.#leg, ratio);
     this.#scheduler.observeRealTimeFactor(ratio);
     if (ratio > 1)
       this.#log.warn({ realTimeFactor: ratio, audioMs }, 'local engine is slower than real time');
-    const endMs = u.endMs ?? u.startMs + audioMs;
+    const endMs = u.endMs ?? u.startMs + u.heldMs;
     const lagMs = Math.max(0, Math.round(this.#clock.now() - (u.endedAt ?? this.#clock.now())));
     this.stats.finals++;
     this.stats.audioSecondsSent += audioMs / 1000;
@@ -271,56 +254,17 @@ export class LocalStream implements SttStream {
     });
   }
 
-  /** Mel features of the utterance, 80 ms at a time, as its audio arrives; ends after the right-pad. */
-  async *#features(
-    loaded: LoadedVoxtral,
-    u: Utterance,
-    firstFeatures: FeatureTensor,
-    waits: { ms: number },
-  ): AsyncIterable<FeatureTensor> {
-    const { processor } = loaded;
-    const { hop_length, n_fft } = processor.feature_extractor.config;
-    yield firstFeatures;
-    let mel = processor.num_mel_frames_first_audio_chunk;
-    let padded = false;
-    for (;;) {
-      const start = mel * hop_length - Math.floor(n_fft / 2);
-      const end = start + processor.num_samples_per_audio_chunk;
-      const waitFrom = performance.now();
-      await this.#until(() => u.length >= end || u.endMs !== undefined);
-      waits.ms += performance.now() - waitFrom;
-      if (this.#closed) return;
-      if (u.length < end) {
-        if (padded) return;
-        // Speech ended: silence for the model's delay, so its last words come out.
-        padWithSilence(u, processor.num_right_pad_tokens * processor.raw_audio_length_per_tok);
-        padded = true;
-        if (u.length < end) return;
-      }
-      const chunk = await processor(u.audio.slice(start, end), {
-        is_streaming: true,
-        is_first_audio_chunk: false,
-      });
-      yield chunk.input_features;
-      mel += chunk.input_features.dims[2] ?? 0;
-    }
-  }
-
-  #until(ready: () => boolean): Promise<void> {
-    if (ready() || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#wake = () => {
-        if (!ready() && !this.#closed) return;
-        this.#wake = undefined;
-        resolve();
-      };
-    });
+  #toFloats(pcm: Int16Array): Float32Array {
+    if (this.#floats.length < pcm.length) this.#floats = new Float32Array(pcm.length);
+    const floats = this.#floats.subarray(0, pcm.length);
+    for (let i = 0; i < pcm.length; i++) floats[i] = pcm[i] / 32768;
+    return floats;
   }
 
   #heldMs(): number {
-    let samples = 0;
-    for (const u of this.#queue) samples += u.length;
-    return samples / SAMPLES_PER_MS;
+    let ms = 0;
+    for (const u of this.#queue) ms += u.heldMs;
+    return ms;
   }
 
   #drop(startMs: number, ms: number, code: SttErrorCode): void {
@@ -343,10 +287,9 @@ export class LocalStream implements SttStream {
     this.#fatal = true;
     for (const u of this.#queue.splice(0)) {
       this.#scheduler.release(u.heldMs);
-      this.#drop(u.startMs, u.length / SAMPLES_PER_MS, code);
+      this.#drop(u.startMs, u.heldMs, code);
     }
     this.#emitError(code, message, false);
-    this.#wake?.();
   }
 
   #emitError(code: SttErrorCode, message: string, recoverable: boolean): void {
@@ -354,24 +297,15 @@ export class LocalStream implements SttStream {
   }
 }
 
-function append(u: Utterance, pcm: Int16Array): void {
-  ensure(u, pcm.length);
-  for (let i = 0; i < pcm.length; i++) u.audio[u.length + i] = pcm[i] / 32768;
-  u.length += pcm.length;
-}
-
-function padWithSilence(u: Utterance, samples: number): void {
-  ensure(u, samples);
-  u.audio.fill(0, u.length, u.length + samples);
-  u.length += samples;
-}
-
-/** Grows the utterance's buffer by doubling: one allocation per doubling, not one per frame. */
-function ensure(u: Utterance, extra: number): void {
-  if (u.length + extra <= u.audio.length) return;
-  let size = u.audio.length * 2;
-  while (size < u.length + extra) size *= 2;
-  const grown = new Float32Array(size);
-  grown.set(u.audio.subarray(0, u.length));
-  u.audio = grown;
+/** Adds floats to an utterance still waiting for its model, growing its buffer by doubling. */
+function append(u: Utterance, floats: Float32Array): void {
+  if (u.length + floats.length > u.audio.length) {
+    let size = Math.max(16_000, u.audio.length * 2);
+    while (size < u.length + floats.length) size *= 2;
+    const grown = new Float32Array(size);
+    grown.set(u.audio.subarray(0, u.length));
+    u.audio = grown;
+  }
+  u.audio.set(floats, u.length);
+  u.length += floats.length;
 }

@@ -1,4 +1,4 @@
-import type { LoadedVoxtral } from './voxtral-onnx.js';
+import type { ModelInstance } from './model-instance.js';
 
 export type ModelState =
   | { readonly state: 'idle' }
@@ -7,7 +7,7 @@ export type ModelState =
   | { readonly state: 'failed'; readonly error: string };
 
 /** One utterance's generation: runs on a loaded model, which it has to itself until it settles. */
-export type ModelJob = (model: LoadedVoxtral) => Promise<void>;
+export type ModelJob = (model: ModelInstance) => Promise<void>;
 
 /** A job waiting for its turn; `cancel()` takes it out of the queue (its leg closed). */
 export interface QueuedJob {
@@ -45,11 +45,11 @@ interface Waiting {
  */
 export class ModelScheduler {
   readonly #instances: number;
-  readonly #load: () => Promise<LoadedVoxtral>;
+  readonly #load: () => Promise<ModelInstance>;
   readonly #queue: Waiting[] = [];
   /** Loaded (or loading) instances not running a job. */
-  readonly #free: Promise<LoadedVoxtral>[] = [];
-  readonly #all = new Set<Promise<LoadedVoxtral>>();
+  readonly #free: Promise<ModelInstance>[] = [];
+  readonly #all = new Set<Promise<ModelInstance>>();
   #started = 0;
   #running = 0;
   #state: ModelState = { state: 'idle' };
@@ -62,7 +62,7 @@ export class ModelScheduler {
 
   constructor(
     instances: number,
-    load: () => Promise<LoadedVoxtral>,
+    load: () => Promise<ModelInstance>,
     limits: SchedulerLimits = { maxHeldMs: Number.POSITIVE_INFINITY },
   ) {
     this.#instances = instances;
@@ -209,7 +209,7 @@ export class ModelScheduler {
     await Promise.all(
       all.map((m) =>
         m.then(
-          (loaded) => loaded.model.dispose(),
+          (instance) => instance.dispose(),
           () => undefined,
         ),
       ),
@@ -229,7 +229,7 @@ export class ModelScheduler {
     }
   }
 
-  #run(model: Promise<LoadedVoxtral>, waiting: Waiting): void {
+  #run(model: Promise<ModelInstance>, waiting: Waiting): void {
     this.#running++;
     model
       .then(
@@ -240,7 +240,9 @@ export class ModelScheduler {
           } catch (err) {
             waiting.reject(err as Error);
           } finally {
-            this.#free.push(model);
+            // An instance that can run no more (its worker died) is forgotten: the next job loads another.
+            if (loaded.usable) this.#free.push(model);
+            else this.#forget(model);
           }
         },
         (err: Error) => {
@@ -256,7 +258,7 @@ export class ModelScheduler {
       });
   }
 
-  #startLoad(): Promise<LoadedVoxtral> {
+  #startLoad(): Promise<ModelInstance> {
     this.#started++;
     if (this.#state.state !== 'ready') this.#state = { state: 'loading', percent: 0 };
     const loading = this.#load();
@@ -267,13 +269,17 @@ export class ModelScheduler {
       },
       (err: Error) => {
         // A failed load is forgotten, so a later utterance tries again (the network may be back).
-        this.#all.delete(loading);
-        this.#started--;
-        const index = this.#free.indexOf(loading);
-        if (index >= 0) this.#free.splice(index, 1);
+        this.#forget(loading);
         this.#state = { state: 'failed', error: err.message };
       },
     );
     return loading;
+  }
+
+  #forget(instance: Promise<ModelInstance>): void {
+    if (!this.#all.delete(instance)) return;
+    this.#started--;
+    const index = this.#free.indexOf(instance);
+    if (index >= 0) this.#free.splice(index, 1);
   }
 }

@@ -131,3 +131,17 @@ export function withoutRepeats(message: string): string {
   const parts = message.split(': ');
   return parts.filter((part, i) => i === 0 || part !== parts[i - 1]).join(': ');
 }
+
+/** The library's own words for why a load failed (the VoxlineError around it repeats voxline's). */
+export function loadFailureReason(err: unknown): string {
+  const messages: string[] = [];
+  // fetch() puts the network's reason (ENOTFOUND, ECONNREFUSED) in its cause, a level or two down.
+  for (
+    let e = (err as Error).cause ?? err, depth = 0;
+    e instanceof Error && depth < 5;
+    e = e.cause, depth++
+  ) {
+    messages.push(e.message);
+  }
+  return withoutRepeats(messages.join(': '));
+}

@@ -1,17 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import type { ModelInstance } from '../../../src/asr/local/model-instance.js';
 import { ModelScheduler } from '../../../src/asr/local/model-scheduler.js';
-import type { LoadedVoxtral } from '../../../src/asr/local/voxtral-onnx.js';
 
 /** A stand-in for a loaded model: jobs here never call it, only the scheduler's bookkeeping does. */
-function fakeModel(name: string, disposed: string[]): LoadedVoxtral {
+function fakeModel(name: string, disposed: string[]): ModelInstance {
   return {
-    processor: undefined as never,
-    streamer: undefined as never,
-    model: {
-      generate: () => Promise.reject(new Error('not used')),
-      dispose: async () => {
-        disposed.push(name);
-      },
+    usable: true,
+    generate: () => {
+      throw new Error('not used');
+    },
+    dispose: async () => {
+      disposed.push(name);
     },
   };
 }

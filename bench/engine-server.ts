@@ -7,6 +7,7 @@ import { buildApp } from '../src/app.js';
 import { VllmEngine } from '../src/asr/vllm/vllm-engine.js';
 import { loadConfig } from '../src/config.js';
 import { reportStatsOverIpc } from './server-stats.js';
+import { windowProfiler } from './window-profiler.js';
 
 const MAX_SAMPLES = 500_000;
 const samples: { key: string; ns: bigint }[] = [];
@@ -33,11 +34,16 @@ const engine = new VllmEngine({
 const { server, registry } = await buildApp(config, { engine });
 await server.listen({ port: config.port, host: config.host });
 
+const profiler = windowProfiler(process.env.PROFILE_DIR);
 reportStatsOverIpc({
   liveCalls: () => registry.liveCount,
-  onReset: () => {
+  onReset: async () => {
     samples.length = 0;
+    await profiler.start();
   },
-  extra: () => ({ samples: samples.map((s) => [s.key, s.ns.toString()]) }),
+  extra: async () => {
+    await profiler.stop();
+    return { samples: samples.map((s) => [s.key, s.ns.toString()]) };
+  },
   onExit: () => void server.close().then(() => process.exit(0)),
 });

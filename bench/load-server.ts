@@ -2,13 +2,12 @@
  * The server side of bench/load.ts: the real voxline app (buildApp) in its own process, pinned to
  * one core by the parent, reporting event-loop lag, CPU, memory and frame timings over IPC.
  * Not part of the product: it only adds a measuring consumer through AppDeps.
- * PROFILE_DIR=dir writes a CPU profile of each measurement window there.
+ * PROFILE_DIR=dir writes a CPU profile of each measurement window there (window-profiler.ts).
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { reportStatsOverIpc } from './server-stats.js';
+import { windowProfiler } from './window-profiler.js';
 
 const MAX_SAMPLES = 500_000;
 const samples: { key: string; ns: bigint }[] = [];
@@ -30,22 +29,16 @@ const { server, registry, startEdges } = await buildApp(config, {
 await server.listen({ port: config.port, host: config.host });
 await startEdges(); // SIP, when bench/sip-load.ts sets SIP_PORT
 
-const profiler = process.env.PROFILE_DIR ? new Session() : undefined;
-profiler?.connect();
-await profiler?.post('Profiler.enable');
-let profiles = 0;
+const profiler = windowProfiler(process.env.PROFILE_DIR);
 
 reportStatsOverIpc({
   liveCalls: () => registry.liveCount,
   onReset: async () => {
     samples.length = 0;
-    await profiler?.post('Profiler.start');
+    await profiler.start();
   },
   extra: async () => {
-    if (profiler) {
-      const { profile } = await profiler.post('Profiler.stop');
-      writeFileSync(`${process.env.PROFILE_DIR}/window-${++profiles}.cpuprofile`, JSON.stringify(profile));
-    }
+    await profiler.stop();
     return { samples: samples.map((s) => [s.key, s.ns.toString()]) };
   },
   onExit: () => void server.close().then(() => process.exit(0)),

@@ -38,7 +38,7 @@ export interface TranscriberStats {
   vadSilentWindows: number;
   /** Gated windows the model heard again to catch its state up (counted in `vadMs`, not `vadWindows`). */
   vadReplayedWindows: number;
-  /** Windows passed as speech unexamined because the VAD fell behind (fail open: no audio lost). */
+  /** Windows judged by level alone because the VAD fell behind (loud ones pass as speech). */
   vadOverruns: number;
   /** Silence between utterances that was never sent to the engine, in ms. */
   silenceSkippedMs: number;
@@ -64,8 +64,9 @@ const SILENCE_RMS = 0.001;
  * Turns a leg's frames into utterances for its speech-to-text stream. With a VAD, audio flows to
  * the engine only while someone speaks (plus a pre-roll); speech end (after the hangover) flushes
  * the utterance, and long speech is cut at the maximum length. Without a VAD every frame flows and
- * only the maximum length cuts. The VAD never loses speech: if it fails or falls behind, audio is
- * passed on as speech.
+ * only the maximum length cuts. The VAD does not lose speech: if it fails, audio is passed on as
+ * speech; if it falls behind, the windows beyond its backlog bound are judged by level (above
+ * VAD_GATE_DBFS: speech).
  */
 export class LegTranscriber implements LegConsumer {
   readonly stats: TranscriberStats = {
@@ -183,8 +184,11 @@ export class LegTranscriber implements LegConsumer {
       let probability: number;
       let cpuMs = 0;
       if (this.#pending.length > MAX_PENDING_WINDOWS) {
+        // Behind by more than the backlog bound: the level judges, not the model. Loud windows pass
+        // as speech (fail open), quiet ones do not, so falling behind does not send the engine
+        // every window of the leg: the work stays bounded when the server can least afford it.
         this.stats.vadOverruns++;
-        probability = 1;
+        probability = rms(window.data) >= this.#gateRms ? 1 : 0;
       } else if (this.#silentByLevel(window.data)) {
         this.stats.vadSilentWindows++;
         this.#vadState.input.set(window.data.subarray(VAD_WINDOW_SAMPLES - CONTEXT_SAMPLES), 0);

@@ -183,3 +183,72 @@ describe('LegTranscriber at the end of a leg: waits for its last finals while th
     expect(slow.closed).toEqual(['closed']);
   });
 });
+
+describe('LegTranscriber with a VAD that falls behind', () => {
+  it('judges the windows beyond its backlog by level: loud ones pass as speech, quiet line noise after them is not sent', async () => {
+    // A VAD far slower than real time (it answers when the test lets it), right about what it hears.
+    const answers: (() => void)[] = [];
+    const slowVad = {
+      probability: (_state: unknown, window: Float32Array) => {
+        const loud = Math.abs(window[0]) + Math.abs(window[1]) > 0.05;
+        return new Promise<number>((resolve) => {
+          answers.push(() => resolve(loud ? 0.99 : 0.01));
+        });
+      },
+    } as unknown as SileroVad;
+    const sent: number[] = [];
+    const stt: SttStream = {
+      stats: newStats(),
+      pushFrame: (frame) => sent.push(frame.startMs),
+      flush: () => undefined,
+      endInput: async () => undefined,
+      close: () => undefined,
+      pendingFromMs: () => undefined,
+    };
+    const transcriber = new LegTranscriber(
+      stt,
+      slowVad,
+      {
+        segmenter: { threshold: 0.5, minSpeechMs: 96, minSilenceMs: 500, maxUtteranceMs: 60_000 },
+        prerollMs: 300,
+        finalTimeoutMs: 1_000,
+        gateDbfs: -50,
+      },
+      pino({ level: 'silent' }),
+    );
+    // 3 s loud (a square wave at about −9 dBFS), then 8 s of quiet line noise (about −56 dBFS),
+    // while the VAD answers one window per 320 ms of audio: it falls far behind.
+    let state = 7;
+    const noise = () => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      return Math.round(((state / 2 ** 32) * 2 - 1) * 90);
+    };
+    for (let f = 0; f < 550; f++) {
+      const pcm = new Int16Array(320);
+      for (let i = 0; i < 320; i++) pcm[i] = f < 150 ? (i % 40 < 20 ? 12_000 : -12_000) : noise();
+      transcriber.push({
+        leg: 'caller',
+        pcm,
+        mulaw: new Uint8Array(160),
+        startMs: f * 20,
+        durationMs: 20,
+        filled: false,
+      });
+      if (f % 16 === 15) answers.shift()?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    while (answers.length > 0) {
+      answers.shift()?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    transcriber.end();
+    await transcriber.done;
+    expect(transcriber.stats.vadOverruns).toBeGreaterThan(50);
+    // The loud part went to the engine. Of the 8 s of quiet, only what the VAD's backlog (64 windows,
+    // about 2 s) and the hangover (500 ms) held it behind: passing every window beyond the backlog
+    // as speech kept the leg "speaking", and sent all 8 s.
+    expect(sent.filter((ms) => ms < 3_000).length).toBe(150);
+    const quietSentMs = sent.filter((ms) => ms >= 3_000).length * 20;
+    expect(quietSentMs).toBeLessThanOrEqual(64 * 32 + 500 + 300);
+  });
+});

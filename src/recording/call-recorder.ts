@@ -26,8 +26,11 @@ export interface RecordingInfo {
   readonly encrypted?: { readonly keyId: string; readonly sha256: string; readonly bytes: number };
 }
 
-/** How often buffered audio goes to the file (and the header is brought up to date). */
-const FLUSH_MS = 500;
+/**
+ * How often buffered audio goes to the file: one write per call a second (at 500 ms the
+ * recorder's writes were a large share of the event loop under load; bench/per-message.ts).
+ */
+export const RECORDER_FLUSH_MS = 1_000;
 /** A channel this far behind the other is padded with silence rather than holding the file back. */
 const MAX_LAG_MS = 1_000;
 /** Frames farther than this from the call clock's start are not written (no leg makes them). */
@@ -113,7 +116,7 @@ export class CallRecorder {
         this.#clock.clearInterval(this.#timer);
         this.#failed = err as Error;
       }
-    }, FLUSH_MS);
+    }, RECORDER_FLUSH_MS);
     this.#timer.unref();
   }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WaveFile } from 'wavefile';
 import { mulawToPcm } from '../../src/audio/g711.js';
+import { RECORDER_FLUSH_MS } from '../../src/recording/call-recorder.js';
 import { eventually, type Gateway, startGateway } from '../helpers/gateway.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { demoCall, playDemo } from '../helpers/media.js';
@@ -61,7 +62,7 @@ describe('call recording (parsed with the wavefile package)', () => {
     expect(mulawToPcm(greeting.caller).length * 2).toBe(left.length);
   });
 
-  it('is a playable WAV on disk while the call runs, up to the last flush (what a crash would leave)', async () => {
+  it('is a playable WAV on disk while the call runs, its header brought up to date at the first flush (what a crash would leave)', async () => {
     const clock = new ManualClock();
     gateway = await startGateway({ RECORDING_FORMAT: 'mulaw' }, [], { clock });
     const g = gateway;
@@ -76,7 +77,7 @@ describe('call recording (parsed with the wavefile package)', () => {
     const inFile = () =>
       (new WaveFile(readFileSync(path)).getSamples(false, Uint8Array) as unknown as Uint8Array[])[0];
     expect(inFile().length).toBe(0); // nothing is written before the flush timer runs
-    await clock.advance(500); // the recorder's flush timer runs
+    await clock.advance(RECORDER_FLUSH_MS); // the recorder's flush timer runs
     expect(g.app.registry.live()).toContain(call);
     // The flush's write lands on disk asynchronously: wait for it, not for a fixed time.
     const left = await eventually(() => {

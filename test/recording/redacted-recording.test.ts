@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { WaveFile } from 'wavefile';
 import type { AudioFrame } from '../../src/audio/frame.js';
 import { AudioRedaction, MASK_MARGIN_MS } from '../../src/compliance/audio-redaction.js';
-import { CallRecorder } from '../../src/recording/call-recorder.js';
+import { CallRecorder, RECORDER_FLUSH_MS } from '../../src/recording/call-recorder.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 /**
@@ -80,13 +80,13 @@ describe('a redacting recorder', () => {
     const { clock, file, recorder, redaction, send, hold } = setup();
     hold(1_000); // the caller's transcript from 1 s on is not final yet
     send(0, 3_000);
-    await clock.advance(600);
+    await clock.advance(RECORDER_FLUSH_MS);
     // Only what is settled is written: before 1 s less the margin, for both channels (they stay together).
     expect(recorder.heldMs).toBe(3_000 - (1_000 - MASK_MARGIN_MS));
 
     redaction.mask('caller', 1_500, 2_000, 'transcript'); // the final came: a card number there
     hold(undefined);
-    await clock.advance(500);
+    await clock.advance(RECORDER_FLUSH_MS);
     const info = await recorder.close();
     const [left, right] = read(file);
     expect(left.length).toBe(at(3_000));
@@ -128,9 +128,10 @@ describe('a redacting recorder', () => {
   it('keeps memory bounded: a held leg never holds more than the maximum', async () => {
     const { clock, send, hold, recorder } = setup({ maxHoldMs: 2_000 });
     hold(0);
-    for (let t = 0; t < 10_000; t += 500) {
-      send(t, t + 500);
-      await clock.advance(500);
+    // At each flush: between flushes the recorder takes in up to one flush interval more.
+    for (let t = 0; t < 10_000; t += RECORDER_FLUSH_MS) {
+      send(t, t + RECORDER_FLUSH_MS);
+      await clock.advance(RECORDER_FLUSH_MS);
       expect(recorder.heldMs).toBeLessThanOrEqual(2_000);
     }
     await recorder.close();

@@ -69,7 +69,7 @@ interface SimCall {
   sequence: number;
 }
 
-const SERVERS = {
+export const SERVERS = {
   /** The real app; frames timed as they reach a consumer. */
   voxline: 'bench/load-server.ts',
   /** A bare ws server that only parses. */
@@ -114,86 +114,126 @@ export async function startBenchServer(
   return { server, port };
 }
 
+/** The media of the demo call, base64 per 20 ms frame per track, as Twilio sends it. */
+function demoPayload(): { frames: number; inbound: string[]; outbound: string[] } {
+  const legs = demoLegs();
+  const frames = Math.floor(legs.caller.length / 160);
+  const encode = (audio: Uint8Array) =>
+    Array.from({ length: frames }, (_, i) =>
+      Buffer.from(audio.subarray(i * 160, i * 160 + 160)).toString('base64'),
+    );
+  return { frames, inbound: encode(legs.caller), outbound: encode(legs.agent) };
+}
+
+/**
+ * Plays Twilio calls into a bench server at real-time pace: one timer drives every call, each
+ * sending its two tracks' frames when its phase in the 20 ms cycle comes up. One frame per second
+ * per leg is timed (`sentAt`), for the latency the server reports.
+ */
+export class TwilioCallDriver {
+  readonly calls: SimCall[] = [];
+  readonly sentAt = new Map<string, bigint>();
+  sendLagMaxMs = 0;
+  readonly #port: number;
+  readonly #signature: string;
+  readonly #payload = demoPayload();
+  readonly #t0 = performance.now();
+  #running = false;
+
+  constructor(port: number) {
+    this.#port = port;
+    this.#signature = getExpectedTwilioSignature(TOKEN, `ws://127.0.0.1:${port}/twilio/media`, {});
+  }
+
+  /** Opens a call (its upgrade signed) and starts its media; rejects with the status line if refused. */
+  async open(callSid: string, phaseMs: number): Promise<SimCall> {
+    const socket = await openRawWebSocket(this.#port, '/twilio/media', {
+      'X-Twilio-Signature': this.#signature,
+    });
+    socket.write(textFrames([startMessage(callSid).toString()]));
+    const call = {
+      socket,
+      callSid,
+      phaseMs,
+      sent: Math.floor((performance.now() - this.#t0) / 20),
+      sequence: 1,
+    };
+    this.calls.push(call);
+    if (!this.#running) {
+      this.#running = true;
+      this.#tick();
+    }
+    return call;
+  }
+
+  stop(): void {
+    this.#running = false;
+    for (const call of this.calls.splice(0)) call.socket.destroy();
+  }
+
+  #tick(): void {
+    if (!this.#running) return;
+    const { frames, inbound, outbound } = this.#payload;
+    const now = performance.now();
+    for (const call of this.calls) {
+      const due = Math.floor((now - this.#t0 - call.phaseMs) / 20) + 1;
+      if (due - call.sent > 1) this.sendLagMaxMs = Math.max(this.sendLagMaxMs, (due - call.sent - 1) * 20);
+      for (; call.sent < due; call.sent++) {
+        const k = call.sent;
+        const ts = k * 20;
+        const i = k % frames;
+        const sid = `MZ${call.callSid.slice(2)}`;
+        const message = (track: 'inbound' | 'outbound', seq: number) =>
+          `{"event":"media","sequenceNumber":"${seq}","media":{"track":"${track}","chunk":"${k + 1}","timestamp":"${ts}","payload":"${(track === 'inbound' ? inbound : outbound)[i]}"},"streamSid":"${sid}"}`;
+        const out = message('outbound', ++call.sequence);
+        const inb = message('inbound', ++call.sequence);
+        if (ts % 1000 === 0) {
+          const at = process.hrtime.bigint();
+          this.sentAt.set(`${call.callSid}|outbound|${ts}`, at);
+          this.sentAt.set(`${call.callSid}|inbound|${ts}`, at);
+        }
+        call.socket.write(textFrames([out, inb]));
+      }
+    }
+    setTimeout(() => this.#tick(), 1);
+  }
+}
+
+let nextSid = 0;
+/** A CallSid no other call of this process has had. */
+export function nextCallSid(): string {
+  return `CA${String(++nextSid).padStart(32, '0')}`;
+}
+
 export async function benchLoad(
   steps = STEPS,
   target: keyof typeof SERVERS = 'voxline',
   extraEnv: Record<string, string> = {},
 ): Promise<{ baseline: Report; results: LoadStep[] }> {
   const { server, port } = await startBenchServer(SERVERS[target], extraEnv);
-
-  const legs = demoLegs();
-  const frames = Math.floor(legs.caller.length / 160);
-  const payload = {
-    inbound: Array.from({ length: frames }, (_, i) =>
-      Buffer.from(legs.caller.subarray(i * 160, i * 160 + 160)).toString('base64'),
-    ),
-    outbound: Array.from({ length: frames }, (_, i) =>
-      Buffer.from(legs.agent.subarray(i * 160, i * 160 + 160)).toString('base64'),
-    ),
-  };
-  const signature = getExpectedTwilioSignature(TOKEN, `ws://127.0.0.1:${port}/twilio/media`, {});
-  const sentAt = new Map<string, bigint>();
-  let sendLagMaxMs = 0;
-  let nextSid = 0;
-
   await new Promise((resolve) => setTimeout(resolve, 500));
   await ask(server, 'reset');
   const baseline = await ask(server, 'report');
   const results: LoadStep[] = [];
 
   for (const n of steps) {
-    const calls: SimCall[] = [];
-    const t0 = performance.now();
-    let running = true;
-    // One timer drives every call; each call sends when its phase in the 20 ms cycle comes up.
-    const tick = () => {
-      if (!running) return;
-      const now = performance.now();
-      for (const call of calls) {
-        const due = Math.floor((now - t0 - call.phaseMs) / 20) + 1;
-        if (due - call.sent > 1) sendLagMaxMs = Math.max(sendLagMaxMs, (due - call.sent - 1) * 20);
-        for (; call.sent < due; call.sent++) {
-          const k = call.sent;
-          const ts = k * 20;
-          const i = k % frames;
-          const sid = `MZ${call.callSid.slice(2)}`;
-          const message = (track: 'inbound' | 'outbound', seq: number) =>
-            `{"event":"media","sequenceNumber":"${seq}","media":{"track":"${track}","chunk":"${k + 1}","timestamp":"${ts}","payload":"${payload[track][i]}"},"streamSid":"${sid}"}`;
-          const out = message('outbound', ++call.sequence);
-          const inb = message('inbound', ++call.sequence);
-          if (ts % 1000 === 0) {
-            const at = process.hrtime.bigint();
-            sentAt.set(`${call.callSid}|outbound|${ts}`, at);
-            sentAt.set(`${call.callSid}|inbound|${ts}`, at);
-          }
-          call.socket.write(textFrames([out, inb]));
-        }
-      }
-      setTimeout(tick, 1);
-    };
+    const driver = new TwilioCallDriver(port);
     // Open the calls over about two seconds, as a real ramp would.
     for (let i = 0; i < n; i++) {
-      const callSid = `CA${String(++nextSid).padStart(32, '0')}`;
-      const socket = await openRawWebSocket(port, '/twilio/media', { 'X-Twilio-Signature': signature });
-      socket.write(textFrames([startMessage(callSid).toString()]));
-      const elapsed = performance.now() - t0;
-      calls.push({ socket, callSid, phaseMs: (i * 20) / n, sent: Math.floor(elapsed / 20), sequence: 1 });
-      if (i === 0) tick();
+      await driver.open(nextCallSid(), (i * 20) / n);
       if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, Math.max(1, 2000 / (n / 50))));
     }
     await new Promise((resolve) => setTimeout(resolve, WARM_MS));
-    sendLagMaxMs = 0;
-    sentAt.clear();
+    driver.sendLagMaxMs = 0;
+    driver.sentAt.clear();
     await ask(server, 'reset');
     await new Promise((resolve) => setTimeout(resolve, MEASURE_MS));
     const report = await ask(server, 'report');
-    running = false;
-
-    results.push(stepResult(n, report, baseline, sentAt, sendLagMaxMs));
+    results.push(stepResult(n, report, baseline, driver.sentAt, driver.sendLagMaxMs));
     console.error(
       `  ${target}, ${n} calls: lag p99 ${report.lagP99Ms.toFixed(1)} ms, CPU ${report.cpuPercent.toFixed(0)} %`,
     );
-    for (const call of calls) call.socket.destroy();
+    driver.stop();
     await new Promise((resolve) => setTimeout(resolve, 1500));
   }
   server.send({ cmd: 'exit' });

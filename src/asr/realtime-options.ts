@@ -21,4 +21,8 @@ export interface StreamObserver {
   realTimeFactor?(leg: string, ratio: number): void;
   /** An append was written on the engine socket: audio from `startMs` on the call clock (benchmarks). */
   appended?(callSid: string, leg: string, startMs: number): void;
+  /** A session was replaced between utterances before the server's age limit (MISTRAL_SESSION_MAX_MS). */
+  sessionRotated?(): void;
+  /** A leg waited this long for a session under a cap on open sessions (MISTRAL_MAX_SESSIONS). */
+  sessionWaited?(seconds: number): void;
 }

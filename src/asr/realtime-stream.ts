@@ -14,7 +14,41 @@ import type { WordTimer } from './word-timing.js';
 /** A server-reported failure, sorted by what the stream should do about it. */
 export type ServerFailure =
   | { kind: 'fatal'; code: SttErrorCode; message: string }
-  | { kind: 'retry_utterance'; message: string };
+  | { kind: 'retry_utterance'; message: string }
+  /**
+   * The server's own limits, not the utterance's doing (no failure is counted against it):
+   * `refused`, no session for now (too many, rate limited: said to the leg once, retried on
+   * backoff); `session_ended`, the server ended a session (its age: reconnect, re-send).
+   */
+  | { kind: 'refused' | 'session_ended'; message: string };
+
+/**
+ * Session slots an engine's streams share (a cap on the sessions open at once): a stream asks for
+ * one before each socket opens and gives it back when the socket goes.
+ */
+export interface SessionGate {
+  /** Streams wait for a slot that no socket now closing will free: holders between utterances give theirs back. */
+  readonly contended: boolean;
+  /** `holder.granted()` runs once a slot is the holder's: at once, or when another gives one back. */
+  acquire(holder: SessionHolder): void;
+  /** Gives the holder's slot back, or withdraws its request. */
+  release(holder: SessionHolder): void;
+  /** The holder's socket is closing: its slot comes free soon (no need to ask another for one). */
+  closing(holder: SessionHolder): void;
+}
+
+export interface SessionHolder {
+  granted(): void;
+  /** Another stream waits for a slot: give this one back if between utterances; true if it did. */
+  yieldIfIdle(): boolean;
+}
+
+/** How an engine's sessions are renewed and shared (engines whose server limits sessions). */
+export interface SessionPolicy {
+  /** A session older than this (ms from its socket's opening) is replaced between utterances. */
+  readonly rotateAfterMs?: number;
+  readonly gate?: SessionGate;
+}
 
 /**
  * The engine-independent half of a realtime WebSocket transcription stream: it keeps each
@@ -46,8 +80,23 @@ export abstract class RealtimeStream implements SttStream {
   /** A reconnect is scheduled (backoff): frames wait for it rather than connecting themselves. */
   #retryPending = false;
   #drained: (() => void) | undefined;
+  readonly #policy: SessionPolicy | undefined;
+  /** When the current socket was opened (its session's age), and the finals it has carried. */
+  #openedAt = 0;
+  #sessionFinals = 0;
+  #renewTimer: TimerHandle | undefined;
+  /** The gate's slot for the next or current socket: asked for, or held. */
+  #slot: { readonly holder: SessionHolder; held: boolean } | undefined;
+  #waitingSince: number | undefined;
+  /** A refusal was said to the leg in this run of failures (one event per outage). */
+  #refusalReported = false;
 
-  protected constructor(options: SttStreamOptions, limits: RealtimeLimits, observer: StreamObserver) {
+  protected constructor(
+    options: SttStreamOptions,
+    limits: RealtimeLimits,
+    observer: StreamObserver,
+    policy?: SessionPolicy,
+  ) {
     this.log = options.log;
     this.leg = options.leg;
     this.#track = options.track;
@@ -58,6 +107,7 @@ export abstract class RealtimeStream implements SttStream {
     this.#observer = observer;
     this.#clock = options.clock ?? systemClock;
     this.#health = new EngineOutage(limits.backoffBaseMs, limits.backoffMaxMs);
+    this.#policy = policy;
   }
 
   /** Engine label for finals and metrics. */
@@ -136,14 +186,21 @@ export abstract class RealtimeStream implements SttStream {
     this.#drained?.();
   }
 
+  /** Whether `ws` is the socket the stream is using (not one it has let go). */
+  protected isCurrent(ws: WebSocket): boolean {
+    return ws === this.#ws;
+  }
+
   // ---- called by engines on server messages ----
 
   /** The session is set up: audio may flow. */
   protected ready(): void {
     this.#ready = true;
+    this.#refusalReported = false;
     const failedAttempts = this.#health.recovered();
     if (failedAttempts !== undefined) this.log.info({ failedAttempts }, 'speech engine reachable again');
     this.#clock.clearTimeout(this.#timer);
+    this.#armRenewal();
     this.#pump();
   }
 
@@ -173,6 +230,7 @@ export abstract class RealtimeStream implements SttStream {
     this.#clock.clearTimeout(this.#timer);
     this.#queue.shift();
     this.stats.finals++;
+    this.#sessionFinals++;
     this.#latency('final', head.speechEndMs);
     this.#onEvent({
       type: 'final',
@@ -195,6 +253,19 @@ export abstract class RealtimeStream implements SttStream {
       for (const u of this.#queue.clear()) this.#drop(u.startMs, u.bytes / this.bytesPerMs, failure.code);
       this.#dropSocket();
       this.#drained?.();
+      return;
+    }
+    if (failure.kind === 'refused' || failure.kind === 'session_ended') {
+      if (failure.kind === 'session_ended') this.log.info(failure.message);
+      else if (!this.#refusalReported) {
+        this.#refusalReported = true;
+        this.#emitError(
+          'engine_unavailable',
+          `${failure.message}: retrying with backoff; this leg's audio is held for up to ${this.#limits.maxBufferMs} ms`,
+          true,
+        );
+      }
+      this.#lost(failure.message);
       return;
     }
     const head = this.#queue.head;
@@ -222,21 +293,46 @@ export abstract class RealtimeStream implements SttStream {
   #connect(): void {
     if (this.#closed || this.#fatal || this.#ws) return;
     this.#retryPending = false;
+    const gate = this.#policy?.gate;
+    if (gate && !this.#slot?.held) {
+      if (this.#slot) return; // waiting already
+      const slot: { readonly holder: SessionHolder; held: boolean } = {
+        held: false,
+        holder: {
+          granted: () => this.#granted(slot),
+          yieldIfIdle: () => slot === this.#slot && this.#renewIfDue(),
+        },
+      };
+      this.#slot = slot;
+      gate.acquire(slot.holder); // may grant at once, and connect
+      if (this.#slot === slot && !slot.held) {
+        this.#waitingSince = this.#clock.now();
+        this.log.info(
+          { pending: this.#queue.length },
+          "every speech engine session is in use: waiting for one (this leg's audio is held meanwhile)",
+        );
+      }
+      return;
+    }
     this.#clock.clearTimeout(this.#timer);
     let ws: WebSocket;
     try {
       ws = this.openSocket();
     } catch (err) {
       this.log.error({ err }, 'cannot open the speech engine socket');
+      this.#releaseSlot();
       this.#scheduleReconnect();
       return;
     }
     this.#ws = ws;
+    this.#openedAt = this.#clock.now();
+    this.#sessionFinals = 0;
     this.#ready = false;
     this.#arm(this.#limits.connectTimeoutMs, 'no session within the connect timeout');
   }
 
   #pump(): void {
+    if (!this.#queue.head?.begun && this.#renewIfDue()) return;
     const ws = this.#ws;
     const head = this.#queue.head;
     if (!ws || !this.#ready || !head) {
@@ -274,7 +370,7 @@ export abstract class RealtimeStream implements SttStream {
     if (attempt === 1) this.log.warn(entry, 'speech engine connection lost: reconnecting');
     else this.log.debug(entry, 'speech engine still unreachable');
     // A second failure in a row is an outage, not a blip: the transcript says so, once.
-    if (outageStarts) {
+    if (outageStarts && !this.#refusalReported) {
       this.#emitError(
         'engine_unavailable',
         `the speech engine cannot be reached (${reason}): retrying with backoff; this leg's audio is held for up to ${this.#limits.maxBufferMs} ms`,
@@ -312,12 +408,101 @@ export abstract class RealtimeStream implements SttStream {
     this.#ws = undefined;
     const wasReady = this.#ready;
     this.#ready = false;
-    if (!ws) return;
-    this.onSocketClosed(ws, graceful && wasReady);
-    ws.removeAllListeners();
-    ws.on('error', () => {}); // a late error on a socket we gave up on is not news
-    if (graceful && ws.readyState === ws.OPEN) ws.close(1000, 'stream ended');
-    else ws.terminate();
+    this.#clock.clearTimeout(this.#renewTimer);
+    if (ws) {
+      this.onSocketClosed(ws, graceful && wasReady);
+      ws.removeAllListeners();
+      ws.on('error', () => {}); // a late error on a socket we gave up on is not news
+      if (graceful && ws.readyState === ws.OPEN) ws.close(1000, 'stream ended');
+      else ws.terminate();
+    }
+    // Last: giving the slot back may open another stream's session at once.
+    this.#releaseSlot(ws);
+  }
+
+  // ---- session renewal and sharing (SessionPolicy) ----
+
+  /** A slot came free for this stream. */
+  #granted(slot: { readonly holder: SessionHolder; held: boolean }): void {
+    if (slot !== this.#slot) {
+      this.#policy?.gate?.release(slot.holder);
+      return;
+    }
+    slot.held = true;
+    if (this.#waitingSince !== undefined) {
+      const waitedMs = this.#clock.now() - this.#waitingSince;
+      this.#waitingSince = undefined;
+      this.#observer.sessionWaited?.(waitedMs / 1000);
+      this.log.info({ waitedMs: Math.round(waitedMs) }, 'speech engine session free: connecting');
+    }
+    this.#connect();
+  }
+
+  /**
+   * Gives the slot back, or withdraws the request. A server counts a session until its socket has
+   * closed, so the slot of a socket still closing is free once it has (or after the connect
+   * timeout, cutting it).
+   */
+  #releaseSlot(ws?: WebSocket): void {
+    const slot = this.#slot;
+    const gate = this.#policy?.gate;
+    this.#slot = undefined;
+    this.#waitingSince = undefined;
+    if (!slot || !gate) return;
+    if (!slot.held || !ws || ws.readyState === ws.CLOSED) {
+      gate.release(slot.holder);
+      return;
+    }
+    gate.closing(slot.holder);
+    let fallback: TimerHandle | undefined;
+    const release = () => {
+      this.#clock.clearTimeout(fallback);
+      gate.release(slot.holder); // a second call finds nothing to release
+    };
+    ws.once('close', release);
+    fallback = this.#clock.setTimeout(() => {
+      ws.terminate();
+      release();
+    }, this.#limits.connectTimeoutMs);
+    fallback.unref();
+  }
+
+  /** Checks the session's age when it reaches the rotation age (it may be mid-utterance then: done() checks again). */
+  #armRenewal(): void {
+    const after = this.#policy?.rotateAfterMs;
+    this.#clock.clearTimeout(this.#renewTimer);
+    if (after === undefined) return;
+    const ws = this.#ws;
+    const wait = Math.max(0, this.#openedAt + after - this.#clock.now());
+    this.#renewTimer = this.#clock.setTimeout(() => {
+      if (ws === this.#ws) this.#renewIfDue();
+    }, wait);
+    this.#renewTimer.unref();
+  }
+
+  /**
+   * Between utterances only (nothing of one on the wire), lets the session go when it is due:
+   * older than the rotation age (a new one opens at once), or wanted by a stream waiting for a
+   * slot, once this session has carried an utterance or has nothing to carry (this leg queues for
+   * a slot again when it has audio). Returns whether it let go.
+   */
+  #renewIfDue(): boolean {
+    const policy = this.#policy;
+    const head = this.#queue.head;
+    if (!policy || !this.#ws || !this.#ready || head?.begun || this.#closed || this.#fatal) return false;
+    if (!head && this.#ending) return false;
+    const ageMs = this.#clock.now() - this.#openedAt;
+    const aged = policy.rotateAfterMs !== undefined && ageMs >= policy.rotateAfterMs;
+    const wanted = policy.gate?.contended === true && (!head || this.#sessionFinals > 0);
+    if (!aged && !wanted) return false;
+    const entry = { ageMs: Math.round(ageMs), finals: this.#sessionFinals, pending: this.#queue.length };
+    if (aged) {
+      this.log.info(entry, 'speech engine session renewed between utterances, before its age limit');
+      this.#observer.sessionRotated?.();
+    } else this.log.debug(entry, 'speech engine session given back between utterances: another leg waits');
+    this.#dropSocket(true);
+    if (head || !wanted) this.#connect();
+    return true;
   }
 
   /** Over the bound: the oldest utterance goes, counted and reported. */

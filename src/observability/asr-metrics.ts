@@ -19,6 +19,8 @@ export class AsrMetrics {
   readonly #endpointUp: Gauge<'engine' | 'endpoint' | 'state'>;
   readonly #finalLag: Histogram<'engine'>;
   readonly #delayedFinals: Counter<'engine'>;
+  readonly #sessionRotations: Counter<'engine'>;
+  readonly #sessionWait: Histogram<'engine'>;
   #localLoad: (() => LocalEngineLoad) | undefined;
   readonly engine: string;
 
@@ -88,6 +90,19 @@ export class AsrMetrics {
       labelNames: ['engine'],
       registers,
     });
+    this.#sessionRotations = new Counter({
+      name: 'voxline_asr_session_rotations_total',
+      help: 'Engine sessions replaced between utterances before their age limit (Mistral: MISTRAL_SESSION_MAX_MS)',
+      labelNames: ['engine'],
+      registers,
+    });
+    this.#sessionWait = new Histogram({
+      name: 'voxline_asr_session_wait_seconds',
+      help: 'How long a leg waited for an engine session under the cap on open sessions (Mistral: MISTRAL_MAX_SESSIONS)',
+      labelNames: ['engine'],
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120],
+      registers,
+    });
     // Read on every scrape: the in-process models' queue changes faster than the probe interval.
     const localLoad = () => this.#localLoad?.();
     const gauge = (name: string, help: string, read: (load: LocalEngineLoad) => number | undefined) =>
@@ -139,6 +154,8 @@ export class AsrMetrics {
       audioSent: (track, seconds) => this.#audioSent.inc({ engine, track: trackLabel(track) }, seconds),
       dropped: (track: string, ms: number, reason: SttErrorCode) =>
         this.#dropped.inc({ engine, track: trackLabel(track), reason }, ms),
+      sessionRotated: () => this.#sessionRotations.inc({ engine }),
+      sessionWaited: (seconds) => this.#sessionWait.observe({ engine }, seconds),
     };
   }
 

@@ -72,6 +72,22 @@ describe('a two-leg call on the Mistral hosted realtime API (double of its docum
     expect(transcript.errors).toEqual([]);
   }, 30_000);
 
+  it('MISTRAL_MAX_SESSIONS=1 against a server allowing one session: both legs transcribed through it in turn, never refused', async () => {
+    mistral = new MistralRealtimeDouble(new ReferenceAudio([greeting]), { maxSessions: 1 });
+    const transcript = await transcribe({ MISTRAL_MAX_SESSIONS: '1' });
+    for (const speaker of ['caller', 'agent'] as const) {
+      const got = transcript.utterances.filter((u) => u.speaker === speaker).flatMap((u) => u.words);
+      expect(got.map((w) => w.word)).toEqual(
+        greeting.words.filter((w) => w.leg === speaker).map((w) => w.word),
+      );
+    }
+    expect(transcript.errors).toEqual([]);
+    expect(mistral.refusals).toBe(0);
+    expect(mistral.peakSessions).toBe(1);
+    const { body } = await (gateway as Gateway).get('/metrics');
+    expect(String(body)).toMatch(/^voxline_asr_session_wait_seconds_count\{engine="mistral"\} [1-9]/m);
+  }, 30_000);
+
   it('an error event from the server: surfaced, the utterance re-sent on a new session, nothing lost', async () => {
     const transcript = await transcribe({}, () => setTimeout(() => mistral.failNextAppend(), 700));
     check(transcript);

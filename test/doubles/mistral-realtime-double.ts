@@ -1,5 +1,7 @@
+import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
+import { type Clock, systemClock, type TimerHandle } from '../../src/clock.js';
 import { closeAbruptly, listenLoopback } from './loopback-server.js';
 import { type HeardWord, type ReferenceAudio, wordsHeard } from './reference-audio.js';
 
@@ -9,7 +11,35 @@ import { type HeardWord, type ReferenceAudio, wordsHeard } from './reference-aud
  * refused (3051) once audio has started; text deltas (no empty ones) when the audio reaches a word's
  * start plus the delay; `input_audio.flush` finishes the segment with `transcription.done` and keeps
  * the session; `input_audio.end` finishes and closes. GET /v1/models lists the model.
+ *
+ * Limits (options): Mistral documents none for realtime sessions (docs/engines.md), so their
+ * shapes here are assumptions, each from the nearest known behaviour. Past `maxSessions` open at
+ * once, an upgrade is refused with HTTP 429 and the body Mistral's REST API is reported to send
+ * when rate limited (`refuseWith: 'http'`), or taken and answered with an `error` event carrying
+ * that code (1300), then closed (`refuseWith: 'event'`; the SDK reads an `error` before
+ * `session.created` as a refused connection). A session older than `maxSessionMs` (on the
+ * double's clock, from the upgrade) is ended: an `error` event saying so, then a close 1008
+ * (`endWith: 'event'`), or a close 1001 with the reason alone (`endWith: 'close'`).
  */
+
+export interface MistralDoubleOptions {
+  readonly maxSessionMs?: number;
+  readonly maxSessions?: number;
+  readonly refuseWith?: 'http' | 'event';
+  readonly endWith?: 'event' | 'close';
+  /** What session ages are measured on (the system clock by default). */
+  readonly clock?: Clock;
+}
+
+/** Mistral's REST rate-limit body (HTTP 429), as users of its API have reported it. */
+const RATE_LIMITED = {
+  object: 'error',
+  message: 'Rate limit exceeded',
+  type: 'rate_limited',
+  param: null,
+  code: '1300',
+};
+const SESSION_TOO_OLD = 'Session exceeded its maximum duration.';
 
 const MODEL = 'voxtral-mini-transcribe-realtime-2602';
 
@@ -23,6 +53,9 @@ interface MistralSession {
   words: HeardWord[] | undefined;
   emitted: number;
   text: string;
+  /** No longer counted against `maxSessions`: ended by `input_audio.end`, cut, or closed. */
+  ended: boolean;
+  ageTimer: TimerHandle | undefined;
 }
 
 export class MistralRealtimeDouble {
@@ -30,13 +63,30 @@ export class MistralRealtimeDouble {
   /** Segments finished, with the audio format each session used. */
   readonly segments: { text: string; encoding: string; delayMs: number }[] = [];
   readonly sessions = new Set<MistralSession>();
+  /** Sessions accepted (refused ones not counted). */
+  sessionsOpened = 0;
+  /** Most sessions open at once. */
+  peakSessions = 0;
+  /** Connections refused for `maxSessions`. */
+  refusals = 0;
+  /** Sessions the double ended for `maxSessionMs`. */
+  cuts = 0;
+  /** `session` (one is set up), `refused`, `cut`, `segment` (a `transcription.done` sent), `closed`. */
+  readonly events = new EventEmitter();
   readonly #reference: ReferenceAudio;
+  readonly #options: MistralDoubleOptions;
+  readonly #clock: Clock;
   readonly #http: Server;
   readonly #wss = new WebSocketServer({ noServer: true });
   #failNext: string | undefined;
+  #live = 0;
+  /** Sessions the same API key holds elsewhere (count against `maxSessions`). */
+  #elsewhere = 0;
 
-  constructor(reference: ReferenceAudio) {
+  constructor(reference: ReferenceAudio, options: MistralDoubleOptions = {}) {
     this.#reference = reference;
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
     this.#http = createServer((req, res) => {
       if (req.headers.authorization !== `Bearer ${this.apiKey}`) res.writeHead(401).end();
       else if (req.url === '/v1/models') {
@@ -54,7 +104,24 @@ export class MistralRealtimeDouble {
         socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+      const full = this.#live + this.#elsewhere >= (options.maxSessions ?? Number.POSITIVE_INFINITY);
+      if (full && options.refuseWith !== 'event') {
+        this.#refused();
+        const body = JSON.stringify(RATE_LIMITED);
+        socket.end(
+          `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        if (!full) {
+          this.#accept(ws);
+          return;
+        }
+        this.#refused();
+        ws.send(JSON.stringify({ type: 'error', error: { message: RATE_LIMITED.message, code: 1300 } }));
+        ws.close(1008, 'rate limited');
+      });
     });
   }
 
@@ -65,6 +132,11 @@ export class MistralRealtimeDouble {
   /** The next append gets an error event back (as a server-side failure would produce). */
   failNextAppend(message = 'Internal server error'): void {
     this.#failNext = message;
+  }
+
+  /** Sessions the same API key holds elsewhere, counted against `maxSessions`. */
+  holdElsewhere(sessions: number): void {
+    this.#elsewhere = sessions;
   }
 
   dropAll(): void {
@@ -86,9 +158,20 @@ export class MistralRealtimeDouble {
       words: undefined,
       emitted: 0,
       text: '',
+      ended: false,
+      ageTimer: undefined,
     };
     this.sessions.add(s);
-    ws.on('close', () => this.sessions.delete(s));
+    this.sessionsOpened++;
+    this.#live++;
+    this.peakSessions = Math.max(this.peakSessions, this.#live);
+    const { maxSessionMs } = this.#options;
+    if (maxSessionMs !== undefined) s.ageTimer = this.#clock.setTimeout(() => this.#cut(s), maxSessionMs);
+    ws.on('close', () => {
+      this.#end(s);
+      this.sessions.delete(s);
+      this.events.emit('closed');
+    });
     ws.on('message', (data: Buffer) => this.#onMessage(s, JSON.parse(data.toString('utf8'))));
     this.#send(s, { type: 'session.created', session: this.#session(s) });
   }
@@ -101,6 +184,7 @@ export class MistralRealtimeDouble {
       session?: { audio_format?: { encoding: string }; target_streaming_delay_ms?: number };
     },
   ): void {
+    if (s.ended) return; // ended or cut: what was on the way is not heard
     if (event.type === 'session.update') {
       if (s.audioStarted) {
         this.#send(s, {
@@ -112,6 +196,7 @@ export class MistralRealtimeDouble {
       s.encoding = event.session?.audio_format?.encoding === 'pcm_mulaw' ? 'pcm_mulaw' : 'pcm_s16le';
       s.delayMs = event.session?.target_streaming_delay_ms ?? s.delayMs;
       this.#send(s, { type: 'session.updated', session: this.#session(s) });
+      this.events.emit('session');
     } else if (event.type === 'input_audio.append') {
       if (this.#failNext) {
         this.#send(s, { type: 'error', error: { message: this.#failNext, code: 3000 } });
@@ -135,8 +220,37 @@ export class MistralRealtimeDouble {
         usage: {},
       });
       Object.assign(s, { segment: [], bytes: 0, words: undefined, emitted: 0, text: '' });
-      if (event.type === 'input_audio.end') s.ws.close(1000);
+      this.events.emit('segment');
+      if (event.type === 'input_audio.end') {
+        this.#end(s);
+        s.ws.close(1000);
+      }
     }
+  }
+
+  #refused(): void {
+    this.refusals++;
+    this.events.emit('refused');
+  }
+
+  /** Past its age limit: the session is ended, whatever it was doing. */
+  #cut(s: MistralSession): void {
+    if (s.ended || s.ws.readyState !== WebSocket.OPEN) return;
+    this.cuts++;
+    this.#end(s);
+    if (this.#options.endWith === 'close') s.ws.close(1001, SESSION_TOO_OLD);
+    else {
+      this.#send(s, { type: 'error', error: { message: SESSION_TOO_OLD } });
+      s.ws.close(1008, 'session duration limit');
+    }
+    this.events.emit('cut');
+  }
+
+  #end(s: MistralSession): void {
+    if (s.ended) return;
+    s.ended = true;
+    this.#live--;
+    this.#clock.clearTimeout(s.ageTimer);
   }
 
   /** Sends the words that start before `upToMs` of the segment's audio. */

@@ -28,6 +28,38 @@ export const parseMistralEvent = jsonEventParser(MistralServerEvent);
 
 export type MistralAudioFormat = 'pcm16' | 'mulaw';
 
+/**
+ * Mistral documents no limits on realtime sessions (docs/engines.md, "Mistral session limits").
+ * Its REST API is reported to refuse for rate and concurrency with HTTP 429 and a body like
+ * `{"object":"error","message":"Rate limit exceeded","type":"rate_limited","code":"1300"}`; the
+ * realtime endpoint is assumed to refuse its upgrade the same way, or to send that code in an
+ * `error` event. A session ended for its age is recognised by its message. Anything else is an
+ * ordinary server error (the utterance is retried once).
+ */
+export function mistralLimitError(
+  code: number | string | undefined,
+  message: string,
+): 'refused' | 'session_ended' | undefined {
+  if (String(code) === '1300' || String(code) === '429') return 'refused';
+  if (/rate.?limit|too many|concurren|capacity|quota/i.test(message)) return 'refused';
+  if (/session/i.test(message) && /duration|expired|too long|maximum|lifetime|age limit/i.test(message)) {
+    return 'session_ended';
+  }
+  return undefined;
+}
+
+/** The reason in an HTTP error body from Mistral (`message`, `code`), for a log line or an event. */
+export function mistralErrorBody(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown; code?: unknown };
+    const message = typeof parsed.message === 'string' ? parsed.message : undefined;
+    if (!message) return undefined;
+    return parsed.code === undefined || parsed.code === null ? message : `${message}, code ${parsed.code}`;
+  } catch {
+    return undefined;
+  }
+}
+
 export const mistralMessages = {
   sessionUpdate: (format: MistralAudioFormat, delayMs: number) =>
     JSON.stringify({

@@ -1,10 +1,16 @@
 import WebSocket from 'ws';
 import type { AudioFrame } from '../../audio/frame.js';
 import type { RealtimeLimits, StreamObserver } from '../realtime-options.js';
-import { RealtimeStream } from '../realtime-stream.js';
+import { RealtimeStream, type SessionPolicy } from '../realtime-stream.js';
 import type { SttStreamOptions } from '../stt.js';
 import type { WordTimer } from '../word-timing.js';
-import { type MistralAudioFormat, mistralMessages, parseMistralEvent } from './mistral-protocol.js';
+import {
+  type MistralAudioFormat,
+  mistralErrorBody,
+  mistralLimitError,
+  mistralMessages,
+  parseMistralEvent,
+} from './mistral-protocol.js';
 
 export interface MistralStreamSettings {
   /** Full realtime URL, model query included. */
@@ -14,7 +20,12 @@ export interface MistralStreamSettings {
   readonly delayMs: number;
   readonly limits: RealtimeLimits;
   readonly observer: StreamObserver;
+  /** Session renewal before the age limit and the cap on open sessions (the engine's, shared). */
+  readonly policy?: SessionPolicy;
 }
+
+/** Of an HTTP refusal's body, only this much is read (for the reason it gives). */
+const REFUSAL_BODY_MAX = 2_048;
 
 /**
  * One leg on Mistral's hosted realtime API: session.update (audio format and per-session delay),
@@ -28,7 +39,7 @@ export class MistralStream extends RealtimeStream {
   readonly #settings: MistralStreamSettings;
 
   constructor(options: SttStreamOptions, settings: MistralStreamSettings) {
-    super(options, settings.limits, settings.observer);
+    super(options, settings.limits, settings.observer, settings.policy);
     this.#settings = settings;
     this.bytesPerMs = settings.audioFormat === 'mulaw' ? 8 : 32;
   }
@@ -64,10 +75,16 @@ export class MistralStream extends RealtimeStream {
             typeof event.error.message === 'string'
               ? event.error.message
               : JSON.stringify(event.error.message);
-          this.failed({
-            kind: 'retry_utterance',
-            message: `Mistral: ${detail} (code ${event.error.code ?? '?'})`,
-          });
+          const code = event.error.code;
+          const kind = mistralLimitError(code, detail) ?? 'retry_utterance';
+          const reason = code === undefined ? detail : `${detail}, code ${code}`;
+          const message =
+            kind === 'refused'
+              ? `Mistral refused the session (${reason}): too many sessions or requests on this API key`
+              : kind === 'session_ended'
+                ? `Mistral ended the session (${reason}): opening a new one`
+                : `Mistral: ${detail} (code ${code ?? '?'})`;
+          this.failed({ kind, message });
           break;
         }
         default:
@@ -75,8 +92,28 @@ export class MistralStream extends RealtimeStream {
       }
     });
     ws.on('unexpected-response', (_request, response) => {
-      this.log.warn({ status: response.statusCode }, 'Mistral refused the realtime connection');
-      ws.terminate();
+      const status = response.statusCode;
+      if (status !== 429) {
+        this.log.warn({ status }, 'Mistral refused the realtime connection');
+        ws.terminate();
+        return;
+      }
+      // Too many sessions or requests: the body says which; read a little of it, then back off.
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        if (body.length < REFUSAL_BODY_MAX) body += chunk.slice(0, REFUSAL_BODY_MAX - body.length);
+      });
+      const refused = () => {
+        if (!this.isCurrent(ws)) return;
+        const reason = mistralErrorBody(body);
+        this.failed({
+          kind: 'refused',
+          message: `Mistral refused the session (HTTP 429${reason ? `: ${reason}` : ''}): too many sessions or requests on this API key`,
+        });
+      };
+      response.on('end', refused);
+      response.on('error', refused);
     });
     let socketError: string | undefined;
     ws.on('error', (err) => {

@@ -97,12 +97,11 @@ export const AsrEnvProperties = {
         'local engine: onnxruntime intra-op threads of each model instance (default: onnxruntime’s, one per core); with several LOCAL_INSTANCES, cores / instances',
     }),
   ),
-  LOCAL_THREAD_SPINNING: Type.Optional(
-    Type.Boolean({
-      description:
-        'local engine: whether onnxruntime’s idle threads spin-wait for work (default: onnxruntime’s, true). Each of the model’s graphs has its own thread pool, and a spinning pool holds its cores while the next graph runs: with LOCAL_THREADS of 8 or more, or several instances, false measured up to 3.6× faster (docs/benchmarks.md); with 2–4 threads and idle cores, true is faster',
-    }),
-  ),
+  LOCAL_THREAD_SPINNING: Type.Boolean({
+    default: false,
+    description:
+      'local engine: whether onnxruntime’s idle threads spin-wait for work (onnxruntime’s own default is true). Off by default: each of the model’s graphs has its own thread pool, and a spinning pool holds its cores while the next graph runs, and from the event loop that carries the calls; with 8 or more threads, or several instances, off measured up to 3.6× faster (docs/benchmarks.md). On is 15–55 % faster with 2–4 threads and idle cores beside them',
+  }),
   LOCAL_QUEUE_MAX_MS: Ms(
     10_000,
     7_200_000,
@@ -183,8 +182,8 @@ export interface AsrConfig {
     readonly matmulAccuracy: MatMulAccuracy | undefined;
     /** onnxruntime intra-op threads per instance (LOCAL_THREADS); undefined: onnxruntime's. */
     readonly threads: number | undefined;
-    /** Idle onnxruntime threads spin-wait (LOCAL_THREAD_SPINNING); undefined: onnxruntime's. */
-    readonly threadSpinning: boolean | undefined;
+    /** Idle onnxruntime threads spin-wait (LOCAL_THREAD_SPINNING, off by default). */
+    readonly threadSpinning: boolean;
     readonly cacheDir: string;
     readonly endpoint: string;
   };

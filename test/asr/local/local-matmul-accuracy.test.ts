@@ -44,18 +44,18 @@ afterEach(async () => {
 });
 
 describe('LOCAL_MATMUL_ACCURACY, LOCAL_THREADS, LOCAL_THREAD_SPINNING', () => {
-  it('are read from the environment, unset by default', () => {
+  it('are read from the environment: accuracy and threads unset by default, spinning off', () => {
     expect(loadConfig({}).asr.local).toMatchObject({
       matmulAccuracy: undefined,
       threads: undefined,
-      threadSpinning: undefined,
+      threadSpinning: false,
     });
     const set = loadConfig({
       LOCAL_MATMUL_ACCURACY: '4',
       LOCAL_THREADS: '4',
-      LOCAL_THREAD_SPINNING: 'false',
+      LOCAL_THREAD_SPINNING: 'true',
     });
-    expect(set.asr.local).toMatchObject({ matmulAccuracy: 4, threads: 4, threadSpinning: false });
+    expect(set.asr.local).toMatchObject({ matmulAccuracy: 4, threads: 4, threadSpinning: true });
     expect(loadConfig({ LOCAL_MATMUL_ACCURACY: '0' }).asr.local.matmulAccuracy).toBe(0);
     expect(loadConfig({ LOCAL_MATMUL_ACCURACY: 'default' }).asr.local.matmulAccuracy).toBeUndefined();
     expect(configError({ LOCAL_MATMUL_ACCURACY: '5' })).toContain('LOCAL_MATMUL_ACCURACY');

@@ -1,10 +1,11 @@
 /**
  * The overload ramp: calls offered at a steady rate, past what one core holds with transcription
  * on (VAD + vLLM engine into bench/engine-sink.ts), with the load governor at its defaults
- * (OVERLOAD_MAX_LAG_MS=100). Each second: calls offered and admitted so far, refusals (503 before
+ * (or OVERLOAD_MAX_LAG_MS as set). Each second: calls offered and admitted so far, refusals (503 before
  * the upgrade), and the server's event-loop lag over that second. What should show: admissions
  * stop before the lag runs away, and the calls already taken keep streaming.
  */
+import { loadConfig } from '../src/config.js';
 import { startEngineSink } from './engine-sink.js';
 import { machine } from './lib.js';
 import { ask, nextCallSid, SERVERS, startBenchServer, TwilioCallDriver } from './load.js';
@@ -26,7 +27,8 @@ export async function benchOverload(rate = RATE, seconds = SECONDS): Promise<Ove
   const { server, port } = await startBenchServer(SERVERS.engine, {
     VLLM_URL: sink.url,
     VAD_ENABLED: 'true',
-    OVERLOAD_MAX_LAG_MS: '100',
+    // The governor at voxline's default, unless OVERLOAD_MAX_LAG_MS is set for the bench.
+    OVERLOAD_MAX_LAG_MS: process.env.OVERLOAD_MAX_LAG_MS ?? String(loadConfig({}).calls.overload.maxLagMs),
   });
   const driver = new TwilioCallDriver(port);
   const rows: OverloadSecond[] = [];

@@ -93,8 +93,8 @@ export const EnvSchema = Type.Object({
   OVERLOAD_MAX_LAG_MS: Ms(
     0,
     60_000,
-    100,
-    'new calls are refused (503) while event-loop lag (p99 of each 0.5 s) stays over this; 0: off, else at least 20',
+    40,
+    'new calls are refused (503) while event-loop lag (p99 of each 0.5 s) stays over this; 0: off, else at least 20 (40: measured to stop admitting while the live calls still hold p99 near 20 ms; bench/overload.ts)',
   ),
   OVERLOAD_MAX_CPU_PERCENT: Type.Integer({
     minimum: 0,

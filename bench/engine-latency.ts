@@ -42,9 +42,9 @@ export function engineLatencyTable(r: EngineLatency): string {
   ].join('\n');
 }
 
-/** Capacity with transcription on: the load steps with the VAD and the vLLM engine (VAD=1). */
+/** Capacity with transcription on: the load steps with the VAD and the vLLM engine writing words (VAD=1). */
 export async function benchTranscribingLoad(steps: number[]): Promise<LoadStep[]> {
-  const sink = await startEngineSink();
+  const sink = await startEngineSink({ words: true });
   const { results } = await benchLoad(steps, 'engine', { VLLM_URL: sink.url, VAD_ENABLED: 'true' });
   sink.close();
   return results;

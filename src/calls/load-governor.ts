@@ -121,7 +121,14 @@ export class LoadGovernor {
   start(): void {
     if (this.#timer || !this.enabled) return;
     this.#options.sampler.start?.();
-    this.#timer = this.#options.clock.setInterval(() => this.sample(), this.#options.intervalMs ?? 500);
+    this.#timer = this.#options.clock.setInterval(() => {
+      // A timer's throw would end the process: a reading that fails is logged and skipped.
+      try {
+        this.sample();
+      } catch (err) {
+        this.#options.log.error({ err }, 'load sample failed: skipped');
+      }
+    }, this.#options.intervalMs ?? 500);
     this.#timer.unref();
   }
 

@@ -76,6 +76,11 @@ export class LocalEngine implements SpeechToText {
                 'downloading the speech model',
               );
             },
+            onStopped: (why) =>
+              options.log.error(
+                { reason: why },
+                'a speech model worker stopped: its utterance is lost, the next one loads the model again',
+              ),
           });
     this.#pool = new ModelScheduler(
       options.instances,

@@ -199,6 +199,8 @@ export class LocalStream implements SttStream {
     } catch (err) {
       if (this.#closed) return;
       this.#log.error({ err, utterance: utterance.id }, 'local engine failed on an utterance');
+      // Never transcribed, so never checked for what it says: counted lost, and masked if redacting.
+      this.#drop(utterance.startMs, utterance.heldMs, 'utterance_failed');
       this.#emitError('utterance_failed', (err as Error).message, true);
     }
   }

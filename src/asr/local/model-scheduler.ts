@@ -234,6 +234,15 @@ export class ModelScheduler {
     model
       .then(
         async (loaded) => {
+          if (!loaded.usable) {
+            // It died while free (its worker stopped): forgotten, and the job waits for another.
+            this.#forget(model);
+            if (waiting.cancelled) waiting.resolve();
+            else if (this.#closed)
+              waiting.reject(new Error('the local engine closed before this utterance had its turn'));
+            else this.#queue.unshift(waiting);
+            return;
+          }
           try {
             if (!waiting.cancelled) await waiting.job(loaded);
             waiting.resolve();

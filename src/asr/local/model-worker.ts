@@ -16,7 +16,9 @@ const setup = workerData as ModelWorkerSetup;
 const post = (message: FromModelWorker) => port.postMessage(message);
 
 let loaded: LoadedVoxtral | undefined;
-let current: { readonly id: number; readonly audio: UtteranceAudio } | undefined;
+let current:
+  | { readonly id: number; readonly audio: UtteranceAudio; readonly running: Promise<unknown> }
+  | undefined;
 
 port.on('message', (message: ToModelWorker) => {
   switch (message.type) {
@@ -44,8 +46,11 @@ function start(id: number): void {
     return;
   }
   const audio = new UtteranceAudio();
-  current = { id, audio };
-  runGeneration(loaded, audio, setup.maxUtteranceMs, (delta) => post({ type: 'delta', id, delta })).then(
+  const running = runGeneration(loaded, audio, setup.maxUtteranceMs, (delta) =>
+    post({ type: 'delta', id, delta }),
+  );
+  current = { id, audio, running };
+  running.then(
     (result) => {
       if (current?.id === id) current = undefined;
       post(result ? { type: 'done', id, ...result } : { type: 'cancelled', id });
@@ -58,7 +63,9 @@ function start(id: number): void {
 }
 
 async function dispose(): Promise<void> {
+  // A model freed mid-generation crashes: the running one stops first (cancelled, it ends soon).
   current?.audio.cancel();
+  await current?.running.catch(() => undefined);
   try {
     await loaded?.model.dispose();
   } finally {

@@ -7,6 +7,8 @@ import type { FromModelWorker, ModelWorkerSetup, ToModelWorker } from './worker-
 export interface ModelWorkerOptions extends ModelWorkerSetup {
   /** Download progress of each file, 0–100. */
   readonly onProgress?: (file: string, percent: number, loadedBytes: number, totalBytes: number) => void;
+  /** The loaded worker stopped unasked (crashed or exited): its instance is no longer usable. */
+  readonly onStopped?: (why: string) => void;
 }
 
 interface Running {
@@ -21,12 +23,13 @@ interface Running {
  * as messages, so the event loop here stays free while the model computes.
  */
 export function spawnModelWorker(options: ModelWorkerOptions): Promise<ModelInstance> {
-  const { onProgress, ...setup } = options;
+  const { onProgress, onStopped, ...setup } = options;
   const worker = startWorker(import.meta.url, './model-worker', { workerData: setup });
   const running = new Map<number, Running>();
   let nextId = 0;
   let usable = true;
   let disposed: (() => void) | undefined;
+  let disposing: Promise<void> | undefined;
   const send = (message: ToModelWorker, transfer?: ArrayBuffer[]) => {
     if (usable) worker.postMessage(message, transfer);
   };
@@ -53,22 +56,26 @@ export function spawnModelWorker(options: ModelWorkerOptions): Promise<ModelInst
         done,
       };
     },
-    async dispose() {
-      if (usable) {
-        const gone = new Promise<void>((resolve) => {
-          disposed = resolve;
-        });
-        send({ type: 'dispose' });
-        await gone;
-      }
-      usable = false;
-      await worker.terminate();
+    dispose() {
+      disposing ??= (async () => {
+        if (usable) {
+          const gone = new Promise<void>((resolve) => {
+            disposed = resolve;
+          });
+          send({ type: 'dispose' });
+          await gone;
+        }
+        usable = false;
+        await worker.terminate();
+      })();
+      return disposing;
     },
   };
 
   return new Promise<ModelInstance>((resolveLoad, rejectLoad) => {
     let loaded = false;
     const stopped = (why: string) => {
+      if (loaded && usable && !disposing) onStopped?.(why);
       usable = false;
       const err = new Error(`the model worker stopped: ${why}`);
       for (const r of running.values()) r.reject(err);

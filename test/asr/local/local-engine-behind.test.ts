@@ -208,4 +208,34 @@ describe('the in-process engine behind real time: late but complete, marked, bou
     expect(third.stream.stats.droppedMs).toBe(500);
     for (const leg of [first, second, third]) leg.stream.close();
   });
+
+  it('an utterance whose generation fails is reported, counted lost and handed to redaction, and the next one runs', async () => {
+    const clock = new ManualClock();
+    let calls = 0;
+    const failingFirst = async (): Promise<LoadedVoxtral> => {
+      const loaded = await loadVoxtralOnnx(MODEL);
+      const { model } = loaded;
+      return {
+        ...loaded,
+        model: {
+          generate: async (options) => {
+            if (++calls === 1) throw new Error('onnxruntime failed on this utterance');
+            return model.generate(options);
+          },
+          dispose: () => model.dispose(),
+        },
+      };
+    };
+    const { engine: e } = engine({ load: failingFirst });
+    const leg = open(e, 'caller', clock);
+    say(leg.stream, 1_900, 2_900);
+    await expect.poll(() => leg.events.length, { timeout: 10_000 }).toBe(1);
+    expect(leg.events[0]).toMatchObject({ type: 'error', code: 'utterance_failed', recoverable: true });
+    expect(leg.lost).toEqual([[1_900, 2_900]]);
+    expect(leg.stream.stats.droppedMs).toBe(1_000);
+    say(leg.stream, 2_900, 3_900);
+    await expect.poll(() => leg.finals().length, { timeout: 20_000 }).toBe(1);
+    expect(leg.finals()[0]).toMatchObject({ startMs: 2_900, endMs: 3_900 });
+    leg.stream.close();
+  });
 });

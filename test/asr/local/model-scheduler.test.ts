@@ -170,3 +170,29 @@ describe('ModelScheduler: every leg on the loaded models, oldest utterance first
     expect(loads).toBe(1);
   });
 });
+
+describe('ModelScheduler with an instance that dies while free (its worker stopped)', () => {
+  it('forgets it and runs the next job on a newly loaded one, the job not failed', async () => {
+    const instances: { usable: boolean; name: string }[] = [];
+    const scheduler = new ModelScheduler(1, async () => {
+      const instance = {
+        ...fakeModel(`m${instances.length + 1}`, []),
+        usable: true,
+        name: `m${instances.length + 1}`,
+      };
+      instances.push(instance);
+      return instance;
+    });
+    const ran: string[] = [];
+    await scheduler.submit(async (model) => {
+      ran.push((model as unknown as { name: string }).name);
+    }).done;
+    instances[0].usable = false; // the worker died between utterances
+    await scheduler.submit(async (model) => {
+      ran.push((model as unknown as { name: string }).name);
+    }).done;
+    expect(ran).toEqual(['m1', 'm2']);
+    expect(instances).toHaveLength(2);
+    await scheduler.close();
+  });
+});

@@ -4,6 +4,7 @@ import type { LegConsumer } from '../calls/leg.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { FrameRing } from './frame-ring.js';
 import type { SttStream } from './stt.js';
+import { LevelGate } from './vad/level-gate.js';
 import type { SileroVad } from './vad/silero-vad.js';
 import { VAD_WINDOW_SAMPLES, VadClosedError, VadState } from './vad/silero-vad.js';
 import type { SegmentDecision, SegmenterOptions } from './vad/vad-segmenter.js';
@@ -51,14 +52,8 @@ interface Window {
 }
 
 const MS_PER_SAMPLE = 1 / 16;
-/** Windows waiting for the VAD beyond this are passed as speech, unexamined. */
+/** Windows waiting for the VAD beyond this are judged by level alone (about 2 s behind). */
 const MAX_PENDING_WINDOWS = 64;
-/** Gated windows the model hears again before it judges the next loud one (256 ms). */
-const REPLAY_WINDOWS = 16;
-/** Samples of the previous window Silero v5 takes in front of each. */
-const CONTEXT_SAMPLES = 64;
-/** Below about −60 dBFS a window is digital silence: the model is not run, even inside speech. */
-const SILENCE_RMS = 0.001;
 
 /**
  * Turns a leg's frames into utterances for its speech-to-text stream. With a VAD, audio flows to
@@ -86,11 +81,7 @@ export class LegTranscriber implements LegConsumer {
   readonly #segmenter: VadSegmenter;
   readonly #vadState = new VadState();
   readonly #preroll: FrameRing;
-  /** Between utterances, windows below this RMS skip the model. */
-  readonly #gateRms: number;
-  /** The last gated noise windows (their data is the window's own copy), and the context before them. */
-  readonly #quiet: Float32Array[] = [];
-  readonly #quietContext = new Float32Array(CONTEXT_SAMPLES);
+  readonly #gate: LevelGate;
   #leg = '';
   readonly #pending: Window[] = [];
   readonly #window = new Float32Array(VAD_WINDOW_SAMPLES);
@@ -119,7 +110,7 @@ export class LegTranscriber implements LegConsumer {
     this.#log = log;
     this.#clock = options.clock ?? systemClock;
     this.#segmenter = new VadSegmenter(options.segmenter);
-    this.#gateRms = Math.max(SILENCE_RMS, 10 ** ((options.gateDbfs ?? -60) / 20));
+    this.#gate = new LevelGate(options.gateDbfs);
     this.#speaking = vad === undefined;
     // Pre-roll plus what the VAD may still be judging (its backlog is bounded at about 2 s).
     this.#preroll = new FrameRing(options.prerollMs + (MAX_PENDING_WINDOWS + 4) * 32);
@@ -188,15 +179,14 @@ export class LegTranscriber implements LegConsumer {
         // as speech (fail open), quiet ones do not, so falling behind does not send the engine
         // every window of the leg: the work stays bounded when the server can least afford it.
         this.stats.vadOverruns++;
-        probability = rms(window.data) >= this.#gateRms ? 1 : 0;
-      } else if (this.#silentByLevel(window.data)) {
+        probability = this.#gate.loud(window.data) ? 1 : 0;
+      } else if (this.#gate.silent(window.data, this.#segmenter.idle, this.#vadState)) {
         this.stats.vadSilentWindows++;
-        this.#vadState.input.set(window.data.subarray(VAD_WINDOW_SAMPLES - CONTEXT_SAMPLES), 0);
         probability = 0;
       } else {
         const started = this.#clock.now();
         try {
-          await this.#replayQuiet(vad);
+          this.stats.vadReplayedWindows += await this.#gate.replay(vad, this.#vadState);
           probability = await vad.probability(this.#vadState, window.data);
         } catch (err) {
           // Closed at shutdown while the leg still drained its windows: not a fault, not worth an error a leg.
@@ -218,38 +208,6 @@ export class LegTranscriber implements LegConsumer {
     }
     this.#vadRunning = false;
     if (this.#ending) this.#finish();
-  }
-
-  /**
-   * Digital silence anywhere; line noise below the gate only while no speech is open or starting,
-   * so an utterance's boundaries (its hangover, the start of speech) are the model's. Gated noise
-   * is remembered for the model's state (#replayQuiet).
-   */
-  #silentByLevel(samples: Float32Array): boolean {
-    const level = rms(samples);
-    if (level < SILENCE_RMS) {
-      // The model skips digital silence with or without the gate: nothing to catch up on.
-      this.#quiet.length = 0;
-      return true;
-    }
-    if (level >= this.#gateRms || !this.#segmenter.idle) return false;
-    if (this.#quiet.length === 0) this.#quietContext.set(this.#vadState.input.subarray(0, CONTEXT_SAMPLES));
-    else if (this.#quiet.length === REPLAY_WINDOWS) this.#quiet.shift();
-    this.#quiet.push(samples);
-    return true;
-  }
-
-  /**
-   * Before the model judges a window after gated noise, it hears the last few gated windows: its
-   * recurrent state has adapted to the line's noise as it would have without the gate, so speech
-   * starts where it would have (found by the energy-gate test: without this, a start moved 100 ms).
-   */
-  async #replayQuiet(vad: SileroVad): Promise<void> {
-    if (this.#quiet.length === 0) return;
-    const windows = this.#quiet.splice(0);
-    this.#vadState.input.set(this.#quietContext, 0);
-    for (const data of windows) await vad.probability(this.#vadState, data);
-    this.stats.vadReplayedWindows += windows.length;
   }
 
   #apply(decision: SegmentDecision | undefined): void {
@@ -368,10 +326,4 @@ export class LegTranscriber implements LegConsumer {
       this.#resolveDone();
     });
   }
-}
-
-function rms(samples: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < samples.length; i++) sum += samples[i] * samples[i];
-  return Math.sqrt(sum / samples.length);
 }

@@ -1,10 +1,10 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LegTranscriber } from '../../src/asr/leg-transcriber.js';
-import { newStats, type SttStream } from '../../src/asr/stt.js';
-import { SileroVad, VAD_WINDOW_SAMPLES } from '../../src/asr/vad/silero-vad.js';
-import type { AudioFrame } from '../../src/audio/frame.js';
+import type { SttStream } from '../../src/asr/stt.js';
+import { SileroVad } from '../../src/asr/vad/silero-vad.js';
 import { Upsampler8to16 } from '../../src/audio/upsampler.js';
+import { frameAt, pushPaced, sttDouble } from '../helpers/leg-feed.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { demoCall } from '../helpers/media.js';
 
@@ -36,29 +36,12 @@ function legTranscriber(
   );
 }
 
-/** The caller's 20 ms frame of 16 kHz `pcm` starting at sample `at`. */
-function frameAt(pcm: Int16Array, at: number): AudioFrame {
-  return {
-    leg: 'caller',
-    pcm: pcm.subarray(at, at + 320),
-    mulaw: new Uint8Array(160),
-    startMs: at / 16,
-    durationMs: 20,
-    filled: false,
-  };
-}
-
 describe('LegTranscriber speech edges', () => {
   it('tells of the end of speech before it flushes, so a final given from inside the flush finds its turn', async () => {
     const order: string[] = [];
-    const stt: SttStream = {
-      stats: newStats(),
-      pushFrame: () => undefined,
+    const stt = sttDouble({
       flush: (atMs) => order.push(`flush@${Math.round(atMs)}`),
-      endInput: async () => undefined,
-      close: () => undefined,
-      pendingFromMs: () => undefined,
-    };
+    });
     const transcriber = legTranscriber(stt, vad, undefined, (type, atMs) =>
       order.push(`${type}@${Math.round(atMs)}`),
     );
@@ -66,15 +49,8 @@ describe('LegTranscriber speech edges', () => {
     const speech = new Upsampler8to16().pushMulaw(call.caller);
     const pcm = new Int16Array(speech.length + 16_000); // and a second of silence after it
     pcm.set(speech);
-    // Frame by frame, letting the VAD keep up, as it does with audio arriving at real time: each
-    // frame waits until the VAD has judged every whole 32 ms window of the audio before it.
-    const judged = () =>
-      transcriber.stats.vadWindows + transcriber.stats.vadSilentWindows + transcriber.stats.vadOverruns;
-    for (let at = 0; at < pcm.length; at += 320) {
-      while (judged() < Math.floor(at / VAD_WINDOW_SAMPLES))
-        await new Promise((resolve) => setImmediate(resolve));
-      transcriber.push(frameAt(pcm, at));
-    }
+    // Frame by frame, letting the VAD keep up, as it does with audio arriving at real time.
+    await pushPaced(transcriber, pcm);
     transcriber.end();
     await transcriber.done;
     expect(order.map((e) => e.split('@')[0])).toEqual(['start', 'end', 'flush']);
@@ -92,16 +68,11 @@ describe('LegTranscriber speech edges', () => {
     const lines: { level: number; msg: string }[] = [];
     const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     let pushed = 0;
-    const stt: SttStream = {
-      stats: newStats(),
+    const stt = sttDouble({
       pushFrame: () => {
         pushed++;
       },
-      flush: () => undefined,
-      endInput: async () => undefined,
-      close: () => undefined,
-      pendingFromMs: () => undefined,
-    };
+    });
     const transcriber = legTranscriber(stt, own, log);
     await own.close();
     const speech = new Upsampler8to16().pushMulaw(demoCall('greeting').caller);
@@ -120,18 +91,14 @@ describe('LegTranscriber at the end of a leg: waits for its last finals while th
     let steps = 0;
     let finish: () => void = () => {};
     const closed: string[] = [];
-    const stt: SttStream = {
-      stats: newStats(),
-      pushFrame: () => undefined,
-      flush: () => undefined,
+    const stt = sttDouble({
       endInput: () =>
         new Promise<void>((resolve) => {
           finish = resolve;
         }),
       close: () => closed.push('closed'),
-      pendingFromMs: () => undefined,
       progress: () => steps,
-    };
+    });
     return { stt, closed, work: () => steps++, finish: () => finish() };
   }
 
@@ -197,14 +164,9 @@ describe('LegTranscriber with a VAD that falls behind', () => {
       },
     } as unknown as SileroVad;
     const sent: number[] = [];
-    const stt: SttStream = {
-      stats: newStats(),
+    const stt = sttDouble({
       pushFrame: (frame) => sent.push(frame.startMs),
-      flush: () => undefined,
-      endInput: async () => undefined,
-      close: () => undefined,
-      pendingFromMs: () => undefined,
-    };
+    });
     const transcriber = new LegTranscriber(
       stt,
       slowVad,

@@ -2,7 +2,8 @@ import { access, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { VoxlineError } from '../../errors.js';
 import type { LocalDtype } from '../asr-config.js';
-import { type MatMulAccuracy, prepareMatMulAccuracy } from './matmul-accuracy.js';
+import type { MatMulAccuracy } from './matmul-accuracy.js';
+import { prepareMatMulAccuracy } from './prepared-graphs.js';
 
 /** Where and how to load the ONNX export of Voxtral Realtime. */
 export interface VoxtralOnnxOptions {

@@ -3,7 +3,11 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalEngine } from '../../../src/asr/local/local-engine.js';
 import { DELAYED_FINAL_MS } from '../../../src/asr/local/local-stream.js';
-import { type LoadedVoxtral, loadVoxtralOnnx } from '../../../src/asr/local/voxtral-onnx.js';
+import {
+  type LoadedVoxtral,
+  loadVoxtralOnnx,
+  type VoxtralModel,
+} from '../../../src/asr/local/voxtral-onnx.js';
 import type { StreamObserver } from '../../../src/asr/realtime-options.js';
 import type { SttStream } from '../../../src/asr/stt.js';
 import type { FinalEvent, TranscriptEvent } from '../../../src/asr/transcript-event.js';
@@ -41,6 +45,25 @@ const quiet: StreamObserver = {
   dropped: () => undefined,
 };
 
+type Generate = VoxtralModel['generate'];
+
+/** Loads the tiny model with its `generate` wrapped by `around` (which may call the real one). */
+function wrappedModel(
+  around: (generate: Generate, options: Parameters<Generate>[0]) => ReturnType<Generate>,
+) {
+  return async (): Promise<LoadedVoxtral> => {
+    const loaded = await loadVoxtralOnnx(MODEL);
+    const { model } = loaded;
+    return {
+      ...loaded,
+      model: {
+        generate: (options) => around((o) => model.generate(o), options),
+        dispose: () => model.dispose(),
+      },
+    };
+  };
+}
+
 /** A model whose generations do not start until `open()`: a machine far behind real time. */
 function stalledModel() {
   let open: () => void = () => {};
@@ -48,21 +71,11 @@ function stalledModel() {
     open = resolve;
   });
   let started = 0;
-  const load = async (): Promise<LoadedVoxtral> => {
-    const loaded = await loadVoxtralOnnx(MODEL);
-    const { model } = loaded;
-    return {
-      ...loaded,
-      model: {
-        generate: async (options) => {
-          started++;
-          await opened;
-          return model.generate(options);
-        },
-        dispose: () => model.dispose(),
-      },
-    };
-  };
+  const load = wrappedModel(async (generate, options) => {
+    started++;
+    await opened;
+    return generate(options);
+  });
   return { load, open, started: () => started };
 }
 
@@ -212,20 +225,10 @@ describe('the in-process engine behind real time: late but complete, marked, bou
   it('an utterance whose generation fails is reported, counted lost and handed to redaction, and the next one runs', async () => {
     const clock = new ManualClock();
     let calls = 0;
-    const failingFirst = async (): Promise<LoadedVoxtral> => {
-      const loaded = await loadVoxtralOnnx(MODEL);
-      const { model } = loaded;
-      return {
-        ...loaded,
-        model: {
-          generate: async (options) => {
-            if (++calls === 1) throw new Error('onnxruntime failed on this utterance');
-            return model.generate(options);
-          },
-          dispose: () => model.dispose(),
-        },
-      };
-    };
+    const failingFirst = wrappedModel(async (generate, options) => {
+      if (++calls === 1) throw new Error('onnxruntime failed on this utterance');
+      return generate(options);
+    });
     const { engine: e } = engine({ load: failingFirst });
     const leg = open(e, 'caller', clock);
     say(leg.stream, 1_900, 2_900);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { prepareMatMulAccuracy, setMatMulAccuracy } from '../../../src/asr/local/matmul-accuracy.js';
+import { setMatMulAccuracy } from '../../../src/asr/local/matmul-accuracy.js';
+import { prepareMatMulAccuracy } from '../../../src/asr/local/prepared-graphs.js';
 
 /** The tiny model's q4 graphs (test/fixtures/tiny-voxtral/build_tiny_q4.py; README.md there). */
 const TINY = new URL('../../fixtures/tiny-voxtral', import.meta.url).pathname;

@@ -2,10 +2,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LegTranscriber, type TranscriberStats } from '../../../src/asr/leg-transcriber.js';
-import { newStats, type SttStream } from '../../../src/asr/stt.js';
 import { SileroVad, VAD_WINDOW_SAMPLES } from '../../../src/asr/vad/silero-vad.js';
 import { wavToMulaw8k } from '../../../src/audio/phone-audio.js';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
+import { pushPaced, sttDouble } from '../../helpers/leg-feed.js';
 import { demoCall } from '../../helpers/media.js';
 
 /**
@@ -42,14 +42,7 @@ async function utterances(
   gateDbfs: number | undefined,
 ): Promise<{ found: Utterance[]; stats: TranscriberStats }> {
   const found: Utterance[] = [];
-  const stt: SttStream = {
-    stats: newStats(),
-    pushFrame: () => undefined,
-    flush: () => undefined,
-    endInput: async () => undefined,
-    close: () => undefined,
-    pendingFromMs: () => undefined,
-  };
+  const stt = sttDouble();
   // Where the VAD says speech starts and ends (the pre-roll and the frames sent follow from these).
   const onSpeech = (type: 'start' | 'end', atMs: number) => {
     if (type === 'start') found.push({ startMs: atMs, endMs: Number.NaN });
@@ -71,19 +64,7 @@ async function utterances(
     log,
   );
   const { stats } = transcriber;
-  const judged = () => stats.vadWindows + stats.vadSilentWindows + stats.vadOverruns;
-  for (let at = 0; at + 320 <= pcm.length; at += 320) {
-    transcriber.push({
-      leg: 'caller',
-      pcm: pcm.subarray(at, at + 320),
-      mulaw: new Uint8Array(160),
-      startMs: at / 16,
-      durationMs: 20,
-      filled: false,
-    });
-    const windows = Math.floor((at + 320) / VAD_WINDOW_SAMPLES);
-    while (judged() < windows) await new Promise((resolve) => setImmediate(resolve));
-  }
+  await pushPaced(transcriber, pcm);
   transcriber.end();
   await transcriber.done;
   expect(stats.vadOverruns).toBe(0);

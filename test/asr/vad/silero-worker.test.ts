@@ -4,9 +4,9 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LegTranscriber } from '../../../src/asr/leg-transcriber.js';
-import { newStats, type SttStream } from '../../../src/asr/stt.js';
 import { SileroVad, VAD_WINDOW_SAMPLES, VadClosedError, VadState } from '../../../src/asr/vad/silero-vad.js';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
+import { frameAt, sttDouble } from '../../helpers/leg-feed.js';
 import { demoCall } from '../../helpers/media.js';
 
 /**
@@ -201,16 +201,11 @@ describe('Silero VAD in a worker thread', () => {
     const logged: { level: number; msg: string; err?: { message: string } }[] = [];
     const log = pino({ level: 'debug' }, { write: (line: string) => logged.push(JSON.parse(line)) });
     let sentMs = 0;
-    const stt: SttStream = {
-      stats: newStats(),
+    const stt = sttDouble({
       pushFrame: (frame) => {
         sentMs += frame.durationMs;
       },
-      flush: () => undefined,
-      endInput: async () => undefined,
-      close: () => undefined,
-      pendingFromMs: () => undefined,
-    };
+    });
     const transcriber = new LegTranscriber(
       stt,
       own,
@@ -223,14 +218,7 @@ describe('Silero VAD in a worker thread', () => {
     );
     const pcm = speech.subarray(32_000, 64_000); // a second of speech
     for (let at = 0; at + 320 <= pcm.length; at += 320) {
-      transcriber.push({
-        leg: 'caller',
-        pcm: pcm.subarray(at, at + 320),
-        mulaw: new Uint8Array(160),
-        startMs: at / 16,
-        durationMs: 20,
-        filled: false,
-      });
+      transcriber.push(frameAt(pcm, at));
       await new Promise((resolve) => setImmediate(resolve));
     }
     transcriber.end();

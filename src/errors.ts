@@ -116,6 +116,26 @@ export const ERRORS = {
     retryable: true,
     message: 'the carrier refused or failed a call update (hang-up, transfer)',
   },
+  VL_ERR_BATCH_ENGINE: {
+    status: 502,
+    retryable: true,
+    message: 'the post-call transcription engine failed or answered something other than a transcription',
+  },
+  VL_ERR_BATCH_REJECTED: {
+    status: 502,
+    retryable: false,
+    message: 'the post-call transcription engine refused the request (bad key, model or audio)',
+  },
+  VL_ERR_ANALYSIS_FAILED: {
+    status: 502,
+    retryable: true,
+    message: 'the call analysis model failed or answered something that does not match its schema',
+  },
+  VL_ERR_TRANSCRIPT_NOT_READY: {
+    status: 404,
+    retryable: true,
+    message: 'that version of the transcript is not ready (the refined transcript comes after the recording)',
+  },
   VL_ERR_INTERNAL: { status: 500, retryable: true, message: 'internal error' },
 } as const;
 

@@ -74,10 +74,17 @@ export interface CallStore {
    * holder stores it, live partials too, then `end` once the transcript is complete. Returns unfollow.
    */
   follow(callSid: string, afterSeq: number, listener: (event: CallFeedEvent) => void): Promise<() => void>;
-  /** Retention: calls that ended before `cutoff`, with their transcripts and data keys. Returns calls deleted. */
+  /**
+   * Keeps (or replaces) one of the call's post-call documents: the refined transcript or the
+   * analysis, as JSON text, sealed like its transcript events. The call's record must exist.
+   */
+  saveDocument(callSid: string, kind: CallDocumentKind, body: string): Promise<void>;
+  /** The document as saved, or undefined when there is none (yet). */
+  document(callSid: string, kind: CallDocumentKind): Promise<string | undefined>;
+  /** Retention: calls that ended before `cutoff`, with their transcripts, documents and data keys. Returns calls deleted. */
   prune(cutoff: number): Promise<number>;
   /**
-   * Erasure: the call's record, every stored transcript event of it and its data key row, in one
+   * Erasure: the call's record, every stored transcript event and document of it and its data key row, in one
    * transaction (crypto-shredding: any copy of its sealed rows left elsewhere no longer opens).
    */
   eraseCall(callSid: string): Promise<{ calls: number; transcriptEvents: number }>;
@@ -87,13 +94,18 @@ export interface CallStore {
 /**
  * What the stores seal with ENCRYPTION_KEY (the AAD's table, each with its row): a call's
  * snapshot (it holds the numbers, custom parameters, DTMF, the agent's turns), each stored
- * transcript event (by seq), and on PostgreSQL each partial passed through NOTIFY (by seq). The
+ * transcript event (by seq), each post-call document (by kind), and on PostgreSQL each partial
+ * passed through NOTIFY (by seq). The
  * clear columns are what lists and retention select on (state, times, instance) and the
  * recording's whereabouts (no caller data; its upload mark is set in SQL).
  */
 export const SEALED_SNAPSHOT = 'calls';
 export const SEALED_EVENT = 'transcript_events';
 export const SEALED_PARTIAL = 'notify';
+export const SEALED_DOCUMENT = 'call_documents';
+
+/** What comes after the call: the batch engine's refined transcript, the LLM's analysis. */
+export type CallDocumentKind = 'refined' | 'analysis';
 
 /**
  * A live record whose holder stopped writing (it died) reads as ended: instance_lost. A sealed

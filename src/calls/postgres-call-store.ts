@@ -9,10 +9,12 @@ import {
   asStored,
   asWhereabouts,
   CALL_ROW,
+  type CallDocumentKind,
   type CallFeedEvent,
   type CallRow,
   type CallStore,
   type CallWhereabouts,
+  SEALED_DOCUMENT,
   SEALED_EVENT,
   SEALED_PARTIAL,
   SEALED_SNAPSHOT,
@@ -24,7 +26,7 @@ import {
   type WhereaboutsRow,
 } from './call-store.js';
 
-/** The calls' tables; versions 2, 4 and 5 (the outbox has 1, 3 and 6), in the same migrations table. */
+/** The calls' tables; versions 2, 4, 5 and 11 (the outbox has 1, 3 and 6), in the same migrations table. */
 export const CALL_MIGRATIONS = [
   {
     version: 2,
@@ -46,6 +48,13 @@ CREATE TABLE transcript_events (
     version: 5,
     name: 'call data keys',
     sql: 'CREATE TABLE call_keys (call_sid TEXT PRIMARY KEY, key_id TEXT NOT NULL, wrapped BYTEA NOT NULL);',
+  },
+  {
+    // After the call: the refined transcript and the analysis, one row each.
+    version: 11,
+    name: 'call documents',
+    sql: `CREATE TABLE call_documents (
+  call_sid TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (call_sid, kind));`,
   },
 ] as const;
 
@@ -273,6 +282,29 @@ export class PostgresCallStore implements CallStore {
     );
   }
 
+  async saveDocument(callSid: string, kind: CallDocumentKind, body: string): Promise<void> {
+    await this.#pool.query({
+      name: 'calls.save-document',
+      text: `INSERT INTO call_documents (call_sid, kind, body) VALUES ($1, $2, $3)
+             ON CONFLICT (call_sid, kind) DO UPDATE SET body = $3`,
+      values: [callSid, kind, await this.#sealed(callSid, SEALED_DOCUMENT, kind, body)],
+    });
+  }
+
+  async document(callSid: string, kind: CallDocumentKind): Promise<string | undefined> {
+    const { rows } = await this.#pool.query<{ body: string }>({
+      name: 'calls.document',
+      text: 'SELECT body FROM call_documents WHERE call_sid = $1 AND kind = $2',
+      values: [callSid, kind],
+    });
+    const body = rows[0]?.body;
+    if (body === undefined) return undefined;
+    const wrapped = this.#keys.needsKeyRow(callSid, body)
+      ? (await this.#keyRows([callSid])).get(callSid)
+      : undefined;
+    return this.#keys.open(body, SEALED_DOCUMENT, callSid, kind, wrapped);
+  }
+
   async #openPartial(callSid: string, seq: number, sealed: string): Promise<SequencedEvent> {
     const wrapped = this.#keys.needsKeyRow(callSid, sealed)
       ? (await this.#keyRows([callSid])).get(callSid)
@@ -369,6 +401,7 @@ export class PostgresCallStore implements CallStore {
                DELETE FROM calls WHERE (state = 'ended' AND ended_at < $1) OR (state = 'live' AND updated_at < $1)
                RETURNING call_sid),
              events AS (DELETE FROM transcript_events t USING doomed WHERE t.call_sid = doomed.call_sid),
+             documents AS (DELETE FROM call_documents d USING doomed WHERE d.call_sid = doomed.call_sid),
              keys AS (DELETE FROM call_keys k USING doomed WHERE k.call_sid = doomed.call_sid)
              SELECT call_sid FROM doomed`,
       values: [cutoff],
@@ -382,6 +415,7 @@ export class PostgresCallStore implements CallStore {
       name: 'calls.erase',
       text: `WITH c AS (DELETE FROM calls WHERE call_sid = $1 RETURNING 1),
                   e AS (DELETE FROM transcript_events WHERE call_sid = $1 RETURNING 1),
+                  d AS (DELETE FROM call_documents WHERE call_sid = $1),
                   k AS (DELETE FROM call_keys WHERE call_sid = $1)
              SELECT (SELECT count(*) FROM c)::int AS calls, (SELECT count(*) FROM e)::int AS events`,
       values: [callSid],

@@ -7,10 +7,12 @@ import {
   asStored,
   asWhereabouts,
   CALL_ROW,
+  type CallDocumentKind,
   type CallFeedEvent,
   type CallRow,
   type CallStore,
   type CallWhereabouts,
+  SEALED_DOCUMENT,
   SEALED_EVENT,
   SEALED_SNAPSHOT,
   STALE_MS,
@@ -30,6 +32,8 @@ CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
 CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended_at);
 CREATE TABLE IF NOT EXISTS transcript_events (
   call_sid TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (call_sid, seq));
+CREATE TABLE IF NOT EXISTS call_documents (
+  call_sid TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (call_sid, kind));
 CREATE TABLE IF NOT EXISTS call_keys (call_sid TEXT PRIMARY KEY, key_id TEXT NOT NULL, wrapped BLOB NOT NULL);
 `;
 
@@ -102,6 +106,12 @@ export class SqliteCallStore implements CallStore {
            OR (state = 'live' AND updated_at < @cutoff) LIMIT 500`,
       ),
       pruneEvents: db.prepare('DELETE FROM transcript_events WHERE call_sid = ?'),
+      saveDocument: db.prepare(
+        `INSERT INTO call_documents (call_sid, kind, body) VALUES (?, ?, ?)
+         ON CONFLICT (call_sid, kind) DO UPDATE SET body = excluded.body`,
+      ),
+      document: db.prepare('SELECT body FROM call_documents WHERE call_sid = ? AND kind = ?'),
+      pruneDocuments: db.prepare('DELETE FROM call_documents WHERE call_sid = ?'),
       pruneCall: db.prepare('DELETE FROM calls WHERE call_sid = ?'),
     };
   }
@@ -169,6 +179,17 @@ export class SqliteCallStore implements CallStore {
     return { events, complete: row.complete === 1 };
   }
 
+  async saveDocument(callSid: string, kind: CallDocumentKind, body: string): Promise<void> {
+    this.#sql.saveDocument.run(callSid, kind, this.#sealed(callSid, SEALED_DOCUMENT, kind, body));
+  }
+
+  async document(callSid: string, kind: CallDocumentKind): Promise<string | undefined> {
+    const row = this.#sql.document.get(callSid, kind) as { body: string } | undefined;
+    if (!row) return undefined;
+    const wrapped = this.#keys.needsKeyRow(callSid, row.body) ? this.#keyRow(callSid) : undefined;
+    return this.#keys.open(row.body, SEALED_DOCUMENT, callSid, kind, wrapped);
+  }
+
   #stored(row: CallRow, now: number): StoredCall {
     const wrapped = this.#keys.needsKeyRow(row.call_sid, row.snapshot)
       ? this.#keyRow(row.call_sid)
@@ -214,6 +235,7 @@ export class SqliteCallStore implements CallStore {
         const calls = this.#sql.doomed.all({ cutoff }) as { call_sid: string }[];
         for (const { call_sid } of calls) {
           this.#sql.pruneEvents.run(call_sid);
+          this.#sql.pruneDocuments.run(call_sid);
           this.#sql.pruneCall.run(call_sid);
           this.#sql.pruneKey.run(call_sid);
           this.#keys.forget(call_sid);
@@ -232,6 +254,7 @@ export class SqliteCallStore implements CallStore {
         transcriptEvents: this.#sql.pruneEvents.run(callSid).changes,
         calls: this.#sql.pruneCall.run(callSid).changes,
       };
+      this.#sql.pruneDocuments.run(callSid);
       this.#sql.pruneKey.run(callSid);
       return rows;
     })();

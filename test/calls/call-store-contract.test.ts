@@ -234,15 +234,37 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
       const DAY = 86_400_000;
       await store.saveCall(snapshot('CAold', 'ended', T - 40 * DAY, T - 40 * DAY), 'a', T - 40 * DAY);
       await store.addTranscriptEvent('CAold', final(1, 'old'));
+      await store.saveDocument('CAold', 'analysis', '{}');
       await store.saveCall(snapshot('CAlost', 'live', T - 40 * DAY), 'a', T - 40 * DAY);
       await store.saveCall(snapshot('CAnew', 'ended', T - DAY, T - DAY), 'a', T - DAY);
       await store.saveCall(snapshot('CAlive', 'live', T - 1_000), 'a', T);
       expect(await store.prune(T - 30 * DAY)).toBe(2);
       expect((await store.listCalls('all', 10, T)).map((c) => c.callSid).sort()).toEqual(['CAlive', 'CAnew']);
       expect(await store.transcript('CAold', 0)).toBeUndefined();
+      expect(await store.document('CAold', 'analysis')).toBeUndefined();
       await store.close();
     },
   );
+  run(
+    'keeps one document of each kind per call, replaces it on a second save, and reads it back as saved',
+    async () => {
+      const open = await place();
+      const store = await open();
+      await store.saveCall(snapshot('CA1', 'ended', T, T + 5_000), 'a', T + 5_000);
+      expect(await store.document('CA1', 'refined')).toBeUndefined();
+      await store.saveDocument('CA1', 'refined', '{"v":1,"text":"héllo"}');
+      await store.saveDocument('CA1', 'analysis', '{"summary":"a call"}');
+      await store.saveDocument('CA1', 'refined', '{"v":2,"text":"héllo"}');
+      await store.close();
+      // Durable, and each kind its own.
+      const again = await open();
+      expect(await again.document('CA1', 'refined')).toBe('{"v":2,"text":"héllo"}');
+      expect(await again.document('CA1', 'analysis')).toBe('{"summary":"a call"}');
+      expect(await again.document('CAnone', 'refined')).toBeUndefined();
+      await again.close();
+    },
+  );
+
   run(
     'erasure deletes one call’s record and every transcript event of it, and nothing of another call',
     async () => {
@@ -251,8 +273,11 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
         await store.saveCall(snapshot(sid, 'ended', T, T + 5_000), 'a', T + 5_000);
         await store.addTranscriptEvent(sid, final(1, 'hello'));
         await store.addTranscriptEvent(sid, final(2, 'bye'));
+        await store.saveDocument(sid, 'refined', '{"utterances":[]}');
       }
       expect(await store.eraseCall('CAgone')).toEqual({ calls: 1, transcriptEvents: 2 });
+      expect(await store.document('CAgone', 'refined')).toBeUndefined();
+      expect(await store.document('CAkept', 'refined')).toBe('{"utterances":[]}');
       expect(await store.getCall('CAgone', T)).toBeUndefined();
       expect(await store.transcript('CAgone', 0)).toBeUndefined();
       expect((await store.transcript('CAkept', 0))?.events).toHaveLength(2);

@@ -75,9 +75,10 @@ async function scripted(store: CallStore, callSid: string): Promise<void> {
   const words = WORDS.split(' ');
   for (let seq = 1; seq <= 3; seq++) await store.addTranscriptEvent(callSid, final(seq, words.join(' ')));
   await store.endTranscript(callSid);
+  await store.saveDocument(callSid, 'refined', JSON.stringify({ utterances: [{ text: WORDS }] }));
 }
 
-const TABLES = ['calls', 'transcript_events', 'call_keys'];
+const TABLES = ['calls', 'transcript_events', 'call_documents', 'call_keys'];
 
 const { places, database } = sealedPlaces<CallStore>(
   'sealed-calls',
@@ -113,6 +114,9 @@ describe.each(places)('the %s call store with ENCRYPTION_KEY', (_name, available
         events: [1, 2, 3].map((seq) => final(seq, WORDS)),
         complete: true,
       });
+      expect(await again.document('CAsealed', 'refined')).toBe(
+        JSON.stringify({ utterances: [{ text: WORDS }] }),
+      );
       await done();
     },
   );

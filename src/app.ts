@@ -11,6 +11,7 @@ import Fastify, {
 import { ApiTokens } from './access/api-tokens.js';
 import { Authenticator } from './access/authenticator.js';
 import { type AgentServiceDeps, createAgentService } from './agent/agent-service.js';
+import { AlertObserver } from './alerts/alert-observer.js';
 import { EngineReadiness } from './asr/readiness.js';
 import type { SpeechToText } from './asr/stt.js';
 import { createEngine, transcriptionConsumer } from './asr/transcription.js';
@@ -47,6 +48,7 @@ import { AsrMetrics } from './observability/asr-metrics.js';
 import { LOG_REDACTION } from './observability/log-redaction.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { OverloadMetrics } from './observability/overload-metrics.js';
+import { openPostcall } from './postcall/open-postcall.js';
 import { createWebhookService, type WebhookService } from './webhooks/webhook-service.js';
 
 export interface AppDeps {
@@ -176,8 +178,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     keyring,
     recordingObserver: {
       recordingReady: (call, info) => callRecords.recordingReady(call, info),
+      recordingSettled: (call, info) => postcall.recordingSettled(call, info),
       recordingUploaded: (callSid) => callRecords.recordingUploaded(callSid, server.log),
     },
+  });
+  // After each call: the refined transcript and the analysis (each off unless configured).
+  const postcall = openPostcall(config, {
+    store: callStore,
+    recordings: webhooks.recordings,
+    publisher: webhooks.publisher,
+    registry: metrics.registry,
+    clock,
+    log: server.log,
   });
   // Key-press tones in the audio are masked in redacted recordings (before the recorder hears them).
   consumers.push(dtmfToneMasks, ...webhooks.consumers);
@@ -213,7 +225,21 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     },
     consumers,
     // Webhooks first: call.started is committed before the agent says a word.
-    observers: [...webhooks.observers, agent.observer, callRecords],
+    observers: [
+      ...webhooks.observers,
+      agent.observer,
+      callRecords,
+      postcall,
+      ...(config.alerts
+        ? [
+            new AlertObserver(
+              config.alerts,
+              (call, type, data) => webhooks.publisher?.publish(call, type, data),
+              metrics.registry,
+            ),
+          ]
+        : []),
+    ],
     log: server.log,
     clock,
     redaction: config.redaction,
@@ -297,6 +323,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       await edges.sip?.close();
       await new Promise<void>((resolve) => server.websocketServer.close(() => resolve()));
       readiness?.stop();
+      // Calls are over: post-call work gets a while to finish (its events go to the outbox).
+      await postcall.close(config.calls.shutdownDrainMs);
       // Calls are over and their events committed; give deliveries in flight a moment to finish.
       await webhooks.close(Math.min(5_000, config.webhooks.timeoutMs));
       clock.clearInterval(callPruneTimer);

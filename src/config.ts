@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { type AccessConfig, AccessEnvProperties, accessConfigFrom } from './access/access-config.js';
 import { type AgentConfig, AgentEnvProperties, agentConfigFrom } from './agent/agent-config.js';
+import { type AlertConfig, AlertEnvProperties, buildAlertConfig } from './alerts/alert-rules.js';
 import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
 import type { OverloadLimits } from './calls/load-governor.js';
 import {
@@ -24,6 +25,16 @@ import {
 } from './crypto/encryption-config.js';
 import { VoxlineError } from './errors.js';
 import { isHttpUrl } from './http-url.js';
+import {
+  type AnalysisConfig,
+  AnalysisEnvProperties,
+  buildAnalysisConfig,
+} from './postcall/analysis-config.js';
+import {
+  type PostcallConfig,
+  PostcallEnvProperties,
+  postcallConfigFrom,
+} from './postcall/postcall-config.js';
 import {
   type RecordingStoreConfig,
   RecordingStoreEnvProperties,
@@ -162,6 +173,9 @@ export const EnvSchema = Type.Object({
   ...RecordingStoreEnvProperties,
   ...EncryptionEnvProperties,
   ...AgentEnvProperties,
+  ...PostcallEnvProperties,
+  ...AlertEnvProperties,
+  ...AnalysisEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -228,6 +242,12 @@ export interface Config {
   /** Stored call records are kept this long after their call ended, in days. */
   readonly callRetentionDays: number;
   readonly agent: AgentConfig;
+  /** The refined transcript after each call (POSTCALL_ENGINE); undefined: none. */
+  readonly postcall: PostcallConfig | undefined;
+  /** The LLM's analysis after each call (ANALYSIS_LLM_*); undefined: none. */
+  readonly analysis: AnalysisConfig | undefined;
+  /** Live phrase and disclosure alerts (ALERT_RULES_FILE); undefined: none. */
+  readonly alerts: AlertConfig | undefined;
   /** Things the operator should know at start (logged as warnings). */
   readonly warnings: readonly string[];
 }
@@ -285,7 +305,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const recordingStore = recordingStoreConfigFrom(e);
   const access = accessConfigFrom(e);
   const encryption = encryptionConfigFrom(e);
-  for (const part of [sip, audioSocket, redaction, asr, webhooks, agent, recordingStore, access, encryption])
+  const postcall = postcallConfigFrom(e, e.RECORDING_FORMAT !== 'none');
+  const alerts = buildAlertConfig(e);
+  const analysis = buildAnalysisConfig(e);
+  for (const part of [
+    sip,
+    audioSocket,
+    redaction,
+    asr,
+    webhooks,
+    agent,
+    recordingStore,
+    access,
+    encryption,
+    postcall,
+  ])
     problems.push(...part.problems);
   if (problems.length > 0) throw configError(problems, failed, schemaFailures);
 
@@ -308,7 +342,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
 
-  warnings.push(...sip.warnings, ...audioSocket.warnings, ...asr.warnings, ...recordingStore.warnings);
+  warnings.push(
+    ...sip.warnings,
+    ...audioSocket.warnings,
+    ...asr.warnings,
+    ...recordingStore.warnings,
+    ...postcall.warnings,
+  );
   if (e.CALL_MODE === 'agent') {
     if (asr.value.engine === 'none')
       warnings.push('CALL_MODE=agent with no speech engine: the agent cannot hear callers');
@@ -370,6 +410,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     instanceId: e.INSTANCE_ID,
     callRetentionDays: e.CALL_RETENTION_DAYS,
     agent: agent.value,
+    postcall: postcall.value,
+    alerts: alerts.value,
+    analysis: analysis.value,
     warnings,
   });
 }

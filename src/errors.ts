@@ -136,6 +136,11 @@ export const ERRORS = {
     retryable: true,
     message: 'that version of the transcript is not ready (the refined transcript comes after the recording)',
   },
+  VL_ERR_ANALYSIS_NOT_READY: {
+    status: 404,
+    retryable: true,
+    message: 'the call has no analysis yet (it comes after the call, with ANALYSIS_LLM_BASE_URL set)',
+  },
   VL_ERR_INTERNAL: { status: 500, retryable: true, message: 'internal error' },
 } as const;
 

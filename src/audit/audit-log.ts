@@ -11,6 +11,7 @@ export const AUDIT_ACTIONS = [
   'call.read',
   'transcript.read',
   'transcript.stream',
+  'analysis.read',
   'recording.read',
   'webhooks.list',
   'call.pause',

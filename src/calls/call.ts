@@ -58,6 +58,8 @@ export class Call {
   readonly #log = new CallLog();
   /** Speaker-labelled transcript of every leg, filled by the speech engine. */
   readonly transcript: CallTranscript;
+  /** What the call's transcripts are redacted of (post-call transcripts too); undefined: nothing. */
+  readonly redaction: RedactionPolicy | undefined;
   /** Speech starts and ends per leg, from the VAD. */
   readonly speech = new SpeechActivity();
   /** What voxline plays into the call (agent mode), for the recorder. */
@@ -110,6 +112,7 @@ export class Call {
   ) {
     this.start = start;
     this.#redactDtmf = privacy.dtmf;
+    this.redaction = privacy.transcript;
     this.outbound = outbound;
     this.#clock = clock;
     this.startedAt = new Date(clock.wallNow());

@@ -3,7 +3,10 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { CallRegistry } from '../calls/call-registry.js';
 import type { CallFeedEvent, CallStore } from '../calls/call-store.js';
 import { VoxlineError } from '../errors.js';
+import type { RefinedTranscript } from '../postcall/refined-transcript.js';
 import { CallTranscript, type SequencedEvent } from '../transcripts/call-transcript.js';
+import { parseTranscriptFormat } from '../transcripts/export/export-utterance.js';
+import { exportTranscript } from '../transcripts/export/transcript-export.js';
 import type { AccessGuard } from './access-guard.js';
 
 export interface TranscriptRoutesOptions {
@@ -20,9 +23,16 @@ const HEARTBEAT_MS = 15_000;
 /** An SSE client this far behind is disconnected (it can resume with Last-Event-ID). */
 const MAX_SSE_BUFFER_BYTES = 1024 * 1024;
 
+/** `?version=`: live (the default) or refined (the batch engine's, after the call). */
+function transcriptVersion(value: string | undefined): 'live' | 'refined' {
+  if (value === undefined || value === 'live' || value === 'refined') return value ?? 'live';
+  throw new VoxlineError('VL_ERR_BAD_REQUEST', `version: live or refined (got ${JSON.stringify(value)})`);
+}
+
 /**
  * GET /v1/calls/:callSid/transcript: both legs merged on the call clock, speaker-labelled, finals
- * and current partials. GET /v1/calls/:callSid/events: the same as a live Server-Sent Events stream
+ * and current partials; `?version=refined` the post-call one; `?format=vtt|srt|txt|json` an
+ * export of either. GET /v1/calls/:callSid/analysis: the post-call analysis. GET /v1/calls/:callSid/events: the same as a live Server-Sent Events stream
  * (`partial`, `final`, `error`, then `end`), resumable with Last-Event-ID.
  */
 export async function transcriptRoutes(
@@ -35,23 +45,65 @@ export async function transcriptRoutes(
   const read = guard.require({ scope: 'read', action: 'transcript.read', audited: true });
   const stream = guard.require({ scope: 'read', action: 'transcript.stream', audited: true });
 
-  app.get<{ Params: { callSid: string } }>(
+  app.get<{ Params: { callSid: string }; Querystring: { version?: string; format?: string } }>(
     '/v1/calls/:callSid/transcript',
     { preValidation: read },
-    async (request) => {
+    async (request, reply) => {
       const { callSid } = request.params;
-      const call = registry.get(callSid);
-      if (call) return { callSid, state: call.state, ...call.transcript.snapshot() };
-      const [record, stored] =
-        (await Promise.all([store?.getCall(callSid, now()), store?.transcript(callSid, 0)])) ?? [];
-      if (!record || !stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', callSid);
-      return {
-        callSid,
-        state: record.state,
-        ...CallTranscript.fromEvents(stored.events, stored.complete).snapshot(),
-      };
+      const version = transcriptVersion(request.query.version);
+      const format =
+        request.query.format === undefined ? undefined : parseTranscriptFormat(request.query.format);
+      const transcript =
+        version === 'refined' ? await refinedTranscript(callSid) : await liveTranscript(callSid);
+      if (format === undefined || format === 'json') return transcript;
+      const { contentType, body } = exportTranscript(format, transcript.utterances, { callSid, version });
+      // Inline: a console <track> (and a player) reads it from here.
+      return reply.type(contentType).header('cache-control', 'no-store').send(body);
     },
   );
+
+  const readAnalysis = guard.require({ scope: 'read', action: 'analysis.read', audited: true });
+  app.get<{ Params: { callSid: string } }>(
+    '/v1/calls/:callSid/analysis',
+    { preValidation: readAnalysis },
+    async (request) => {
+      const { callSid } = request.params;
+      const body = await store?.document(callSid, 'analysis');
+      if (body === undefined) {
+        await callExists(callSid);
+        throw new VoxlineError('VL_ERR_ANALYSIS_NOT_READY', callSid);
+      }
+      return { callSid, ...(JSON.parse(body) as object) };
+    },
+  );
+
+  async function liveTranscript(callSid: string) {
+    const call = registry.get(callSid);
+    if (call) return { callSid, version: 'live' as const, state: call.state, ...call.transcript.snapshot() };
+    const [record, stored] =
+      (await Promise.all([store?.getCall(callSid, now()), store?.transcript(callSid, 0)])) ?? [];
+    if (!record || !stored) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', callSid);
+    return {
+      callSid,
+      version: 'live' as const,
+      state: record.state,
+      ...CallTranscript.fromEvents(stored.events, stored.complete).snapshot(),
+    };
+  }
+
+  async function refinedTranscript(callSid: string) {
+    const body = await store?.document(callSid, 'refined');
+    if (body === undefined) {
+      await callExists(callSid);
+      throw new VoxlineError('VL_ERR_TRANSCRIPT_NOT_READY', `${callSid}: no refined transcript yet`);
+    }
+    return { callSid, version: 'refined' as const, ...(JSON.parse(body) as RefinedTranscript) };
+  }
+
+  async function callExists(callSid: string): Promise<void> {
+    if (registry.get(callSid)) return;
+    if (!(await store?.locateCall(callSid, now()))) throw new VoxlineError('VL_ERR_CALL_NOT_FOUND', callSid);
+  }
 
   app.get<{ Params: { callSid: string } }>(
     '/v1/calls/:callSid/events',

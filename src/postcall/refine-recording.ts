@@ -29,7 +29,8 @@ export const NO_CHANNEL = '(none)';
  * The refined transcript of one recording: each channel split at quiet points into chunks the
  * engine takes, each audible chunk transcribed (silent ones are not sent), its segments and words
  * moved onto the call clock (the recording's sample 0 is the call clock's 0) under the channel's
- * speaker, diarized voices numbered per channel in order of first speech. The agreement with
+ * speaker, diarized voices numbered per channel in order of first speech (where a channel has two
+ * or more; one is just the channel's speaker). The agreement with
  * the live transcript is the caller's to add.
  */
 export async function refineRecording(r: RefineRequest): Promise<Omit<RefinedTranscript, 'agreement'>> {
@@ -96,12 +97,19 @@ export async function refineRecording(r: RefineRequest): Promise<Omit<RefinedTra
     if (last) await send(c, last);
   }
   utterances.sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs);
+  // One voice on a channel is just its speaker: sub-speakers say who is who where there are two or more.
+  const voicesOn = new Map<string, Set<string>>();
+  for (const u of utterances)
+    if (u.subSpeaker) voicesOn.set(u.speaker, (voicesOn.get(u.speaker) ?? new Set()).add(u.subSpeaker));
+  const refined = utterances.map((u) =>
+    u.subSpeaker && (voicesOn.get(u.speaker)?.size ?? 0) < 2 ? { ...u, subSpeaker: null } : u,
+  );
   return {
     engine: r.transcriber.name,
     model: model || 'unknown',
     language,
     createdAt: new Date(r.wallNow()).toISOString(),
-    utterances,
+    utterances: refined,
     contextBias: [...r.contextBias],
     channels: r.speakers.filter((s) => s !== NO_CHANNEL).length,
     chunks,

@@ -15,7 +15,7 @@ export interface RefinedUtterance {
   readonly speaker: string;
   /**
    * The engine's diarized voice inside that channel, as `<speaker>.<n>` numbered from 1 in order
-   * of first speech (`caller.1`, `caller.2`); null where the engine did not diarize.
+   * of first speech (`caller.1`, `caller.2`); null where the engine did not diarize or heard one voice.
    */
   readonly subSpeaker: string | null;
   readonly text: string;

@@ -47,7 +47,7 @@ export class WebhookPublisher implements CallObserver {
   callStarted(call: Call): void {
     const s = call.start;
     this.#pending.set(call.callSid, { transcript: false, recording: !this.#o.recording });
-    this.#publish(call, 'call.started', {
+    this.publish(call, 'call.started', {
       ingress: s.ingress,
       streamSid: s.streamSid,
       ...(s.accountSid === undefined ? {} : { accountSid: s.accountSid }),
@@ -60,7 +60,7 @@ export class WebhookPublisher implements CallObserver {
     call.transcript.subscribe((event) => {
       if (event.type === 'partial') {
         const { leg, utteranceId, text, startMs, audioMs } = event;
-        this.#publish(call, 'transcript.partial', { speaker: leg, utteranceId, text, startMs, audioMs });
+        this.publish(call, 'transcript.partial', { speaker: leg, utteranceId, text, startMs, audioMs });
       } else if (event.type === 'final') {
         const {
           leg,
@@ -75,7 +75,7 @@ export class WebhookPublisher implements CallObserver {
           delayed,
           lagMs,
         } = event;
-        this.#publish(call, 'transcript.final', {
+        this.publish(call, 'transcript.final', {
           speaker: leg,
           utteranceId,
           text,
@@ -93,21 +93,21 @@ export class WebhookPublisher implements CallObserver {
   }
 
   dtmf(call: Call, record: DtmfRecord & { readonly leg: string }): void {
-    this.#publish(call, 'dtmf', { digit: record.digit, speaker: record.leg, atMs: record.atMs });
+    this.publish(call, 'dtmf', { digit: record.digit, speaker: record.leg, atMs: record.atMs });
   }
 
   paused(call: Call, change: { readonly paused: boolean; readonly atMs: number; readonly by: string }): void {
     const { atMs, by } = change;
-    this.#publish(call, change.paused ? 'recording.paused' : 'recording.resumed', { atMs, by });
+    this.publish(call, change.paused ? 'recording.paused' : 'recording.resumed', { atMs, by });
   }
 
   agentAction(call: Call, record: AgentActionRecord): void {
-    this.#publish(call, 'agent.action', { ...record });
+    this.publish(call, 'agent.action', { ...record });
   }
 
   recordingReady(call: Call, info: RecordingInfo | undefined): void {
     if (info) {
-      this.#publish(call, 'recording.ready', {
+      this.publish(call, 'recording.ready', {
         // The object's s3:// URL with RECORDING_STORE=s3://…, else voxline's own (local file).
         url: info.objectUrl ?? `${this.#o.publicUrl}/v1/calls/${call.callSid}/recording`,
         sha256: info.sha256,
@@ -129,10 +129,14 @@ export class WebhookPublisher implements CallObserver {
     pending[part] = true;
     if (!pending.transcript || !pending.recording || call.state !== 'ended') return;
     this.#pending.delete(call.callSid);
-    this.#publish(call, 'call.ended', endedData(call));
+    this.publish(call, 'call.ended', endedData(call));
   }
 
-  #publish<T extends EventType>(call: Call, type: T, data: EventData<T>): void {
+  /**
+   * Commits one event of the call (after its end too: post-call work and alerts publish here), to
+   * every endpoint that subscribes to its type; none: nothing is stored.
+   */
+  publish<T extends EventType>(call: Pick<Call, 'callSid' | 'log'>, type: T, data: EventData<T>): void {
     const targets = this.#o.endpoints.filter((e) => e.events.has(type)).map((e) => e.id);
     if (targets.length === 0) return;
     // Appends are queued in call order (seq follows it) and committed in groups; an event counts

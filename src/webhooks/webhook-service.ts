@@ -22,6 +22,8 @@ export interface WebhookService {
   readonly dispatcher: Dispatcher | undefined;
   readonly recordings: Recordings | undefined;
   readonly observers: readonly CallObserver[];
+  /** What commits events to the outbox (undefined without endpoints): post-call work publishes through it. */
+  readonly publisher: WebhookPublisher | undefined;
   readonly consumers: readonly LegConsumerFactory[];
   /** Starts deliveries, the recordings' retention and the outbox's (now, then every hour). */
   start(): void;
@@ -49,6 +51,8 @@ export interface WebhookServiceDeps {
 
 export interface RecordingObserver {
   recordingReady(call: Call, info: RecordingInfo): void;
+  /** Every call's recording settled: finished (`info`), or none came (not recorded, or it failed). */
+  recordingSettled?(call: Call, info: RecordingInfo | undefined): void;
   recordingUploaded(callSid: string): void;
 }
 
@@ -117,6 +121,7 @@ export async function createWebhookService(
           (call, info) => {
             if (info) deps.recordingObserver?.recordingReady(call, info);
             publisher?.recordingReady(call, info);
+            deps.recordingObserver?.recordingSettled?.(call, info);
           },
           clock,
           uploads,
@@ -155,6 +160,7 @@ export async function createWebhookService(
     dispatcher,
     recordings,
     observers: publisher ? [publisher] : [],
+    publisher,
     consumers: recordings ? [recordings.consumer] : [],
     start() {
       dispatcher?.start();

@@ -11,24 +11,38 @@ export interface ChatRequest {
     tool_call_id?: string;
   }[];
   readonly tools?: { type: string; function: { name: string; parameters: unknown } }[];
+  readonly temperature?: number;
+  /** Structured output: `{ type: 'json_schema', json_schema: { name, strict, schema } }` or `json_object`. */
+  readonly response_format?: {
+    readonly type: string;
+    readonly json_schema?: { readonly name: string; readonly strict?: boolean; readonly schema?: unknown };
+  };
 }
 
 /** What the double answers: streamed text, then tool calls, each piece after `tokenDelayMs`. */
 export interface ScriptedReply {
   readonly text?: string;
+  /** The content as this value's JSON (structured output); instead of `text`. */
+  readonly json?: unknown;
   readonly toolCalls?: readonly { readonly name: string; readonly arguments: Record<string, unknown> }[];
   /** Before the first chunk (the model "thinking"). */
   readonly firstTokenDelayMs?: number;
   readonly tokenDelayMs?: number;
   /** Answer this HTTP status instead (an error body, as OpenAI sends). */
   readonly status?: number;
+  /** The error body's message with `status` ('scripted failure' by default). */
+  readonly errorMessage?: string;
+  /** Response headers with `status`, e.g. `{ 'retry-after': '7' }` on a 429. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
  * An OpenAI-compatible chat-completions server for tests: POST /v1/chat/completions with
  * `stream: true` answers Server-Sent Events of `chat.completion.chunk` objects, text a word at a
  * time and tool calls split into pieces by index (id and name first, then the arguments in two
- * parts), then `data: [DONE]`, as OpenAI and vLLM stream them. Every request is kept for the test.
+ * parts), then `data: [DONE]`, as OpenAI and vLLM stream them. Without `stream` it answers one
+ * `chat.completion` object after `firstTokenDelayMs` (the whole text, or `json` as a JSON string,
+ * as structured output returns it). Every request is kept for the test.
  */
 export class LlmDouble {
   readonly requests: ChatRequest[] = [];
@@ -73,8 +87,12 @@ export class LlmDouble {
     this.requests.push(request);
     const reply = this.#script(request);
     if (reply.status) {
-      res.writeHead(reply.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: 'scripted failure', type: 'server_error' } }));
+      res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+      res.end(
+        JSON.stringify({
+          error: { message: reply.errorMessage ?? 'scripted failure', type: 'server_error' },
+        }),
+      );
       return;
     }
     let closed = false;
@@ -84,8 +102,13 @@ export class LlmDouble {
         this.aborted++;
       }
     });
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const id = `chatcmpl-${this.requests.length}`;
+    const text = reply.json !== undefined ? JSON.stringify(reply.json) : (reply.text ?? '');
+    if (!request.stream) {
+      await this.#complete(res, id, request, reply, text, () => closed);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const send = (delta: object, finish: string | null = null) =>
       res.write(
         `data: ${JSON.stringify({
@@ -99,7 +122,7 @@ export class LlmDouble {
     const pause = (ms: number | undefined) => new Promise((resolve) => setTimeout(resolve, ms ?? 0));
     await pause(reply.firstTokenDelayMs);
     send({ role: 'assistant', content: '' });
-    for (const word of (reply.text ?? '').match(/\S+\s*/g) ?? []) {
+    for (const word of text.match(/\S+\s*/g) ?? []) {
       if (closed) return;
       send({ content: word });
       await pause(reply.tokenDelayMs);
@@ -123,5 +146,46 @@ export class LlmDouble {
     if (closed) return;
     send({}, reply.toolCalls?.length ? 'tool_calls' : 'stop');
     res.end('data: [DONE]\n\n');
+  }
+
+  /** A non-streaming reply: one `chat.completion`, as OpenAI answers without `stream`. */
+  async #complete(
+    res: import('node:http').ServerResponse,
+    id: string,
+    request: ChatRequest,
+    reply: ScriptedReply,
+    text: string,
+    closed: () => boolean,
+  ): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, reply.firstTokenDelayMs ?? 0));
+    if (closed()) return;
+    const toolCalls = (reply.toolCalls ?? []).map((call, index) => ({
+      id: `call_${index}_${this.requests.length}`,
+      type: 'function',
+      function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+    }));
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        id,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: request.model,
+        choices: [
+          {
+            index: 0,
+            message: {
+              role: 'assistant',
+              content: text,
+              refusal: null,
+              ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+            },
+            logprobs: null,
+            finish_reason: toolCalls.length > 0 ? 'tool_calls' : 'stop',
+          },
+        ],
+        usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+      }),
+    );
   }
 }

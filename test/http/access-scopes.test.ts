@@ -109,6 +109,16 @@ describe('scopes and the audit log, route by route', () => {
         status: 200,
         callSid,
       },
+      // No analysis is configured in this gateway: 404, but past the scope check and recorded.
+      {
+        method: 'GET',
+        path: `${call}/analysis`,
+        scope: 'read',
+        action: 'analysis.read',
+        audited: true,
+        status: 404,
+        callSid,
+      },
       {
         method: 'GET',
         path: `${call}/events`,

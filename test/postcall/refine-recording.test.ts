@@ -83,7 +83,8 @@ function engine(sent: { leg: string; startMs: number; endMs: number }[]) {
           text: ` ${whole ? s.text : s.words.map((w) => w.word).join(' ')}`,
           startMs: (whole ? s.startMs : first.startMs) - startMs,
           endMs: (whole ? s.endMs : last.endMs) - startMs,
-          speakerId: 'speaker_0',
+          // The engine hears two voices on the caller's channel after 15 s (a speakerphone).
+          speakerId: leg === 'caller' && s.startMs >= 15_000 ? 'speaker_b' : 'speaker_a',
           words: s.words.map((w) => ({
             word: w.word,
             startMs: w.startMs - startMs,
@@ -124,9 +125,18 @@ describe('refining a recording', () => {
     expect(refined.utterances.flatMap((u) => u.words)).toEqual(
       expected.flatMap((s) => s.words.map((w) => ({ word: w.word, startMs: w.startMs, endMs: w.endMs }))),
     );
-    // Diarized voices are numbered per channel.
-    expect(new Set(refined.utterances.map((u) => u.subSpeaker))).toEqual(new Set(['caller.1', 'agent.1']));
     expect(refined).toMatchObject({ model: 'test-engine', language: 'en', contextBias: ['Northwind'] });
+  });
+
+  it('numbers two voices the engine heard on one channel in order of first speech, the other channel not', async () => {
+    const refined = await refine(900_000, []);
+    const voices = refined.utterances.map((u) => [u.speaker, u.subSpeaker, u.startMs]);
+    expect(voices.filter(([speaker]) => speaker === 'caller')).toEqual([
+      ['caller', 'caller.1', 2_600],
+      ['caller', 'caller.1', 8_400],
+      ['caller', 'caller.2', 15_300],
+    ]);
+    expect(voices.filter(([speaker]) => speaker === 'agent').every(([, sub]) => sub === null)).toBe(true);
   });
 
   it('splits a channel longer than the engine takes at quiet points, never inside a word, and loses none', async () => {

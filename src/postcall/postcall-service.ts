@@ -1,0 +1,301 @@
+import type { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Call, CallObserver } from '../calls/call.js';
+import type { CallStore } from '../calls/call-store.js';
+import type { Clock } from '../clock.js';
+import { redactRefined } from '../compliance/refined-redaction.js';
+import { isVoxlineError, VoxlineError } from '../errors.js';
+import type { PostcallMetrics, PostcallStage } from '../observability/postcall-metrics.js';
+import type { RecordingInfo } from '../recording/call-recorder.js';
+import type { EventData, EventType } from '../webhooks/event-schemas.js';
+import { transcriptAgreement } from './agreement.js';
+import type { BatchTranscriber } from './batch-transcription.js';
+import { callContextBias } from './context-bias.js';
+import type { PostcallConfig } from './postcall-config.js';
+import { PostcallQueue } from './postcall-queue.js';
+import { NO_CHANNEL, refineRecording } from './refine-recording.js';
+import type { RefinedTranscript } from './refined-transcript.js';
+import { RetriesExhausted, withRetries } from './retrying.js';
+
+/** What the analysis step needs of an analyzer (CallAnalyzer is the real one). */
+export interface Analyzer {
+  analyze(
+    input: {
+      readonly callSid: string;
+      readonly utterances: readonly { speaker: string; text: string; startMs: number; endMs: number }[];
+      readonly speakers: readonly string[];
+    },
+    signal: AbortSignal,
+  ): Promise<Omit<EventData<'call.analyzed'>, 'source'> & { readonly model: string }>;
+}
+
+export interface PostcallServiceOptions {
+  readonly config: PostcallConfig | undefined;
+  readonly transcriber: BatchTranscriber | undefined;
+  readonly analyzer: Analyzer | undefined;
+  /** Calls are recorded (RECORDING_FORMAT is not none): a recording settles each one. */
+  readonly recorded: boolean;
+  readonly store: CallStore;
+  readonly readWav: (callSid: string) => Promise<Readable>;
+  readonly publish: <T extends EventType>(
+    call: Pick<Call, 'callSid' | 'log'>,
+    type: T,
+    data: EventData<T>,
+  ) => void;
+  readonly clock: Clock;
+  readonly metrics: (queue: PostcallQueue) => PostcallMetrics;
+  readonly publicUrl: () => string;
+  readonly log: FastifyBaseLogger;
+  readonly random?: () => number;
+  /** Analysis retries (the batch engine's are POSTCALL_RETRIES). */
+  readonly analysisRetries?: number;
+}
+
+/** A call that has ended, as post-call work keeps it (not the Call: its audio buffers are gone). */
+interface Finished {
+  readonly callSid: string;
+  readonly log: FastifyBaseLogger;
+  readonly speakers: readonly string[];
+  readonly contextBias: readonly string[];
+  readonly live: readonly { speaker: string; text: string; startMs: number; endMs: number }[];
+  readonly redaction: Call['redaction'];
+  readonly recording: RecordingInfo | undefined;
+}
+
+const RETRY_BASE_MS = 2_000;
+const RETRY_MAX_MS = 120_000;
+
+/**
+ * After each call: once its live transcript is complete and its recording settled, the refined
+ * transcript (POSTCALL_ENGINE: the recording's channels through the batch engine, redacted like
+ * the live one, stored, `transcript.refined`), then the analysis (ANALYSIS_LLM_*: of the refined
+ * transcript, or the live one without, stored, `call.analyzed`). A step that fails after its
+ * retries is `postcall.failed` and a metric; the call's record and live transcript are untouched.
+ */
+export class PostcallService implements CallObserver {
+  readonly #o: PostcallServiceOptions;
+  readonly #queue: PostcallQueue;
+  readonly #metrics: PostcallMetrics;
+  readonly #pending = new Map<string, { transcript: boolean; recording: RecordingInfo | undefined | null }>();
+
+  constructor(options: PostcallServiceOptions) {
+    this.#o = options;
+    this.#queue = new PostcallQueue(options.config?.concurrency ?? 2, options.config?.queueMax ?? 1_000);
+    this.#metrics = options.metrics(this.#queue);
+  }
+
+  get enabled(): boolean {
+    return (this.#o.transcriber !== undefined && this.#o.recorded) || this.#o.analyzer !== undefined;
+  }
+
+  get queue(): Pick<PostcallQueue, 'waiting' | 'running' | 'idle'> {
+    return this.#queue;
+  }
+
+  callStarted(call: Call): void {
+    if (!this.enabled) return;
+    // null: the recording has not settled yet; undefined: settled, none.
+    this.#pending.set(call.callSid, { transcript: false, recording: this.#o.recorded ? null : undefined });
+    call.transcript.subscribe((event) => {
+      if (event.type === 'end') this.#settle(call, 'transcript');
+    });
+    if (call.transcript.complete) this.#settle(call, 'transcript');
+  }
+
+  /** The call's recording is finished (`info`), or none came. */
+  recordingSettled(call: Call, info: RecordingInfo | undefined): void {
+    const pending = this.#pending.get(call.callSid);
+    if (!pending || pending.recording !== null) return;
+    pending.recording = info;
+    this.#settle(call);
+  }
+
+  /**
+   * Shutdown, once calls have drained: the work under way and queued gets `graceMs` to finish,
+   * then what is left is aborted (logged: those calls get no post-call events).
+   */
+  async close(graceMs: number): Promise<void> {
+    this.#pending.clear();
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = this.#o.clock.setTimeout(resolve, graceMs);
+      timer.unref();
+    });
+    await Promise.race([this.#queue.idle(), late]);
+    this.#o.clock.clearTimeout(timer);
+    const left = this.#queue.waiting + this.#queue.running;
+    if (left > 0) this.#o.log.warn({ calls: left }, 'shutting down: post-call work not finished is dropped');
+    await this.#queue.close();
+  }
+
+  #settle(call: Call, part?: 'transcript'): void {
+    const pending = this.#pending.get(call.callSid);
+    if (!pending) return;
+    if (part) pending.transcript = true;
+    if (!pending.transcript || pending.recording === null) return;
+    this.#pending.delete(call.callSid);
+    const finished: Finished = {
+      callSid: call.callSid,
+      log: call.log,
+      speakers: channelSpeakers(call),
+      contextBias: callContextBias(this.#o.config?.contextBias ?? [], call.start.customParameters),
+      live: call.transcript.snapshot().utterances.map(({ speaker, text, startMs, endMs }) => ({
+        speaker,
+        text,
+        startMs,
+        endMs,
+      })),
+      redaction: call.redaction,
+      recording: pending.recording,
+    };
+    if (!this.#queue.offer((signal) => this.#run(finished, signal))) {
+      call.log.warn(
+        { waiting: this.#queue.waiting },
+        'post-call queue full: this call gets no post-call work',
+      );
+      this.#failed(
+        finished,
+        this.#o.transcriber ? 'refine' : 'analyze',
+        'VL_ERR_CAPACITY',
+        'queue_full: POSTCALL_QUEUE_MAX calls were waiting',
+        0,
+      );
+    }
+  }
+
+  async #run(call: Finished, signal: AbortSignal): Promise<void> {
+    let refined: RefinedTranscript | undefined;
+    if (this.#o.transcriber && this.#o.config && call.recording) {
+      refined = await this.#step(call, 'refine', signal, () => this.#refine(call, signal));
+    }
+    if (this.#o.analyzer && !signal.aborted)
+      await this.#step(call, 'analyze', signal, () => this.#analyze(call, refined, signal));
+  }
+
+  async #step<T>(
+    call: Finished,
+    stage: PostcallStage,
+    signal: AbortSignal,
+    work: () => Promise<T>,
+  ): Promise<T | undefined> {
+    try {
+      const result = await work();
+      this.#metrics.done(stage, true);
+      return result;
+    } catch (err) {
+      if (signal.aborted) return undefined; // shutting down: not this call's failure
+      const attempts = err instanceof RetriesExhausted ? err.attempts : 1;
+      const cause = err instanceof RetriesExhausted ? err.cause : err;
+      const code = isVoxlineError(cause) ? cause.code : 'VL_ERR_INTERNAL';
+      const message = cause instanceof Error ? cause.message : String(cause);
+      call.log.warn({ err: cause, stage, attempts }, 'post-call work failed');
+      this.#metrics.done(stage, false);
+      this.#failed(call, stage, code, message, attempts);
+      return undefined;
+    }
+  }
+
+  async #refine(call: Finished, signal: AbortSignal): Promise<RefinedTranscript> {
+    const transcriber = this.#o.transcriber as BatchTranscriber;
+    const config = this.#o.config as PostcallConfig;
+    const policy = {
+      retries: config.retries,
+      baseMs: RETRY_BASE_MS,
+      maxMs: RETRY_MAX_MS,
+      clock: this.#o.clock,
+      ...(this.#o.random ? { random: this.#o.random } : {}),
+    };
+    // The recording is read again from the start on a retry of the whole step; each request is retried on its own.
+    const draft = await refineRecording({
+      callSid: call.callSid,
+      wav: await this.#o.readWav(call.callSid),
+      speakers: call.speakers,
+      contextBias: call.contextBias,
+      diarize: config.diarize,
+      transcriber,
+      wallNow: () => this.#o.clock.wallNow(),
+      signal,
+      transcribe: (chunk, chunkSignal) =>
+        withRetries(
+          (s) =>
+            transcriber.transcribe({ ...chunk, contextBias: call.contextBias, diarize: config.diarize }, s),
+          retryable,
+          policy,
+          chunkSignal,
+          () => this.#metrics.retried('refine'),
+        ),
+    });
+    const utterances = call.redaction ? redactRefined(draft.utterances, call.redaction) : draft.utterances;
+    const agreement = transcriptAgreement(call.live, utterances);
+    const refined: RefinedTranscript = { ...draft, utterances, agreement };
+    await this.#o.store.saveDocument(call.callSid, 'refined', JSON.stringify(refined));
+    this.#metrics.agreement(agreement.wer);
+    this.#o.publish(call, 'transcript.refined', {
+      url: `${this.#o.publicUrl()}/v1/calls/${call.callSid}/transcript?version=refined`,
+      engine: refined.engine,
+      model: refined.model,
+      language: refined.language,
+      utterances: refined.utterances.map((u) => ({ ...u, words: u.words.map((w) => ({ ...w })) })),
+      contextBias: [...refined.contextBias],
+      channels: refined.channels,
+      chunks: refined.chunks,
+      agreement: { ...agreement, perSpeaker: { ...agreement.perSpeaker } },
+    });
+    return refined;
+  }
+
+  async #analyze(call: Finished, refined: RefinedTranscript | undefined, signal: AbortSignal): Promise<void> {
+    const analyzer = this.#o.analyzer as Analyzer;
+    const utterances = refined
+      ? refined.utterances.map((u) => ({
+          speaker: u.subSpeaker ?? u.speaker,
+          text: u.text,
+          startMs: u.startMs,
+          endMs: u.endMs,
+        }))
+      : call.live;
+    if (utterances.length === 0)
+      throw new VoxlineError('VL_ERR_ANALYSIS_FAILED', 'nothing was said on the call: nothing to analyze');
+    // The channels' speakers and, where one channel had two voices, theirs: sentiment may name either.
+    const speakers = [
+      ...new Set([...(refined?.utterances.map((u) => u.speaker) ?? []), ...utterances.map((u) => u.speaker)]),
+    ];
+    const analysis = await withRetries(
+      (s) => analyzer.analyze({ callSid: call.callSid, utterances, speakers }, s),
+      retryable,
+      {
+        retries: this.#o.analysisRetries ?? 2,
+        baseMs: RETRY_BASE_MS,
+        maxMs: RETRY_MAX_MS,
+        clock: this.#o.clock,
+        ...(this.#o.random ? { random: this.#o.random } : {}),
+      },
+      signal,
+      () => this.#metrics.retried('analyze'),
+    );
+    const data: EventData<'call.analyzed'> = { ...analysis, source: refined ? 'refined' : 'live' };
+    await this.#o.store.saveDocument(call.callSid, 'analysis', JSON.stringify(data));
+    this.#o.publish(call, 'call.analyzed', data);
+  }
+
+  #failed(
+    call: Pick<Finished, 'callSid' | 'log'>,
+    stage: PostcallStage,
+    code: string,
+    message: string,
+    attempts: number,
+  ): void {
+    this.#o.publish(call, 'postcall.failed', { stage, code, message: message.slice(0, 500), attempts });
+  }
+}
+
+function retryable(err: unknown): boolean {
+  return isVoxlineError(err, 'VL_ERR_BATCH_ENGINE') || isVoxlineError(err, 'VL_ERR_ANALYSIS_FAILED');
+}
+
+/** The recording's channels: left the inbound leg, right the outbound one (or what the agent played). */
+function channelSpeakers(call: Call): string[] {
+  const label = (track: string) => call.start.legs.find((l) => l.track === track)?.label;
+  const right = label('outbound') ?? (call.start.mode === 'agent' ? call.start.agentLabel : undefined);
+  return [label('inbound') ?? NO_CHANNEL, right ?? NO_CHANNEL];
+}

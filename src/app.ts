@@ -31,6 +31,7 @@ import type { SipServer } from './carriers/sip/sip-server.js';
 import { twilioRoutes } from './carriers/twilio/routes.js';
 import { type Clock, systemClock } from './clock.js';
 import { dtmfToneMasks } from './compliance/dtmf-tone-masks.js';
+import { callRedaction } from './compliance/redaction-config.js';
 import type { Config } from './config.js';
 import { CONSOLE_BUNDLE_DIR, ConsoleAssets } from './console/console-assets.js';
 import { consoleRoutes } from './console/console-routes.js';
@@ -49,6 +50,7 @@ import { LOG_REDACTION } from './observability/log-redaction.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { OverloadMetrics } from './observability/overload-metrics.js';
 import { openPostcall } from './postcall/open-postcall.js';
+import type { PostcallService } from './postcall/postcall-service.js';
 import { createWebhookService, type WebhookService } from './webhooks/webhook-service.js';
 
 export interface AppDeps {
@@ -82,6 +84,8 @@ export interface App {
   readonly engine: SpeechToText | undefined;
   readonly readiness: EngineReadiness | undefined;
   readonly webhooks: WebhookService;
+  /** After-the-call work: the refined transcript, the analysis. */
+  readonly postcall: PostcallService;
   /** Edges with listeners of their own (SIP, AudioSocket), present when configured. */
   readonly edges: { readonly sip?: SipServer; readonly audioSocket?: AudioSocketServer };
   /**
@@ -415,11 +419,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   readiness?.start(config.asr.probeIntervalMs);
   engine?.warmUp?.();
   webhooks.start();
+  // Post-call work a stop cut short (the process died, or shut down mid-way) is queued again.
+  void postcall
+    .recover({
+      instance,
+      redaction: (parameters) => callRedaction(config.redaction, parameters),
+      agentLabel: config.legs.outbound,
+    })
+    .catch((err: unknown) => server.log.error({ err }, 'post-call work could not be picked up again'));
   const startEdges = async () => ({
     ...(edges.sip ? { sip: await edges.sip.listen() } : {}),
     ...(edges.audioSocket ? { audioSocket: await edges.audioSocket.listen() } : {}),
   });
-  return { server, registry, governor, metrics, engine, readiness, webhooks, edges, startEdges };
+  return { server, registry, governor, metrics, engine, readiness, webhooks, postcall, edges, startEdges };
 }
 
 /** A 4xx that Fastify (or a plugin) raised itself, e.g. FST_ERR_CTP_INVALID_JSON_BODY. */

@@ -104,8 +104,11 @@ export const SEALED_EVENT = 'transcript_events';
 export const SEALED_PARTIAL = 'notify';
 export const SEALED_DOCUMENT = 'call_documents';
 
-/** What comes after the call: the batch engine's refined transcript, the LLM's analysis. */
-export type CallDocumentKind = 'refined' | 'analysis';
+/**
+ * What comes after the call: the batch engine's refined transcript, the LLM's analysis, and
+ * `postcall`: that post-call work for the call is over (what a restart need not do again).
+ */
+export type CallDocumentKind = 'refined' | 'analysis' | 'postcall';
 
 /**
  * A live record whose holder stopped writing (it died) reads as ended: instance_lost. A sealed

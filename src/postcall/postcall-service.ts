@@ -7,6 +7,7 @@ import { redactRefined } from '../compliance/refined-redaction.js';
 import { isVoxlineError, VoxlineError } from '../errors.js';
 import type { PostcallMetrics, PostcallStage } from '../observability/postcall-metrics.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
+import { CallTranscript } from '../transcripts/call-transcript.js';
 import type { EventData, EventType } from '../webhooks/event-schemas.js';
 import { transcriptAgreement } from './agreement.js';
 import type { BatchTranscriber } from './batch-transcription.js';
@@ -59,10 +60,17 @@ interface Finished {
   readonly contextBias: readonly string[];
   readonly live: readonly { speaker: string; text: string; startMs: number; endMs: number }[];
   readonly redaction: Call['redaction'];
-  readonly recording: RecordingInfo | undefined;
+  /** The call has a finished recording to refine. */
+  readonly recorded: boolean;
+  /** Picked up again after a restart: steps whose document is stored are not done twice. */
+  readonly recovered: boolean;
 }
 
 const RETRY_BASE_MS = 2_000;
+/** A restart picks up post-call work of calls that ended this recently… */
+const RECOVER_MS = 24 * 3_600_000;
+/** …among the newest this many ended calls. */
+const RECOVER_MAX_CALLS = 500;
 const RETRY_MAX_MS = 120_000;
 
 /**
@@ -146,7 +154,8 @@ export class PostcallService implements CallObserver {
         endMs,
       })),
       redaction: call.redaction,
-      recording: pending.recording,
+      recorded: pending.recording !== undefined,
+      recovered: false,
     };
     if (!this.#queue.offer((signal) => this.#run(finished, signal))) {
       call.log.warn(
@@ -164,12 +173,69 @@ export class PostcallService implements CallObserver {
   }
 
   async #run(call: Finished, signal: AbortSignal): Promise<void> {
+    const done = async (kind: 'refined' | 'analysis') =>
+      call.recovered ? await this.#o.store.document(call.callSid, kind) : undefined;
     let refined: RefinedTranscript | undefined;
-    if (this.#o.transcriber && this.#o.config && call.recording) {
-      refined = await this.#step(call, 'refine', signal, () => this.#refine(call, signal));
+    if (this.#o.transcriber && this.#o.config && call.recorded) {
+      const stored = await done('refined');
+      refined = stored
+        ? (JSON.parse(stored) as RefinedTranscript)
+        : await this.#step(call, 'refine', signal, () => this.#refine(call, signal));
     }
-    if (this.#o.analyzer && !signal.aborted)
+    if (this.#o.analyzer && !signal.aborted && !(await done('analysis')))
       await this.#step(call, 'analyze', signal, () => this.#analyze(call, refined, signal));
+    if (signal.aborted) return; // shutting down: a restart picks it up again
+    // Over, whatever the outcome: a restart does not do it again.
+    await this.#o.store
+      .saveDocument(
+        call.callSid,
+        'postcall',
+        JSON.stringify({ finishedAt: new Date(this.#o.clock.wallNow()).toISOString() }),
+      )
+      .catch((err: unknown) => call.log.warn({ err }, 'post-call work could not be marked done'));
+  }
+
+  /**
+   * After a restart: the ended calls of the last RECOVER_MS whose post-call work never finished
+   * (the process stopped first) are queued again; those done or failed are not. On a shared
+   * store only this instance's calls (by INSTANCE_ID) are taken. Returns how many were queued.
+   */
+  async recover(options: {
+    readonly instance: string;
+    readonly redaction: (parameters: Readonly<Record<string, string>>) => Call['redaction'];
+    readonly agentLabel: string;
+  }): Promise<number> {
+    if (!this.enabled) return 0;
+    const now = this.#o.clock.wallNow();
+    const calls = await this.#o.store.listCalls('ended', RECOVER_MAX_CALLS, now);
+    let queued = 0;
+    for (const stored of calls) {
+      const mine = this.#o.store.shared
+        ? (stored.recording?.instance ?? stored.instance.id) === options.instance
+        : true;
+      const ended = stored.endedAt ? Date.parse(stored.endedAt) : Date.parse(stored.instance.seenAt);
+      if (!mine || now - ended > RECOVER_MS || (this.#o.recorded && !stored.recording)) continue;
+      if (await this.#o.store.document(stored.callSid, 'postcall')) continue;
+      const transcript = await this.#o.store.transcript(stored.callSid, 0);
+      const live = CallTranscript.fromEvents(transcript?.events ?? [], true).snapshot().utterances;
+      const label = (track: string) => stored.legs.find((l) => l.track === track)?.label;
+      const finished: Finished = {
+        callSid: stored.callSid,
+        log: this.#o.log.child({ callSid: stored.callSid }),
+        speakers: [
+          label('inbound') ?? NO_CHANNEL,
+          label('outbound') ?? (stored.mode === 'agent' ? options.agentLabel : NO_CHANNEL),
+        ],
+        contextBias: callContextBias(this.#o.config?.contextBias ?? [], stored.customParameters),
+        live: live.map(({ speaker, text, startMs, endMs }) => ({ speaker, text, startMs, endMs })),
+        redaction: options.redaction(stored.customParameters),
+        recorded: stored.recording !== null,
+        recovered: true,
+      };
+      if (this.#queue.offer((signal) => this.#run(finished, signal))) queued++;
+    }
+    if (queued > 0) this.#o.log.info({ calls: queued }, 'post-call work picked up again after a restart');
+    return queued;
   }
 
   async #step<T>(

@@ -7,14 +7,13 @@ import { redactRefined } from '../compliance/refined-redaction.js';
 import { isVoxlineError, VoxlineError } from '../errors.js';
 import type { PostcallMetrics, PostcallStage } from '../observability/postcall-metrics.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
-import { CallTranscript } from '../transcripts/call-transcript.js';
 import type { EventData, EventType } from '../webhooks/event-schemas.js';
 import { transcriptAgreement } from './agreement.js';
 import type { BatchTranscriber } from './batch-transcription.js';
-import { callContextBias } from './context-bias.js';
+import { type FinishedCall, finishedCall, storedFinishedCall } from './finished-call.js';
 import type { PostcallConfig } from './postcall-config.js';
 import { PostcallQueue } from './postcall-queue.js';
-import { NO_CHANNEL, refineRecording } from './refine-recording.js';
+import { refineRecording } from './refine-recording.js';
 import type { RefinedTranscript } from './refined-transcript.js';
 import { RetriesExhausted, withRetries } from './retrying.js';
 
@@ -50,20 +49,6 @@ export interface PostcallServiceOptions {
   readonly random?: () => number;
   /** Analysis retries (the batch engine's are POSTCALL_RETRIES). */
   readonly analysisRetries?: number;
-}
-
-/** A call that has ended, as post-call work keeps it (not the Call: its audio buffers are gone). */
-interface Finished {
-  readonly callSid: string;
-  readonly log: FastifyBaseLogger;
-  readonly speakers: readonly string[];
-  readonly contextBias: readonly string[];
-  readonly live: readonly { speaker: string; text: string; startMs: number; endMs: number }[];
-  readonly redaction: Call['redaction'];
-  /** The call has a finished recording to refine. */
-  readonly recorded: boolean;
-  /** Picked up again after a restart: steps whose document is stored are not done twice. */
-  readonly recovered: boolean;
 }
 
 const RETRY_BASE_MS = 2_000;
@@ -142,21 +127,7 @@ export class PostcallService implements CallObserver {
     if (part) pending.transcript = true;
     if (!pending.transcript || pending.recording === null) return;
     this.#pending.delete(call.callSid);
-    const finished: Finished = {
-      callSid: call.callSid,
-      log: call.log,
-      speakers: channelSpeakers(call),
-      contextBias: callContextBias(this.#o.config?.contextBias ?? [], call.start.customParameters),
-      live: call.transcript.snapshot().utterances.map(({ speaker, text, startMs, endMs }) => ({
-        speaker,
-        text,
-        startMs,
-        endMs,
-      })),
-      redaction: call.redaction,
-      recorded: pending.recording !== undefined,
-      recovered: false,
-    };
+    const finished = finishedCall(call, this.#o.config?.contextBias ?? [], pending.recording !== undefined);
     if (!this.#queue.offer((signal) => this.#run(finished, signal))) {
       call.log.warn(
         { waiting: this.#queue.waiting },
@@ -172,7 +143,7 @@ export class PostcallService implements CallObserver {
     }
   }
 
-  async #run(call: Finished, signal: AbortSignal): Promise<void> {
+  async #run(call: FinishedCall, signal: AbortSignal): Promise<void> {
     const done = async (kind: 'refined' | 'analysis') =>
       call.recovered ? await this.#o.store.document(call.callSid, kind) : undefined;
     let refined: RefinedTranscript | undefined;
@@ -216,22 +187,12 @@ export class PostcallService implements CallObserver {
       const ended = stored.endedAt ? Date.parse(stored.endedAt) : Date.parse(stored.instance.seenAt);
       if (!mine || now - ended > RECOVER_MS || (this.#o.recorded && !stored.recording)) continue;
       if (await this.#o.store.document(stored.callSid, 'postcall')) continue;
-      const transcript = await this.#o.store.transcript(stored.callSid, 0);
-      const live = CallTranscript.fromEvents(transcript?.events ?? [], true).snapshot().utterances;
-      const label = (track: string) => stored.legs.find((l) => l.track === track)?.label;
-      const finished: Finished = {
-        callSid: stored.callSid,
-        log: this.#o.log.child({ callSid: stored.callSid }),
-        speakers: [
-          label('inbound') ?? NO_CHANNEL,
-          label('outbound') ?? (stored.mode === 'agent' ? options.agentLabel : NO_CHANNEL),
-        ],
-        contextBias: callContextBias(this.#o.config?.contextBias ?? [], stored.customParameters),
-        live: live.map(({ speaker, text, startMs, endMs }) => ({ speaker, text, startMs, endMs })),
-        redaction: options.redaction(stored.customParameters),
-        recorded: stored.recording !== null,
-        recovered: true,
-      };
+      const finished = await storedFinishedCall(stored, this.#o.store, {
+        configuredBias: this.#o.config?.contextBias ?? [],
+        redaction: options.redaction,
+        agentLabel: options.agentLabel,
+        log: this.#o.log,
+      });
       if (this.#queue.offer((signal) => this.#run(finished, signal))) queued++;
     }
     if (queued > 0) this.#o.log.info({ calls: queued }, 'post-call work picked up again after a restart');
@@ -239,7 +200,7 @@ export class PostcallService implements CallObserver {
   }
 
   async #step<T>(
-    call: Finished,
+    call: FinishedCall,
     stage: PostcallStage,
     signal: AbortSignal,
     work: () => Promise<T>,
@@ -261,7 +222,7 @@ export class PostcallService implements CallObserver {
     }
   }
 
-  async #refine(call: Finished, signal: AbortSignal): Promise<RefinedTranscript> {
+  async #refine(call: FinishedCall, signal: AbortSignal): Promise<RefinedTranscript> {
     const transcriber = this.#o.transcriber as BatchTranscriber;
     const config = this.#o.config as PostcallConfig;
     const policy = {
@@ -310,7 +271,11 @@ export class PostcallService implements CallObserver {
     return refined;
   }
 
-  async #analyze(call: Finished, refined: RefinedTranscript | undefined, signal: AbortSignal): Promise<void> {
+  async #analyze(
+    call: FinishedCall,
+    refined: RefinedTranscript | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
     const analyzer = this.#o.analyzer as Analyzer;
     const utterances = refined
       ? refined.utterances.map((u) => ({
@@ -345,7 +310,7 @@ export class PostcallService implements CallObserver {
   }
 
   #failed(
-    call: Pick<Finished, 'callSid' | 'log'>,
+    call: Pick<FinishedCall, 'callSid' | 'log'>,
     stage: PostcallStage,
     code: string,
     message: string,
@@ -357,11 +322,4 @@ export class PostcallService implements CallObserver {
 
 function retryable(err: unknown): boolean {
   return isVoxlineError(err, 'VL_ERR_BATCH_ENGINE') || isVoxlineError(err, 'VL_ERR_ANALYSIS_FAILED');
-}
-
-/** The recording's channels: left the inbound leg, right the outbound one (or what the agent played). */
-function channelSpeakers(call: Call): string[] {
-  const label = (track: string) => call.start.legs.find((l) => l.track === track)?.label;
-  const right = label('outbound') ?? (call.start.mode === 'agent' ? call.start.agentLabel : undefined);
-  return [label('inbound') ?? NO_CHANNEL, right ?? NO_CHANNEL];
 }

@@ -1,3 +1,4 @@
+import { VOCABULARY_PARAMETER } from '../../postcall/context-bias.js';
 import type { CallMode, CallStart, LegSpec, Participant } from '../carrier.js';
 import type { SipCallStartContext } from './invite-context.js';
 import type { OfferedStream } from './sdp.js';
@@ -5,6 +6,9 @@ import type { SipCall } from './sip-call.js';
 import { sipCallSid } from './sip-ids.js';
 import { addressUri, displayName, type SipRequest, uriUser } from './sip-message.js';
 import { assignLegs, type RecordingMetadata } from './siprec.js';
+
+const VOCABULARY_HEADER = 'x-voxline-vocabulary';
+const MAX_VOCABULARY_CHARS = 4_096;
 
 /**
  * The CallStart for an answered INVITE. Plain SIP: one leg (what the far end sends), the mode
@@ -27,7 +31,15 @@ export function sipCallStart(
   const from = h.get('from') as string;
   const to = h.get('to') as string;
   const user = uriUser(request.uri) || uriUser(addressUri(to));
-  const custom = { sipCallId: dialog.callId, from: addressUri(from), to: addressUri(to), user };
+  // X-Voxline-Vocabulary: the call's own context-bias terms for its refined transcript (a comma list).
+  const vocabulary = h.get(VOCABULARY_HEADER)?.slice(0, MAX_VOCABULARY_CHARS);
+  const custom = {
+    sipCallId: dialog.callId,
+    from: addressUri(from),
+    to: addressUri(to),
+    user,
+    ...(vocabulary ? { [VOCABULARY_PARAMETER]: vocabulary } : {}),
+  };
   if (!dialog.siprec) {
     const mode: CallMode = ctx.options.routes.get(user) ?? ctx.options.routes.get('*') ?? 'transcribe';
     streamTrack.set(wanted[0].index, 'inbound');

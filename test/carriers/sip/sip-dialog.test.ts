@@ -47,7 +47,11 @@ async function udp(bind = '127.0.0.1'): Promise<Socket> {
 }
 
 /** INVITE → 200 → ACK; returns the 200 and voxline's RTP port. */
-async function answeredCall(peer: SipPeer, media: Socket, options: { user?: string } = {}) {
+async function answeredCall(
+  peer: SipPeer,
+  media: Socket,
+  options: { user?: string; extraHeaders?: string[] } = {},
+) {
   const callId = newCallId();
   peer.send(invite({ callId, peer, mediaPort: media.address().port, ...options }));
   const ok = await peer.response(callId, 200);
@@ -69,6 +73,19 @@ function reInvite(
 }
 
 describe('SIP dialogs: in-call behaviour', () => {
+  it('an X-Voxline-Vocabulary header becomes the call’s vocabulary parameter (context bias for its refined transcript)', async () => {
+    const { gw, peer } = await start();
+    const { ok } = await answeredCall(peer, await udp(), {
+      extraHeaders: ['X-Voxline-Vocabulary: Quillara, Alder Creek Design'],
+    });
+    const sid = (await gw.get('/v1/calls')).body.calls[0].callSid;
+    expect((await gw.call(sid)).customParameters).toMatchObject({
+      user: 'voxline',
+      vocabulary: 'Quillara, Alder Creek Design',
+    });
+    peer.send(inDialog('BYE', ok, peer, 2));
+  });
+
   it('SIP INFO key presses (application/dtmf-relay) reach the call like RFC 4733 ones', async () => {
     const { gw, peer } = await start();
     const { ok } = await answeredCall(peer, await udp());

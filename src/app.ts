@@ -348,6 +348,29 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     registry,
     metrics,
   });
+  // Further media-stream carriers, each only when configured (loaded only then).
+  const carrierOptions = {
+    publicUrl: () => config.publicUrl,
+    legs: config.legs,
+    media: config.media,
+    registry,
+    metrics,
+  };
+  if (config.telnyx)
+    await server.register((await import('./carriers/telnyx/telnyx-routes.js')).telnyxRoutes, {
+      ...carrierOptions,
+      config: config.telnyx,
+    });
+  if (config.plivo)
+    await server.register((await import('./carriers/plivo/plivo-routes.js')).plivoRoutes, {
+      ...carrierOptions,
+      config: config.plivo,
+    });
+  if (config.vonage)
+    await server.register((await import('./carriers/vonage/vonage-routes.js')).vonageRoutes, {
+      ...carrierOptions,
+      config: config.vonage,
+    });
   const access = new ConsoleAccess(config.adminToken, () => clock.wallNow());
   // Scopes and the audit log for every /v1 route and browser calls (the console keeps its session).
   const guard = new AccessGuard({

@@ -11,7 +11,10 @@ import {
   audioSocketConfigFrom,
 } from './carriers/audiosocket/audiosocket-config.js';
 import type { CallMode, LegLabels } from './carriers/carrier.js';
+import { type PlivoConfig, PlivoEnvProperties, plivoConfigFrom } from './carriers/plivo/plivo-config.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
+import { type TelnyxConfig, TelnyxEnvProperties, telnyxConfigFrom } from './carriers/telnyx/telnyx-config.js';
+import { type VonageConfig, VonageEnvProperties, vonageConfigFrom } from './carriers/vonage/vonage-config.js';
 import {
   type RedactionConfig,
   RedactionEnvProperties,
@@ -176,6 +179,9 @@ export const EnvSchema = Type.Object({
   ...PostcallEnvProperties,
   ...AlertEnvProperties,
   ...AnalysisEnvProperties,
+  ...TelnyxEnvProperties,
+  ...PlivoEnvProperties,
+  ...VonageEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -244,6 +250,10 @@ export interface Config {
   readonly agent: AgentConfig;
   /** The refined transcript after each call (POSTCALL_ENGINE); undefined: none. */
   readonly postcall: PostcallConfig | undefined;
+  /** Telnyx, Plivo and Vonage media streams; undefined: that carrier is not taken. */
+  readonly telnyx: TelnyxConfig | undefined;
+  readonly plivo: PlivoConfig | undefined;
+  readonly vonage: VonageConfig | undefined;
   /** The LLM's analysis after each call (ANALYSIS_LLM_*); undefined: none. */
   readonly analysis: AnalysisConfig | undefined;
   /** Live phrase and disclosure alerts (ALERT_RULES_FILE); undefined: none. */
@@ -308,6 +318,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const postcall = postcallConfigFrom(e, e.RECORDING_FORMAT !== 'none');
   const alerts = buildAlertConfig(e);
   const analysis = buildAnalysisConfig(e);
+  const telnyx = telnyxConfigFrom(e);
+  const plivo = plivoConfigFrom(e);
+  const vonage = vonageConfigFrom(e);
   for (const part of [
     sip,
     audioSocket,
@@ -413,6 +426,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     postcall: postcall.value,
     alerts: alerts.value,
     analysis: analysis.value,
+    telnyx: telnyx.value,
+    plivo: plivo.value,
+    vonage: vonage.value,
     warnings,
   });
 }

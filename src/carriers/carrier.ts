@@ -16,7 +16,7 @@ export interface LegLabels {
   readonly outbound: string;
 }
 
-export type Ingress = 'twilio' | 'sip' | 'siprec' | 'audiosocket' | 'browser';
+export type Ingress = 'twilio' | 'sip' | 'siprec' | 'audiosocket' | 'browser' | 'telnyx' | 'plivo' | 'vonage';
 
 export interface LegSpec {
   /**

@@ -8,7 +8,16 @@ export interface IngressTotals {
   rtpBytes: number;
 }
 
-const INGRESSES: readonly Ingress[] = ['twilio', 'sip', 'siprec', 'audiosocket', 'browser'];
+const INGRESSES: readonly Ingress[] = [
+  'twilio',
+  'sip',
+  'siprec',
+  'audiosocket',
+  'browser',
+  'telnyx',
+  'plivo',
+  'vonage',
+];
 
 /** Per-ingress metrics: calls, refusals, RTP packets, loss and jitter. */
 export class IngressMetrics {

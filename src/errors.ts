@@ -131,6 +131,11 @@ export const ERRORS = {
     retryable: true,
     message: 'the call analysis model failed or answered something that does not match its schema',
   },
+  VL_ERR_ANALYSIS_REJECTED: {
+    status: 502,
+    retryable: false,
+    message: 'the call analysis model refused the request (bad key, model or schema)',
+  },
   VL_ERR_TRANSCRIPT_NOT_READY: {
     status: 404,
     retryable: true,

@@ -140,8 +140,10 @@ export class CallAnalyzer {
         cause: err,
       });
     const retryAfterS = retryAfterSeconds(err.headers?.get('retry-after'), this.#clock.wallNow());
+    // A refusal of the request itself (key, model, schema) comes back the same however often it is sent.
+    const refused = err.status >= 400 && err.status < 500 && ![408, 409, 425, 429].includes(err.status);
     return new VoxlineError(
-      'VL_ERR_ANALYSIS_FAILED',
+      refused ? 'VL_ERR_ANALYSIS_REJECTED' : 'VL_ERR_ANALYSIS_FAILED',
       `the model server answered HTTP ${err.status}: ${message.slice(0, MAX_ERROR_MESSAGE_CHARS)}`,
       { cause: err, ...(retryAfterS !== undefined ? { retryAfterS } : {}) },
     );

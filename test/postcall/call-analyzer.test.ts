@@ -79,8 +79,8 @@ async function failure(promise: Promise<unknown>): Promise<VoxlineError> {
     () => undefined,
     (e: unknown) => e,
   );
-  if (!isVoxlineError(err, 'VL_ERR_ANALYSIS_FAILED'))
-    throw new Error(`expected VL_ERR_ANALYSIS_FAILED, got ${err}`);
+  if (!isVoxlineError(err, 'VL_ERR_ANALYSIS_FAILED') && !isVoxlineError(err, 'VL_ERR_ANALYSIS_REJECTED'))
+    throw new Error(`expected VL_ERR_ANALYSIS_FAILED or _REJECTED, got ${err}`);
   return err;
 }
 
@@ -199,6 +199,19 @@ describe('CallAnalyzer: one structured-output chat completion per call', () => {
     expect(err.retryAfterS).toBe(7);
     expect(err.message).toMatch(/answered HTTP 429/);
     expect(double.requests).toHaveLength(1);
+  });
+
+  it('turns a refusal (401, 422) into VL_ERR_ANALYSIS_REJECTED, not worth retrying; a 5xx stays retryable', async () => {
+    for (const status of [401, 422]) {
+      const { analyzer } = await analyzerWith(() => ({ status }));
+      const err = await failure(analyzer.analyze(input, never));
+      expect({ code: err.code, retryable: err.retryable }).toEqual({
+        code: 'VL_ERR_ANALYSIS_REJECTED',
+        retryable: false,
+      });
+    }
+    const { analyzer } = await analyzerWith(() => ({ status: 502 }));
+    expect((await failure(analyzer.analyze(input, never))).code).toBe('VL_ERR_ANALYSIS_FAILED');
   });
 
   it('turns a 5xx into a failure without Retry-After, and keeps the API key out of the message', async () => {

@@ -134,3 +134,45 @@ export interface Health {
     readonly endpoints?: readonly EndpointHealth[];
   };
 }
+
+/** The batch engine's transcript after the call (`?version=refined`; src/postcall/refined-transcript.ts). */
+export interface RefinedUtterance {
+  readonly speaker: string;
+  /** The diarized voice inside the speaker's channel (`caller.2`); null where the engine heard one. */
+  readonly subSpeaker: string | null;
+  readonly text: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly words: readonly Word[];
+}
+
+export interface RefinedTranscript {
+  readonly engine: string;
+  readonly model: string;
+  readonly language: string | null;
+  readonly createdAt: string;
+  readonly utterances: readonly RefinedUtterance[];
+  readonly agreement: {
+    /** Word error rate of the live transcript against this one: 0 is the same words. */
+    readonly wer: number | null;
+    readonly perSpeaker: Readonly<Record<string, number | null>>;
+    readonly referenceWords: number;
+  };
+}
+
+/** The LLM's reading of the call (`GET /v1/calls/:sid/analysis`, the `call.analyzed` data). */
+export interface CallAnalysis {
+  readonly model: string;
+  readonly source: 'refined' | 'live';
+  readonly summary: string;
+  readonly reason: string;
+  readonly outcome: string;
+  readonly sentiment: readonly {
+    readonly speaker: string;
+    readonly sentiment: string;
+    readonly score: number;
+  }[];
+  readonly actionItems: readonly { readonly owner: string | null; readonly text: string }[];
+  /** The operator's own fields (ANALYSIS_SCHEMA_FILE), any JSON. */
+  readonly custom?: Readonly<Record<string, unknown>>;
+}

@@ -1,16 +1,22 @@
 import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
 import { getJson } from '../api.js';
 import { duration, parties, seconds, when } from '../format.js';
+import { AnalysisPanel } from '../postcall/analysis-panel.js';
+import { RefinedView } from '../postcall/refined-view.js';
+import { usePostcallDocument } from '../postcall/use-postcall-document.js';
 import { RecordingPlayer } from '../recording/recording-player.js';
 import { href } from '../router.js';
 import { timeline } from '../transcript/timeline.js';
 import { TimelineView } from '../transcript/timeline-view.js';
 import { talkTime, wordAt } from '../transcript/transcript-state.js';
 import { useLiveTranscript } from '../transcript/use-live-transcript.js';
-import type { CallView } from '../types.js';
+import type { CallAnalysis, CallView, RefinedTranscript } from '../types.js';
 import { usePoll } from '../use-poll.js';
 
-/** One call: its details, the transcript as one live timeline, and once it has ended its recording. */
+/**
+ * One call: its details, the transcript as one live timeline, and once it has ended its recording
+ * (with the transcript as subtitles), the refined transcript beside the live one, and the analysis.
+ */
 export function CallPage({ callSid }: { callSid: string }) {
   const [settled, setSettled] = useState(false);
   const { data: call, error } = usePoll(
@@ -101,13 +107,29 @@ function CallTranscript({ callSid, call }: { callSid: string; call: CallView | u
     for (const f of transcript.finals) if (!names.includes(f.leg)) names.push(f.leg);
     return names;
   }, [call, transcript.finals]);
+  const ended = call?.state === 'ended';
+  const base = `/v1/calls/${encodeURIComponent(callSid)}`;
+  // Made after the call, when post-call is on: asked for a while after the end, then "none".
+  const refined = usePostcallDocument<RefinedTranscript>(
+    ended ? `${base}/transcript?version=refined` : undefined,
+    'VL_ERR_TRANSCRIPT_NOT_READY',
+  );
+  const analysis = usePostcallDocument<CallAnalysis>(
+    ended ? `${base}/analysis` : undefined,
+    'VL_ERR_ANALYSIS_NOT_READY',
+  );
   const items = timeline(transcript, { dtmf: call?.dtmf, agent: call?.agent, startedAt: call?.startedAt });
-  const recording = call?.state === 'ended' ? call.recording : undefined;
+  const recording = ended ? call.recording : undefined;
   const seek = recording
     ? (ms: number) => {
         if (audio.current) audio.current.currentTime = ms / 1000;
       }
     : undefined;
+  const version = refined.state === 'ready' ? 'refined' : 'live';
+  const subtitles = {
+    src: `${base}/transcript?version=${version}&format=vtt`,
+    label: version === 'refined' ? 'Refined' : 'Live',
+  };
   const activeWord = playheadMs === undefined ? undefined : wordAt(transcript.finals, playheadMs);
   return (
     <>
@@ -118,20 +140,27 @@ function CallTranscript({ callSid, call }: { callSid: string; call: CallView | u
           speakers={speakers}
           audio={audio}
           onTime={onTime}
+          subtitles={subtitles}
         />
       ) : null}
-      <div class="heading-row">
-        <h2>Transcript</h2>
-        <p class="talk-time" data-testid="talk-time">
-          {talkTime(transcript.finals)
-            .map((t) => `${t.speaker} ${seconds(t.ms)}`)
-            .join(' · ')}
-        </p>
-        <p class="live-state" data-testid="transcript-state">
-          {transcript.ended ? 'complete' : transcript.connected ? 'live' : 'connecting…'}
-        </p>
+      {ended ? <AnalysisPanel analysis={analysis} /> : null}
+      <div class={ended ? 'transcripts side-by-side' : 'transcripts'}>
+        <section class="live-transcript" aria-labelledby="transcript-heading">
+          <div class="heading-row">
+            <h2 id="transcript-heading">Transcript</h2>
+            <p class="talk-time" data-testid="talk-time">
+              {talkTime(transcript.finals)
+                .map((t) => `${t.speaker} ${seconds(t.ms)}`)
+                .join(' · ')}
+            </p>
+            <p class="live-state" data-testid="transcript-state">
+              {transcript.ended ? 'complete' : transcript.connected ? 'live' : 'connecting…'}
+            </p>
+          </div>
+          <TimelineView items={items} speakers={speakers} activeWord={activeWord} onSeek={seek} />
+        </section>
+        {ended ? <RefinedView refined={refined} speakers={speakers} onSeek={seek} /> : null}
       </div>
-      <TimelineView items={items} speakers={speakers} activeWord={activeWord} onSeek={seek} />
     </>
   );
 }

@@ -2,6 +2,7 @@ import type { RefObject } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { clockTime } from '../format.js';
 import type { RecordingInfo } from '../types.js';
+import { useCaptions } from './captions.js';
 import { parseWav, peaks, type WavInfo } from './wav.js';
 
 export interface RecordingPlayerProps {
@@ -12,12 +13,18 @@ export interface RecordingPlayerProps {
   readonly audio: RefObject<HTMLAudioElement | null>;
   /** The playhead, in ms on the recording (the call clock, less any time a leg skipped). */
   readonly onTime: (ms: number) => void;
+  /** A WebVTT transcript to show, cue by cue, beside the player as it plays. */
+  readonly subtitles?: { readonly src: string; readonly label: string };
 }
 
 type Listen = 'both' | number;
 
-/** The call's WAV: a player, a waveform per leg with the playhead, and which channel to hear. */
-export function RecordingPlayer({ callSid, recording, speakers, audio, onTime }: RecordingPlayerProps) {
+/**
+ * The call's WAV: a player, its transcript as subtitles (the line being spoken shown beside it), a
+ * waveform per leg with the playhead, and which channel to hear.
+ */
+export function RecordingPlayer(props: RecordingPlayerProps) {
+  const { callSid, recording, speakers, audio, onTime, subtitles } = props;
   const src = `/v1/calls/${encodeURIComponent(callSid)}/recording`;
   const [wav, setWav] = useState<WavInfo>();
   const [blobUrl, setBlobUrl] = useState<string>();
@@ -25,6 +32,8 @@ export function RecordingPlayer({ callSid, recording, speakers, audio, onTime }:
   const [positionMs, setPositionMs] = useState(0);
   const [listen, setListen] = useState<Listen>('both');
   const routing = useRef<ChannelRouting | undefined>(undefined);
+  const track = useRef<HTMLTrackElement>(null);
+  const captions = useCaptions(track, audio, subtitles?.src);
 
   useEffect(() => {
     let stopped = false;
@@ -81,14 +90,42 @@ export function RecordingPlayer({ callSid, recording, speakers, audio, onTime }:
   return (
     <section class="recording" aria-label="Recording">
       {/* Straight from the server (or its object store) only when the page could not fetch the file. */}
-      {/* biome-ignore lint/a11y/useMediaCaption: the transcript beside the player is its caption, word by word. */}
+      {/* biome-ignore lint/a11y/useMediaCaption: its track is the transcript (kind subtitles), drawn in the caption line below. */}
       <audio
         ref={audio}
         controls
         preload="auto"
         src={blobUrl ?? (waveError ? src : undefined)}
         data-testid="recording-audio"
-      />
+      >
+        {/* Same-origin: the session cookie goes with the track's request. A new element per source. */}
+        {subtitles ? (
+          <track
+            key={subtitles.src}
+            ref={track}
+            kind="subtitles"
+            srclang="en"
+            label={subtitles.label}
+            default
+            src={subtitles.src}
+            data-testid="recording-subtitles"
+          />
+        ) : null}
+      </audio>
+      {subtitles ? (
+        <p class="caption" data-testid="caption" aria-live="polite" title={`${subtitles.label} transcript`}>
+          {captions.length === 0 ? (
+            <span class="quiet">…</span>
+          ) : (
+            captions.map((c, i) => (
+              <span key={String(i)} class="cue">
+                {c.voice ? <span class="who">{c.voice}</span> : null}
+                <span class="text">{c.text}</span>
+              </span>
+            ))
+          )}
+        </p>
+      ) : null}
       <fieldset class="listen">
         <legend>Listen to</legend>
         {(['both', ...speakers.map((_, i) => i)] as Listen[]).map((value) => (

@@ -412,6 +412,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     store: callStore,
     outbox: webhooks.outbox,
     recordings: webhooks.recordings,
+    postcall,
     instance,
     now: () => clock.wallNow(),
   });

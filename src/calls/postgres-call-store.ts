@@ -283,9 +283,17 @@ export class PostgresCallStore implements CallStore {
   }
 
   async saveDocument(callSid: string, kind: CallDocumentKind, body: string): Promise<void> {
+    // A call erased (or pruned) meanwhile gets nothing back: no document, no new key row.
+    const { rowCount } = await this.#pool.query({
+      name: 'calls.exists',
+      text: 'SELECT 1 FROM calls WHERE call_sid = $1',
+      values: [callSid],
+    });
+    if (!rowCount) return;
     await this.#pool.query({
       name: 'calls.save-document',
-      text: `INSERT INTO call_documents (call_sid, kind, body) VALUES ($1, $2, $3)
+      text: `INSERT INTO call_documents (call_sid, kind, body)
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM calls WHERE call_sid = $1)
              ON CONFLICT (call_sid, kind) DO UPDATE SET body = $3`,
       values: [callSid, kind, await this.#sealed(callSid, SEALED_DOCUMENT, kind, body)],
     });

@@ -111,6 +111,7 @@ export class SqliteCallStore implements CallStore {
          ON CONFLICT (call_sid, kind) DO UPDATE SET body = excluded.body`,
       ),
       document: db.prepare('SELECT body FROM call_documents WHERE call_sid = ? AND kind = ?'),
+      exists: db.prepare('SELECT 1 FROM calls WHERE call_sid = ?'),
       pruneDocuments: db.prepare('DELETE FROM call_documents WHERE call_sid = ?'),
       pruneCall: db.prepare('DELETE FROM calls WHERE call_sid = ?'),
     };
@@ -180,6 +181,8 @@ export class SqliteCallStore implements CallStore {
   }
 
   async saveDocument(callSid: string, kind: CallDocumentKind, body: string): Promise<void> {
+    // A call erased (or pruned) meanwhile gets nothing back: no document, no new key row.
+    if (!this.#sql.exists.get(callSid)) return;
     this.#sql.saveDocument.run(callSid, kind, this.#sealed(callSid, SEALED_DOCUMENT, kind, body));
   }
 

@@ -12,6 +12,8 @@ export interface ErasureDeps {
   readonly store: CallStore;
   readonly outbox: OutboxStore | undefined;
   readonly recordings: Recordings | undefined;
+  /** Post-call work (refined transcript, analysis): stopped for the call before anything is erased. */
+  readonly postcall?: { forget(callSid: string): Promise<void> };
   readonly instance: string;
   readonly now: () => number;
 }
@@ -69,6 +71,8 @@ export async function eraseCall(
     unreachable: out(deps, callSid, stored, options.force),
   };
 
+  // First: a post-call job must not write a document or send an event after the erasure.
+  await deps.postcall?.forget(callSid);
   if (recordings) {
     const recording = await eraseRecording(recordings, callSid);
     done.recordingUploadCancelled = recording.uploadCancelled;

@@ -3,7 +3,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Call, CallObserver } from '../calls/call.js';
 import type { CallStore } from '../calls/call-store.js';
 import type { Clock } from '../clock.js';
-import { redactRefined } from '../compliance/refined-redaction.js';
 import { isVoxlineError, VoxlineError } from '../errors.js';
 import type { PostcallMetrics, PostcallStage } from '../observability/postcall-metrics.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
@@ -14,6 +13,7 @@ import { type FinishedCall, finishedCall, storedFinishedCall } from './finished-
 import type { PostcallConfig } from './postcall-config.js';
 import { PostcallQueue } from './postcall-queue.js';
 import { refineRecording } from './refine-recording.js';
+import { redactRefined } from './refined-redaction.js';
 import type { RefinedTranscript } from './refined-transcript.js';
 import { RetriesExhausted, withRetries } from './retrying.js';
 
@@ -69,6 +69,8 @@ export class PostcallService implements CallObserver {
   readonly #o: PostcallServiceOptions;
   readonly #queue: PostcallQueue;
   readonly #metrics: PostcallMetrics;
+  /** Queued and running jobs by call, for erasure to stop (bounded by the queue). */
+  readonly #jobs = new Map<string, { readonly controller: AbortController; readonly done: Promise<void> }>();
   readonly #pending = new Map<string, { transcript: boolean; recording: RecordingInfo | undefined | null }>();
 
   constructor(options: PostcallServiceOptions) {
@@ -128,7 +130,7 @@ export class PostcallService implements CallObserver {
     if (!pending.transcript || pending.recording === null) return;
     this.#pending.delete(call.callSid);
     const finished = finishedCall(call, this.#o.config?.contextBias ?? [], pending.recording !== undefined);
-    if (!this.#queue.offer((signal) => this.#run(finished, signal))) {
+    if (!this.#offer(finished)) {
       call.log.warn(
         { waiting: this.#queue.waiting },
         'post-call queue full: this call gets no post-call work',
@@ -143,6 +145,37 @@ export class PostcallService implements CallObserver {
     }
   }
 
+  /**
+   * Erasure: the call's post-call work is dropped if it waits, aborted if it runs (resolves once
+   * it has stopped), so nothing of the call is written or sent after it is erased.
+   */
+  async forget(callSid: string): Promise<void> {
+    this.#pending.delete(callSid);
+    const job = this.#jobs.get(callSid);
+    if (!job) return;
+    job.controller.abort();
+    await job.done;
+  }
+
+  /** Queues the call's work under its own abort (erasure), joined to the queue's (shutdown). */
+  #offer(call: FinishedCall): boolean {
+    const controller = new AbortController();
+    let settle = () => {};
+    const done = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    const offered = this.#queue.offer(async (queueSignal) => {
+      try {
+        if (!controller.signal.aborted) await this.#run(call, AbortSignal.any([queueSignal, controller.signal]));
+      } finally {
+        if (this.#jobs.get(call.callSid)?.controller === controller) this.#jobs.delete(call.callSid);
+        settle();
+      }
+    });
+    if (offered) this.#jobs.set(call.callSid, { controller, done });
+    return offered;
+  }
+
   async #run(call: FinishedCall, signal: AbortSignal): Promise<void> {
     const done = async (kind: 'refined' | 'analysis') =>
       call.recovered ? await this.#o.store.document(call.callSid, kind) : undefined;
@@ -155,7 +188,7 @@ export class PostcallService implements CallObserver {
     }
     if (this.#o.analyzer && !signal.aborted && !(await done('analysis')))
       await this.#step(call, 'analyze', signal, () => this.#analyze(call, refined, signal));
-    if (signal.aborted) return; // shutting down: a restart picks it up again
+    if (signal.aborted) return; // shutting down (a restart picks it up again), or erased
     // Over, whatever the outcome: a restart does not do it again.
     await this.#o.store
       .saveDocument(
@@ -193,7 +226,7 @@ export class PostcallService implements CallObserver {
         agentLabel: options.agentLabel,
         log: this.#o.log,
       });
-      if (this.#queue.offer((signal) => this.#run(finished, signal))) queued++;
+      if (this.#offer(finished)) queued++;
     }
     if (queued > 0) this.#o.log.info({ calls: queued }, 'post-call work picked up again after a restart');
     return queued;
@@ -210,7 +243,7 @@ export class PostcallService implements CallObserver {
       this.#metrics.done(stage, true);
       return result;
     } catch (err) {
-      if (signal.aborted) return undefined; // shutting down: not this call's failure
+      if (signal.aborted) return undefined; // shutting down or erased: not this call's failure
       const attempts = err instanceof RetriesExhausted ? err.attempts : 1;
       const cause = err instanceof RetriesExhausted ? err.cause : err;
       const code = isVoxlineError(cause) ? cause.code : 'VL_ERR_INTERNAL';

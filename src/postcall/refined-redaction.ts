@@ -1,7 +1,7 @@
 import type { FinalEvent, TranscriptEvent } from '../asr/transcript-event.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import type { RefinedUtterance } from '../postcall/refined-transcript.js';
-import { type RedactionPolicy, TranscriptRedactor } from './transcript-redactor.js';
+import { type RedactionPolicy, TranscriptRedactor } from '../compliance/transcript-redactor.js';
+import type { RefinedUtterance } from './refined-transcript.js';
 
 /** Timers that never fire: the whole transcript is known, so every hold ends at the flush. */
 const NO_TIMERS: Clock = {
@@ -35,7 +35,9 @@ export function redactRefined(
   utterances.forEach((u, i) => {
     const final: FinalEvent = {
       type: 'final',
-      leg: u.subSpeaker ?? u.speaker,
+      // The channel, not the diarized voice: a number read across two utterances is joined even
+      // where the engine gave its halves to two voices.
+      leg: u.speaker,
       utteranceId: i,
       text: u.text,
       startMs: u.startMs,

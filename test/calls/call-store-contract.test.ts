@@ -261,6 +261,9 @@ describe.each(kinds)('the %s call store', (_name, available, place) => {
       expect(await again.document('CA1', 'refined')).toBe('{"v":2,"text":"héllo"}');
       expect(await again.document('CA1', 'analysis')).toBe('{"summary":"a call"}');
       expect(await again.document('CAnone', 'refined')).toBeUndefined();
+      // A call with no record (erased while its post-call work ran) is not brought back by it.
+      await again.saveDocument('CAnone', 'refined', '{"late":true}');
+      expect(await again.document('CAnone', 'refined')).toBeUndefined();
       await again.close();
     },
   );

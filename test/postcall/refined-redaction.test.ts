@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactRefined } from '../../src/compliance/refined-redaction.js';
+import { redactRefined } from '../../src/postcall/refined-redaction.js';
 import type { RefinedUtterance } from '../../src/postcall/refined-transcript.js';
 
 const words = (text: string, from: number) =>
@@ -41,6 +41,16 @@ describe('redacting the refined transcript', () => {
     expect(out.map((u) => [u.speaker, u.subSpeaker, u.startMs])).toEqual(
       refined.map((u) => [u.speaker, u.subSpeaker, u.startMs]),
     );
+  });
+
+  it('joins the halves of a number the engine gave to two voices of one channel', () => {
+    const refined = [
+      { ...utterance('caller', 'the number is 4111 1111', 0), subSpeaker: 'caller.1' },
+      { ...utterance('caller', '1111 1111 thanks', 2_000), subSpeaker: 'caller.2' },
+    ];
+    const out = redactRefined(refined, { kinds: new Set(['card', 'phone']), holdMs: 2_000 });
+    expect(out.map((u) => u.text)).toEqual(['the number is [CARD_NUMBER]', '[CARD_NUMBER] thanks']);
+    expect(out.map((u) => u.subSpeaker)).toEqual(['caller.1', 'caller.2']);
   });
 
   it('leaves a transcript with nothing to redact exactly as it was', () => {

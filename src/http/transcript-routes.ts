@@ -26,7 +26,10 @@ const MAX_SSE_BUFFER_BYTES = 1024 * 1024;
 /** `?version=`: live (the default) or refined (the batch engine's, after the call). */
 function transcriptVersion(value: string | undefined): 'live' | 'refined' {
   if (value === undefined || value === 'live' || value === 'refined') return value ?? 'live';
-  throw new VoxlineError('VL_ERR_BAD_REQUEST', `version: live or refined (got ${JSON.stringify(value)})`);
+  throw new VoxlineError(
+    'VL_ERR_BAD_REQUEST',
+    `version: live or refined (got ${JSON.stringify(value.slice(0, 32))})`,
+  );
 }
 
 /**

@@ -17,7 +17,8 @@ export function batchStatusError(
   serverMessage: string | undefined,
   options: { retryAfterS?: number; secret?: string; cause?: unknown } = {},
 ): VoxlineError {
-  const said = serverMessage ? `: ${withoutSecret(serverMessage, options.secret)}` : '';
+  // The key out first, then the cut: a key cut in two would no longer be found.
+  const said = serverMessage ? `: ${clip(withoutSecret(serverMessage, options.secret))}` : '';
   const detail = `${engine} answered HTTP ${status}${said}`;
   const cause = options.cause;
   if (isRefusal(status)) return new VoxlineError('VL_ERR_BATCH_REJECTED', detail, { cause });
@@ -45,7 +46,8 @@ export function retryAfterSeconds(header: string | null | undefined, wallNowMs: 
  * The reason in an error body, whichever shape the server uses: Mistral's
  * `{"object":"error","message":…,"type":…,"code":…}` (its message sometimes an object holding
  * FastAPI's `detail`), FastAPI's `{"detail": "…" | [{loc, msg}]}`, OpenAI's and vLLM's
- * `{"error": {"message": …}}`; a body that is not JSON is taken as text. Cut to a log line.
+ * `{"error": {"message": …}}`; a body that is not JSON is taken as text (batchStatusError
+ * takes the key out of it, then cuts it to a log line).
  */
 export function errorBodyMessage(body: unknown): string | undefined {
   let parsed = body;
@@ -53,11 +55,11 @@ export function errorBodyMessage(body: unknown): string | undefined {
     try {
       parsed = JSON.parse(body);
     } catch {
-      return clip(body.trim()) || undefined;
+      return body.trim().slice(0, ERROR_BODY_BYTES) || undefined;
     }
   }
   const found = messageIn(parsed, 0);
-  return found ? clip(found) : undefined;
+  return found ? found.slice(0, ERROR_BODY_BYTES) : undefined;
 }
 
 function messageIn(value: unknown, depth: number): string | undefined {
@@ -77,7 +79,8 @@ function messageIn(value: unknown, depth: number): string | undefined {
   return typeof code === 'string' || typeof code === 'number' ? `${message} (${code})` : message;
 }
 
-function withoutSecret(text: string, secret: string | undefined): string {
+/** `text` with every occurrence of `secret` (an API key) replaced. */
+export function withoutSecret(text: string, secret: string | undefined): string {
   return secret && secret.length >= 4 ? text.split(secret).join('[redacted]') : text;
 }
 

@@ -10,7 +10,7 @@ import {
   compileAnalysisSchema,
   type JsonSchema,
 } from './analysis-schema.js';
-import { retryAfterSeconds } from './batch-errors.js';
+import { retryAfterSeconds, withoutSecret } from './batch-errors.js';
 
 export interface AnalysisUtterance {
   readonly speaker: string;
@@ -257,10 +257,6 @@ export function clipTranscript(lines: readonly string[], maxChars: number): stri
   while (head.length + tail.length > lines.length) tail.shift();
   const left = lines.length - head.length - tail.length;
   return [...head, `[… ${left} lines from the middle of the call are left out …]`, ...tail].join('\n');
-}
-
-function withoutSecret(text: string, secret: string | undefined): string {
-  return secret && secret.length >= 4 ? text.split(secret).join('[redacted]') : text;
 }
 
 function clip(text: string): string {

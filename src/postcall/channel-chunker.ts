@@ -11,6 +11,12 @@ const FRAME_MS = 20;
 const QUIET_MS = 200;
 /** Cuts are looked for in the last 40 % of a full chunk (so that chunks stay long). */
 const SEARCH_FROM = 0.6;
+/**
+ * A chunk's WAV stays under 24 MiB whatever POSTCALL_MAX_CHUNK_S says: OpenAI's API and vLLM
+ * (VLLM_MAX_AUDIO_CLIP_FILESIZE_MB, default 25) refuse larger files.
+ */
+export const MAX_CHUNK_SAMPLES = (24 * 1024 * 1024 - 44) / 2;
+const INITIAL_SECONDS = 10;
 
 /**
  * Splits one channel of a recording into chunks no longer than `maxChunkMs`, each cut in the
@@ -18,7 +24,8 @@ const SEARCH_FROM = 0.6;
  * the engine's limit without cutting a word where a pause was near. Memory: one chunk.
  */
 export class ChannelChunker {
-  readonly #buffer: Int16Array;
+  #buffer: Int16Array;
+  readonly #max: number;
   readonly #frame: number;
   readonly #gate: number;
   #length = 0;
@@ -27,8 +34,10 @@ export class ChannelChunker {
   /** `gateDbfs`: a frame louder than this is audible (−45 dBFS: above a line's noise, below speech). */
   constructor(sampleRate: number, maxChunkMs: number, gateDbfs = -45) {
     this.#frame = Math.max(1, Math.round((sampleRate * FRAME_MS) / 1000));
-    const max = Math.round((sampleRate * maxChunkMs) / 1000);
-    this.#buffer = new Int16Array(Math.max(max, this.#frame * 20));
+    const wanted = Math.round((sampleRate * maxChunkMs) / 1000);
+    this.#max = Math.max(this.#frame * 20, Math.min(wanted, MAX_CHUNK_SAMPLES));
+    // Grown as audio comes: a short call never holds a whole chunk's worth.
+    this.#buffer = new Int16Array(Math.min(this.#max, sampleRate * INITIAL_SECONDS));
     const rms = 32768 * 10 ** (gateDbfs / 20);
     this.#gate = rms * rms * this.#frame;
   }
@@ -38,12 +47,13 @@ export class ChannelChunker {
     const out: AudioChunk[] = [];
     let at = 0;
     while (at < samples.length) {
+      if (this.#length === this.#buffer.length && this.#buffer.length < this.#max) this.#grow();
       const room = this.#buffer.length - this.#length;
       const n = Math.min(room, samples.length - at);
       this.#buffer.set(samples.subarray(at, at + n), this.#length);
       this.#length += n;
       at += n;
-      if (this.#length === this.#buffer.length) out.push(this.#cut(this.#quietest()));
+      if (this.#length === this.#max) out.push(this.#cut(this.#quietest()));
     }
     return out;
   }
@@ -51,6 +61,12 @@ export class ChannelChunker {
   /** What is left, as the last chunk (undefined when nothing is). */
   end(): AudioChunk | undefined {
     return this.#length > 0 ? this.#cut(this.#length) : undefined;
+  }
+
+  #grow(): void {
+    const bigger = new Int16Array(Math.min(this.#max, this.#buffer.length * 2));
+    bigger.set(this.#buffer.subarray(0, this.#length));
+    this.#buffer = bigger;
   }
 
   #cut(at: number): AudioChunk {

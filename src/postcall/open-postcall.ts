@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { CallStore } from '../calls/call-store.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import { VoxlineError } from '../errors.js';
 import { PostcallMetrics } from '../observability/postcall-metrics.js';
 import { readRecordingWav } from '../recording/recording-reader.js';
 import type { Recordings } from '../recording/recordings.js';
@@ -38,9 +39,10 @@ export function openPostcall(config: Config, deps: PostcallDeps): PostcallServic
     analyzer,
     recorded: recordings !== undefined,
     store: deps.store,
-    readWav: (callSid) => {
-      if (!recordings) throw new Error('not recorded');
-      return readRecordingWav(callSid, recordings);
+    readWav: (callSid, signal) => {
+      if (!recordings)
+        throw new VoxlineError('VL_ERR_RECORDING_NOT_FOUND', `${callSid}: calls are not recorded`);
+      return readRecordingWav(callSid, recordings, signal);
     },
     publish: (call, type, data) => deps.publisher?.publish(call, type, data),
     clock: deps.clock,

@@ -78,6 +78,12 @@ export class OpenAiBatchTranscriber implements BatchTranscriber {
       apiKey: options.apiKey ?? 'none',
       maxRetries: 0,
       timeout: options.timeoutMs,
+      // Nothing from the environment: no OPENAI_ORG_ID/PROJECT_ID headers to a third-party server,
+      // no OPENAI_LOG printing transcripts outside voxline's own (redacting) log.
+      organization: null,
+      project: null,
+      webhookSecret: null,
+      logLevel: 'off',
       fetch: async (url, init) => {
         const response = await send(url, init);
         if (!response.ok)

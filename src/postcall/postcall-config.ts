@@ -71,8 +71,8 @@ export const PostcallEnvProperties = {
   POSTCALL_MAX_CHUNK_S: Int(
     30,
     10_800,
-    900,
-    'longest audio one request carries; longer channels are split at quiet points',
+    600,
+    'longest audio one request carries (and at most 24 MiB of WAV: 786 s at 16 kHz); longer channels are split at quiet points',
   ),
 };
 

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Call, CallObserver } from '../calls/call.js';
 import type { CallStore } from '../calls/call-store.js';
 import type { Clock } from '../clock.js';
-import { isVoxlineError, VoxlineError } from '../errors.js';
+import { isVoxlineError } from '../errors.js';
 import type { PostcallMetrics, PostcallStage } from '../observability/postcall-metrics.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
 import type { EventData, EventType } from '../webhooks/event-schemas.js';
@@ -36,7 +36,8 @@ export interface PostcallServiceOptions {
   /** Calls are recorded (RECORDING_FORMAT is not none): a recording settles each one. */
   readonly recorded: boolean;
   readonly store: CallStore;
-  readonly readWav: (callSid: string) => Promise<Readable>;
+  /** The finished recording; `signal` ends the read (shutdown, erasure). */
+  readonly readWav: (callSid: string, signal: AbortSignal) => Promise<Readable>;
   readonly publish: <T extends EventType>(
     call: Pick<Call, 'callSid' | 'log'>,
     type: T,
@@ -52,6 +53,8 @@ export interface PostcallServiceOptions {
 }
 
 const RETRY_BASE_MS = 2_000;
+/** How long close() waits for aborted jobs to stop. */
+const CLOSE_ABORTED_MS = 5_000;
 /** A restart picks up post-call work of calls that ended this recently… */
 const RECOVER_MS = 24 * 3_600_000;
 /** …among the newest this many ended calls. */
@@ -120,7 +123,17 @@ export class PostcallService implements CallObserver {
     this.#o.clock.clearTimeout(timer);
     const left = this.#queue.waiting + this.#queue.running;
     if (left > 0) this.#o.log.warn({ calls: left }, 'shutting down: post-call work not finished is dropped');
-    await this.#queue.close();
+    // Aborted jobs end at their next await; one stuck past that (a read that ignores its signal)
+    // is left behind rather than holding the process open.
+    let stuck: ReturnType<Clock['setTimeout']> | undefined;
+    await Promise.race([
+      this.#queue.close(),
+      new Promise<void>((resolve) => {
+        stuck = this.#o.clock.setTimeout(resolve, CLOSE_ABORTED_MS);
+        stuck.unref();
+      }),
+    ]);
+    this.#o.clock.clearTimeout(stuck);
   }
 
   #settle(call: Call, part?: 'transcript'): void {
@@ -166,7 +179,8 @@ export class PostcallService implements CallObserver {
     });
     const offered = this.#queue.offer(async (queueSignal) => {
       try {
-        if (!controller.signal.aborted) await this.#run(call, AbortSignal.any([queueSignal, controller.signal]));
+        if (!controller.signal.aborted)
+          await this.#run(call, AbortSignal.any([queueSignal, controller.signal]));
       } finally {
         if (this.#jobs.get(call.callSid)?.controller === controller) this.#jobs.delete(call.callSid);
         settle();
@@ -247,7 +261,9 @@ export class PostcallService implements CallObserver {
       const attempts = err instanceof RetriesExhausted ? err.attempts : 1;
       const cause = err instanceof RetriesExhausted ? err.cause : err;
       const code = isVoxlineError(cause) ? cause.code : 'VL_ERR_INTERNAL';
-      const message = cause instanceof Error ? cause.message : String(cause);
+      // voxline's own errors say what went wrong in words fit for an event; anything else (a path,
+      // a bucket's key, a library's text) stays in the log.
+      const message = isVoxlineError(cause) ? cause.message : 'an internal error: see the log';
       call.log.warn({ err: cause, stage, attempts }, 'post-call work failed');
       this.#metrics.done(stage, false);
       this.#failed(call, stage, code, message, attempts);
@@ -265,10 +281,11 @@ export class PostcallService implements CallObserver {
       clock: this.#o.clock,
       ...(this.#o.random ? { random: this.#o.random } : {}),
     };
-    // The recording is read again from the start on a retry of the whole step; each request is retried on its own.
+    // One pass over the recording; each request to the engine is retried on its own (a restart
+    // re-reads it from the start).
     const draft = await refineRecording({
       callSid: call.callSid,
-      wav: await this.#o.readWav(call.callSid),
+      wav: await this.#o.readWav(call.callSid, signal),
       speakers: call.speakers,
       contextBias: call.contextBias,
       diarize: config.diarize,
@@ -318,8 +335,11 @@ export class PostcallService implements CallObserver {
           endMs: u.endMs,
         }))
       : call.live;
-    if (utterances.length === 0)
-      throw new VoxlineError('VL_ERR_ANALYSIS_FAILED', 'nothing was said on the call: nothing to analyze');
+    if (utterances.length === 0) {
+      // Nothing was said (an unanswered or silent call): nothing to analyze, and no failure.
+      call.log.info('no words on the call: not analyzed');
+      return;
+    }
     // The channels' speakers and, where one channel had two voices, theirs: sentiment may name either.
     const speakers = [
       ...new Set([...(refined?.utterances.map((u) => u.speaker) ?? []), ...utterances.map((u) => u.speaker)]),

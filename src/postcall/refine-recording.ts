@@ -46,11 +46,15 @@ export async function refineRecording(r: RefineRequest): Promise<Omit<RefinedTra
     if (speaker === NO_CHANNEL || !chunk.audible) return;
     chunks++;
     const offsetMs = (chunk.startSample / sampleRate) * 1000;
+    const lengthMs = (chunk.samples.length / sampleRate) * 1000;
+    // An engine's time outside the chunk it was sent (or not a number) is kept inside it.
+    const at = (ms: number) =>
+      Math.round(offsetMs + Math.min(lengthMs, Math.max(0, Number.isFinite(ms) ? ms : 0)));
     const result = await r.transcribe(
       {
         wav: monoWav(chunk.samples, sampleRate),
         fileName: `${r.callSid}-${speaker}-${Math.round(offsetMs)}.wav`,
-        durationMs: (chunk.samples.length / sampleRate) * 1000,
+        durationMs: lengthMs,
       },
       r.signal,
     );
@@ -71,12 +75,12 @@ export async function refineRecording(r: RefineRequest): Promise<Omit<RefinedTra
         speaker,
         subSpeaker,
         text,
-        startMs: Math.round(offsetMs + segment.startMs),
-        endMs: Math.round(offsetMs + segment.endMs),
+        startMs: at(segment.startMs),
+        endMs: at(segment.endMs),
         words: segment.words.map((w) => ({
           word: w.word.trim(),
-          startMs: Math.round(offsetMs + w.startMs),
-          endMs: Math.round(offsetMs + w.endMs),
+          startMs: at(w.startMs),
+          endMs: at(w.endMs),
         })),
       });
     }

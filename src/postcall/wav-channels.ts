@@ -66,6 +66,7 @@ function parseHeader(head: Buffer) {
     }
     if (at + 8 + size > head.length) return undefined;
     if (id === 'fmt ') {
+      if (size < 16) throw bad(`a fmt chunk of ${size} bytes`);
       const tag = head.readUInt16LE(at + 8);
       const channels = head.readUInt16LE(at + 10);
       const rate = head.readUInt32LE(at + 12);

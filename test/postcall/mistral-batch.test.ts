@@ -231,6 +231,18 @@ describe('MistralBatchTranscriber', () => {
     expect(err.message).not.toContain(wrong);
   });
 
+  it('a key the server echoes where the message is cut in two is still taken out whole', async () => {
+    // 300 characters are kept: the key starts at 290, so a cut made first would leave 10 of its characters.
+    double.answer({
+      kind: 'error',
+      status: 400,
+      body: mistralError(`${'x'.repeat(277)} invalid key ${KEY}`, 'invalid_request_error'),
+    });
+    const err = await rejection(engine.transcribe(request(), new AbortController().signal));
+    expect(err.message).toContain('invalid key [redacted]');
+    expect(err.message).not.toContain(KEY.slice(0, 6));
+  });
+
   it('422 is refused for good with the field Mistral named, and a key it echoes is cut out', async () => {
     const detail = [
       { type: 'string_pattern_mismatch', loc: ['body', 'context_bias', 0], msg: `bad term near ${KEY}` },

@@ -428,6 +428,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       transcription: engine !== undefined,
       // The page's "Make a call" needs the browser ingress (BROWSER_CALLS).
       browserCalls: server.hasRoute({ method: 'GET', url: BROWSER_CALL_PATH }),
+      postcall: config.postcall !== undefined && webhooks.recordings !== undefined,
+      analysis: config.analysis !== undefined,
     },
     health: async () => ({
       liveCalls: registry.liveCount,

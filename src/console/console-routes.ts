@@ -14,6 +14,10 @@ export interface ConsoleInfo {
   readonly transcription: boolean;
   /** Whether this server takes calls from the page (the `browser` ingress at /browser/call). */
   readonly browserCalls: boolean;
+  /** Whether refined transcripts are made after calls (the page then waits a while for one). */
+  readonly postcall: boolean;
+  /** Whether calls are analyzed after they end. */
+  readonly analysis: boolean;
 }
 
 export interface ConsoleRoutesOptions {

@@ -54,7 +54,7 @@ function Console() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        {page === 'calls' && id ? <CallPage key={id} callSid={id} /> : null}
+        {page === 'calls' && id ? <CallPage key={id} callSid={id} session={session} /> : null}
         {page === 'calls' && !id ? <CallsPage session={session} /> : null}
         {page === 'dial' && session.browserCalls ? <DialPage session={session} /> : null}
         {page === 'webhooks' ? <WebhooksPage /> : null}

@@ -8,6 +8,10 @@ export interface SessionInfo {
   readonly agent: boolean;
   readonly transcription: boolean;
   readonly browserCalls: boolean;
+  /** The server makes refined transcripts after calls (POSTCALL_ENGINE, with recording). */
+  readonly postcall: boolean;
+  /** The server analyzes calls after they end (ANALYSIS_LLM_BASE_URL). */
+  readonly analysis: boolean;
 }
 
 export interface Participant {

@@ -10,14 +10,14 @@ import { timeline } from '../transcript/timeline.js';
 import { TimelineView } from '../transcript/timeline-view.js';
 import { talkTime, wordAt } from '../transcript/transcript-state.js';
 import { useLiveTranscript } from '../transcript/use-live-transcript.js';
-import type { CallAnalysis, CallView, RefinedTranscript } from '../types.js';
+import type { CallAnalysis, CallView, RefinedTranscript, SessionInfo } from '../types.js';
 import { usePoll } from '../use-poll.js';
 
 /**
  * One call: its details, the transcript as one live timeline, and once it has ended its recording
  * (with the transcript as subtitles), the refined transcript beside the live one, and the analysis.
  */
-export function CallPage({ callSid }: { callSid: string }) {
+export function CallPage({ callSid, session }: { callSid: string; session: SessionInfo }) {
   const [settled, setSettled] = useState(false);
   const { data: call, error } = usePoll(
     () => getJson<CallView>(`/v1/calls/${encodeURIComponent(callSid)}`),
@@ -42,7 +42,7 @@ export function CallPage({ callSid }: { callSid: string }) {
         </p>
       ) : null}
       {call ? <CallDetails call={call} /> : null}
-      <CallTranscript callSid={callSid} call={call} />
+      <CallTranscript callSid={callSid} call={call} session={session} />
     </section>
   );
 }
@@ -97,7 +97,15 @@ function CallDetails({ call }: { call: CallView }) {
   );
 }
 
-function CallTranscript({ callSid, call }: { callSid: string; call: CallView | undefined }) {
+function CallTranscript({
+  callSid,
+  call,
+  session,
+}: {
+  callSid: string;
+  call: CallView | undefined;
+  session: SessionInfo;
+}) {
   const transcript = useLiveTranscript(callSid);
   const audio = useRef<HTMLAudioElement>(null);
   const [playheadMs, setPlayheadMs] = useState<number>();
@@ -113,10 +121,12 @@ function CallTranscript({ callSid, call }: { callSid: string; call: CallView | u
   const refined = usePostcallDocument<RefinedTranscript>(
     ended ? `${base}/transcript?version=refined` : undefined,
     'VL_ERR_TRANSCRIPT_NOT_READY',
+    session.postcall,
   );
   const analysis = usePostcallDocument<CallAnalysis>(
     ended ? `${base}/analysis` : undefined,
     'VL_ERR_ANALYSIS_NOT_READY',
+    session.analysis,
   );
   const items = timeline(transcript, { dtmf: call?.dtmf, agent: call?.agent, startedAt: call?.startedAt });
   const recording = ended ? call.recording : undefined;

@@ -14,12 +14,15 @@ export type PostcallDocument<T> =
 
 /**
  * A document made after the call (the refined transcript, the analysis): loaded from `path` once
- * there is one, asked again while the server answers 404 with `notReadyCode`, a few times only.
+ * there is one, asked again while the server answers 404 with `notReadyCode`, a few times only
+ * (once when the server says it makes none).
  * `retry()` starts the attempts over (after "none" or an error).
  */
 export function usePostcallDocument<T>(
   path: string | undefined,
   notReadyCode: string,
+  /** The server makes such documents (post-call is on): else one look, for one made before. */
+  enabled = true,
 ): PostcallDocument<T> & { readonly retry: () => void } {
   const [current, setCurrent] = useState<PostcallDocument<T>>({ state: 'waiting' });
   const [round, setRound] = useState(0);
@@ -36,7 +39,7 @@ export function usePostcallDocument<T>(
         if (stopped) return;
         const notReady = err instanceof ApiError && err.status === 404 && err.code === notReadyCode;
         if (!notReady) setCurrent({ state: 'error', message: describe(err) });
-        else if (attempt >= NOT_READY_ATTEMPTS) setCurrent({ state: 'none' });
+        else if (attempt >= (enabled ? NOT_READY_ATTEMPTS : 1)) setCurrent({ state: 'none' });
         else timer = window.setTimeout(() => void ask(attempt + 1), NOT_READY_EVERY_MS);
       }
     };
@@ -45,7 +48,7 @@ export function usePostcallDocument<T>(
       stopped = true;
       window.clearTimeout(timer);
     };
-  }, [path, notReadyCode, round]);
+  }, [path, notReadyCode, round, enabled]);
   return { ...current, retry: () => setRound((n) => n + 1) };
 }
 

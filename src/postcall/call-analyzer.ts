@@ -11,6 +11,7 @@ import {
   type JsonSchema,
 } from './analysis-schema.js';
 import { retryAfterSeconds, withoutSecret } from './batch-errors.js';
+import { limitedFetch } from './limited-fetch.js';
 
 export interface AnalysisUtterance {
   readonly speaker: string;
@@ -65,7 +66,7 @@ export class CallAnalyzer {
       project: null,
       webhookSecret: null,
       logLevel: 'off',
-      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      fetch: limitedFetch(deps.fetch ?? fetch),
     });
     this.#schema = analysisJsonSchema(config.customSchema);
     this.#validate = compileAnalysisSchema(this.#schema);

@@ -17,6 +17,7 @@ import type {
   BatchTranscription,
   BatchWord,
 } from './batch-transcription.js';
+import { limitedFetch } from './limited-fetch.js';
 
 export interface OpenAiBatchOptions {
   /** The API root, `/v1` included (e.g. http://vllm:8000/v1). */
@@ -72,7 +73,7 @@ export class OpenAiBatchTranscriber implements BatchTranscriber {
     this.#options = options;
     this.maxChunkMs = options.maxChunkMs;
     this.#clock = options.clock ?? systemClock;
-    const send = options.fetch ?? fetch;
+    const send = limitedFetch(options.fetch ?? fetch);
     this.#client = new OpenAI({
       baseURL: options.baseUrl,
       apiKey: options.apiKey ?? 'none',

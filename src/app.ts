@@ -350,6 +350,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   // Further media-stream carriers, each only when configured (loaded only then).
   const carrierOptions = {
+    clock,
+    mediaClock: edgeContext.clock,
     publicUrl: () => config.publicUrl,
     legs: config.legs,
     media: config.media,

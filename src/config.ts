@@ -332,6 +332,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     access,
     encryption,
     postcall,
+    alerts,
+    analysis,
+    telnyx,
+    plivo,
+    vonage,
   ])
     problems.push(...part.problems);
   if (problems.length > 0) throw configError(problems, failed, schemaFailures);
@@ -361,6 +366,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     ...asr.warnings,
     ...recordingStore.warnings,
     ...postcall.warnings,
+    ...alerts.warnings,
+    ...analysis.warnings,
+    ...telnyx.warnings,
+    ...plivo.warnings,
+    ...vonage.warnings,
   );
   if (e.CALL_MODE === 'agent') {
     if (asr.value.engine === 'none')

@@ -82,6 +82,17 @@ describe('configuration', () => {
     ]);
   });
 
+  it('reports the problems of the after-the-call and alert settings with the others', () => {
+    const message = configError({
+      POSTCALL_ENGINE: 'openai',
+      ANALYSIS_LLM_BASE_URL: 'ftp://models.example.com',
+      ALERT_RULES_FILE: '/nonexistent/voxline-alert-rules.yaml',
+    });
+    expect(message).toMatch(/POSTCALL_BASE_URL/);
+    expect(message).toMatch(/ANALYSIS_LLM_BASE_URL/);
+    expect(message).toMatch(/ALERT_RULES_FILE/);
+  });
+
   it('reports type errors and the rules that span variables in one pass, each under its own variable', () => {
     const message = configError({
       LOG_LEVEL: 'loud',

@@ -18,6 +18,11 @@ export const ERRORS = {
     retryable: false,
     message: 'missing or invalid X-Twilio-Signature',
   },
+  VL_ERR_CARRIER_SIGNATURE: {
+    status: 403,
+    retryable: false,
+    message: 'missing or invalid carrier signature or stream token',
+  },
   VL_ERR_UNAUTHORIZED: { status: 401, retryable: false, message: 'missing or invalid bearer token' },
   VL_ERR_FORBIDDEN: {
     status: 403,

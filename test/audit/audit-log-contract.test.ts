@@ -132,7 +132,7 @@ describe('the audit log shares its database with the call records', () => {
       const { rows } = await pool.query<{ version: number }>(
         'SELECT version FROM voxline_migrations ORDER BY version',
       );
-      expect(rows.map((r) => r.version)).toEqual([2, 4, 5, 10]);
+      expect(rows.map((r) => r.version)).toEqual([2, 4, 5, 10, 11]);
       await Promise.all([calls.close(), log.close(), pool.end()]);
     },
   );

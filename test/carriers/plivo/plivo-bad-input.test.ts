@@ -140,7 +140,10 @@ describe('Plivo: forged, replayed and malformed input is refused or contained', 
     plivo.send({ event: 'start', start: {} });
     plivo.sendMedia('inbound', 20, frame);
     plivo.sendDtmf('5');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The last message is in (the key press is on the call) before the hang-up is sent.
+    await eventually(async () =>
+      expect((await gateway.call(callId)).dtmf.map((d) => d.digit)).toEqual(['5']),
+    );
     await plivo.hangUp();
     const snapshot = await eventually(async () => {
       const s = await gateway.call(callId);

@@ -92,9 +92,8 @@ describe('Vonage agent mode: audio back into the call', () => {
     call.outbound.sendPcm(sine(1600, 16000, 500, 8000));
     expect(await call.outbound.mark('after-clear')).toEqual({ name: 'after-clear', cleared: false });
     expect(vonage.received.frames.length).toBeLessThanOrEqual(framesAtClear + 5 + 1);
-    // The cleared mark's audio never finished: its notify was never echoed (only the later one's).
+    // The cleared mark's audio never finished, so its notify was never sent: only the later one's.
     expect(vonage.received.notifies).toHaveLength(1);
-    expect(JSON.stringify(vonage.received.notifies)).not.toContain('long-answer');
     await vonage.hangUp();
     await running;
   }, 15_000);

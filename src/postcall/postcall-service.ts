@@ -9,6 +9,7 @@ import type { RecordingInfo } from '../recording/call-recorder.js';
 import type { EventData, EventType } from '../webhooks/event-schemas.js';
 import { transcriptAgreement } from './agreement.js';
 import type { BatchTranscriber } from './batch-transcription.js';
+import { CallEnds } from './call-ends.js';
 import { type FinishedCall, finishedCall, storedFinishedCall } from './finished-call.js';
 import type { PostcallConfig } from './postcall-config.js';
 import { PostcallQueue } from './postcall-queue.js';
@@ -74,12 +75,13 @@ export class PostcallService implements CallObserver {
   readonly #metrics: PostcallMetrics;
   /** Queued and running jobs by call, for erasure to stop (bounded by the queue). */
   readonly #jobs = new Map<string, { readonly controller: AbortController; readonly done: Promise<void> }>();
-  readonly #pending = new Map<string, { transcript: boolean; recording: RecordingInfo | undefined | null }>();
+  readonly #ends: CallEnds;
 
   constructor(options: PostcallServiceOptions) {
     this.#o = options;
     this.#queue = new PostcallQueue(options.config?.concurrency ?? 2, options.config?.queueMax ?? 1_000);
     this.#metrics = options.metrics(this.#queue);
+    this.#ends = new CallEnds(options.recorded, (call, recorded) => this.#over(call, recorded));
   }
 
   get enabled(): boolean {
@@ -91,21 +93,12 @@ export class PostcallService implements CallObserver {
   }
 
   callStarted(call: Call): void {
-    if (!this.enabled) return;
-    // null: the recording has not settled yet; undefined: settled, none.
-    this.#pending.set(call.callSid, { transcript: false, recording: this.#o.recorded ? null : undefined });
-    call.transcript.subscribe((event) => {
-      if (event.type === 'end') this.#settle(call, 'transcript');
-    });
-    if (call.transcript.complete) this.#settle(call, 'transcript');
+    if (this.enabled) this.#ends.watch(call);
   }
 
   /** The call's recording is finished (`info`), or none came. */
   recordingSettled(call: Call, info: RecordingInfo | undefined): void {
-    const pending = this.#pending.get(call.callSid);
-    if (!pending || pending.recording !== null) return;
-    pending.recording = info;
-    this.#settle(call);
+    this.#ends.recordingSettled(call, info);
   }
 
   /**
@@ -113,36 +106,17 @@ export class PostcallService implements CallObserver {
    * then what is left is aborted (logged: those calls get no post-call events).
    */
   async close(graceMs: number): Promise<void> {
-    this.#pending.clear();
-    let timer: ReturnType<Clock['setTimeout']> | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = this.#o.clock.setTimeout(resolve, graceMs);
-      timer.unref();
-    });
-    await Promise.race([this.#queue.idle(), late]);
-    this.#o.clock.clearTimeout(timer);
+    this.#ends.clear();
+    await within(this.#o.clock, graceMs, this.#queue.idle());
     const left = this.#queue.waiting + this.#queue.running;
     if (left > 0) this.#o.log.warn({ calls: left }, 'shutting down: post-call work not finished is dropped');
     // Aborted jobs end at their next await; one stuck past that (a read that ignores its signal)
     // is left behind rather than holding the process open.
-    let stuck: ReturnType<Clock['setTimeout']> | undefined;
-    await Promise.race([
-      this.#queue.close(),
-      new Promise<void>((resolve) => {
-        stuck = this.#o.clock.setTimeout(resolve, CLOSE_ABORTED_MS);
-        stuck.unref();
-      }),
-    ]);
-    this.#o.clock.clearTimeout(stuck);
+    await within(this.#o.clock, CLOSE_ABORTED_MS, this.#queue.close());
   }
 
-  #settle(call: Call, part?: 'transcript'): void {
-    const pending = this.#pending.get(call.callSid);
-    if (!pending) return;
-    if (part) pending.transcript = true;
-    if (!pending.transcript || pending.recording === null) return;
-    this.#pending.delete(call.callSid);
-    const finished = finishedCall(call, this.#o.config?.contextBias ?? [], pending.recording !== undefined);
+  #over(call: Call, recorded: boolean): void {
+    const finished = finishedCall(call, this.#o.config?.contextBias ?? [], recorded);
     if (!this.#offer(finished)) {
       call.log.warn(
         { waiting: this.#queue.waiting },
@@ -163,7 +137,7 @@ export class PostcallService implements CallObserver {
    * it has stopped), so nothing of the call is written or sent after it is erased.
    */
   async forget(callSid: string): Promise<void> {
-    this.#pending.delete(callSid);
+    this.#ends.forget(callSid);
     const job = this.#jobs.get(callSid);
     if (!job) return;
     job.controller.abort();
@@ -375,4 +349,17 @@ export class PostcallService implements CallObserver {
 
 function retryable(err: unknown): boolean {
   return isVoxlineError(err, 'VL_ERR_BATCH_ENGINE') || isVoxlineError(err, 'VL_ERR_ANALYSIS_FAILED');
+}
+
+/** Waits for `work`, or `ms` on `clock`, whichever comes first. */
+async function within(clock: Clock, ms: number, work: Promise<void>): Promise<void> {
+  let timer: ReturnType<Clock['setTimeout']> | undefined;
+  await Promise.race([
+    work,
+    new Promise<void>((resolve) => {
+      timer = clock.setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]);
+  clock.clearTimeout(timer);
 }

@@ -1,9 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Call } from '../calls/call.js';
 import type { CallStore, StoredCall } from '../calls/call-store.js';
+import type { CallMode } from '../carriers/carrier.js';
+import { recordingChannelSpeakers } from '../recording/recording-channels.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { callContextBias } from './context-bias.js';
-import { NO_CHANNEL } from './refine-recording.js';
 
 /** A call that has ended, as post-call work keeps it (not the Call: its audio buffers are gone). */
 export interface FinishedCall {
@@ -31,13 +32,10 @@ const plain = ({ speaker, text, startMs, endMs }: Utterance): Utterance => ({
 
 /** A call this process held, at the end of its transcript and recording. */
 export function finishedCall(call: Call, configuredBias: readonly string[], recorded: boolean): FinishedCall {
-  const label = (track: string) => call.start.legs.find((l) => l.track === track)?.label;
-  // Agent calls have one track; the right channel holds what the agent played.
-  const right = label('outbound') ?? (call.start.mode === 'agent' ? call.start.agentLabel : undefined);
   return {
     callSid: call.callSid,
     log: call.log,
-    speakers: [label('inbound') ?? NO_CHANNEL, right ?? NO_CHANNEL],
+    speakers: recordingChannelSpeakers(call.start),
     contextBias: callContextBias(configuredBias, call.start.customParameters),
     live: call.transcript.snapshot().utterances.map(plain),
     redaction: call.redaction,
@@ -59,14 +57,14 @@ export async function storedFinishedCall(
 ): Promise<FinishedCall> {
   const transcript = await store.transcript(stored.callSid, 0);
   const live = CallTranscript.fromEvents(transcript?.events ?? [], true).snapshot().utterances;
-  const label = (track: string) => stored.legs.find((l) => l.track === track)?.label;
   return {
     callSid: stored.callSid,
     log: options.log.child({ callSid: stored.callSid }),
-    speakers: [
-      label('inbound') ?? NO_CHANNEL,
-      label('outbound') ?? (stored.mode === 'agent' ? options.agentLabel : NO_CHANNEL),
-    ],
+    speakers: recordingChannelSpeakers({
+      legs: stored.legs,
+      mode: stored.mode as CallMode,
+      agentLabel: options.agentLabel,
+    }),
     contextBias: callContextBias(options.configuredBias, stored.customParameters),
     live: live.map(plain),
     redaction: options.redaction(stored.customParameters),

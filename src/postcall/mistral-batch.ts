@@ -17,6 +17,7 @@
  * come as segment chunks of one word each, alone or mixed with phrase chunks. `segmentsOf` reads
  * all three: phrases only, words only (grouped into segments), or both (words nested in phrases).
  */
+
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Clock, systemClock } from '../clock.js';
@@ -35,6 +36,7 @@ import type {
   BatchTranscription,
   BatchWord,
 } from './batch-transcription.js';
+import { MAX_CONTEXT_BIAS } from './context-bias.js';
 
 export type TimestampGranularity = 'segment' | 'word';
 
@@ -53,8 +55,6 @@ export interface MistralBatchOptions {
   readonly clock?: Clock;
 }
 
-/** Mistral takes at most 100 context-bias terms. */
-const MAX_CONTEXT_BIAS = 100;
 /** A transcript of three hours with word chunks is a few MB; more is not a transcript. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 /** Words-only answers: a pause this long, a sentence end or a new speaker starts a segment. */

@@ -16,7 +16,7 @@ import { PostcallQueue } from './postcall-queue.js';
 import { refineRecording } from './refine-recording.js';
 import { redactRefined } from './refined-redaction.js';
 import type { RefinedTranscript } from './refined-transcript.js';
-import { RetriesExhausted, withRetries } from './retrying.js';
+import { RetriesExhausted, type RetryPolicy, withRetries } from './retrying.js';
 
 /** What the analysis step needs of an analyzer (CallAnalyzer is the real one). */
 export interface Analyzer {
@@ -113,6 +113,11 @@ export class PostcallService implements CallObserver {
     // Aborted jobs end at their next await; one stuck past that (a read that ignores its signal)
     // is left behind rather than holding the process open.
     await within(this.#o.clock, CLOSE_ABORTED_MS, this.#queue.close());
+  }
+
+  #retries(retries: number): RetryPolicy {
+    const { clock, random } = this.#o;
+    return { retries, baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS, clock, ...(random ? { random } : {}) };
   }
 
   #over(call: Call, recorded: boolean): void {
@@ -248,13 +253,7 @@ export class PostcallService implements CallObserver {
   async #refine(call: FinishedCall, signal: AbortSignal): Promise<RefinedTranscript> {
     const transcriber = this.#o.transcriber as BatchTranscriber;
     const config = this.#o.config as PostcallConfig;
-    const policy = {
-      retries: config.retries,
-      baseMs: RETRY_BASE_MS,
-      maxMs: RETRY_MAX_MS,
-      clock: this.#o.clock,
-      ...(this.#o.random ? { random: this.#o.random } : {}),
-    };
+    const policy = this.#retries(config.retries);
     // One pass over the recording; each request to the engine is retried on its own (a restart
     // re-reads it from the start).
     const draft = await refineRecording({
@@ -321,13 +320,7 @@ export class PostcallService implements CallObserver {
     const analysis = await withRetries(
       (s) => analyzer.analyze({ callSid: call.callSid, utterances, speakers }, s),
       retryable,
-      {
-        retries: this.#o.analysisRetries ?? 2,
-        baseMs: RETRY_BASE_MS,
-        maxMs: RETRY_MAX_MS,
-        clock: this.#o.clock,
-        ...(this.#o.random ? { random: this.#o.random } : {}),
-      },
+      this.#retries(this.#o.analysisRetries ?? 2),
       signal,
       () => this.#metrics.retried('analyze'),
     );

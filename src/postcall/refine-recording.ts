@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { NO_CHANNEL } from '../recording/recording-channels.js';
 import type { BatchTranscriber, BatchTranscription } from './batch-transcription.js';
 import { type AudioChunk, ChannelChunker } from './channel-chunker.js';
 import { monoWav } from './chunk-wav.js';
@@ -22,8 +23,6 @@ export interface RefineRequest {
   readonly wallNow: () => number;
   readonly signal: AbortSignal;
 }
-
-export const NO_CHANNEL = '(none)';
 
 /**
  * The refined transcript of one recording: each channel split at quiet points into chunks the

@@ -5,6 +5,7 @@ import type { DtmfRecord } from '../calls/call-log.js';
 import { type Clock, systemClock } from '../clock.js';
 import { LogBudget } from '../observability/log-budget.js';
 import type { RecordingInfo } from '../recording/call-recorder.js';
+import { recordingChannelSpeakers } from '../recording/recording-channels.js';
 import { summarize } from './call-summary.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { EventData, EventType } from './event-schemas.js';
@@ -115,7 +116,7 @@ export class WebhookPublisher implements CallObserver {
         bytes: info.bytes,
         format: info.format,
         sampleRate: info.sampleRate,
-        channels: channelSpeakers(call),
+        channels: recordingChannelSpeakers(call.start),
         ...(info.redaction ? { redaction: info.redaction } : {}),
         ...(info.encrypted ? { encrypted: { keyId: info.encrypted.keyId } } : {}),
       });
@@ -156,13 +157,6 @@ export class WebhookPublisher implements CallObserver {
       },
     );
   }
-}
-
-function channelSpeakers(call: Call): string[] {
-  const label = (track: string) => call.start.legs.find((l) => l.track === track)?.label;
-  // Agent calls have one track; the right channel holds what the agent played.
-  const right = label('outbound') ?? (call.start.mode === 'agent' ? call.start.agentLabel : undefined);
-  return [label('inbound') ?? '(none)', right ?? '(none)'];
 }
 
 function endedData(call: Call): EventData<'call.ended'> {

@@ -153,10 +153,8 @@ export abstract class RealtimeStream implements SttStream {
   }
 
   flush(speechEndMs: number): void {
-    const open = this.#queue.open;
-    if (!open) return;
-    open.flushed = true;
-    open.speechEndMs = Math.min(open.speechEndMs, speechEndMs);
+    if (!this.#queue.open) return;
+    this.#queue.flushOpen(speechEndMs);
     this.#pump();
   }
 

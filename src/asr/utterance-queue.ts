@@ -11,6 +11,8 @@ export interface Utterance {
   audio: Buffer;
   /** End offset of each chunk in `audio`; a chunk is one frame, sent as one append. */
   readonly ends: number[];
+  /** Call-clock end of each chunk. */
+  readonly endsMs: number[];
   bytes: number;
   /** Chunks, and their bytes, written on the current connection. */
   sent: number;
@@ -68,8 +70,45 @@ export class UtteranceQueue {
     chunk.copy(open.audio, open.bytes);
     open.bytes += chunk.length;
     open.ends.push(open.bytes);
+    open.endsMs.push(endMs);
     open.speechEndMs = endMs;
     this.#bytes += chunk.length;
+  }
+
+  /**
+   * Ends the open utterance where speech ended (`speechEndMs`). A VAD that fell behind ends speech
+   * after later audio was already queued: chunks wholly after the end that have not gone out move
+   * to a new open utterance (the next one's start); chunks already sent stay, and the utterance then
+   * ends where its audio does, so a final never ends before its own words.
+   */
+  flushOpen(speechEndMs: number): void {
+    const open = this.open;
+    if (!open) return;
+    open.flushed = true;
+    const after = open.endsMs.findIndex((_end, i) => i > 0 && open.endsMs[i - 1] >= speechEndMs);
+    if (after === -1) {
+      open.speechEndMs = Math.min(open.speechEndMs, speechEndMs);
+      return;
+    }
+    const keep = Math.max(after, open.sent);
+    const lastKeptEndMs = open.endsMs[keep - 1];
+    // The chunk kept last straddles the end, unless chunks already sent had to stay.
+    open.speechEndMs = keep === after ? speechEndMs : lastKeptEndMs;
+    if (keep === open.ends.length) return;
+    const cut = open.ends[keep - 1];
+    const moved = newUtterance(this.#nextId++, lastKeptEndMs);
+    moved.audio = Buffer.allocUnsafe(Math.max(INITIAL_UTTERANCE_BYTES, open.bytes - cut));
+    open.audio.copy(moved.audio, 0, cut, open.bytes);
+    moved.bytes = open.bytes - cut;
+    for (let i = keep; i < open.ends.length; i++) {
+      moved.ends.push(open.ends[i] - cut);
+      moved.endsMs.push(open.endsMs[i]);
+    }
+    moved.speechEndMs = open.endsMs[open.endsMs.length - 1];
+    open.ends.length = keep;
+    open.endsMs.length = keep;
+    open.bytes = cut;
+    this.#items.push(moved);
   }
 
   /** Removes the head (its final arrived, or it was given up). */
@@ -96,6 +135,7 @@ function newUtterance(id: number, startMs: number): Utterance {
     startMs,
     audio: Buffer.allocUnsafe(INITIAL_UTTERANCE_BYTES),
     ends: [],
+    endsMs: [],
     bytes: 0,
     sent: 0,
     sentBytes: 0,

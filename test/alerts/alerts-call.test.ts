@@ -30,8 +30,8 @@ const PHRASE = 'hold while we';
 const WE = call.words.find((w) => w.word === 'we' && w.startMs > 12_300) as (typeof call.words)[number];
 /**
  * The piece of the call around it, played at Twilio's pace: the VAD keeps up with real time, so
- * each utterance is its own. Played faster, the VAD falls behind, a leg's speech goes out as one
- * utterance, and its final's endMs is where the VAD ended the first one (before its own words).
+ * each utterance is its own. Played faster, the VAD falls behind and a leg's speech goes out as
+ * one long utterance (see the vLLM end-to-end test), so this one's final would hold other phrases.
  */
 const PIECE = { fromMs: 11_800, toMs: 15_000 };
 const NEVER_SAID = 'this call may be recorded';

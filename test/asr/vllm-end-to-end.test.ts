@@ -66,6 +66,26 @@ describe('a two-leg call transcribed by vLLM (double speaking the exact /v1/real
     expect(vllm.discardedBytes).toBe(0);
   }, 60_000);
 
+  it('played faster than real time (the VAD behind): every word lies inside its own final, none lost', async () => {
+    // The VAD judges speech after the audio reached the engine: a late speech end must not cut a
+    // final short of the words it already holds (it once put endMs before them).
+    gateway = await startGateway({ VLLM_URL: vllm.url });
+    const result = await playDemo(gateway, 'support-call', { pace: 'fast' });
+    const { utterances } = await transcriptOf(result.callSid);
+
+    for (const speaker of ['caller', 'agent'] as const) {
+      expect(wordsOf(utterances, speaker).map((w) => w.word)).toEqual(expectedWords(call, speaker));
+    }
+    for (const u of utterances) {
+      expect(u.endMs).toBeGreaterThanOrEqual(u.startMs);
+      for (const word of u.words) {
+        expect(word.startMs, `${word.word} in "${u.text}"`).toBeGreaterThanOrEqual(u.startMs);
+        expect(word.startMs, `${word.word} in "${u.text}"`).toBeLessThanOrEqual(u.endMs);
+      }
+    }
+    expect(vllm.discardedBytes).toBe(0);
+  }, 60_000);
+
   it('holds audio that arrives while vLLM finishes an utterance and sends it with the next: none discarded', async () => {
     // No VAD and 2 s utterances: audio keeps coming between every `final` and its `done`.
     gateway = await startGateway({

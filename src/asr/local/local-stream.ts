@@ -24,6 +24,9 @@ interface Utterance {
   generation: Generation | undefined;
   /** Audio of its frames, ms: reserved on the scheduler, and what is lost if it never runs. */
   heldMs: number;
+  /** Call-clock start and end of its last frame. */
+  lastFrameStartMs: number;
+  audioEndMs: number;
   /** Set by flush(): speech ended here on the call clock; no more audio comes. */
   endMs: number | undefined;
   /** When (on the stream's clock) flush() came: a final's lag counts from here. */
@@ -110,6 +113,8 @@ export class LocalStream implements SttStream {
         length: 0,
         generation: undefined,
         heldMs: 0,
+        lastFrameStartMs: frame.startMs,
+        audioEndMs: frame.startMs,
         endMs: undefined,
         endedAt: undefined,
       };
@@ -119,12 +124,17 @@ export class LocalStream implements SttStream {
     if (open.generation) open.generation.push(floats);
     else append(open, floats);
     open.heldMs += frame.durationMs;
+    open.lastFrameStartMs = frame.startMs;
+    open.audioEndMs = frame.startMs + frame.durationMs;
     this.#kick();
   }
 
   flush(speechEndMs: number): void {
     const open = this.#queue.at(-1);
-    if (open && open.endMs === undefined) this.#end(open, speechEndMs);
+    if (!open || open.endMs !== undefined) return;
+    // A VAD that fell behind ends speech after later audio was fed to the model: the utterance then
+    // ends where its audio does, so a final never ends before its own words.
+    this.#end(open, speechEndMs >= open.lastFrameStartMs ? speechEndMs : open.audioEndMs);
   }
 
   async endInput(): Promise<void> {

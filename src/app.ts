@@ -146,7 +146,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   let vad: SileroVad | undefined;
   let readiness: EngineReadiness | undefined;
   if (engine) {
-    vad = config.asr.vad.enabled ? (deps.vad ?? (await SileroVad.load())) : undefined;
+    const onRestart = (why: string) => {
+      asrMetrics.vadRestarted();
+      server.log.warn(
+        { why },
+        'VAD worker stopped: started a new one (windows it held were judged by level)',
+      );
+    };
+    vad = config.asr.vad.enabled ? (deps.vad ?? (await SileroVad.load(undefined, { onRestart }))) : undefined;
     consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics, config.agent.turnSilenceMs));
     readiness = new EngineReadiness(engine, asrMetrics, server.log);
   }

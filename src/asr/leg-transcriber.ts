@@ -6,7 +6,7 @@ import { FrameRing } from './frame-ring.js';
 import type { SttStream } from './stt.js';
 import { LevelGate } from './vad/level-gate.js';
 import type { SileroVad } from './vad/silero-vad.js';
-import { VAD_WINDOW_SAMPLES, VadClosedError, VadState } from './vad/silero-vad.js';
+import { VAD_WINDOW_SAMPLES, VadClosedError, VadRestartError, VadState } from './vad/silero-vad.js';
 import type { SegmentDecision, SegmenterOptions } from './vad/vad-segmenter.js';
 import { VadSegmenter } from './vad/vad-segmenter.js';
 
@@ -189,13 +189,24 @@ export class LegTranscriber implements LegConsumer {
           this.stats.vadReplayedWindows += await this.#gate.replay(vad, this.#vadState);
           probability = await vad.probability(this.#vadState, window.data);
         } catch (err) {
-          // Closed at shutdown while the leg still drained its windows: not a fault, not worth an error a leg.
-          if (err instanceof VadClosedError)
-            this.#log.debug('VAD closed (shutting down): the rest goes to the engine');
-          else
-            this.#log.error({ err }, 'VAD failed: passing all of this leg’s audio to the engine from now on');
-          this.#vadFailed = true;
-          probability = 1;
+          if (err instanceof VadRestartError) {
+            // Its worker died under it and a new one is starting: this window goes by level, the
+            // next ones to the model again.
+            this.stats.vadOverruns++;
+            probability = this.#gate.loud(window.data) ? 1 : 0;
+            this.#log.debug({ err }, 'VAD window judged by level: its worker is restarting');
+          } else {
+            // Closed at shutdown while the leg still drained its windows: not a fault, not worth an error a leg.
+            if (err instanceof VadClosedError)
+              this.#log.debug('VAD closed (shutting down): the rest goes to the engine');
+            else
+              this.#log.error(
+                { err },
+                'VAD failed: passing all of this leg’s audio to the engine from now on',
+              );
+            this.#vadFailed = true;
+            probability = 1;
+          }
         }
         cpuMs = this.#clock.now() - started;
         this.stats.vadMs += cpuMs;

@@ -16,6 +16,7 @@ export class AsrMetrics {
   readonly #events: Counter<'engine' | 'type' | 'code'>;
   readonly #vadCpu: Counter<'track'>;
   readonly #vadAudio: Counter<'track'>;
+  readonly #vadRestarts: Counter;
   readonly #endpointUp: Gauge<'engine' | 'endpoint' | 'state'>;
   readonly #finalLag: Histogram<'engine'>;
   readonly #delayedFinals: Counter<'engine'>;
@@ -75,6 +76,11 @@ export class AsrMetrics {
       name: 'voxline_vad_audio_seconds_total',
       help: 'Audio examined by the VAD (model or silence gate), by track',
       labelNames: ['track'],
+      registers,
+    });
+    this.#vadRestarts = new Counter({
+      name: 'voxline_vad_worker_restarts_total',
+      help: 'VAD worker threads started again after one died (the windows it held were judged by level)',
       registers,
     });
     this.#finalLag = new Histogram({
@@ -181,6 +187,10 @@ export class AsrMetrics {
     const labels = { track: trackLabel(track) };
     if (cpuMs > 0) this.#vadCpu.inc(labels, cpuMs / 1000);
     this.#vadAudio.inc(labels, audioMs / 1000);
+  }
+
+  vadRestarted(): void {
+    this.#vadRestarts.inc();
   }
 
   health(health: EngineHealth): void {

@@ -42,6 +42,20 @@ interface InFlight {
   readonly settle: () => void;
 }
 
+/**
+ * A window that was on (or waiting for) a VAD worker that died: it was not judged, and a new worker
+ * is starting. The leg judges that window by level and goes on with the VAD.
+ */
+export class VadRestartError extends Error {
+  constructor(why: string) {
+    super(`the VAD worker stopped (${why}): restarting it`);
+    this.name = 'VadRestartError';
+  }
+}
+
+/** Restarts in a row without a batch answered between them; past this the VAD stays failed. */
+export const MAX_VAD_RESTARTS = 3;
+
 /** A window asked of the VAD after it was closed: voxline is shutting down, not failing. */
 export class VadClosedError extends Error {
   constructor() {
@@ -57,11 +71,23 @@ export class VadClosedError extends Error {
  * from different legs are batched here, on the main thread (batch dimension N: input [N, 576],
  * state [2, N, 128]), and one batch at a time goes to the worker, its buffers transferred;
  * measured on the development VM, a window costs 0.15 ms of CPU alone and 0.04 ms in a batch of
- * 32 or more. If the worker dies, every window then asked, and those waiting, are refused with
- * "the VAD worker stopped: …" (a leg then passes its audio on as speech).
+ * 32 or more. If the worker dies, the windows it held or that waited are refused with a
+ * VadRestartError and a new worker starts (later windows wait for it). Only after
+ * MAX_VAD_RESTARTS deaths in a row, with no batch answered between them, is every window then
+ * asked, and those waiting, refused with "the VAD worker stopped: …" (a leg then passes its
+ * audio on as speech).
  */
 export class SileroVad {
-  readonly #worker: Worker;
+  #worker: Worker;
+  readonly #setup: VadWorkerSetup;
+  /** Deaths in a row without a batch answered; a new worker is loading while `#restarting`. */
+  #restarts = 0;
+  #restarting = false;
+  /** Settles when the worker started after a death has loaded (or failed to). */
+  #restarted: Promise<void> = Promise.resolve();
+  #restartSettled: () => void = () => {};
+  /** Workers started after a death, over the VAD's life (for metrics and tests). */
+  restartCount = 0;
   #queue: Pending[] = [];
   /** The batch on the model now (one at a time): close() waits for it. */
   #inFlight: InFlight | undefined;
@@ -79,16 +105,36 @@ export class SileroVad {
   /** Runs made, and windows through them (for the batching benchmark). */
   readonly counts = { runs: 0, windows: 0 };
 
-  private constructor(worker: Worker) {
-    this.#worker = worker;
-    worker.on('message', (message: FromVadWorker) => this.#onMessage(message));
-    worker.on('error', (err) => this.#stopped(err.message, err));
-    worker.on('exit', (code) => this.#stopped(`it exited with code ${code}`));
+  readonly #onRestart: ((why: string) => void) | undefined;
+
+  private constructor(setup: VadWorkerSetup, onRestart?: (why: string) => void) {
+    this.#setup = setup;
+    this.#onRestart = onRestart;
+    this.#worker = this.#spawn();
   }
 
-  static async load(modelPath: string = bundledSileroPath()): Promise<SileroVad> {
-    const setup: VadWorkerSetup = { modelPath };
-    const vad = new SileroVad(startWorker(import.meta.url, './vad-worker', { workerData: setup }));
+  /** A worker whose events count only while it is the current one (a dead one may still report). */
+  #spawn(): Worker {
+    const worker = startWorker(import.meta.url, './vad-worker', { workerData: this.#setup });
+    const current = () => worker === this.#worker;
+    worker.on('message', (message: FromVadWorker) => {
+      if (current()) this.#onMessage(message);
+    });
+    worker.on('error', (err) => {
+      if (current()) this.#stopped(err.message, err);
+    });
+    worker.on('exit', (code) => {
+      if (current()) this.#stopped(`it exited with code ${code}`);
+    });
+    return worker;
+  }
+
+  /** `onRestart`: told each time a worker that died is replaced (to log and count it). */
+  static async load(
+    modelPath: string = bundledSileroPath(),
+    options: { onRestart?: (why: string) => void } = {},
+  ): Promise<SileroVad> {
+    const vad = new SileroVad({ modelPath }, options.onRestart);
     try {
       await new Promise<void>((resolve, reject) => {
         vad.#loaded = { resolve, reject };
@@ -126,11 +172,18 @@ export class SileroVad {
     return this.#closed;
   }
 
+  /** Resolves once no worker is starting after a death (at once when none is). */
+  whenReady(): Promise<void> {
+    return this.#restarted;
+  }
+
   async #close(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const { reject } of this.#queue.splice(0)) reject(new VadClosedError());
     this.#worker.ref();
+    // Ending a thread while onnxruntime loads a session in it aborts the whole process.
+    await this.#restarted;
     await this.#inFlight?.done;
     if (!this.#failure) {
       const released = new Promise<void>((resolve) => {
@@ -150,7 +203,8 @@ export class SileroVad {
    * batch, however long it takes to ask them.
    */
   #schedule(): void {
-    if (this.#closed || this.#failure || this.#inFlight || this.#queue.length === 0) return;
+    if (this.#closed || this.#failure || this.#restarting || this.#inFlight || this.#queue.length === 0)
+      return;
     if (this.#queue.length >= MAX_BATCH) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -160,7 +214,8 @@ export class SileroVad {
     const wait = Math.max(0, BATCH_WAIT_MS - (performance.now() - this.#queue[0].at));
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
-      if (!this.#closed && !this.#failure && !this.#inFlight && this.#queue.length > 0) this.#dispatch();
+      if (!this.#closed && !this.#failure && !this.#restarting && !this.#inFlight && this.#queue.length > 0)
+        this.#dispatch();
     }, wait);
   }
 
@@ -198,8 +253,22 @@ export class SileroVad {
       case 'loaded':
         this.#loaded?.resolve();
         this.#loaded = undefined;
+        if (this.#restarting) {
+          this.#restarting = false;
+          this.#restartSettled();
+          if (!this.#closed) this.#worker.unref();
+          this.#schedule();
+        }
         break;
       case 'load-failed':
+        if (this.#restarting) {
+          // The model loaded before and no longer does: nothing a new attempt would change.
+          this.#restarting = false;
+          this.#restartSettled();
+          this.#restarts = MAX_VAD_RESTARTS;
+          this.#stopped(`a new worker could not load the model: ${message.message}`);
+          break;
+        }
         this.#loaded?.reject(new Error(message.message));
         this.#loaded = undefined;
         break;
@@ -209,6 +278,7 @@ export class SileroVad {
         const n = batch.length;
         const { output, state: next } = message;
         this.#buffers = { input: message.input, state: next };
+        this.#restarts = 0;
         this.counts.runs++;
         this.counts.windows += n;
         // One copy out: each leg's next state from the batch's.
@@ -243,19 +313,43 @@ export class SileroVad {
     return flight.batch;
   }
 
-  /** The worker ended without close(): every window waiting, and every one asked from now on, fails. */
+  /**
+   * The worker ended without close(). The windows it held and those waiting are refused; a new
+   * worker starts unless this is the MAX_VAD_RESTARTS-th death in a row (or the first load), and
+   * then every window waiting, and every one asked from now on, fails.
+   */
   #stopped(why: string, cause?: Error): void {
-    if (this.#terminating) return;
-    this.#failure ??= new Error(`the VAD worker stopped: ${why}`, cause ? { cause } : undefined);
-    const failure = this.#failure;
-    this.#loaded?.reject(failure);
-    this.#loaded = undefined;
+    if (this.#terminating || this.#failure) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const flight = this.#inFlight;
     this.#inFlight = undefined;
-    for (const { reject } of [...(flight?.batch ?? []), ...this.#queue.splice(0)]) reject(failure);
+    this.#buffers = undefined; // they were transferred to the dead worker
+    const refused = [...(flight?.batch ?? []), ...this.#queue.splice(0)];
     flight?.settle();
+    if (!this.#loaded && !this.#closed && this.#restarts < MAX_VAD_RESTARTS) {
+      this.#restarts++;
+      this.restartCount++;
+      this.#restarting = true;
+      this.#restartSettled(); // a worker that died while loading settles its wait too
+      this.#restarted = new Promise((resolve) => {
+        this.#restartSettled = resolve;
+      });
+      const restart = new VadRestartError(why);
+      for (const { reject } of refused) reject(restart);
+      this.#worker = this.#spawn();
+      this.#worker.ref(); // windows wait for it to load
+      this.#onRestart?.(why);
+      return;
+    }
+    const suffix = this.#restarts > 0 ? ` (after ${this.#restarts} restarts in a row)` : '';
+    this.#failure = new Error(`the VAD worker stopped: ${why}${suffix}`, cause ? { cause } : undefined);
+    const failure = this.#failure;
+    this.#loaded?.reject(failure);
+    this.#loaded = undefined;
+    for (const { reject } of refused) reject(failure);
+    this.#restarting = false;
+    this.#restartSettled();
     this.#released?.();
   }
 }

@@ -4,14 +4,22 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LegTranscriber } from '../../../src/asr/leg-transcriber.js';
-import { SileroVad, VAD_WINDOW_SAMPLES, VadClosedError, VadState } from '../../../src/asr/vad/silero-vad.js';
+import {
+  MAX_VAD_RESTARTS,
+  SileroVad,
+  VAD_WINDOW_SAMPLES,
+  VadClosedError,
+  VadRestartError,
+  VadState,
+} from '../../../src/asr/vad/silero-vad.js';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
 import { frameAt, sttDouble } from '../../helpers/leg-feed.js';
 import { demoCall } from '../../helpers/media.js';
 
 /**
  * Silero VAD in its worker thread: the event loop stays free while a batch runs, the answers are
- * onnxruntime's own, close() ends the thread, and a worker that dies fails windows loudly.
+ * onnxruntime's own, close() ends the thread, and a worker that dies is replaced (a crash loop fails
+ * windows loudly).
  */
 
 // Every worker voxline starts, so that a test can see it end, or end it.
@@ -162,10 +170,12 @@ describe('Silero VAD in a worker thread', () => {
     await expect(own.probability(new VadState(), window)).rejects.toBeInstanceOf(VadClosedError);
   });
 
-  it('fails every waiting and later window with a clear error when its worker dies, and still closes', async () => {
-    const own = await SileroVad.load();
+  it('a worker that dies: the windows it held are refused as restarting, a new worker answers the rest exactly', async () => {
+    const restarts: string[] = [];
+    const own = await SileroVad.load(undefined, { onRestart: (why) => restarts.push(why) });
     const worker = workers.at(-1) as Worker;
     const window = windowOf(speech, 62);
+    const [expected] = await reference([window]);
     const settled = Promise.allSettled(
       Array.from({ length: 100 }, () => own.probability(new VadState(), window)),
     );
@@ -174,30 +184,56 @@ describe('Silero VAD in a worker thread', () => {
     expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
     for (const o of outcomes) {
       const reason = (o as PromiseRejectedResult).reason as Error;
-      expect(reason).not.toBeInstanceOf(VadClosedError);
-      expect(reason.message).toBe('the VAD worker stopped: it exited with code 1');
+      expect(reason).toBeInstanceOf(VadRestartError);
+      expect(reason.message).toBe('the VAD worker stopped (it exited with code 1): restarting it');
     }
-    await expect(own.probability(new VadState(), window)).rejects.toThrow(
-      'the VAD worker stopped: it exited with code 1',
-    );
+    expect(restarts).toEqual(['it exited with code 1']);
+    expect(own.restartCount).toBe(1);
+    expect(workers.at(-1)).not.toBe(worker); // a new thread
+    // Asked while the new worker loads, answered once it has: onnxruntime's own value.
+    expect(await own.probability(new VadState(), window)).toBeCloseTo(expected, 6);
     await own.close();
     await expect(own.probability(new VadState(), window)).rejects.toBeInstanceOf(VadClosedError);
   });
 
-  it('reports an exception that kills the worker, with its message', async () => {
+  it('an exception that kills the worker is in the refusal, and the VAD goes on', async () => {
     const own = await SileroVad.load();
     const worker = workers.at(-1) as Worker;
     const gone = exited(worker);
+    const window = windowOf(speech, 62);
+    const [expected] = await reference([window]);
+    const refused = expect(own.probability(new VadState(), window)).rejects.toThrow(
+      /^the VAD worker stopped \(.*null.*\): restarting it$/,
+    );
     worker.postMessage(null); // the worker cannot read it: an uncaught exception there
+    await refused;
     await gone;
-    const failure = own.probability(new VadState(), windowOf(speech, 62));
-    await expect(failure).rejects.toThrow(/^the VAD worker stopped: .*null/);
+    expect(await own.probability(new VadState(), window)).toBeCloseTo(expected, 6);
     await own.close();
   });
 
-  it('a leg whose VAD worker died logs the failure and passes its audio on as speech', async () => {
+  it(`stays failed when it dies again after ${MAX_VAD_RESTARTS} restarts in a row with no batch answered between them`, async () => {
     const own = await SileroVad.load();
-    await (workers.at(-1) as Worker).terminate();
+    const window = windowOf(speech, 62);
+    for (let death = 0; death <= MAX_VAD_RESTARTS; death++) {
+      await own.whenReady(); // (ending a thread while it loads its model aborts the process)
+      const worker = workers.at(-1) as Worker;
+      const refused = expect(own.probability(new VadState(), window)).rejects.toThrow(
+        /the VAD worker stopped/,
+      );
+      await worker.terminate();
+      await refused;
+    }
+    expect(own.restartCount).toBe(MAX_VAD_RESTARTS);
+    await expect(own.probability(new VadState(), window)).rejects.toThrow(
+      `the VAD worker stopped: it exited with code 1 (after ${MAX_VAD_RESTARTS} restarts in a row)`,
+    );
+    await expect(own.probability(new VadState(), window)).rejects.not.toBeInstanceOf(VadRestartError);
+    await own.close();
+  });
+
+  /** A second of speech through a LegTranscriber on `own`, frame by frame; `midway` runs halfway. */
+  async function legThrough(own: SileroVad, midway?: () => Promise<void>) {
     const logged: { level: number; msg: string; err?: { message: string } }[] = [];
     const log = pino({ level: 'debug' }, { write: (line: string) => logged.push(JSON.parse(line)) });
     let sentMs = 0;
@@ -218,15 +254,41 @@ describe('Silero VAD in a worker thread', () => {
     );
     const pcm = speech.subarray(32_000, 64_000); // a second of speech
     for (let at = 0; at + 320 <= pcm.length; at += 320) {
+      if (at === 16_000) await midway?.();
       transcriber.push(frameAt(pcm, at));
       await new Promise((resolve) => setImmediate(resolve));
     }
     transcriber.end();
     await transcriber.done;
-    const errors = logged.filter((e) => e.level >= 50);
+    return { errors: logged.filter((e) => e.level >= 50), sentMs, stats: transcriber.stats };
+  }
+
+  it('a leg whose VAD worker died and restarted keeps its VAD: no error, at most a few windows judged by level', async () => {
+    const own = await SileroVad.load();
+    const { errors, sentMs, stats } = await legThrough(own, async () => {
+      await (workers.at(-1) as Worker).terminate();
+    });
+    expect(own.restartCount).toBe(1);
+    expect(errors).toEqual([]);
+    // Only the window on the dead worker, if one was, and none after it.
+    expect(stats.vadOverruns).toBeLessThanOrEqual(1);
+    expect(stats.vadWindows).toBeGreaterThan(20); // the model judged the rest
+    expect(sentMs).toBeGreaterThan(500); // the speech went to the engine
+    await own.close();
+  });
+
+  it('a leg whose VAD failed for good logs it once and passes its audio on as speech', async () => {
+    const own = await SileroVad.load();
+    for (let death = 0; death <= MAX_VAD_RESTARTS; death++) {
+      await own.whenReady();
+      const waiting = own.probability(new VadState(), windowOf(speech, 62)).catch(() => undefined);
+      await (workers.at(-1) as Worker).terminate();
+      await waiting;
+    }
+    const { errors, sentMs } = await legThrough(own);
     expect(errors).toHaveLength(1);
     expect(errors[0].msg).toMatch(/VAD failed/);
-    expect(errors[0].err?.message).toBe('the VAD worker stopped: it exited with code 1');
+    expect(errors[0].err?.message).toMatch(/^the VAD worker stopped: it exited with code 1/);
     expect(sentMs).toBeGreaterThan(500); // the audio from the failure on went to the engine
     await own.close();
   });

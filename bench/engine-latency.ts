@@ -18,7 +18,10 @@ export interface EngineLatency {
 
 export async function benchEngineLatency(calls = Number(process.env.CALLS ?? 100)): Promise<EngineLatency> {
   const sink = await startEngineSink();
-  const env = { VLLM_URL: sink.url, VAD_ENABLED: 'false', LOG_LEVEL: 'warn' };
+  // ASR_APPEND_MS=0: every frame its own append, so this is what voxline adds to a frame. With the
+  // default 80 ms grouping a frame also waits for the rest of its model step, by design: the model
+  // cannot run that step before its last frame has arrived anyway.
+  const env = { VLLM_URL: sink.url, VAD_ENABLED: 'false', LOG_LEVEL: 'warn', ASR_APPEND_MS: '0' };
   const voxline = (await benchLoad([calls], 'engine', env)).results[0];
   const relay = (await benchLoad([calls], 'relay', env)).results[0];
   sink.close();

@@ -141,6 +141,12 @@ export const AsrEnvProperties = {
   ASR_BUFFER_MS: Ms(5_000, 1_200_000, 90_000, 'audio held per leg while the engine is unreachable'),
   ASR_CONNECT_TIMEOUT_MS: Ms(100, 120_000, 5_000, 'engine connection and probe timeout'),
   ASR_DONE_TIMEOUT_MS: Ms(100, 600_000, 15_000, 'wait for a final after an utterance ends'),
+  ASR_APPEND_MS: Ms(
+    0,
+    1_000,
+    80,
+    'realtime engines (vLLM, Mistral): audio per append, at least; frames go out in groups of one model step (80 ms), the end of an utterance at once (0: every frame its own append)',
+  ),
   ASR_PROBE_INTERVAL_MS: Ms(1_000, 3_600_000, 15_000, 'how often /readyz state is refreshed'),
 };
 
@@ -203,6 +209,7 @@ export interface AsrConfig {
     readonly doneTimeoutMs: number;
     readonly backoffBaseMs: number;
     readonly backoffMaxMs: number;
+    readonly appendMs: number;
   };
   readonly probeIntervalMs: number;
 }
@@ -297,6 +304,7 @@ export function asrConfigFrom(e: AsrEnv, dataDir: string): ConfigPart<AsrConfig>
         maxBufferMs: e.ASR_BUFFER_MS,
         connectTimeoutMs: e.ASR_CONNECT_TIMEOUT_MS,
         doneTimeoutMs: e.ASR_DONE_TIMEOUT_MS,
+        appendMs: e.ASR_APPEND_MS,
         backoffBaseMs: 100,
         backoffMaxMs: 5_000,
       },

@@ -9,6 +9,12 @@ export interface RealtimeLimits {
   readonly doneTimeoutMs: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+  /**
+   * Audio per append, at least (ASR_APPEND_MS): frames go out in groups of one model step (80 ms)
+   * rather than one append each, a quarter of the messages for the same audio. The end of an
+   * utterance goes out at once. Absent: every frame is its own append.
+   */
+  readonly appendMs?: number;
 }
 
 /** What a stream reports to the engine's metrics (by the leg's track, a fixed set, not its label). */

@@ -341,10 +341,23 @@ export abstract class RealtimeStream implements SttStream {
       head.begun = true;
       this.sendBegin(ws);
     }
-    while (head.sent < head.ends.length) {
-      const chunk = head.audio.subarray(head.sentBytes, head.ends[head.sent++]);
+    const { ends } = head;
+    const groupBytes = (this.#limits.appendMs ?? 0) * this.bytesPerMs;
+    while (head.sent < ends.length) {
+      // The group: chunks until it holds groupBytes; an unfinished one waits for more audio unless
+      // the utterance has ended. Chunks lie end to end in `audio`, so a group is one subarray.
+      let last = head.sent;
+      while (last < ends.length - 1 && ends[last] - head.sentBytes < groupBytes) last++;
+      if (ends[last] - head.sentBytes < groupBytes && !head.flushed) break;
+      const chunk = head.audio.subarray(head.sentBytes, ends[last]);
       this.sendAudio(ws, chunk);
-      this.#observer.appended?.(this.#callSid, this.leg, head.startMs + head.sentBytes / this.bytesPerMs);
+      if (this.#observer.appended) {
+        for (let i = head.sent; i <= last; i++) {
+          const from = i === 0 ? 0 : ends[i - 1];
+          this.#observer.appended(this.#callSid, this.leg, head.startMs + from / this.bytesPerMs);
+        }
+      }
+      head.sent = last + 1;
       head.sentBytes += chunk.length;
       const seconds = chunk.length / this.bytesPerMs / 1000;
       this.stats.audioSecondsSent += seconds;

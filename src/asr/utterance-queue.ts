@@ -77,38 +77,18 @@ export class UtteranceQueue {
 
   /**
    * Ends the open utterance where speech ended (`speechEndMs`). A VAD that fell behind ends speech
-   * after later audio was already queued: chunks wholly after the end that have not gone out move
-   * to a new open utterance (the next one's start); chunks already sent stay, and the utterance then
-   * ends where its audio does, so a final never ends before its own words.
+   * after later audio was already queued in the utterance: it then ends where its audio does (a
+   * final never ends before its own words). Otherwise it ends at `speechEndMs`, inside its last chunk.
    */
   flushOpen(speechEndMs: number): void {
     const open = this.open;
     if (!open) return;
     open.flushed = true;
-    const after = open.endsMs.findIndex((_end, i) => i > 0 && open.endsMs[i - 1] >= speechEndMs);
-    if (after === -1) {
-      open.speechEndMs = Math.min(open.speechEndMs, speechEndMs);
-      return;
-    }
-    const keep = Math.max(after, open.sent);
-    const lastKeptEndMs = open.endsMs[keep - 1];
-    // The chunk kept last straddles the end, unless chunks already sent had to stay.
-    open.speechEndMs = keep === after ? speechEndMs : lastKeptEndMs;
-    if (keep === open.ends.length) return;
-    const cut = open.ends[keep - 1];
-    const moved = newUtterance(this.#nextId++, lastKeptEndMs);
-    moved.audio = Buffer.allocUnsafe(Math.max(INITIAL_UTTERANCE_BYTES, open.bytes - cut));
-    open.audio.copy(moved.audio, 0, cut, open.bytes);
-    moved.bytes = open.bytes - cut;
-    for (let i = keep; i < open.ends.length; i++) {
-      moved.ends.push(open.ends[i] - cut);
-      moved.endsMs.push(open.endsMs[i]);
-    }
-    moved.speechEndMs = open.endsMs[open.endsMs.length - 1];
-    open.ends.length = keep;
-    open.endsMs.length = keep;
-    open.bytes = cut;
-    this.#items.push(moved);
+    const { endsMs } = open;
+    const lastStartsAfterEnd = endsMs.length > 1 && endsMs[endsMs.length - 2] >= speechEndMs;
+    open.speechEndMs = lastStartsAfterEnd
+      ? (endsMs.at(-1) as number)
+      : Math.min(open.speechEndMs, speechEndMs);
   }
 
   /** Removes the head (its final arrived, or it was given up). */

@@ -56,7 +56,7 @@ describe('vLLM faults: nothing is lost, and what cannot be saved is said', () =>
   it('server killed mid-utterance: reconnects, re-sends the utterance, every word arrives, final marked recovered', async () => {
     const double = await startDouble();
     gateway = await startGateway({ VLLM_URL: double.url });
-    double.killAfterAppends(60); // about 0.6 s into the call: the agent is saying "Hello world."
+    double.killAfterAppends(15); // 80 ms appends (ASR_APPEND_MS): the agent is saying "Hello world."
     const result = await playDemo(gateway, 'greeting', { pace: 'realtime' });
     const transcript = await completeTranscript(result.callSid);
 

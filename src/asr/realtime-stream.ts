@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type WebSocket from 'ws';
 import type { AudioFrame } from '../audio/frame.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { retryAfterSeconds } from '../http/retry-after.js';
 import { ArrivalClock } from './arrival-clock.js';
 import { EngineOutage } from './engine-outage.js';
 import type { RealtimeLimits, StreamObserver } from './realtime-options.js';
@@ -20,7 +21,12 @@ export type ServerFailure =
    * `refused`, no session for now (too many, rate limited: said to the leg once, retried on
    * backoff); `session_ended`, the server ended a session (its age: reconnect, re-send).
    */
-  | { kind: 'refused' | 'session_ended'; message: string };
+  | {
+      kind: 'refused' | 'session_ended';
+      message: string;
+      /** The server's Retry-After header: no reconnect before it (the backoff may wait longer). */
+      retryAfter?: string;
+    };
 
 /**
  * Session slots an engine's streams share (a cap on the sessions open at once): a stream asks for
@@ -57,6 +63,9 @@ export interface SessionPolicy {
  * final is then marked `recovered`), and bounds what it holds while the server is away. Engines
  * supply the wire protocol.
  */
+/** A server's Retry-After is honoured up to this; past it the usual backoff goes on. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
 export abstract class RealtimeStream implements SttStream {
   readonly stats: SttStreamStats = newStats();
   protected readonly log: FastifyBaseLogger;
@@ -88,6 +97,8 @@ export abstract class RealtimeStream implements SttStream {
   /** The gate's slot for the next or current socket: asked for, or held. */
   #slot: { readonly holder: SessionHolder; held: boolean } | undefined;
   #waitingSince: number | undefined;
+  /** No connection before this (the clock's ms): the server's Retry-After on a refusal. */
+  #retryNotBefore = 0;
   /** A refusal was said to the leg in this run of failures (one event per outage). */
   #refusalReported = false;
 
@@ -263,7 +274,7 @@ export abstract class RealtimeStream implements SttStream {
           true,
         );
       }
-      this.#lost(failure.message);
+      this.#lost(failure.message, this.#retryAfterMs(failure.retryAfter));
       return;
     }
     const head = this.#queue.head;
@@ -291,6 +302,12 @@ export abstract class RealtimeStream implements SttStream {
   #connect(): void {
     if (this.#closed || this.#fatal || this.#ws) return;
     this.#retryPending = false;
+    const waitMs = this.#retryNotBefore - this.#clock.now();
+    if (waitMs > 0) {
+      // The server's Retry-After still runs: audio waits for it, as it does for a backoff.
+      this.#scheduleReconnect(waitMs, false);
+      return;
+    }
     const gate = this.#policy?.gate;
     if (gate && !this.#slot?.held) {
       if (this.#slot) return; // waiting already
@@ -370,7 +387,14 @@ export abstract class RealtimeStream implements SttStream {
     }
   }
 
-  #lost(reason: string): void {
+  /** A Retry-After header in ms, at most MAX_RETRY_AFTER_MS (audio waits meanwhile, bounded). */
+  #retryAfterMs(header: string | undefined): number | undefined {
+    const seconds = retryAfterSeconds(header, this.#clock.wallNow());
+    return seconds === undefined ? undefined : Math.min(seconds * 1000, MAX_RETRY_AFTER_MS);
+  }
+
+  #lost(reason: string, retryAfterMs?: number): void {
+    if (retryAfterMs !== undefined) this.#retryNotBefore = this.#clock.now() + retryAfterMs;
     this.#dropSocket();
     const head = this.#queue.head;
     if (head) rewind(head);
@@ -388,16 +412,18 @@ export abstract class RealtimeStream implements SttStream {
         true,
       );
     }
-    if (this.#queue.length > 0) this.#scheduleReconnect();
+    if (this.#queue.length > 0) this.#scheduleReconnect(retryAfterMs);
     else if (this.#ending) this.close();
     // Otherwise reconnect lazily, when the next utterance's audio arrives.
   }
 
-  #scheduleReconnect(): void {
+  #scheduleReconnect(notBeforeMs = 0, counted = true): void {
     if (this.#closed || this.#fatal) return;
-    const wait = this.#health.nextWait();
-    this.stats.reconnects++;
-    this.#observer.reconnect();
+    const wait = counted ? Math.max(this.#health.nextWait(), notBeforeMs) : notBeforeMs;
+    if (counted) {
+      this.stats.reconnects++;
+      this.#observer.reconnect();
+    }
     this.#clock.clearTimeout(this.#timer);
     this.#retryPending = true;
     this.#timer = this.#clock.setTimeout(() => this.#connect(), wait);

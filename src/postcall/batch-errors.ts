@@ -1,5 +1,7 @@
 import { VoxlineError } from '../errors.js';
 
+export { retryAfterSeconds } from '../http/retry-after.js';
+
 /** As much of an error body as is read. */
 export const ERROR_BODY_BYTES = 64 * 1024;
 /** Longest server message an error carries (bodies can be whole HTML pages). */
@@ -27,19 +29,6 @@ export function batchStatusError(
 
 function isRefusal(status: number): boolean {
   return status >= 400 && status < 500 && ![408, 409, 425, 429].includes(status);
-}
-
-/**
- * `Retry-After` in seconds from now: delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined
- * when absent or unreadable, 0 for a date already past.
- */
-export function retryAfterSeconds(header: string | null | undefined, wallNowMs: number): number | undefined {
-  const value = header?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value);
-  const at = Date.parse(value);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, Math.ceil((at - wallNowMs) / 1000));
 }
 
 /**

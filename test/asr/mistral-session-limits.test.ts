@@ -331,6 +331,29 @@ describe('MISTRAL_MAX_SESSIONS: legs beyond the cap wait their turn, bounded', (
 });
 
 describe('a server refusing a session for its concurrency limit', () => {
+  it('HTTP 429 with Retry-After: no new session before it, even past the backoff; then the audio is transcribed', async () => {
+    const h = await harness(
+      { maxSessions: 1, refuseWith: 'http', retryAfterS: 20 },
+      { sessionMaxMs: 600_000, maxUtteranceMs: 10_000 },
+    );
+    h.double.holdElsewhere(1);
+    const caller = h.leg('caller');
+    const segment = call.segments[1];
+    await speak(h, segment, 0);
+    await h.watch.until(() => h.double.refusals === 1 && h.counts.reconnects === 1);
+    h.double.holdElsewhere(0);
+    // Five backoffs' worth: the server said 20 s, so no attempt yet.
+    await h.clock.advance(5 * LIMITS.backoffMaxMs);
+    expect(h.double.refusals).toBe(1);
+    expect(h.double.sessionsOpened).toBe(0);
+    expect(caller.finals).toEqual([]);
+    expect(h.counts.reconnects).toBe(1);
+    await h.clock.advance(20_000);
+    await h.watch.until(() => caller.finals.length >= 1);
+    expect(h.double.refusals).toBe(1);
+    expect(caller.stream.stats.droppedMs).toBe(0);
+  }, 30_000);
+
   for (const refuseWith of ['http', 'event'] as const) {
     it(`(${refuseWith === 'http' ? 'HTTP 429 on the upgrade' : 'an error event with code 1300'}): backoff, one recoverable error saying why, then the audio is transcribed`, async () => {
       const h = await harness(

@@ -26,6 +26,8 @@ export interface MistralDoubleOptions {
   readonly maxSessionMs?: number;
   readonly maxSessions?: number;
   readonly refuseWith?: 'http' | 'event';
+  /** `Retry-After` (seconds) on an HTTP 429 refusal, as an HTTP server may send it. */
+  readonly retryAfterS?: number;
   readonly endWith?: 'event' | 'close';
   /** What session ages are measured on (the system clock by default). */
   readonly clock?: Clock;
@@ -109,7 +111,7 @@ export class MistralRealtimeDouble {
         this.#refused();
         const body = JSON.stringify(RATE_LIMITED);
         socket.end(
-          `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${options.retryAfterS === undefined ? '' : `retry-after: ${options.retryAfterS}\r\n`}connection: close\r\n\r\n${body}`,
         );
         return;
       }

@@ -110,6 +110,7 @@ export class MistralStream extends RealtimeStream {
         this.failed({
           kind: 'refused',
           message: `Mistral refused the session (HTTP 429${reason ? `: ${reason}` : ''}): too many sessions or requests on this API key`,
+          retryAfter: response.headers['retry-after'],
         });
       };
       response.on('end', refused);

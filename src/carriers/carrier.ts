@@ -16,7 +16,17 @@ export interface LegLabels {
   readonly outbound: string;
 }
 
-export type Ingress = 'twilio' | 'sip' | 'siprec' | 'audiosocket' | 'browser' | 'telnyx' | 'plivo' | 'vonage';
+export type Ingress =
+  | 'twilio'
+  | 'sip'
+  | 'siprec'
+  | 'audiosocket'
+  | 'browser'
+  | 'telnyx'
+  | 'plivo'
+  | 'vonage'
+  | 'freeswitch'
+  | 'asterisk-ws';
 
 export interface LegSpec {
   /**

@@ -17,6 +17,8 @@ const INGRESSES: readonly Ingress[] = [
   'telnyx',
   'plivo',
   'vonage',
+  'freeswitch',
+  'asterisk-ws',
 ];
 
 /** Per-ingress metrics: calls, refusals, RTP packets, loss and jitter. */

@@ -8,7 +8,7 @@ import { answerReinvite } from './reinvite.js';
 import { NoRtpPortError, type RtpSession } from './rtp-session.js';
 import { openRtpStreams } from './rtp-streams.js';
 import { type AnsweredStream, answerDirection, type Offer, type OfferedStream, writeAnswer } from './sdp.js';
-import { SipCall } from './sip-call.js';
+import { SipCall, uasDialog } from './sip-call.js';
 import { sipCallStart } from './sip-call-start.js';
 import type { SipRequest } from './sip-message.js';
 import { newTag, responseTo, sessionTimer } from './sip-responses.js';
@@ -115,7 +115,14 @@ export class InviteHandler {
       });
       return undefined;
     }
-    const dialog = new SipCall(tx.request, tx.flow, tx.toTag, sessions, siprec, this.#s, this.#s.clock);
+    const dialog = new SipCall(
+      uasDialog(tx.request, tx.toTag),
+      tx.flow,
+      sessions,
+      siprec,
+      this.#s,
+      this.#s.clock,
+    );
     // Until a call owns the dialog, this INVITE does: any way out of here but a call closes its sockets.
     let owned = false;
     try {

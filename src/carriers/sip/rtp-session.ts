@@ -76,6 +76,9 @@ const CLOCK_PER_MS = 8;
 export class RtpSession {
   readonly socket: Socket;
   readonly #o: RtpSessionOptions;
+  /** The negotiated codec: fixed for an answer voxline writes, set by the answer to an offer it made. */
+  #codec: RtpSessionOptions['codec'];
+  #dtmfPt: number | undefined;
   /** Where to send until latched: the offer's address, moved by a re-INVITE. */
   #remote: { address: string; port: number };
   #sink: RtpSink | undefined;
@@ -100,6 +103,8 @@ export class RtpSession {
   private constructor(socket: Socket, options: RtpSessionOptions) {
     this.socket = socket;
     this.#o = options;
+    this.#codec = options.codec;
+    this.#dtmfPt = options.dtmfPt;
     this.#remote = { ...options.remote };
     socket.on('message', (data, rinfo) => {
       try {
@@ -131,7 +136,13 @@ export class RtpSession {
   }
 
   get codec(): 'pcmu' | 'pcma' {
-    return this.#o.codec.name;
+    return this.#codec.name;
+  }
+
+  /** voxline made the offer (an outbound call): the far end's answer picks the codec. */
+  negotiated(codec: RtpSessionOptions['codec'], dtmfPt: number | undefined): void {
+    this.#codec = codec;
+    this.#dtmfPt = dtmfPt;
   }
 
   get localPort(): number {
@@ -159,7 +170,7 @@ export class RtpSession {
     const to = this.#latched ?? (this.#o.sendBeforeLatch ? this.#remote : undefined);
     if (to && to.port > 0 && to.address !== '0.0.0.0') {
       this.socket.send(
-        buildRtp(this.#o.codec.pt, this.#sequence, this.#timestamp, this.#ssrc, payload, marker),
+        buildRtp(this.#codec.pt, this.#sequence, this.#timestamp, this.#ssrc, payload, marker),
         to.port,
         to.address,
       );
@@ -178,7 +189,7 @@ export class RtpSession {
     return {
       localPort: this.#closed ? 0 : this.localPort,
       remote: this.#latched ? `${this.#latched.address}:${this.#latched.port}` : null,
-      codec: this.#o.codec.name,
+      codec: this.#codec.name,
       packets: this.#packets,
       lost: this.#lostCounted,
       maxJitterMs: this.#maxJitter / CLOCK_PER_MS,
@@ -209,7 +220,8 @@ export class RtpSession {
       return;
     }
     // The payload type first: only media voxline negotiated may latch where voxline sends.
-    const { codec, dtmfPt } = this.#o;
+    const codec = this.#codec;
+    const dtmfPt = this.#dtmfPt;
     if (packet.payloadType !== codec.pt && packet.payloadType !== dtmfPt) {
       if (packet.payloadType === 13 || (packet.payloadType >= 72 && packet.payloadType <= 76)) return; // CN, RTCP
       this.#refuse('unexpected_payload_type');
@@ -237,7 +249,7 @@ export class RtpSession {
       latched !== undefined &&
       allowed &&
       packet.ssrc !== this.#source?.ssrc &&
-      packet.payloadType !== this.#o.dtmfPt;
+      packet.payloadType !== this.#dtmfPt;
     if (!latched ? allowed : moved) {
       this.#latched = from;
       return true;

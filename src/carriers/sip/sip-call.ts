@@ -24,6 +24,46 @@ export interface DialogNetwork {
 }
 
 /**
+ * What identifies a dialog and routes the requests voxline sends in it (RFC 3261 §12.1), for a
+ * dialog from either side: an INVITE voxline answered (`uasDialog`) or one it placed (uac/).
+ */
+export interface DialogState {
+  readonly callId: string;
+  readonly localTag: string;
+  readonly remoteTag: string;
+  /** Our end as it goes in the From of our requests (tag included). */
+  readonly localUri: string;
+  /** The far end as it goes in the To of our requests (tag included). */
+  readonly remoteUri: string;
+  readonly remoteTarget: string;
+  /** Route headers for our requests, in order. */
+  readonly routeSet: readonly string[];
+  readonly localCSeq: number;
+  readonly remoteCSeq: number;
+  /** Who sent the dialog-creating INVITE. */
+  readonly initiator: 'peer' | 'voxline';
+  /** The o= session id voxline already used in the dialog (its offer), if any. */
+  readonly sdpSessionId?: number;
+}
+
+/** The dialog an INVITE from the far end creates once voxline answers it with `localTag`. */
+export function uasDialog(invite: SipRequest, localTag: string): DialogState {
+  const h = invite.headers;
+  return {
+    callId: h.get('call-id') as string,
+    localTag,
+    remoteTag: /;\s*tag=([^;\s]+)/i.exec(h.get('from') ?? '')?.[1] ?? '',
+    localUri: `${h.get('to')};tag=${localTag}`,
+    remoteUri: h.get('from') as string,
+    remoteTarget: addressUri(h.get('contact') ?? '') || addressUri(h.get('from') ?? ''),
+    routeSet: h.lines('record-route'),
+    localCSeq: 1,
+    remoteCSeq: Number.parseInt(h.get('cseq') ?? '0', 10),
+    initiator: 'peer',
+  };
+}
+
+/**
  * One SIP dialog that became a call (RFC 3261 §12): its identifiers, route set and CSeq, the
  * 2xx it resends until the ACK (§13.3.1.4), the RTP streams, and what voxline sends into the
  * call (silence, or the agent's voice). As the call's transport, closing it sends a BYE.
@@ -33,6 +73,7 @@ export class SipCall implements CallTransport {
   readonly localTag: string;
   readonly remoteTag: string;
   readonly siprec: boolean;
+  readonly initiator: 'peer' | 'voxline';
   readonly sessions: readonly (RtpSession | undefined)[];
   readonly #remoteUri: string;
   readonly #localUri: string;
@@ -41,10 +82,10 @@ export class SipCall implements CallTransport {
   readonly #flow: Flow;
   readonly #net: DialogNetwork;
   readonly #clock: Clock;
-  #localCSeq = 1;
+  #localCSeq: number;
   #remoteCSeq: number;
   /** Our SDP: session id fixed, version bumped when the answer changes. */
-  readonly sdpSessionId = Math.floor(Math.random() * 1e9);
+  readonly sdpSessionId: number = Math.floor(Math.random() * 1e9);
   #sdpVersion = 1;
   #lastAnswer = '';
   #call: Call | undefined;
@@ -56,24 +97,26 @@ export class SipCall implements CallTransport {
   #byeTimer: TimerHandle | undefined;
 
   constructor(
-    invite: SipRequest,
+    dialog: DialogState,
+    /** Where the dialog's requests go (for an answered INVITE: where it came from). */
     flow: Flow,
-    localTag: string,
     sessions: (RtpSession | undefined)[],
     siprec: boolean,
     net: DialogNetwork,
     /** What the 2xx and BYE retransmissions run on (the system clock unless a test drives time). */
     clock: Clock = systemClock,
   ) {
-    const h = invite.headers;
-    this.callId = h.get('call-id') as string;
-    this.localTag = localTag;
-    this.remoteTag = /;\s*tag=([^;\s]+)/i.exec(h.get('from') ?? '')?.[1] ?? '';
-    this.#remoteUri = h.get('from') as string;
-    this.#localUri = `${h.get('to')};tag=${localTag}`;
-    this.#remoteTarget = addressUri(h.get('contact') ?? '') || addressUri(h.get('from') ?? '');
-    this.#routeSet = h.lines('record-route');
-    this.#remoteCSeq = Number.parseInt(h.get('cseq') ?? '0', 10);
+    this.callId = dialog.callId;
+    this.localTag = dialog.localTag;
+    this.remoteTag = dialog.remoteTag;
+    this.initiator = dialog.initiator;
+    this.#remoteUri = dialog.remoteUri;
+    this.#localUri = dialog.localUri;
+    this.#remoteTarget = dialog.remoteTarget;
+    this.#routeSet = dialog.routeSet;
+    this.#localCSeq = dialog.localCSeq;
+    this.#remoteCSeq = dialog.remoteCSeq;
+    if (dialog.sdpSessionId !== undefined) this.sdpSessionId = dialog.sdpSessionId;
     this.#flow = flow;
     this.#net = net;
     this.#clock = clock;

@@ -7,15 +7,30 @@ import type { EdgeContext } from '../edge-context.js';
 import { SourceAllowlist } from '../source-allowlist.js';
 import type { InviteTransaction, SipEdge } from './invite-context.js';
 import { InviteHandler } from './invite-handler.js';
+import type { SipCall } from './sip-call.js';
 import type { SipOptions } from './sip-config.js';
 import { DigestAuth } from './sip-digest.js';
 import { hostPort } from './sip-ids.js';
-import { parseCSeq, type SipMessage, type SipParseError, type SipRequest } from './sip-message.js';
+import {
+  parseCSeq,
+  type SipMessage,
+  type SipParseError,
+  type SipRequest,
+  type SipResponse,
+} from './sip-message.js';
 import { ALLOW, badRequestFor, responseTo } from './sip-responses.js';
 import { InviteTransactions, SipDialogs } from './sip-tables.js';
 import { type Flow, SipTransport } from './sip-transport.js';
 
 const LOUD_WARNINGS = 20;
+
+/** voxline's user-agent client (uac/sip-uac.ts): the answers to the INVITEs and CANCELs it sends. */
+export interface SipClientCore {
+  /** True when the response belongs to one of its transactions (the server then ignores it). */
+  response(response: SipResponse, flow: Flow): boolean;
+  /** Ends what it has in progress (the server is closing). */
+  close(): void;
+}
 
 /**
  * voxline's SIP user-agent server (RFC 3261), over UDP and TCP: answers INVITEs (plain calls and
@@ -34,6 +49,7 @@ export class SipServer implements SipEdge {
   readonly #transactions: InviteTransactions;
   readonly #dialogs: SipDialogs;
   readonly #invites: InviteHandler;
+  #client: SipClientCore | undefined;
   #port = 0;
   #host = '';
   /** Lines about what peers send wrong: a few warnings a minute per kind, the rest at debug. */
@@ -74,9 +90,24 @@ export class SipServer implements SipEdge {
 
   /** After the registry's drain: ends what is left and stops listening. */
   async close(): Promise<void> {
+    this.#client?.close();
     for (const dialog of this.#dialogs.values()) dialog.close(1001, 'shutdown');
     this.#transactions.clear();
     await this.#transport.close();
+  }
+
+  /** Outbound calls (uac/): responses to its requests go to `client`. */
+  attachClient(client: SipClientCore): void {
+    this.#client = client;
+  }
+
+  /** A dialog voxline placed, answered: in-dialog requests (BYE, re-INVITE) now find it. */
+  keepDialog(dialog: SipCall): void {
+    this.#dialogs.keep(dialog);
+  }
+
+  get port(): number {
+    return this.#port;
   }
 
   get host(): string {
@@ -166,10 +197,12 @@ export class SipServer implements SipEdge {
 
   #message(message: SipMessage, flow: Flow): void {
     if (message.kind === 'response') {
-      this.#response(message);
+      this.#response(message, flow);
       return;
     }
-    if (message.method !== 'ACK' && !this.allow.allows(flow.address)) {
+    // A request in a dialog voxline placed comes from the trunk it chose to call, listed or not.
+    const placed = this.#dialogs.ofRequest(message)?.initiator === 'voxline';
+    if (message.method !== 'ACK' && !placed && !this.allow.allows(flow.address)) {
       this.refused('source_not_allowed');
       this.log[this.logBudget.level('source_not_allowed')](
         { from: flow.address, method: message.method },
@@ -257,8 +290,9 @@ export class SipServer implements SipEdge {
     this.send(responseTo(request, status, flow, undefined), flow);
   }
 
-  #response(response: SipMessage & { kind: 'response' }): void {
-    // Only our BYEs expect answers.
+  #response(response: SipResponse, flow: Flow): void {
+    if (this.#client?.response(response, flow)) return;
+    // Otherwise only our BYEs expect answers.
     const cseq = parseCSeq(response.headers.get('cseq') as string);
     if (cseq.method !== 'BYE') return;
     this.#dialogs.ofResponse(response)?.byeAnswered();

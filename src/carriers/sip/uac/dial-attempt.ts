@@ -1,0 +1,338 @@
+import type { DialOutcome, DialRequest, DialUpdate } from '../../../calls/outbound/dialer.js';
+import type { TimerHandle } from '../../../clock.js';
+import { isVoxlineError } from '../../../errors.js';
+import type { RtpSession } from '../rtp-session.js';
+import { readOffer } from '../sdp.js';
+import { type DialogState, SipCall } from '../sip-call.js';
+import { addressUri, type SipRequest, type SipResponse } from '../sip-message.js';
+import { newTag } from '../sip-responses.js';
+import type { Flow } from '../sip-transport.js';
+import { authorization, pickChallenge } from './digest-client.js';
+import { InviteClient } from './invite-client.js';
+import { openOutboundCall, type UacServer } from './outbound-call.js';
+import type { SipTrunkOptions } from './trunk-config.js';
+import { ackFor2xx, buildInvite, tagOf, uacDialog } from './uac-messages.js';
+
+/** Challenges answered per attempt: a proxy's 407 and then the trunk's 401, no more. */
+const MAX_AUTH_ROUNDS = 2;
+
+type Ended = Exclude<DialOutcome, 'answered'>;
+
+export interface AttemptTarget {
+  readonly requestUri: string;
+  /** Our From URI (without the tag). */
+  readonly fromUri: string;
+}
+
+/** What an attempt needs around it: the server, the trunk, and the router's transaction table. */
+export interface AttemptContext {
+  readonly server: UacServer;
+  readonly trunk: SipTrunkOptions;
+  /** Responses with this transaction's branch go to it until it says it is over. */
+  track(tx: InviteClient): void;
+  untrack(tx: InviteClient): void;
+  /** A response that parsed but cannot be acted on (counted, then dropped). */
+  malformed(reason: string): void;
+}
+
+/**
+ * One outbound call attempt (a DialRequest) as RFC 3261's UAC core sees it: the INVITE and, after
+ * a 401/407, the same INVITE with credentials and a new CSeq; 18x → ringing (183 with SDP: early
+ * media latched, not fed to any call); 2xx → ACK and the call; a final → the outcome; the ring
+ * timeout or `cancel` → CANCEL, then the 487's outcome. Updates stop after `ended`.
+ */
+export class DialAttempt {
+  readonly request: DialRequest;
+  readonly callId: string;
+  readonly #ctx: AttemptContext;
+  readonly #target: AttemptTarget;
+  readonly #flow: Flow;
+  readonly #rtp: RtpSession;
+  /** Where RTP may come from (the session reads it live): the trunk, then the SDP addresses. */
+  readonly #rtpSources: string[];
+  readonly #offer: string;
+  readonly #sessionId: number;
+  readonly #from: string;
+  readonly #onUpdate: (update: DialUpdate) => void;
+  readonly #onSettled: () => void;
+  #cseq = 0;
+  #tx: InviteClient | undefined;
+  /** Authorization headers by kind and realm, all sent again on each retry. */
+  readonly #credentials = new Map<string, [string, string]>();
+  #authRounds = 0;
+  #ringTimer: TimerHandle | undefined;
+  #rang = false;
+  #earlySdp: string | undefined;
+  /** Why we are cancelling (ring timeout, cancel(), shutdown): the outcome once the INVITE ends. */
+  #abandoned: { readonly outcome: Ended; readonly detail: string } | undefined;
+  #answered: { readonly tag: string; readonly ack: SipRequest; readonly flow: Flow } | undefined;
+  #settled = false;
+
+  constructor(
+    ctx: AttemptContext,
+    request: DialRequest,
+    target: AttemptTarget,
+    flow: Flow,
+    rtp: {
+      readonly session: RtpSession;
+      readonly sources: string[];
+      readonly offer: string;
+      readonly sessionId: number;
+    },
+    onUpdate: (update: DialUpdate) => void,
+    onSettled: () => void,
+  ) {
+    this.#ctx = ctx;
+    this.request = request;
+    this.callId = `vx${newTag()}${newTag()}`;
+    this.#target = target;
+    this.#flow = flow;
+    this.#rtp = rtp.session;
+    this.#rtpSources = rtp.sources;
+    this.#offer = rtp.offer;
+    this.#sessionId = rtp.sessionId;
+    this.#from = `<${target.fromUri}>;tag=${newTag()}`;
+    this.#onUpdate = onUpdate;
+    this.#onSettled = onSettled;
+  }
+
+  /** Sends the INVITE and starts the ring timeout. */
+  start(): void {
+    this.#ringTimer = this.#ctx.server.clock.setTimeout(
+      () => this.abandon('no-answer', `no answer within ${this.request.ringTimeoutMs} ms`),
+      this.request.ringTimeoutMs,
+    );
+    this.#invite();
+  }
+
+  /** Gives up on the call (CANCEL); no-op once answered or ended. */
+  abandon(outcome: Ended, detail: string): void {
+    if (this.#settled || this.#abandoned) return;
+    this.#abandoned = { outcome, detail };
+    this.#ctx.server.clock.clearTimeout(this.#ringTimer);
+    const tx = this.#tx;
+    tx?.cancel();
+    // Nothing heard yet: no CANCEL may go before a provisional (§9.1); the transaction sends it
+    // if one comes, and ACKs and hangs up a late 2xx. The attempt itself is over now.
+    if (!tx || tx.state === 'calling') this.#end(outcome, detail);
+  }
+
+  /** Something failed on voxline's side: CANCEL if it can, and end as failed. */
+  fail(detail: string): void {
+    this.abandon('failed', detail);
+    this.#end('failed', detail);
+  }
+
+  /** Shutdown: CANCEL what can be, and end now. */
+  shutdown(): void {
+    this.abandon('canceled', 'shutdown');
+    this.#end('canceled', 'shutdown');
+  }
+
+  #invite(extra: [string, string][] = []): void {
+    const { server, trunk } = this.#ctx;
+    const request = buildInvite({
+      requestUri: this.#target.requestUri,
+      from: this.#from,
+      to: `<${this.#target.requestUri}>`,
+      callId: this.callId,
+      cseq: ++this.#cseq,
+      viaHost: server.viaHost(),
+      contact: server.contact('UDP'),
+      routes: trunk.outboundProxy ? [`<sip:${hostPortText(trunk.outboundProxy)};lr>`] : [],
+      sdp: this.#offer,
+      extra,
+    });
+    const tx = new InviteClient(request, (m) => server.send(m, this.#flow), server.clock, {
+      provisional: (r) => this.#provisional(r),
+      success: (r) => this.#success(tx, r),
+      failure: (r) => this.#failure(tx, r),
+      timeout: (why) =>
+        this.#end(
+          this.#abandoned?.outcome ?? 'failed',
+          this.#abandoned?.detail ??
+            (why === 'no_response' ? 'no response from the trunk (Timer B, 32 s)' : 'CANCEL unanswered'),
+        ),
+      terminated: () => this.#ctx.untrack(tx),
+    });
+    this.#tx = tx;
+    this.#ctx.track(tx);
+    tx.start();
+  }
+
+  #provisional(response: SipResponse): void {
+    if (response.status === 100 || this.#settled) return;
+    const type = response.headers.get('content-type')?.toLowerCase() ?? '';
+    if (type.startsWith('application/sdp') && response.body.length > 0) this.#earlyMedia(response.body);
+    if (!this.#rang && !this.#abandoned) {
+      this.#rang = true;
+      this.#report({ kind: 'ringing' });
+    }
+  }
+
+  /** 183 with SDP: the far end plays tones or an announcement; RTP is latched, not transcribed. */
+  #earlyMedia(body: Buffer): void {
+    const text = body.toString('utf8');
+    if (this.#negotiate(text)) this.#earlySdp = text;
+    else this.#ctx.malformed('sip_uac_early_sdp');
+  }
+
+  /** Takes the far end's answer: the codec, where to send. False when it offers nothing usable. */
+  #negotiate(sdp: string): boolean {
+    let stream: ReturnType<typeof readOffer>['streams'][number] | undefined;
+    try {
+      stream = readOffer(sdp).streams.find((s) => s.codec !== undefined);
+    } catch {
+      return false;
+    }
+    if (!stream?.codec) return false;
+    this.#rtp.negotiated(stream.codec, stream.dtmfPt);
+    if (!this.#rtpSources.includes(stream.address)) this.#rtpSources.push(stream.address);
+    this.#rtp.retarget(stream.address, stream.port);
+    return true;
+  }
+
+  #success(tx: InviteClient, response: SipResponse): void {
+    const tag = tagOf(response.headers.get('to')) ?? '';
+    if (this.#answered) {
+      if (tag === this.#answered.tag) this.#ctx.server.send(this.#answered.ack, this.#answered.flow);
+      else this.#hangUpStray(tx, response); // a second fork answered too (§13.2.2.4)
+      return;
+    }
+    const dialog = uacDialog(tx.request, response, this.#sessionId);
+    const flow = this.#dialogFlow(dialog);
+    const ack = ackFor2xx(dialog, this.#ctx.server.viaHost());
+    this.#answered = { tag, ack, flow };
+    this.#ctx.server.send(ack, flow);
+    if (this.#settled || this.#abandoned) {
+      // Answered as we cancelled (or after we gave up): ACK, then BYE at once.
+      this.#bye(dialog, flow);
+      this.#end(this.#abandoned?.outcome ?? 'canceled', this.#abandoned?.detail ?? 'answered too late');
+      return;
+    }
+    const body = response.body.length > 0 ? response.body.toString('utf8') : this.#earlySdp;
+    if (!body || !this.#negotiate(body)) {
+      this.#ctx.malformed('sip_uac_answer_sdp');
+      this.#bye(dialog, flow);
+      this.#end('failed', 'the answer has no PCMU or PCMA stream', 488);
+      return;
+    }
+    this.#ctx.server.clock.clearTimeout(this.#ringTimer);
+    let callSid: string;
+    try {
+      callSid = openOutboundCall(
+        this.#ctx.server,
+        this.request,
+        dialog,
+        flow,
+        this.#rtp,
+        this.#offer,
+      ).callSid;
+    } catch (err) {
+      if (!isVoxlineError(err)) throw err;
+      this.#end('failed', `answered, but voxline refused the call: ${err.code}`);
+      return;
+    }
+    this.#settled = true;
+    this.#report({ kind: 'answered', callSid });
+    this.#onSettled();
+  }
+
+  #failure(tx: InviteClient, response: SipResponse): void {
+    if (tx !== this.#tx || this.#settled) return;
+    const { status } = response;
+    if ((status === 401 || status === 407) && !this.#abandoned) {
+      const retry = this.#authenticate(response);
+      if (retry === true) return;
+      this.#end('failed', `${status} ${response.reason}: ${retry}`, status);
+      return;
+    }
+    if (this.#abandoned) {
+      this.#end(this.#abandoned.outcome, this.#abandoned.detail, status === 487 ? undefined : status);
+      return;
+    }
+    this.#end(outcomeOf(status), `${status} ${response.reason}`.slice(0, 200), status);
+  }
+
+  /** Answers a challenge with a new INVITE (new CSeq, new branch); true, or why not. */
+  #authenticate(response: SipResponse): true | string {
+    const credentials = this.#ctx.trunk.credentials;
+    if (!credentials) return 'the trunk asks for credentials and SIP_TRUNK_USER is not set';
+    if (this.#authRounds >= MAX_AUTH_ROUNDS) return 'credentials refused';
+    const proxy = response.status === 407;
+    const challenge = pickChallenge(
+      response.headers.lines(proxy ? 'proxy-authenticate' : 'www-authenticate'),
+    );
+    if (typeof challenge === 'string') return challenge;
+    const key = `${proxy}\u241f${challenge.realm}`;
+    // Challenged again for a realm already answered, with a nonce that is not merely stale: the password is wrong.
+    if (this.#credentials.has(key) && !challenge.stale) return 'credentials refused';
+    this.#authRounds++;
+    this.#credentials.set(key, [
+      proxy ? 'proxy-authorization' : 'authorization',
+      authorization(challenge, credentials, 'INVITE', this.#target.requestUri),
+    ]);
+    this.#invite([...this.#credentials.values()]);
+    return true;
+  }
+
+  /**
+   * Where requests in the dialog go: the outbound proxy when there is one; else the first route
+   * (or the far end's Contact) when it is an IP literal; else where the INVITE went. A name a
+   * peer hands us is never resolved.
+   */
+  #dialogFlow(dialog: DialogState): Flow {
+    if (this.#ctx.trunk.outboundProxy) return this.#flow;
+    const next = dialog.routeSet[0] ? addressUri(dialog.routeSet[0]) : dialog.remoteTarget;
+    const m = /^sips?:(?:[^@]*@)?(\[[0-9A-Fa-f:.]+\]|[0-9.]+)(?::(\d{1,5}))?(?:[;?].*)?$/i.exec(next);
+    if (!m) return this.#flow;
+    const port = m[2] === undefined ? 5060 : Number(m[2]);
+    if (port < 1 || port > 65535) return this.#flow;
+    return { transport: 'UDP', address: m[1].replace(/^\[|\]$/g, ''), port };
+  }
+
+  /** A dialog voxline will not keep: BYE (resent until answered) through a call-less SipCall. */
+  #bye(dialog: DialogState, flow: Flow): void {
+    const server = this.#ctx.server;
+    const dead = new SipCall(dialog, flow, [], false, server, server.clock);
+    dead.acknowledged();
+    server.keepDialog(dead);
+    dead.close(1000, 'not wanted');
+  }
+
+  #hangUpStray(tx: InviteClient, response: SipResponse): void {
+    const dialog = uacDialog(tx.request, response, this.#sessionId);
+    const flow = this.#dialogFlow(dialog);
+    this.#ctx.server.send(ackFor2xx(dialog, this.#ctx.server.viaHost()), flow);
+    this.#bye(dialog, flow);
+  }
+
+  #end(outcome: Ended, detail: string, status?: number): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#ctx.server.clock.clearTimeout(this.#ringTimer);
+    this.#rtp.close();
+    this.#report({ kind: 'ended', outcome, detail, ...(status === undefined ? {} : { status }) });
+    this.#onSettled();
+  }
+
+  /** The listener is someone else's code: what it throws stays there. */
+  #report(update: DialUpdate): void {
+    try {
+      this.#onUpdate(update);
+    } catch (err) {
+      this.#ctx.server.log.error({ err, dialId: this.request.id }, 'dial update listener failed');
+    }
+  }
+}
+
+/** A final response's outcome (other than 401/407, and 487 after our CANCEL). */
+export function outcomeOf(status: number): Ended {
+  if (status === 486 || status === 600 || status === 603) return 'busy';
+  if (status === 408 || status === 480) return 'no-answer';
+  return 'failed';
+}
+
+function hostPortText(hp: { readonly host: string; readonly port: number }): string {
+  return `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
+}

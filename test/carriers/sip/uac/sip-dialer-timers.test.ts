@@ -1,0 +1,202 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DialRequest, DialUpdate } from '../../../../src/calls/outbound/dialer.js';
+import { createSipDialer, type SipDialer } from '../../../../src/carriers/sip/uac/sip-dialer.js';
+import { eventually, type Gateway, startGateway } from '../../../helpers/gateway.js';
+import { ManualClock } from '../../../helpers/manual-clock.js';
+import { pcmuAnswer, TrunkDouble } from './trunk-double.js';
+
+/*
+ * The client transaction's timers on a clock the test drives, against a trunk that answers only
+ * when told to: Timer A's resends and Timer B, a CANCEL held back until a provisional (§9.1), a
+ * 2xx that crosses a CANCEL, ACKs to retransmitted finals, and the limits on what may ring.
+ */
+let gateway: Gateway | undefined;
+let trunk: TrunkDouble | undefined;
+
+afterEach(async () => {
+  await gateway?.close();
+  trunk?.close();
+  gateway = trunk = undefined;
+});
+
+async function start(env: Record<string, string> = {}) {
+  const clock = new ManualClock();
+  trunk = await TrunkDouble.open();
+  gateway = await startGateway(
+    {
+      SIP_PORT: '0',
+      SIP_BIND: '127.0.0.1',
+      SIP_RTP_PORTS: '46000-46998',
+      SIP_TRUNK_URI: `sip:127.0.0.1:${trunk.port}`,
+      SHUTDOWN_DRAIN_MS: '200',
+      ...env,
+    },
+    [],
+    { clock },
+  );
+  const dialer = createSipDialer(gateway.app.edges.sip as never, gateway.config.sipTrunk as never);
+  return { clock, trunk, dialer };
+}
+
+const request = (id = 'dial_t1', overrides: Partial<DialRequest> = {}): DialRequest => ({
+  id,
+  to: '+15557654321',
+  from: '+15551230000',
+  mode: 'transcribe',
+  parameters: {},
+  ringTimeoutMs: 60_000,
+  detectMachine: false,
+  ...overrides,
+});
+
+async function place(dialer: SipDialer, r = request()) {
+  const updates: DialUpdate[] = [];
+  const placed = await dialer.place(r, (u) => updates.push(u));
+  return { placed, updates };
+}
+
+describe('outbound SIP: client transaction timers (RFC 3261 §17.1.1)', () => {
+  it('Timer A resends the INVITE at 0.5, 1, 2, 4, 8 and 16 s; Timer B gives up at 32 s: failed', async () => {
+    const { clock, trunk, dialer } = await start();
+    const { updates } = await place(dialer);
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    const expected = [2, 3, 4, 5, 6, 7];
+    for (const [i, ms] of [500, 1000, 2000, 4000, 8000, 16_000].entries()) {
+      await clock.advance(ms);
+      await eventually(() => expect(trunk.of('INVITE')).toHaveLength(expected[i]));
+    }
+    expect(updates).toEqual([]);
+    await clock.advance(500); // t = 32 s
+    expect(updates).toEqual([
+      { kind: 'ended', outcome: 'failed', detail: 'no response from the trunk (Timer B, 32 s)' },
+    ]);
+    // Every copy is the same transaction: one branch, one CSeq.
+    expect(new Set(trunk.of('INVITE').map((r) => r.headers.get('via')?.[0]))).toHaveProperty('size', 1);
+    expect(dialer.inFlight).toBe(0);
+  });
+
+  it('a provisional stops the resends; a final that comes again is ACKed again (same branch)', async () => {
+    const { clock, trunk, dialer } = await start();
+    const { updates } = await place(dialer);
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    const invite = trunk.of('INVITE')[0];
+    trunk.respond(invite, 100, 'Trying');
+    await clock.advance(10_000);
+    expect(trunk.of('INVITE')).toHaveLength(1);
+    trunk.respond(invite, 503, 'Service Unavailable', { toTag: 't1' });
+    await eventually(() =>
+      expect(updates.at(-1)).toMatchObject({ kind: 'ended', outcome: 'failed', status: 503 }),
+    );
+    await eventually(() => expect(trunk.of('ACK')).toHaveLength(1));
+    trunk.respond(invite, 503, 'Service Unavailable', { toTag: 't1' });
+    await eventually(() => expect(trunk.of('ACK')).toHaveLength(2));
+    const ack = trunk.of('ACK')[0];
+    expect(ack.headers.get('via')).toEqual(invite.headers.get('via'));
+    expect(ack.uri).toBe(invite.uri);
+    expect(ack.headers.get('to')?.[0]).toMatch(/;tag=t1$/);
+    expect(ack.headers.get('cseq')).toEqual(['1 ACK']);
+    expect(updates).toHaveLength(1);
+  });
+
+  it('cancel before any provisional: ended at once; the CANCEL waits for the 180 (§9.1), then the 487 is ACKed', async () => {
+    const { trunk, dialer } = await start();
+    const { updates } = await place(dialer);
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    await dialer.cancel('dial_t1');
+    expect(updates).toEqual([{ kind: 'ended', outcome: 'canceled', detail: 'cancelled by request' }]);
+    expect(trunk.of('CANCEL')).toHaveLength(0);
+    const invite = trunk.of('INVITE')[0];
+    trunk.respond(invite, 180, 'Ringing', { toTag: 't2' });
+    await eventually(() => expect(trunk.of('CANCEL')).toHaveLength(1));
+    const cancel = trunk.of('CANCEL')[0];
+    expect(cancel.uri).toBe(invite.uri);
+    expect(cancel.headers.get('via')).toEqual(invite.headers.get('via'));
+    expect(cancel.headers.get('to')).toEqual(invite.headers.get('to')); // no tag: as in the INVITE
+    expect(cancel.headers.get('cseq')).toEqual(['1 CANCEL']);
+    trunk.respond(cancel, 200, 'OK', { toTag: 't2' });
+    trunk.respond(invite, 487, 'Request Terminated', { toTag: 't2' });
+    await eventually(() => expect(trunk.of('ACK')).toHaveLength(1));
+    expect(updates).toHaveLength(1); // nothing after ended, not even the late ringing
+  });
+
+  it('a 200 that crosses the CANCEL is ACKed, then hung up with a BYE in its dialog', async () => {
+    const { clock, trunk, dialer } = await start();
+    const { updates } = await place(dialer, request('dial_t1', { ringTimeoutMs: 3000 }));
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    const invite = trunk.of('INVITE')[0];
+    trunk.respond(invite, 180, 'Ringing', { toTag: 't3' });
+    await eventually(() => expect(updates).toEqual([{ kind: 'ringing' }]));
+    await clock.advance(3000);
+    await eventually(() => expect(trunk.of('CANCEL')).toHaveLength(1));
+    trunk.respond(invite, 200, 'OK', {
+      toTag: 't3',
+      headers: [`Contact: <sip:callee@127.0.0.1:${trunk.port}>`, 'Content-Type: application/sdp'],
+      body: pcmuAnswer(47000),
+    });
+    await eventually(() => expect(trunk.of('BYE')).toHaveLength(1));
+    const [ack] = trunk.of('ACK');
+    const [bye] = trunk.of('BYE');
+    expect(ack.uri).toBe(`sip:callee@127.0.0.1:${trunk.port}`);
+    expect(bye.headers.get('to')?.[0]).toMatch(/;tag=t3$/);
+    expect(bye.headers.get('from')).toEqual(invite.headers.get('from'));
+    expect(bye.headers.get('cseq')).toEqual(['2 BYE']);
+    expect(updates).toEqual([
+      { kind: 'ringing' },
+      { kind: 'ended', outcome: 'no-answer', detail: 'no answer within 3000 ms' },
+    ]);
+    expect((await gateway?.get('/v1/calls?state=all'))?.body.calls).toEqual([]);
+  });
+
+  it('a retransmitted 2xx is ACKed again (RFC 6026), and a 401 with no credentials configured fails', async () => {
+    const { trunk, dialer } = await start();
+    const { updates } = await place(dialer);
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    const ok = {
+      toTag: 't4',
+      headers: [`Contact: <sip:callee@127.0.0.1:${trunk.port}>`, 'Content-Type: application/sdp'],
+      body: pcmuAnswer(47002),
+    };
+    trunk.respond(trunk.of('INVITE')[0], 200, 'OK', ok);
+    await eventually(() => expect(updates.map((u) => u.kind)).toEqual(['answered']));
+    trunk.respond(trunk.of('INVITE')[0], 200, 'OK', ok);
+    await eventually(() => expect(trunk.of('ACK')).toHaveLength(2));
+    expect(new Set(trunk.of('ACK').map((a) => a.raw))).toHaveProperty('size', 1);
+
+    const second = await place(dialer, request('dial_t2'));
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(2));
+    trunk.respond(trunk.of('INVITE')[1], 401, 'Unauthorized', {
+      toTag: 't5',
+      headers: ['WWW-Authenticate: Digest realm="x", nonce="y", qop="auth"'],
+    });
+    await eventually(() =>
+      expect(second.updates).toEqual([
+        {
+          kind: 'ended',
+          outcome: 'failed',
+          status: 401,
+          detail: '401 Unauthorized: the trunk asks for credentials and SIP_TRUNK_USER is not set',
+        },
+      ]),
+    );
+  });
+
+  it('limits: SIP_TRUNK_MAX_DIALS attempts at once (503-like VL_ERR_CAPACITY), targets that are not E.164 or sip: refused', async () => {
+    const { dialer } = await start({ SIP_TRUNK_MAX_DIALS: '1' });
+    await place(dialer);
+    await expect(dialer.place(request('dial_t2'), () => undefined)).rejects.toMatchObject({
+      code: 'VL_ERR_CAPACITY',
+      retryAfterS: 5,
+    });
+    await dialer.cancel('dial_t1'); // no provisional yet: the slot is free at once
+    await expect(
+      dialer.place(request('dial_t3', { to: 'sip:x@y>\r\nX-Evil: 1' }), () => undefined),
+    ).rejects.toMatchObject({ code: 'VL_ERR_BAD_REQUEST' });
+    await expect(dialer.place(request('dial_t4', { to: 'hello' }), () => undefined)).rejects.toMatchObject({
+      code: 'VL_ERR_BAD_REQUEST',
+    });
+    await dialer.close();
+    await expect(dialer.place(request('dial_t5'), () => undefined)).rejects.toMatchObject({
+      code: 'VL_ERR_DRAINING',
+    });
+  });
+});

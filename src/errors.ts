@@ -121,6 +121,27 @@ export const ERRORS = {
     retryable: true,
     message: 'the carrier refused or failed a call update (hang-up, transfer)',
   },
+  VL_ERR_DIALER_NOT_CONFIGURED: {
+    status: 409,
+    retryable: false,
+    message: 'outbound calls over this carrier are not configured on this instance',
+  },
+  VL_ERR_DIAL_LIMIT: {
+    status: 429,
+    retryable: true,
+    message: 'too many outbound attempts over this carrier: try again after Retry-After',
+  },
+  VL_ERR_DIAL_REJECTED: {
+    status: 502,
+    retryable: false,
+    message: 'the carrier refused to place the call (number, caller id, account or request)',
+  },
+  VL_ERR_DIAL_FAILED: {
+    status: 502,
+    retryable: true,
+    message: 'the carrier could not be asked to place the call (unreachable, timed out or failing)',
+  },
+  VL_ERR_DIAL_NOT_FOUND: { status: 404, retryable: false, message: 'no such outbound attempt' },
   VL_ERR_BATCH_ENGINE: {
     status: 502,
     retryable: true,

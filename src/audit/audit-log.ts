@@ -17,6 +17,8 @@ export const AUDIT_ACTIONS = [
   'call.pause',
   'call.resume',
   'call.delete',
+  'call.dial',
+  'call.cancel',
   'webhook.retry',
   'audit.read',
   'browser.call',

@@ -93,6 +93,8 @@ const data = {
           Type.Literal('telnyx'),
           Type.Literal('plivo'),
           Type.Literal('vonage'),
+          Type.Literal('freeswitch'),
+          Type.Literal('asterisk-ws'),
         ],
         { description: 'how the call reached voxline' },
       ),
@@ -221,6 +223,33 @@ const data = {
               'present when the recording is encrypted at rest (ENCRYPTION_KEY): the file, and the s3:// object, are sealed; GET /v1/calls/:callSid/recording serves the WAV, whose sha256 and bytes these are',
           },
         ),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  'call.dialed': Type.Object(
+    {
+      dialId: Type.String({ pattern: '^dial_[0-9a-f]{24}$', description: 'also the envelope’s callSid' }),
+      carrier: Type.Union([Type.Literal('twilio'), Type.Literal('telnyx'), Type.Literal('sip')]),
+      to: Type.String(),
+      from: Type.String(),
+      outcome: Type.Union(
+        ['answered', 'busy', 'no-answer', 'failed', 'machine', 'canceled'].map((o) => Type.Literal(o)),
+        { description: 'machine: answered, by an answering machine (detectMachine); the call goes on' },
+      ),
+      detail: Type.Optional(
+        Type.String({
+          description: 'the carrier’s reason: Twilio CallStatus, Telnyx hangup_cause, SIP status',
+        }),
+      ),
+      status: Type.Optional(Type.Integer({ description: 'the SIP status code of a refused INVITE' })),
+      callSid: Type.Optional(
+        Type.String({ description: 'answered (or machine): the call’s callSid, as in its own events' }),
+      ),
+      answeredBy: Type.Optional(
+        Type.Union([Type.Literal('human'), Type.Literal('machine'), Type.Literal('unknown')], {
+          description: 'with detectMachine: who the carrier says answered',
+        }),
       ),
     },
     { additionalProperties: false },

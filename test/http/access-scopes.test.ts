@@ -185,6 +185,26 @@ describe('scopes and the audit log, route by route', () => {
         status: 404,
         callSid: 'CAnobody',
       },
+      // An outbound call with no body: refused as a bad request once the scope has let it through.
+      {
+        method: 'POST',
+        path: '/v1/calls',
+        scope: 'admin',
+        action: 'call.dial',
+        audited: true,
+        status: 400,
+        callSid: null,
+      },
+      {
+        method: 'POST',
+        path: '/v1/calls/dial/dial_000000000000000000000000/cancel',
+        scope: 'admin',
+        action: 'call.cancel',
+        audited: true,
+        status: 404,
+        callSid: null,
+        target: 'dial:dial_000000000000000000000000',
+      },
       {
         method: 'GET',
         path: '/v1/audit?limit=1',

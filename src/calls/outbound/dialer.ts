@@ -33,7 +33,11 @@ export interface DialRequest {
 /** What a dialer reports while an attempt progresses; the last one is the outcome. */
 export type DialUpdate =
   | { readonly kind: 'ringing' }
-  | { readonly kind: 'answered'; readonly callSid: string; readonly answeredBy?: 'human' | 'machine' | 'unknown' }
+  | {
+      readonly kind: 'answered';
+      readonly callSid: string;
+      readonly answeredBy?: 'human' | 'machine' | 'unknown';
+    }
   | {
       readonly kind: 'ended';
       readonly outcome: Exclude<DialOutcome, 'answered'>;

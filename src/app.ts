@@ -22,6 +22,8 @@ import type { LegConsumerFactory } from './calls/call-registry.js';
 import { CallRegistry } from './calls/call-registry.js';
 import { LoadGovernor, type LoadSampler } from './calls/load-governor.js';
 import { openCallStore } from './calls/open-call-store.js';
+import type { OutboundCalls } from './calls/outbound/outbound-calls.js';
+import { registerOutbound } from './calls/outbound/outbound-wiring.js';
 import { SystemLoadSampler } from './calls/system-load-sampler.js';
 import type { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
 import { BROWSER_CALL_PATH, browserRoutes } from './carriers/browser/browser-routes.js';
@@ -88,6 +90,8 @@ export interface App {
   readonly postcall: PostcallService;
   /** Edges with listeners of their own (SIP, AudioSocket), present when configured. */
   readonly edges: { readonly sip?: SipServer; readonly audioSocket?: AudioSocketServer };
+  /** POST /v1/calls: the attempts, and `addDialer` for a dialer built later (SIP). */
+  readonly outbound: OutboundCalls;
   /**
    * Starts the non-HTTP listeners (call after server.listen). Resolves with the ports bound
    * (useful when 0 was configured); rejects if a port cannot be bound.
@@ -326,6 +330,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     },
     // Fastify does not track upgraded sockets: live calls are drained here, before the server closes.
     preClose: async () => {
+      await outbound.close(); // attempts still ringing are cancelled: no new calls
       const outcome = await registry.drain(config.calls.shutdownDrainMs);
       server.log.info(outcome, 'live calls drained');
       governor.stop(); // nothing left to admit
@@ -380,6 +385,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       ...carrierOptions,
       config: config.vonage,
     });
+  if (config.freeswitch)
+    await server.register((await import('./carriers/freeswitch/freeswitch-routes.js')).freeSwitchRoutes, {
+      ...carrierOptions,
+      config: config.freeswitch,
+    });
+  if (config.asteriskWs)
+    await server.register((await import('./carriers/asterisk-ws/asterisk-ws-routes.js')).asteriskWsRoutes, {
+      ...carrierOptions,
+      config: config.asteriskWs,
+    });
   const access = new ConsoleAccess(config.adminToken, () => clock.wallNow());
   // Scopes and the audit log for every /v1 route and browser calls (the console keeps its session).
   const guard = new AccessGuard({
@@ -426,6 +441,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     now: () => clock.wallNow(),
   });
   await server.register(auditRoutes, { audit, guard });
+  const outbound = await registerOutbound(server, {
+    config,
+    registry,
+    metrics,
+    guard,
+    publisher: webhooks.publisher,
+    clock,
+  });
+  // Outbound SIP goes out of the SIP edge's own socket, so it needs that edge.
+  if (edges.sip && config.sipTrunk) {
+    const { createSipDialer } = await import('./carriers/sip/uac/sip-dialer.js');
+    outbound.addDialer(createSipDialer(edges.sip, config.sipTrunk));
+  }
   await server.register(consoleRoutes, {
     access,
     assets: ConsoleAssets.load(deps.consoleBundleDir ?? CONSOLE_BUNDLE_DIR),
@@ -466,7 +494,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     ...(edges.sip ? { sip: await edges.sip.listen() } : {}),
     ...(edges.audioSocket ? { audioSocket: await edges.audioSocket.listen() } : {}),
   });
-  return { server, registry, governor, metrics, engine, readiness, webhooks, postcall, edges, startEdges };
+  return {
+    server,
+    registry,
+    governor,
+    metrics,
+    engine,
+    readiness,
+    webhooks,
+    postcall,
+    edges,
+    outbound,
+    startEdges,
+  };
 }
 
 /** A 4xx that Fastify (or a plugin) raised itself, e.g. FST_ERR_CTP_INVALID_JSON_BODY. */

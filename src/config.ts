@@ -6,13 +6,33 @@ import { type AlertConfig, AlertEnvProperties, buildAlertConfig } from './alerts
 import { type AsrConfig, AsrEnvProperties, asrConfigFrom } from './asr/asr-config.js';
 import type { OverloadLimits } from './calls/load-governor.js';
 import {
+  type OutboundConfig,
+  OutboundEnvProperties,
+  outboundConfigFrom,
+} from './calls/outbound/outbound-config.js';
+import {
+  type AsteriskWsConfig,
+  AsteriskWsEnvProperties,
+  asteriskWsConfigFrom,
+} from './carriers/asterisk-ws/asterisk-ws-config.js';
+import {
   AudioSocketEnvProperties,
   type AudioSocketOptions,
   audioSocketConfigFrom,
 } from './carriers/audiosocket/audiosocket-config.js';
 import type { CallMode, LegLabels } from './carriers/carrier.js';
+import {
+  type FreeSwitchConfig,
+  FreeSwitchEnvProperties,
+  freeSwitchConfigFrom,
+} from './carriers/freeswitch/freeswitch-config.js';
 import { type PlivoConfig, PlivoEnvProperties, plivoConfigFrom } from './carriers/plivo/plivo-config.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
+import {
+  SipTrunkEnvProperties,
+  type SipTrunkOptions,
+  sipTrunkConfigFrom,
+} from './carriers/sip/uac/trunk-config.js';
 import { type TelnyxConfig, TelnyxEnvProperties, telnyxConfigFrom } from './carriers/telnyx/telnyx-config.js';
 import { type VonageConfig, VonageEnvProperties, vonageConfigFrom } from './carriers/vonage/vonage-config.js';
 import {
@@ -169,6 +189,7 @@ export const EnvSchema = Type.Object({
       'delivered and dead-lettered webhook events are deleted this long after they finished (hourly); pending ones never',
   }),
   ...SipEnvProperties,
+  ...SipTrunkEnvProperties,
   ...AudioSocketEnvProperties,
   ...RedactionEnvProperties,
   ...AsrEnvProperties,
@@ -182,6 +203,9 @@ export const EnvSchema = Type.Object({
   ...TelnyxEnvProperties,
   ...PlivoEnvProperties,
   ...VonageEnvProperties,
+  ...FreeSwitchEnvProperties,
+  ...AsteriskWsEnvProperties,
+  ...OutboundEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -227,6 +251,8 @@ export interface Config {
   };
   /** SIP user-agent server (and SIPREC recording server); undefined when SIP_PORT is unset. */
   readonly sip: SipOptions | undefined;
+  /** The trunk outbound SIP calls go to (SIP_TRUNK_URI); undefined: no SIP dialer. */
+  readonly sipTrunk: SipTrunkOptions | undefined;
   /** Asterisk AudioSocket listener; undefined when AUDIOSOCKET_PORT is unset. */
   readonly audioSocket: AudioSocketOptions | undefined;
   /** What transcripts (and key presses) are redacted of (REDACT, DTMF_REDACT). */
@@ -254,6 +280,11 @@ export interface Config {
   readonly telnyx: TelnyxConfig | undefined;
   readonly plivo: PlivoConfig | undefined;
   readonly vonage: VonageConfig | undefined;
+  /** FreeSWITCH media forks and Asterisk chan_websocket; undefined: that edge is off. */
+  readonly freeswitch: FreeSwitchConfig | undefined;
+  readonly asteriskWs: AsteriskWsConfig | undefined;
+  /** Outbound calls (POST /v1/calls): limits, and Telnyx Call Control (Twilio's REST is agent.twilioRest). */
+  readonly outbound: OutboundConfig;
   /** The LLM's analysis after each call (ANALYSIS_LLM_*); undefined: none. */
   readonly analysis: AnalysisConfig | undefined;
   /** Live phrase and disclosure alerts (ALERT_RULES_FILE); undefined: none. */
@@ -307,6 +338,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
   const sip = sipConfigFrom(e);
+  const sipTrunk = sipTrunkConfigFrom(e);
   const audioSocket = audioSocketConfigFrom(e);
   const redaction = redactionConfigFrom(e);
   const asr = asrConfigFrom(e, e.DATA_DIR);
@@ -321,8 +353,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const telnyx = telnyxConfigFrom(e);
   const plivo = plivoConfigFrom(e);
   const vonage = vonageConfigFrom(e);
+  const freeswitch = freeSwitchConfigFrom(e);
+  const asteriskWs = asteriskWsConfigFrom(e);
+  const outbound = outboundConfigFrom(e);
   for (const part of [
     sip,
+    sipTrunk,
     audioSocket,
     redaction,
     asr,
@@ -337,6 +373,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     telnyx,
     plivo,
     vonage,
+    freeswitch,
+    asteriskWs,
+    outbound,
   ])
     problems.push(...part.problems);
   if (problems.length > 0) throw configError(problems, failed, schemaFailures);
@@ -371,6 +410,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     ...telnyx.warnings,
     ...plivo.warnings,
     ...vonage.warnings,
+    ...freeswitch.warnings,
+    ...asteriskWs.warnings,
   );
   if (e.CALL_MODE === 'agent') {
     if (asr.value.engine === 'none')
@@ -422,6 +463,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       },
     },
     sip: sip.value,
+    sipTrunk: sipTrunk.value,
     audioSocket: audioSocket.value,
     redaction: redaction.value,
     asr: asr.value,
@@ -439,6 +481,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     telnyx: telnyx.value,
     plivo: plivo.value,
     vonage: vonage.value,
+    freeswitch: freeswitch.value,
+    asteriskWs: asteriskWs.value,
+    outbound: outbound.value,
     warnings,
   });
 }

@@ -59,6 +59,15 @@ const CONFIG_SECRETS = [
   'webhooks.endpoints[*].secrets',
   'encryption.current.base64',
   'encryption.retired[*].base64',
+  // Carriers' signing keys and shared secrets, two levels down.
+  'telnyx.streamSecret',
+  'plivo.authToken',
+  'vonage.signatureSecret',
+  'freeswitch.secret',
+  'asteriskWs.secret',
+  'sip.auth.password',
+  'sipTrunk.credentials.password',
+  'outbound.telnyx.apiKey',
 ] as const;
 
 function join(holder: string, key: string): string {

@@ -193,4 +193,42 @@ describe('log redaction (LOG_REDACTION)', () => {
       expect(text, name).not.toContain(value);
     }
   });
+
+  it('blanks the carriers’ secrets and the SIP passwords in a config dump', () => {
+    const secrets = {
+      TELNYX_STREAM_SECRET: 'telnyx-stream-iiiiiiiiiiiiiiiiiiiiiiiiiiii',
+      TELNYX_API_KEY: 'KEY-telnyx-jjjjjjjjjjjj',
+      PLIVO_AUTH_TOKEN: 'plivo-token-kkkkkkkkkkkk',
+      VONAGE_SIGNATURE_SECRET: 'vonage-secret-llllllllllllllllllllllllll',
+      FREESWITCH_STREAM_SECRET: 'freeswitch-secret-mmmmmmmmmmmmmmmmmmmmmmmm',
+      ASTERISK_WS_SECRET: 'asterisk-secret-nnnnnnnnnnnnnnnnnnnnnnnnnn',
+      SIP_AUTH_PASSWORD: 'sip-password-oooooooooooo',
+      SIP_TRUNK_PASSWORD: 'trunk-password-pppppppppppp',
+    };
+    const config = loadConfig({
+      ...secrets,
+      ASR_ENGINE: 'none',
+      PUBLIC_URL: 'https://voxline.example.com',
+      TELNYX_PUBLIC_KEY: Buffer.alloc(32, 7).toString('base64'),
+      TELNYX_CONNECTION_ID: '1234567890',
+      PLIVO_AUTH_ID: 'MAXXXXXXXXXXXXXXXXXX',
+      VONAGE_APPLICATION_ID: 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee',
+      SIP_PORT: '0',
+      SIP_AUTH_USER: 'voxline',
+      SIP_TRUNK_URI: 'sip:trunk.example.com',
+      SIP_TRUNK_USER: 'account',
+    });
+    // Each part is configured (so its secret is in the dump to blank).
+    expect([config.telnyx, config.plivo, config.vonage, config.freeswitch, config.asteriskWs]).not.toContain(
+      undefined,
+    );
+    expect(config.sip?.auth?.password).toBe(secrets.SIP_AUTH_PASSWORD);
+    expect(config.sipTrunk?.credentials?.password).toBe(secrets.SIP_TRUNK_PASSWORD);
+    expect(config.outbound.telnyx?.apiKey).toBe(secrets.TELNYX_API_KEY);
+    const { log, lines } = capture();
+    log.info({ config }, 'configuration');
+    const text = JSON.stringify(lines);
+    expect(text).toContain('trunk.example.com'); // the dump itself is there
+    for (const [name, value] of Object.entries(secrets)) expect(text, name).not.toContain(value);
+  });
 });

@@ -112,8 +112,8 @@ export class GatewayMetrics {
       registers,
     });
     this.signatureRejections = new Counter({
-      name: 'voxline_twilio_signature_rejections_total',
-      help: 'Requests refused for a missing or invalid X-Twilio-Signature',
+      name: 'voxline_carrier_signature_rejections_total',
+      help: "Carrier webhooks and media upgrades refused for a missing or invalid signature or stream token, by route (plivo_…, telnyx_…; Twilio's routes unprefixed)",
       labelNames: ['route'],
       registers,
     });

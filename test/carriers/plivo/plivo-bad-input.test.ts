@@ -38,7 +38,7 @@ describe('Plivo: forged, replayed and malformed input is refused or contained', 
       expect(await plivo.closed).toMatchObject({ httpStatus: 403 });
     }
     expect(gateway.app.registry.get('forged00-0000-0000-0000-000000000001')).toBeUndefined();
-    expect(await metric(/voxline_twilio_signature_rejections_total\{route="plivo_media"\} (\d+)/)).toBe(4);
+    expect(await metric(/voxline_carrier_signature_rejections_total\{route="plivo_media"\} (\d+)/)).toBe(4);
   });
 
   it('an upgrade Plivo signed itself (V3 over the wss:// URL) is taken without a token', async () => {

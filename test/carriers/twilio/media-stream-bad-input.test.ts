@@ -53,10 +53,10 @@ describe('Twilio media stream: bad input gets a clear error and loses nothing', 
 
   describe('before the upgrade', () => {
     it('refuses a forged signature with 403 and opens no socket', async () => {
-      const before = await metric(gateway, 'voxline_twilio_signature_rejections_total', 'route="media"');
+      const before = await metric(gateway, 'voxline_carrier_signature_rejections_total', 'route="media"');
       const raw = await openMediaSocket(gateway, { signature: 'bm90IGEgcmVhbCBzaWduYXR1cmU=' });
       expect(await raw.closed).toMatchObject({ httpStatus: 403 });
-      expect(await metric(gateway, 'voxline_twilio_signature_rejections_total', 'route="media"')).toBe(
+      expect(await metric(gateway, 'voxline_carrier_signature_rejections_total', 'route="media"')).toBe(
         before + 1,
       );
     });

@@ -151,7 +151,7 @@ export class SipServer implements SipEdge {
   /** A new INVITE: the handler builds its transaction (kept here) and, once answered, its dialog. */
   #invite(request: SipRequest, flow: Flow): void {
     if (/;\s*tag=/i.test(request.headers.get('to') ?? '')) {
-      const dialog = this.#dialogs.ofRequest(request);
+      const dialog = this.#dialogOf(request);
       if (!dialog || dialog.state === 'terminated')
         this.send(responseTo(request, 481, flow, undefined), flow);
       else this.#invites.reinvite(dialog, request, flow);
@@ -185,6 +185,17 @@ export class SipServer implements SipEdge {
     return 2 * this.options.maxCalls + 100;
   }
 
+  /**
+   * The dialog a request belongs to. The table is keyed by Call-ID and our tag, which every fork
+   * of an INVITE voxline placed shares: for those the far end's tag must match too (§12.2.2).
+   */
+  #dialogOf(request: SipRequest): SipCall | undefined {
+    const dialog = this.#dialogs.ofRequest(request);
+    if (dialog?.initiator !== 'voxline') return dialog;
+    const fromTag = /;\s*tag=([^;\s]+)/i.exec(request.headers.get('from') ?? '')?.[1];
+    return fromTag === dialog.remoteTag ? dialog : undefined;
+  }
+
   #lingerAfterError(tx: InviteTransaction): void {
     // Non-2xx finals are resent over UDP until their ACK (§17.2.1, timer G), then forgotten. Not
     // when anyone may send (SIP_ALLOW empty): resending to an unproven source would make voxline
@@ -201,7 +212,7 @@ export class SipServer implements SipEdge {
       return;
     }
     // A request in a dialog voxline placed comes from the trunk it chose to call, listed or not.
-    const placed = this.#dialogs.ofRequest(message)?.initiator === 'voxline';
+    const placed = this.#dialogOf(message)?.initiator === 'voxline';
     if (message.method !== 'ACK' && !placed && !this.allow.allows(flow.address)) {
       this.refused('source_not_allowed');
       this.log[this.logBudget.level('source_not_allowed')](
@@ -247,7 +258,7 @@ export class SipServer implements SipEdge {
   }
 
   #ack(request: SipRequest): void {
-    const dialog = this.#dialogs.ofRequest(request);
+    const dialog = this.#dialogOf(request);
     if (dialog) {
       dialog.acknowledged();
       return;
@@ -269,7 +280,7 @@ export class SipServer implements SipEdge {
   }
 
   #bye(request: SipRequest, flow: Flow): void {
-    const dialog = this.#dialogs.ofRequest(request);
+    const dialog = this.#dialogOf(request);
     if (!dialog) {
       this.send(responseTo(request, 481, flow, undefined), flow);
       return;
@@ -279,7 +290,7 @@ export class SipServer implements SipEdge {
   }
 
   #inDialog(request: SipRequest, flow: Flow): void {
-    const dialog = this.#dialogs.ofRequest(request);
+    const dialog = this.#dialogOf(request);
     if (!dialog) {
       this.send(responseTo(request, 481, flow, undefined), flow);
       return;

@@ -7,7 +7,7 @@ import { type DialogState, SipCall } from '../sip-call.js';
 import { addressUri, type SipRequest, type SipResponse } from '../sip-message.js';
 import { newTag } from '../sip-responses.js';
 import type { Flow } from '../sip-transport.js';
-import { authorization, pickChallenge } from './digest-client.js';
+import { authorization, type DigestChallenge, pickChallenge } from './digest-client.js';
 import { InviteClient } from './invite-client.js';
 import { openOutboundCall, type UacServer } from './outbound-call.js';
 import type { SipTrunkOptions } from './trunk-config.js';
@@ -15,6 +15,10 @@ import { ackFor2xx, buildInvite, tagOf, uacDialog } from './uac-messages.js';
 
 /** Challenges answered per attempt: a proxy's 407 and then the trunk's 401, no more. */
 const MAX_AUTH_ROUNDS = 2;
+/** RTP sources allowed (the trunk, then SDP addresses): a flood of 18x cannot grow the list. */
+const MAX_RTP_SOURCES = 8;
+/** Forks answered and hung up per attempt; more 2xx with new tags are dropped. */
+const MAX_STRAYS = 8;
 
 type Ended = Exclude<DialOutcome, 'answered'>;
 
@@ -57,8 +61,11 @@ export class DialAttempt {
   readonly #onSettled: () => void;
   #cseq = 0;
   #tx: InviteClient | undefined;
-  /** Authorization headers by kind and realm, all sent again on each retry. */
-  readonly #credentials = new Map<string, [string, string]>();
+  /** Challenges answered, by kind and realm: all answered again on each retry, nc counting up. */
+  readonly #credentials = new Map<
+    string,
+    { readonly header: string; readonly challenge: DigestChallenge; uses: number }
+  >();
   #authRounds = 0;
   #ringTimer: TimerHandle | undefined;
   #rang = false;
@@ -66,6 +73,8 @@ export class DialAttempt {
   /** Why we are cancelling (ring timeout, cancel(), shutdown): the outcome once the INVITE ends. */
   #abandoned: { readonly outcome: Ended; readonly detail: string } | undefined;
   #answered: { readonly tag: string; readonly ack: SipRequest; readonly flow: Flow } | undefined;
+  /** Other forks that answered too (hung up), by To tag: their 2xx retransmissions are ACKed again. */
+  readonly #strays = new Map<string, { readonly ack: SipRequest; readonly flow: Flow }>();
   #settled = false;
 
   constructor(
@@ -129,8 +138,16 @@ export class DialAttempt {
     this.#end('canceled', 'shutdown');
   }
 
-  #invite(extra: [string, string][] = []): void {
+  #invite(): void {
     const { server, trunk } = this.#ctx;
+    const credentials = trunk.credentials;
+    // A nonce answered before is answered again with the next nc (RFC 2617 §3.2.2): no replay.
+    const extra: [string, string][] = credentials
+      ? [...this.#credentials.values()].map((c): [string, string] => [
+          c.header,
+          authorization(c.challenge, credentials, 'INVITE', this.#target.requestUri, ++c.uses),
+        ])
+      : [];
     const request = buildInvite({
       requestUri: this.#target.requestUri,
       from: this.#from,
@@ -187,7 +204,8 @@ export class DialAttempt {
     }
     if (!stream?.codec) return false;
     this.#rtp.negotiated(stream.codec, stream.dtmfPt);
-    if (!this.#rtpSources.includes(stream.address)) this.#rtpSources.push(stream.address);
+    if (!this.#rtpSources.includes(stream.address) && this.#rtpSources.length < MAX_RTP_SOURCES)
+      this.#rtpSources.push(stream.address);
     this.#rtp.retarget(stream.address, stream.port);
     return true;
   }
@@ -195,8 +213,10 @@ export class DialAttempt {
   #success(tx: InviteClient, response: SipResponse): void {
     const tag = tagOf(response.headers.get('to')) ?? '';
     if (this.#answered) {
-      if (tag === this.#answered.tag) this.#ctx.server.send(this.#answered.ack, this.#answered.flow);
-      else this.#hangUpStray(tx, response); // a second fork answered too (§13.2.2.4)
+      const known = tag === this.#answered.tag ? this.#answered : this.#strays.get(tag);
+      if (known) this.#ctx.server.send(known.ack, known.flow);
+      else if (this.#strays.size < MAX_STRAYS) this.#hangUpStray(tx, response, tag);
+      else this.#ctx.malformed('sip_uac_fork_flood');
       return;
     }
     const dialog = uacDialog(tx.request, response, this.#sessionId);
@@ -244,7 +264,7 @@ export class DialAttempt {
     if ((status === 401 || status === 407) && !this.#abandoned) {
       const retry = this.#authenticate(response);
       if (retry === true) return;
-      this.#end('failed', `${status} ${response.reason}: ${retry}`, status);
+      this.#end('failed', `${status} ${response.reason.slice(0, 100)}: ${retry}`, status);
       return;
     }
     if (this.#abandoned) {
@@ -268,11 +288,12 @@ export class DialAttempt {
     // Challenged again for a realm already answered, with a nonce that is not merely stale: the password is wrong.
     if (this.#credentials.has(key) && !challenge.stale) return 'credentials refused';
     this.#authRounds++;
-    this.#credentials.set(key, [
-      proxy ? 'proxy-authorization' : 'authorization',
-      authorization(challenge, credentials, 'INVITE', this.#target.requestUri),
-    ]);
-    this.#invite([...this.#credentials.values()]);
+    this.#credentials.set(key, {
+      header: proxy ? 'proxy-authorization' : 'authorization',
+      challenge,
+      uses: 0,
+    });
+    this.#invite();
     return true;
   }
 
@@ -291,20 +312,27 @@ export class DialAttempt {
     return { transport: 'UDP', address: m[1].replace(/^\[|\]$/g, ''), port };
   }
 
-  /** A dialog voxline will not keep: BYE (resent until answered) through a call-less SipCall. */
-  #bye(dialog: DialogState, flow: Flow): void {
+  /**
+   * A dialog voxline will not keep: BYE (resent until answered) through a call-less SipCall. A
+   * stray fork's is not put in the server's table: that is keyed by Call-ID and our tag, which
+   * every fork shares, and the first answer's dialog holds the key.
+   */
+  #bye(dialog: DialogState, flow: Flow, keep = true): void {
     const server = this.#ctx.server;
     const dead = new SipCall(dialog, flow, [], false, server, server.clock);
     dead.acknowledged();
-    server.keepDialog(dead);
+    if (keep) server.keepDialog(dead);
     dead.close(1000, 'not wanted');
   }
 
-  #hangUpStray(tx: InviteClient, response: SipResponse): void {
+  /** A second fork answered too (§13.2.2.4): ACK it and hang it up, once per tag. */
+  #hangUpStray(tx: InviteClient, response: SipResponse, tag: string): void {
     const dialog = uacDialog(tx.request, response, this.#sessionId);
     const flow = this.#dialogFlow(dialog);
-    this.#ctx.server.send(ackFor2xx(dialog, this.#ctx.server.viaHost()), flow);
-    this.#bye(dialog, flow);
+    const ack = ackFor2xx(dialog, this.#ctx.server.viaHost());
+    this.#strays.set(tag, { ack, flow });
+    this.#ctx.server.send(ack, flow);
+    this.#bye(dialog, flow, false);
   }
 
   #end(outcome: Ended, detail: string, status?: number): void {

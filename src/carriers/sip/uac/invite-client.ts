@@ -31,6 +31,8 @@ type State = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
 export class InviteClient {
   readonly request: SipRequest;
   readonly branch: string;
+  /** The INVITE's CSeq number: a response with another belongs to no request of ours. */
+  readonly #seq: number;
   readonly #send: (request: SipRequest) => void;
   readonly #clock: Clock;
   readonly #events: InviteClientEvents;
@@ -51,6 +53,7 @@ export class InviteClient {
   ) {
     this.request = request;
     this.branch = parseVia(request.headers.lines('via')[0] ?? '').params.get('branch') ?? '';
+    this.#seq = parseCSeq(request.headers.get('cseq') as string).seq;
     this.#send = send;
     this.#clock = clock;
     this.#events = events;
@@ -79,10 +82,14 @@ export class InviteClient {
 
   /** A response whose top Via carries this branch (to the INVITE or to its CANCEL). */
   receive(response: SipResponse): void {
-    if (parseCSeq(response.headers.get('cseq') as string).method === 'CANCEL') {
+    // Matched by branch and CSeq method (§17.1.3); the CSeq number too, as nothing else shares the branch.
+    const cseq = parseCSeq(response.headers.get('cseq') as string);
+    if (cseq.seq !== this.#seq) return;
+    if (cseq.method === 'CANCEL') {
       this.#clock.clearTimeout(this.#cancelResend); // any answer ends the CANCEL's resending
       return;
     }
+    if (cseq.method !== 'INVITE') return;
     const { status } = response;
     const open = this.#state === 'calling' || this.#state === 'proceeding';
     if (status < 200) {

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { Dialer, DialRequest, DialUpdate, PlacedCall } from '../../../calls/outbound/dialer.js';
 import { VoxlineError } from '../../../errors.js';
 import { NoRtpPortError, RtpSession } from '../rtp-session.js';
-import { parseVia, type SipResponse } from '../sip-message.js';
+import { parseCSeq, parseVia, type SipResponse } from '../sip-message.js';
 import type { SipServer } from '../sip-server.js';
 import type { Flow } from '../sip-transport.js';
 import { type AttemptContext, type AttemptTarget, DialAttempt } from './dial-attempt.js';
@@ -139,7 +139,8 @@ export class SipDialer implements Dialer {
 
   /** The server's router: true when the response is one of ours. Never throws. */
   #response(response: SipResponse): boolean {
-    const branch = parseVia(response.headers.lines('via')[0] ?? '').params.get('branch') ?? '';
+    // The top Via as the parser checked it (a header line may hold several, comma-separated).
+    const branch = parseVia(response.headers.all('via')[0] ?? '').params.get('branch') ?? '';
     const entry = this.#transactions.get(branch);
     if (!entry) return false;
     if (response.status < 100 || response.status > 699) {
@@ -147,6 +148,7 @@ export class SipDialer implements Dialer {
       return true;
     }
     if (
+      parseCSeq(response.headers.get('cseq') as string).method === 'INVITE' &&
       response.status >= 200 &&
       response.status < 300 &&
       !/;\s*tag=/i.test(response.headers.get('to') ?? '')

@@ -180,6 +180,57 @@ describe('outbound SIP: client transaction timers (RFC 3261 §17.1.1)', () => {
     );
   });
 
+  it('a second fork that answers too is ACKed and hung up once; the first stays the call (§13.2.2.4)', async () => {
+    const { trunk, dialer } = await start();
+    const { updates } = await place(dialer);
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    const invite = trunk.of('INVITE')[0];
+    const answer = (toTag: string, port: number) => ({
+      toTag,
+      headers: [`Contact: <sip:${toTag}@127.0.0.1:${trunk.port}>`, 'Content-Type: application/sdp'],
+      body: pcmuAnswer(port),
+    });
+    trunk.respond(invite, 200, 'OK', answer('f1', 47004));
+    await eventually(() => expect(updates.map((u) => u.kind)).toEqual(['answered']));
+    trunk.respond(invite, 200, 'OK', answer('f2', 47006));
+    await eventually(() => expect(trunk.of('BYE')).toHaveLength(1));
+    expect(trunk.of('BYE')[0].uri).toBe(`sip:f2@127.0.0.1:${trunk.port}`);
+    // f2 retransmits its 2xx: ACKed again, no second BYE; f1 is still the one call.
+    trunk.respond(invite, 200, 'OK', answer('f2', 47006));
+    await eventually(() => expect(trunk.of('ACK')).toHaveLength(3));
+    expect(trunk.of('ACK').map((a) => a.uri)).toEqual([
+      `sip:f1@127.0.0.1:${trunk.port}`,
+      `sip:f2@127.0.0.1:${trunk.port}`,
+      `sip:f2@127.0.0.1:${trunk.port}`,
+    ]);
+    expect(trunk.of('BYE')).toHaveLength(1);
+    expect(updates.map((u) => u.kind)).toEqual(['answered']);
+    expect((await gateway?.get('/v1/calls'))?.body.calls).toHaveLength(1);
+  });
+
+  it("a proxy challenge then the trunk's: both answered on the last INVITE, the first nonce with nc=00000002", async () => {
+    const { trunk, dialer } = await start({ SIP_TRUNK_USER: 'alice', SIP_TRUNK_PASSWORD: 'pw-never-logged' });
+    const { updates } = await place(dialer);
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    trunk.respond(trunk.of('INVITE')[0], 407, 'Proxy Authentication Required', {
+      toTag: 'p1',
+      headers: ['Proxy-Authenticate: Digest realm="proxy", nonce="n1", qop="auth"'],
+    });
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(2));
+    const second = trunk.of('INVITE')[1];
+    expect(second.headers.get('proxy-authorization')?.[0]).toMatch(/nonce="n1".*nc=00000001/);
+    trunk.respond(second, 401, 'Unauthorized', {
+      toTag: 'p2',
+      headers: ['WWW-Authenticate: Digest realm="trunk", nonce="n2", qop="auth"'],
+    });
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(3));
+    const third = trunk.of('INVITE')[2];
+    expect(third.headers.get('proxy-authorization')?.[0]).toMatch(/nonce="n1".*nc=00000002/);
+    expect(third.headers.get('authorization')?.[0]).toMatch(/realm="trunk".*nonce="n2".*nc=00000001/);
+    expect(third.headers.get('cseq')).toEqual(['3 INVITE']);
+    expect(updates).toEqual([]);
+  });
+
   it('limits: SIP_TRUNK_MAX_DIALS attempts at once (503-like VL_ERR_CAPACITY), targets that are not E.164 or sip: refused', async () => {
     const { dialer } = await start({ SIP_TRUNK_MAX_DIALS: '1' });
     await place(dialer);

@@ -1,11 +1,15 @@
 import { Downsampler16to8 } from './downsampler.js';
 import { CARRIER_RATE_HZ, PCM_RATE_HZ } from './frame.js';
 import { alawToPcm, pcmToMulaw } from './g711.js';
+import { G722Decoder } from './g722.js';
 import { StreamResampler } from './stream-resampler.js';
 import { Upsampler8to16 } from './upsampler.js';
 
-/** How a leg's audio arrives: G.711 bytes at 8 kHz, or linear PCM16 (host order) at `sampleRate`. */
-export type LegCodec = 'pcmu' | 'pcma' | 'l16';
+/**
+ * How a leg's audio arrives: G.711 bytes at 8 kHz, G.722 bytes (one per two 16 kHz samples, so
+ * 8000 a second, as its RTP clock counts), or linear PCM16 (host order) at `sampleRate`.
+ */
+export type LegCodec = 'pcmu' | 'pcma' | 'g722' | 'l16';
 
 /**
  * One chunk converted for the core. The object and both arrays are lent until the next call
@@ -96,6 +100,35 @@ class AlawDecoder implements LegDecoder<Uint8Array> {
   }
 }
 
+/**
+ * G.722 (64 kbit/s): decoded exactly to 16 kHz, so no resampling; the timeline counts bytes.
+ * A filled gap is silence, not decoded bytes: no byte decodes to silence, and the codec's state
+ * carries on from the last real audio, as after any lost packet.
+ */
+class G722LegDecoder implements LegDecoder<Uint8Array> {
+  readonly sampleRate = CARRIER_RATE_HZ;
+  readonly #codec = new G722Decoder();
+  readonly #down = new Downsampler16to8();
+  #silence = new Uint8Array(0);
+  readonly #lend = new Lender();
+  readonly #out = chunk();
+
+  decode(payload: Uint8Array): DecodedChunk {
+    const pcm = this.#lend.pcm(payload.length * 2);
+    if (payload.buffer === this.#silence.buffer) pcm.fill(0);
+    else this.#codec.decode(payload, pcm);
+    this.#out.pcm = pcm;
+    this.#out.mulaw = pcmToMulaw(this.#down.pushPcm(pcm), this.#lend.mulaw(payload.length));
+    return this.#out;
+  }
+
+  /** The leg's own silence buffer, recognised by `decode` (the aligner passes views of it). */
+  silence(samples: number): Uint8Array {
+    if (this.#silence.length < samples) this.#silence = new Uint8Array(samples);
+    return this.#silence.subarray(0, samples);
+  }
+}
+
 /** Linear PCM at 8 kHz (AudioSocket's slin). */
 class Pcm8kDecoder implements LegDecoder<Int16Array> {
   readonly sampleRate = CARRIER_RATE_HZ;
@@ -145,7 +178,7 @@ class PcmDecoder implements LegDecoder<Int16Array> {
   }
 }
 
-export function createLegDecoder(codec: 'pcmu' | 'pcma'): LegDecoder<Uint8Array>;
+export function createLegDecoder(codec: 'pcmu' | 'pcma' | 'g722'): LegDecoder<Uint8Array>;
 export function createLegDecoder(codec: 'l16', sampleRate: number): LegDecoder<Int16Array>;
 export function createLegDecoder(
   codec: LegCodec,
@@ -157,6 +190,7 @@ export function createLegDecoder(
 ): LegDecoder<Uint8Array> | LegDecoder<Int16Array> {
   if (codec === 'pcmu') return new MulawDecoder();
   if (codec === 'pcma') return new AlawDecoder();
+  if (codec === 'g722') return new G722LegDecoder();
   if (!Number.isInteger(sampleRate) || sampleRate < 8000 || sampleRate > 192_000) {
     throw new RangeError(`unsupported PCM sample rate ${sampleRate}`);
   }

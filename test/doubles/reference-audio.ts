@@ -27,6 +27,8 @@ const PROBE_MS = 80;
  */
 export class ReferenceAudio {
   readonly #legs: ReferenceLeg[] = [];
+  /** Legs known only at 16 kHz (a wideband codec's decoding): found sample for sample. */
+  readonly #wideband: { readonly pcm16k: Buffer; readonly words: readonly DemoWord[] }[] = [];
 
   constructor(calls: readonly DemoCall[]) {
     for (const call of calls) {
@@ -39,6 +41,13 @@ export class ReferenceAudio {
         });
       }
     }
+  }
+
+  /** A leg as the gateway must hand it on at 16 kHz (e.g. G.722 decoded), with its words. */
+  addWideband(pcm16k: Int16Array, words: readonly DemoWord[]): void {
+    const bytes = Buffer.alloc(pcm16k.length * 2);
+    for (let i = 0; i < pcm16k.length; i++) bytes.writeInt16LE(pcm16k[i] as number, 2 * i);
+    this.#wideband.push({ pcm16k: bytes, words });
   }
 
   /**
@@ -73,6 +82,8 @@ export class ReferenceAudio {
       let silent = true;
       for (let i = at; i < at + probe && silent; i++) silent = received.readInt16LE(2 * i) === 0;
       if (silent) continue;
+      // A wideband codec's idle noise is the same on every leg that starts quiet: not distinctive.
+      if (this.#wideband.length > 0 && peak(received, at, probe) < QUIET) continue;
       // Either phase may be the passed-through one, depending on where the utterance began.
       for (const phase of [0, 1]) {
         const piece = everyOther(received, at + phase, probe / 2);
@@ -84,10 +95,24 @@ export class ReferenceAudio {
           return { startMs: (found / 2 - (at + phase) / 2) / 8, words: leg.words };
         }
       }
+      const piece = received.subarray(2 * at, 2 * (at + probe));
+      for (const leg of this.#wideband) {
+        const found = findAligned(leg.pcm16k, piece, 2);
+        if (found >= 0) return { startMs: (found / 2 - at) / 16, words: leg.words };
+      }
       return undefined;
     }
     return undefined;
   }
+}
+
+/** Below this peak, a probe of wideband audio is too quiet to tell legs apart. */
+const QUIET = 512;
+
+function peak(pcm: Buffer, from: number, count: number): number {
+  let max = 0;
+  for (let i = from; i < from + count; i++) max = Math.max(max, Math.abs(pcm.readInt16LE(2 * i)));
+  return max;
 }
 
 /** `count` Int16 samples of `pcm`, from sample `from`, taking every second one. */

@@ -106,7 +106,7 @@ export interface StreamOptions {
   readonly customParameters?: Readonly<Record<string, string>>;
   /** Each track's RTP payload bytes, cut into `frameBytes` per media message. */
   readonly tracks: Partial<Record<TelnyxTrack, Uint8Array>>;
-  /** Bytes per 20 ms message (160 for G.711 at 8 kHz, 640 for L16 at 16 kHz). */
+  /** Bytes per 20 ms message (160 for G.711 at 8 kHz and for G.722, 640 for L16 at 16 kHz). */
   readonly frameBytes?: number;
   /** `fast`: as fast as the socket takes; `realtime`: one message per track every 20 ms. */
   readonly pace?: 'fast' | 'realtime';

@@ -102,7 +102,7 @@ export function checkInvite(
       extra: [['warning', '399 voxline "an SDP offer is required in the INVITE"']],
     };
   try {
-    return { siprec, offer: readOffer(sdp), metadata };
+    return { siprec, offer: readOffer(sdp, server.options), metadata };
   } catch (err) {
     if (!(err instanceof SdpError)) throw err;
     return {

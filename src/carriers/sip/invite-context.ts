@@ -99,7 +99,7 @@ export type RtpStreamContext = Pick<SipEdge, 'options' | 'allow' | 'refused'> & 
 };
 
 /** reinvite.ts */
-export type ReinviteContext = Pick<SipEdge, 'send' | 'host'>;
+export type ReinviteContext = Pick<SipEdge, 'send' | 'host' | 'options'>;
 
 /** sip-call-start.ts */
 export interface SipCallStartContext {

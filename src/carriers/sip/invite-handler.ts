@@ -96,7 +96,7 @@ export class InviteHandler {
       this.#refuse(tx, {
         status: 488,
         reason: 'no_common_codec',
-        extra: [['warning', '304 voxline "no common codec: PCMU or PCMA at 8000 Hz"']],
+        extra: [['warning', '304 voxline "no common codec: PCMU, PCMA or G722 at 8000 Hz"']],
       });
       return undefined;
     }

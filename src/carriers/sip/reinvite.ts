@@ -41,7 +41,7 @@ export function answerReinvite(
             p.contentType.startsWith('application/sdp'),
           )?.body
         : request.body.toString('utf8');
-      offer = readOffer(sdp ?? '');
+      offer = readOffer(sdp ?? '', server.options);
     } catch {
       server.send(responseTo(request, 488, flow, undefined), flow);
       return;

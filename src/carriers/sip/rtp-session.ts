@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Leg } from '../../calls/leg.js';
 import type { IngressTotals } from '../../observability/ingress-metrics.js';
 import { buildRtp, parseRtp, parseTelephoneEvent, type RtpPacket } from './rtp.js';
+import type { SdpCodec } from './sdp.js';
 
 export interface RtpStats {
   readonly localPort: number;
@@ -20,7 +21,8 @@ export interface RtpStats {
 }
 
 export interface RtpSessionOptions {
-  readonly codec: { readonly name: 'pcmu' | 'pcma'; readonly pt: number };
+  /** G.711 or G.722: either way one payload byte per tick of the 8000 Hz RTP clock. */
+  readonly codec: { readonly name: SdpCodec; readonly pt: number };
   readonly dtmfPt: number | undefined;
   /** Source IPs RTP may come from before latching: the SDP address and the signalling peer. */
   readonly allowedAddresses: readonly string[];
@@ -98,6 +100,8 @@ export class RtpSession {
   #sequence = Math.floor(Math.random() * 0x10000);
   #timestamp = (Math.random() * 0x1_0000_0000) >>> 0;
   #sent = 0;
+  /** The start timestamp of the key being sent (RFC 4733 §2.3.1). */
+  #eventTimestamp = 0;
   #closed = false;
 
   private constructor(socket: Socket, options: RtpSessionOptions) {
@@ -135,7 +139,7 @@ export class RtpSession {
     throw new NoRtpPortError(min, max);
   }
 
-  get codec(): 'pcmu' | 'pcma' {
+  get codec(): SdpCodec {
     return this.#codec.name;
   }
 
@@ -178,6 +182,30 @@ export class RtpSession {
       this.#sent++;
     }
     this.#timestamp = (this.#timestamp + payload.length) >>> 0;
+  }
+
+  /** The negotiated telephone-event payload type, if the far end takes RFC 4733 keys. */
+  get dtmfPt(): number | undefined {
+    return this.#dtmfPt;
+  }
+
+  /**
+   * One packet of a key press (RFC 4733) instead of a frame of audio: every packet of an event
+   * carries the event's start timestamp; the stream's clock still moves a frame (`samples`).
+   */
+  sendKey(payload: Uint8Array, start: boolean, samples: number): void {
+    if (start) this.#eventTimestamp = this.#timestamp;
+    const to = this.#latched ?? (this.#o.sendBeforeLatch ? this.#remote : undefined);
+    if (!this.#closed && this.#dtmfPt !== undefined && to && to.port > 0 && to.address !== '0.0.0.0') {
+      this.socket.send(
+        buildRtp(this.#dtmfPt, this.#sequence, this.#eventTimestamp, this.#ssrc, payload, start),
+        to.port,
+        to.address,
+      );
+      this.#sequence = (this.#sequence + 1) & 0xffff;
+      this.#sent++;
+    }
+    this.#timestamp = (this.#timestamp + samples) >>> 0;
   }
 
   /** Advances the RTP clock without sending (on hold), so timestamps stay true to time. */

@@ -3,7 +3,7 @@ import { parse, write } from 'sdp-transform';
 
 /**
  * SDP offer/answer for voxline's side (RFC 3264): read an offer, pick a codec per audio stream,
- * write the answer. Pure. G.711 only (PCMU, PCMA) plus RFC 4733 telephone-event.
+ * write the answer. Pure. G.711 (PCMU, PCMA) and G.722 plus RFC 4733 telephone-event.
  */
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
@@ -21,7 +21,7 @@ export interface OfferedStream {
   readonly direction: Direction;
   /** SIPREC: `a=label`. */
   readonly label: string | undefined;
-  readonly codec: { readonly name: 'pcmu' | 'pcma'; readonly pt: number } | undefined;
+  readonly codec: { readonly name: SdpCodec; readonly pt: number } | undefined;
   readonly dtmfPt: number | undefined;
 }
 
@@ -37,9 +37,19 @@ export class SdpError extends Error {
   }
 }
 
-const STATIC: Record<number, 'pcmu' | 'pcma'> = { 0: 'pcmu', 8: 'pcma' };
+/** The audio codecs voxline takes. */
+export type SdpCodec = 'pcmu' | 'pcma' | 'g722';
 
-export function readOffer(text: string): Offer {
+/** RFC 3551 static payload types. G.722 samples at 16 kHz, but its RTP clock is 8000 (§4.5.2). */
+const STATIC: Record<number, SdpCodec> = { 0: 'pcmu', 8: 'pcma', 9: 'g722' };
+const NAMES: ReadonlySet<string> = new Set<SdpCodec>(['pcmu', 'pcma', 'g722']);
+
+export interface OfferPreferences {
+  /** Take G.722 over G.711 when both are offered (default: G.711 first, G.722 when alone). */
+  readonly preferG722?: boolean;
+}
+
+export function readOffer(text: string, preferences: OfferPreferences = {}): Offer {
   let sdp: ReturnType<typeof parse>;
   try {
     sdp = parse(text);
@@ -61,19 +71,21 @@ export function readOffer(text: string): Offer {
     // sdp-transform reads an all-digit encoding name (`a=rtpmap:0 0/8000`) as a number.
     for (const r of m.rtp ?? [])
       names.set(r.payload, { name: String(r.codec).toLowerCase(), rate: r.rate ?? 8000 });
-    let codec: OfferedStream['codec'];
+    let narrow: OfferedStream['codec'];
+    let wide: OfferedStream['codec'];
     let dtmfPt: number | undefined;
-    // The first format in the offerer's order that voxline can take (RFC 3264 §6.1).
+    // Of each kind, the first format in the offerer's order that voxline can take (RFC 3264 §6.1).
     for (const pt of formats) {
       const known = names.get(pt);
-      const name = known
-        ? known.name === 'pcmu' || known.name === 'pcma'
-          ? known.name
-          : undefined
-        : STATIC[pt];
-      if (!codec && name && (known?.rate ?? 8000) === 8000) codec = { name, pt };
+      const name = known ? (NAMES.has(known.name) ? (known.name as SdpCodec) : undefined) : STATIC[pt];
+      if (name && (known?.rate ?? 8000) === 8000) {
+        if (name === 'g722') wide ??= { name, pt };
+        else narrow ??= { name, pt };
+      }
       if (known?.name === 'telephone-event' && known.rate === 8000 && dtmfPt === undefined) dtmfPt = pt;
     }
+    // G.711 is what every consumer was tuned on; G.722 is taken when it is all there is, or asked for.
+    const codec = preferences.preferG722 ? (wide ?? narrow) : (narrow ?? wide);
     return {
       index,
       media: m.type,

@@ -40,6 +40,11 @@ export const SipEnvProperties = {
     default: 32,
     description: 'SIP TCP connections one source address may hold open',
   }),
+  SIP_PREFER_G722: Type.Boolean({
+    default: false,
+    description:
+      'answer G.722 when an offer has both it and G.711 (G.722 is always taken when offered alone)',
+  }),
   SIP_AUTH_USER: Type.Optional(Type.String({ minLength: 1, description: 'digest auth for INVITEs' })),
   SIP_AUTH_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   SIPREC_CALLER_LABEL: Type.String({
@@ -60,6 +65,7 @@ interface SipEnv {
   SIP_TCP_IDLE_MS: number;
   SIP_TCP_MAX_CONNECTIONS: number;
   SIP_TCP_MAX_PER_SOURCE: number;
+  SIP_PREFER_G722: boolean;
   SIP_AUTH_USER?: string;
   SIP_AUTH_PASSWORD?: string;
   SIPREC_CALLER_LABEL: string;
@@ -77,6 +83,8 @@ export interface SipOptions {
   /** Time between 180 Ringing and 200 OK (a CANCEL in it gets 487). */
   readonly ringMs: number;
   readonly tcp: TcpLimits;
+  /** Offers with G.711 and G.722: answer G.722 (otherwise G.711; G.722 alone is always taken). */
+  readonly preferG722: boolean;
   readonly auth: { readonly user: string; readonly password: string } | undefined;
   /** SIPREC: source IP → caller label, and the default under `*`. */
   readonly siprecCallerLabel: ReadonlyMap<string, string>;
@@ -137,6 +145,7 @@ export function sipConfigFrom(e: SipEnv): ConfigPart<SipOptions | undefined> {
         maxConnections: e.SIP_TCP_MAX_CONNECTIONS,
         maxPerSource: e.SIP_TCP_MAX_PER_SOURCE,
       }),
+      preferG722: e.SIP_PREFER_G722,
       auth:
         e.SIP_AUTH_USER && e.SIP_AUTH_PASSWORD
           ? { user: e.SIP_AUTH_USER, password: e.SIP_AUTH_PASSWORD }

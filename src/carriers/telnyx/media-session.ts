@@ -310,6 +310,7 @@ export class TelnyxMediaSession implements CallTransport {
       leg.pushPcm(at, pcm);
       this.#positions.set(message.track, at + pcm.length);
     } else {
+      // G.711 and G.722 alike: one byte per 1/8000 s.
       leg.pushBytes(at, message.payload);
       this.#positions.set(message.track, at + message.payload.length);
     }
@@ -378,8 +379,9 @@ export class TelnyxMediaSession implements CallTransport {
 }
 
 /**
- * The announced format as a leg codec, or why it is refused. G.711 comes at 8 kHz; L16 (big-endian)
- * at 8–48 kHz. G.722, Opus and AMR-WB are refused: voxline has no exact decoder for them.
+ * The announced format as a leg codec, or why it is refused. G.711 comes at 8 kHz; G.722 samples at
+ * 16 kHz (announced as 16000, or 8000 as its RTP clock runs); L16 (big-endian) at 8–48 kHz. Opus and
+ * AMR-WB are refused: voxline has no exact decoder for them.
  */
 export function readFormat(format: {
   encoding: string;
@@ -388,10 +390,13 @@ export function readFormat(format: {
 }): Format | string {
   const encoding = format.encoding.toUpperCase();
   const got = `${format.encoding}/${format.sample_rate}/${format.channels}`;
-  const refused = `unsupported media format ${got} (voxline takes PCMU or PCMA at 8000 Hz, L16 at 8000-48000 Hz, mono)`;
+  const refused = `unsupported media format ${got} (voxline takes PCMU or PCMA at 8000 Hz, G722, L16 at 8000-48000 Hz, mono)`;
   if (format.channels !== 1) return refused;
   if ((encoding === 'PCMU' || encoding === 'PCMA') && format.sample_rate === 8000) {
     return { codec: encoding === 'PCMU' ? 'pcmu' : 'pcma', sampleRate: 8000 };
+  }
+  if (encoding === 'G722' && (format.sample_rate === 16000 || format.sample_rate === 8000)) {
+    return { codec: 'g722', sampleRate: 16000 };
   }
   if (encoding === 'L16' && format.sample_rate >= MIN_L16_RATE && format.sample_rate <= MAX_L16_RATE) {
     return { codec: 'l16', sampleRate: format.sample_rate };

@@ -42,7 +42,8 @@ export const TelnyxEnvProperties = {
   ),
   TELNYX_CODEC: Type.Union([Type.Literal('PCMU'), Type.Literal('PCMA')], {
     default: 'PCMU',
-    description: 'codec the TeXML stream asks Telnyx for (G.722, Opus and AMR-WB streams are refused)',
+    description:
+      'codec the TeXML stream asks Telnyx for (a G.722 stream is decoded too; Opus and AMR-WB are refused)',
   }),
   TELNYX_DIAL: Type.Optional(
     Type.String({

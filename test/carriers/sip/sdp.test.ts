@@ -19,6 +19,22 @@ describe('SDP offer/answer (RFC 3264)', () => {
     });
   });
 
+  it('G.722 (static 9 or G722/8000): taken when offered alone, G.711 first when both are, unless G.722 is preferred', () => {
+    const alone = readOffer(offer('m=audio 40000 RTP/AVP 9 101\r\na=rtpmap:101 telephone-event/8000\r\n'));
+    expect(alone.streams[0].codec).toEqual({ name: 'g722', pt: 9 });
+    const both = offer('m=audio 40000 RTP/AVP 9 0 8\r\na=rtpmap:9 G722/8000\r\n');
+    expect(readOffer(both).streams[0].codec).toEqual({ name: 'pcmu', pt: 0 });
+    expect(readOffer(both, { preferG722: true }).streams[0].codec).toEqual({ name: 'g722', pt: 9 });
+    // Only the RFC 3551 clock rate: a G722/16000 map would put the timestamps at another rate.
+    expect(readOffer(offer('m=audio 40000 RTP/AVP 9\r\na=rtpmap:9 G722/16000\r\n')).streams[0].codec).toBe(
+      undefined,
+    );
+    const answer = writeAnswer({ address: '192.0.2.10', sessionId: 1, version: 1 }, [
+      { stream: alone.streams[0], port: 30000, direction: 'sendrecv' },
+    ]);
+    expect(answer).toContain('m=audio 30000 RTP/AVP 9 101\r\na=rtpmap:9 G722/8000\r\n');
+  });
+
   it('an all-digit encoding name (a=rtpmap:0 0/8000) is just an unknown codec, not a TypeError', () => {
     const o = readOffer(offer('m=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 0/8000\r\n'));
     expect(o.streams[0].codec).toEqual({ name: 'pcma', pt: 8 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulawToPcm } from '../../../src/audio/g711.js';
+import { G722Decoder, G722Encoder } from '../../../src/audio/g722.js';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
 import { ReferenceAudio } from '../../doubles/reference-audio.js';
 import { fetchTexml, streamTelnyxCall, telnyxKeys } from '../../doubles/telnyx-client.js';
@@ -21,13 +22,27 @@ const ADMIN = 'telnyx-admin-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${ADMIN}` };
 const keys = telnyxKeys();
 const call = demoCall('support-call');
+/*
+ * The same call as a G.722 carrier sends it: each leg at 16 kHz, G.722 encoded (the codec is
+ * proven bit-exact against ffmpeg in test/audio/g722.test.ts), and what voxline must hand on.
+ */
+const wide = (['caller', 'agent'] as const).map((leg) => {
+  const g722 = new G722Encoder().encode(expected16k(call[leg], call.durationMs / 20));
+  return { leg, g722, decoded: new G722Decoder().decode(g722) };
+});
 
 let gateway: Gateway;
 let vllm: VllmRealtimeDouble;
 let receiver: TestReceiver;
 
 beforeAll(async () => {
-  vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call]) });
+  const reference = new ReferenceAudio([call]);
+  for (const { leg, decoded } of wide)
+    reference.addWideband(
+      decoded,
+      call.words.filter((w) => w.leg === leg),
+    );
+  vllm = new VllmRealtimeDouble({ reference });
   await vllm.listen();
   receiver = new TestReceiver();
   gateway = await startGateway({
@@ -186,5 +201,41 @@ describe('Telnyx: a two-leg call of the demo audio', () => {
       const own = call.segments.filter((seg) => seg.leg === final.data.speaker).map((seg) => seg.text);
       expect(own.join(' ')).toContain(final.data.text);
     }
+  }, 60_000);
+
+  it('announced as G722: decoded at 16 kHz exactly, transcribed with speakers right', async () => {
+    const callControlId = 'v3:telnyx-g722-0001';
+    const callSid = 'v3_telnyx-g722-0001';
+    const answer = await fetchTexml(`${gateway.baseUrl}/telnyx/texml`, keys, { CallSid: callControlId });
+    const result = await streamTelnyxCall({
+      url: answer.streamUrl ?? '',
+      callControlId,
+      mediaFormat: { encoding: 'G722', sample_rate: 16000, channels: 1 },
+      customParameters: answer.parameters,
+      tracks: { inbound: wide[0]?.g722, outbound: wide[1]?.g722 },
+    });
+    expect(result.closeCode).toBe(1000);
+    for (const { leg, decoded } of wide) {
+      expect(firstDifference(gateway.tap.pcm(callSid, leg), decoded)).toBe(-1);
+    }
+    const transcript = await eventually(async () => {
+      const { body } = await v1(`/v1/calls/${callSid}/transcript`);
+      expect(body.complete).toBe(true);
+      return body;
+    }, 20_000);
+    for (const leg of ['caller', 'agent'] as const) {
+      const said = transcript.utterances
+        .filter((u: { speaker: string }) => u.speaker === leg)
+        .map((u: { text: string }) => u.text)
+        .join(' ');
+      expect(said).toBe(
+        call.segments
+          .filter((s) => s.leg === leg)
+          .map((s) => s.text)
+          .join(' '),
+      );
+    }
+    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    expect(details.legs.map((l: { codec: string }) => l.codec)).toEqual(['g722', 'g722']);
   }, 60_000);
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { alawToPcm, mulawToPcm, pcmToAlaw } from '../../../src/audio/g711.js';
@@ -27,6 +28,12 @@ const ADMIN = 'telnyx-media-admin-token-0123456789';
 const AUTH = { authorization: `Bearer ${ADMIN}` };
 const keys = telnyxKeys();
 const greeting = demoCall('greeting');
+/** ffmpeg's G.722 of 1.8 s of speech and ffmpeg's decoding of it (test/fixtures/g722/README.md). */
+const G722_SPEECH = new Uint8Array(readFileSync(new URL('../../fixtures/g722/speech.g722', import.meta.url)));
+const G722_DECODED = (() => {
+  const raw = readFileSync(new URL('../../fixtures/g722/speech.s16le', import.meta.url));
+  return Int16Array.from({ length: raw.length / 2 }, (_, i) => raw.readInt16LE(2 * i));
+})();
 
 let gateway: Gateway;
 beforeAll(async () => {
@@ -233,8 +240,23 @@ describe('the media stream', () => {
     expect(got.length).toBe(greeting.durationMs * 16);
   });
 
+  it('G722 is decoded bit for bit as ffmpeg decodes it, at 16 kHz with no resampling', async () => {
+    const { callControlId, callSid } = nextCall();
+    const result = await streamTelnyxCall({
+      url: mediaUrl(callControlId),
+      callControlId,
+      mediaFormat: { encoding: 'G722', sample_rate: 16000, channels: 1 },
+      customParameters: { voxlineTracks: 'inbound' },
+      tracks: { inbound: G722_SPEECH },
+    });
+    expect(result.closeCode).toBe(1000);
+    expect(firstDifference(gateway.tap.pcm(callSid, 'caller'), G722_DECODED)).toBe(-1);
+    const { body } = await gateway.get(`/v1/calls/${callSid}`, AUTH);
+    expect(body.legs[0]).toMatchObject({ codec: 'g722', positionMs: 1800 });
+  });
+
   it.each([
-    ['G722', 16000],
+    ['G722', 48000],
     ['OPUS', 48000],
     ['AMR-WB', 16000],
     ['PCMU', 16000],

@@ -165,8 +165,12 @@ describe('frames and formats', () => {
       codec: 'l16',
       sampleRate: 24000,
     });
-    expect(readFormat({ encoding: 'G722', sample_rate: 16000, channels: 1 })).toMatch(
-      /^unsupported media format G722\/16000\/1/,
+    expect(readFormat({ encoding: 'G722', sample_rate: 16000, channels: 1 })).toEqual({
+      codec: 'g722',
+      sampleRate: 16000,
+    });
+    expect(readFormat({ encoding: 'G722', sample_rate: 48000, channels: 1 })).toMatch(
+      /^unsupported media format G722\/48000\/1/,
     );
     expect(readFormat({ encoding: 'PCMU', sample_rate: 8000, channels: 2 })).toMatch(/unsupported/);
   });

@@ -3,6 +3,7 @@ import type { Call } from '../../../calls/call.js';
 import type { DialRequest } from '../../../calls/outbound/dialer.js';
 import type { CallStart, LegLabels } from '../../carrier.js';
 import type { RtpSession } from '../rtp-session.js';
+import type { SdpCodec } from '../sdp.js';
 import { type DialogState, SipCall } from '../sip-call.js';
 import { sipCallSid } from '../sip-ids.js';
 import { addressUri } from '../sip-message.js';
@@ -26,7 +27,7 @@ export function outboundCallStart(
   legs: LegLabels,
   dial: DialRequest,
   dialog: Pick<DialogState, 'callId' | 'localTag' | 'localUri' | 'remoteUri'>,
-  codec: 'pcmu' | 'pcma',
+  codec: SdpCodec,
 ): CallStart {
   const callee = addressUri(dialog.remoteUri);
   const caller = addressUri(dialog.localUri);

@@ -395,6 +395,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       ...carrierOptions,
       config: config.asteriskWs,
     });
+  if (config.signalwire)
+    await server.register((await import('./carriers/signalwire/signalwire-routes.js')).signalWireRoutes, {
+      ...carrierOptions,
+      config: config.signalwire,
+    });
+  if (config.jambonz)
+    await server.register((await import('./carriers/jambonz/jambonz-routes.js')).jambonzRoutes, {
+      ...carrierOptions,
+      config: config.jambonz,
+    });
   const access = new ConsoleAccess(config.adminToken, () => clock.wallNow());
   // Scopes and the audit log for every /v1 route and browser calls (the console keeps its session).
   const guard = new AccessGuard({

@@ -26,7 +26,17 @@ import {
   FreeSwitchEnvProperties,
   freeSwitchConfigFrom,
 } from './carriers/freeswitch/freeswitch-config.js';
+import {
+  type JambonzConfig,
+  JambonzEnvProperties,
+  jambonzConfigFrom,
+} from './carriers/jambonz/jambonz-config.js';
 import { type PlivoConfig, PlivoEnvProperties, plivoConfigFrom } from './carriers/plivo/plivo-config.js';
+import {
+  type SignalWireConfig,
+  SignalWireEnvProperties,
+  signalWireConfigFrom,
+} from './carriers/signalwire/signalwire-config.js';
 import { SipEnvProperties, type SipOptions, sipConfigFrom } from './carriers/sip/sip-config.js';
 import {
   SipTrunkEnvProperties,
@@ -205,6 +215,8 @@ export const EnvSchema = Type.Object({
   ...VonageEnvProperties,
   ...FreeSwitchEnvProperties,
   ...AsteriskWsEnvProperties,
+  ...SignalWireEnvProperties,
+  ...JambonzEnvProperties,
   ...OutboundEnvProperties,
 });
 export type Env = Static<typeof EnvSchema>;
@@ -283,6 +295,9 @@ export interface Config {
   /** FreeSWITCH media forks and Asterisk chan_websocket; undefined: that edge is off. */
   readonly freeswitch: FreeSwitchConfig | undefined;
   readonly asteriskWs: AsteriskWsConfig | undefined;
+  /** SignalWire cXML <Stream> and jambonz listen; undefined: that edge is off. */
+  readonly signalwire: SignalWireConfig | undefined;
+  readonly jambonz: JambonzConfig | undefined;
   /** Outbound calls (POST /v1/calls): limits, and Telnyx Call Control (Twilio's REST is agent.twilioRest). */
   readonly outbound: OutboundConfig;
   /** The LLM's analysis after each call (ANALYSIS_LLM_*); undefined: none. */
@@ -355,6 +370,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const vonage = vonageConfigFrom(e);
   const freeswitch = freeSwitchConfigFrom(e);
   const asteriskWs = asteriskWsConfigFrom(e);
+  const signalwire = signalWireConfigFrom(e);
+  const jambonz = jambonzConfigFrom(e);
   const outbound = outboundConfigFrom(e);
   for (const part of [
     sip,
@@ -375,6 +392,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     vonage,
     freeswitch,
     asteriskWs,
+    signalwire,
+    jambonz,
     outbound,
   ])
     problems.push(...part.problems);
@@ -412,6 +431,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     ...vonage.warnings,
     ...freeswitch.warnings,
     ...asteriskWs.warnings,
+    ...signalwire.warnings,
+    ...jambonz.warnings,
   );
   if (e.CALL_MODE === 'agent') {
     if (asr.value.engine === 'none')
@@ -483,6 +504,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     vonage: vonage.value,
     freeswitch: freeswitch.value,
     asteriskWs: asteriskWs.value,
+    signalwire: signalwire.value,
+    jambonz: jambonz.value,
     outbound: outbound.value,
     warnings,
   });

@@ -19,6 +19,8 @@ const INGRESSES: readonly Ingress[] = [
   'vonage',
   'freeswitch',
   'asterisk-ws',
+  'signalwire',
+  'jambonz',
 ];
 
 /** Per-ingress metrics: calls, refusals, RTP packets, loss and jitter. */

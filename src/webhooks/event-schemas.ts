@@ -95,6 +95,8 @@ const data = {
           Type.Literal('vonage'),
           Type.Literal('freeswitch'),
           Type.Literal('asterisk-ws'),
+          Type.Literal('signalwire'),
+          Type.Literal('jambonz'),
         ],
         { description: 'how the call reached voxline' },
       ),

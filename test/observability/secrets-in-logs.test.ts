@@ -202,6 +202,9 @@ describe('log redaction (LOG_REDACTION)', () => {
       VONAGE_SIGNATURE_SECRET: 'vonage-secret-llllllllllllllllllllllllll',
       FREESWITCH_STREAM_SECRET: 'freeswitch-secret-mmmmmmmmmmmmmmmmmmmmmmmm',
       ASTERISK_WS_SECRET: 'asterisk-secret-nnnnnnnnnnnnnnnnnnnnnnnnnn',
+      SIGNALWIRE_SIGNING_KEY: 'PSK_signalwire-key-qqqqqqqqqqqqqqqqqqqq',
+      SIGNALWIRE_STREAM_TOKEN: 'signalwire-token-rrrrrrrrrrrrrrrrrrrr',
+      JAMBONZ_STREAM_SECRET: 'jambonz-secret-ssssssssssssssssssssssss',
       SIP_AUTH_PASSWORD: 'sip-password-oooooooooooo',
       SIP_TRUNK_PASSWORD: 'trunk-password-pppppppppppp',
     };
@@ -219,9 +222,15 @@ describe('log redaction (LOG_REDACTION)', () => {
       SIP_TRUNK_USER: 'account',
     });
     // Each part is configured (so its secret is in the dump to blank).
-    expect([config.telnyx, config.plivo, config.vonage, config.freeswitch, config.asteriskWs]).not.toContain(
-      undefined,
-    );
+    expect([
+      config.telnyx,
+      config.plivo,
+      config.vonage,
+      config.freeswitch,
+      config.asteriskWs,
+      config.signalwire,
+      config.jambonz,
+    ]).not.toContain(undefined);
     expect(config.sip?.auth?.password).toBe(secrets.SIP_AUTH_PASSWORD);
     expect(config.sipTrunk?.credentials?.password).toBe(secrets.SIP_TRUNK_PASSWORD);
     expect(config.outbound.telnyx?.apiKey).toBe(secrets.TELNYX_API_KEY);

@@ -65,6 +65,17 @@ export function parseTwilioMessage(data: Buffer | string): TwilioInbound {
   } catch (err) {
     return malformed('malformed_json', (err as Error).message);
   }
+  return checkTwilioMessage(message);
+}
+
+/**
+ * A parsed frame checked against the Twilio schemas (shared by Twilio-shaped edges: SignalWire).
+ * `maxPayloadBytes`: the largest decoded media payload taken (L16 streams send more than μ-law).
+ */
+export function checkTwilioMessage(
+  message: unknown,
+  maxPayloadBytes = MAX_MEDIA_PAYLOAD_BYTES,
+): TwilioInbound {
   const event = (message as { event?: unknown } | null)?.event;
   switch (event) {
     case 'media': {
@@ -73,8 +84,8 @@ export function parseTwilioMessage(data: Buffer | string): TwilioInbound {
       const payload = decodeBase64(media.payload);
       if (payload === undefined)
         return malformed('bad_base64', `payload of ${media.payload.length} characters`);
-      if (payload.length > MAX_MEDIA_PAYLOAD_BYTES) {
-        return malformed('bad_payload_size', `${payload.length} bytes (at most ${MAX_MEDIA_PAYLOAD_BYTES})`);
+      if (payload.length > maxPayloadBytes) {
+        return malformed('bad_payload_size', `${payload.length} bytes (at most ${maxPayloadBytes})`);
       }
       return {
         event: 'media',

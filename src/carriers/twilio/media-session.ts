@@ -270,11 +270,13 @@ export class TwilioMediaSession implements CallTransport {
   }
 }
 
-function readMode(value: string | undefined): CallMode | undefined {
+/** The `voxlineMode` parameter voxline's TwiML (or cXML) set, if it is one. */
+export function readMode(value: string | undefined): CallMode | undefined {
   return value === 'agent' || value === 'transcribe' ? value : undefined;
 }
 
-function readLabels(
+/** The leg labels voxline's TwiML (or cXML) set, when they are valid; else the defaults. */
+export function readLabels(
   params: Readonly<Record<string, string>>,
   defaults: LegLabels,
 ): Record<'inbound' | 'outbound', string> {

@@ -20,22 +20,28 @@ interface PendingMark {
 export class TwilioOutbound implements OutboundAudio {
   readonly #socket: WebSocket;
   readonly #streamSid: string;
-  readonly #downsampler = new Downsampler16to8();
+  readonly #encode: (pcm: Int16Array) => Uint8Array;
   readonly #pending = new Map<string, PendingMark[]>();
   #ended = false;
   bytesSent = 0;
 
-  constructor(socket: WebSocket, streamSid: string) {
+  /** `encode`: 16 kHz PCM to the stream's payload (default μ-law 8 kHz; SignalWire's L16 streams differ). */
+  constructor(socket: WebSocket, streamSid: string, encode?: (pcm: Int16Array) => Uint8Array) {
     this.#socket = socket;
     this.#streamSid = streamSid;
+    if (encode) this.#encode = encode;
+    else {
+      const downsampler = new Downsampler16to8();
+      this.#encode = (pcm) => downsampler.pushPcmToMulaw(pcm);
+    }
   }
 
   sendPcm(pcm: Int16Array): void {
     this.#assertWritable();
-    const mulaw = this.#downsampler.pushPcmToMulaw(pcm);
-    if (mulaw.length === 0) return;
-    this.#socket.send(encodeMedia(this.#streamSid, mulaw));
-    this.bytesSent += mulaw.length;
+    const payload = this.#encode(pcm);
+    if (payload.length === 0) return;
+    this.#socket.send(encodeMedia(this.#streamSid, payload));
+    this.bytesSent += payload.length;
   }
 
   mark(name: string): Promise<MarkResult> {

@@ -11,6 +11,8 @@ export interface VoiceTwimlOptions {
   /** Transcribe mode: where the call goes once the stream has started. */
   readonly dial?: string | undefined;
   readonly continueUrl?: string | undefined;
+  /** Further <Stream> attributes a Twilio-compatible carrier takes (SignalWire: codec, authBearerToken). */
+  readonly streamAttributes?: Readonly<Record<string, string>>;
 }
 
 /** Twilio rejects a <Parameter> whose name and value together reach 500 characters. */
@@ -30,6 +32,7 @@ export function buildVoiceTwiml(options: VoiceTwimlOptions): { twiml: string; sk
     name: 'voxline',
     statusCallback: options.statusCallbackUrl,
     statusCallbackMethod: 'POST',
+    ...options.streamAttributes,
   } as const;
   const stream =
     options.mode === 'agent'

@@ -59,6 +59,11 @@ export const AgentEnvProperties = {
     default: false,
     description: 'offer the model pause_recording / resume_recording, for taking card details (secure mode)',
   }),
+  AGENT_DTMF_TOOL: Type.Boolean({
+    default: false,
+    description:
+      'offer the model send_dtmf, to press keys in an IVR (SIP calls in agent mode, RFC 4733; the keys are never logged)',
+  }),
   AGENT_TRANSFER_TARGETS: Type.Optional(
     Type.String({
       minLength: 1,
@@ -146,6 +151,8 @@ export interface AgentConfig {
   readonly transferTargets: Readonly<Record<string, string>>;
   /** Offer the model pause_recording / resume_recording (AGENT_PAUSE_TOOLS). */
   readonly pauseTools: boolean;
+  /** Offer the model send_dtmf (AGENT_DTMF_TOOL). */
+  readonly dtmfTool: boolean;
   readonly webhook: { readonly url: string; readonly secret: string | undefined } | undefined;
   /** Signs agent webhook and HTTP tool requests (Standard Webhooks). */
   readonly signingSecret: string | undefined;
@@ -208,8 +215,8 @@ export function agentConfigFrom(e: AgentEnv): ConfigPart<AgentConfig> {
         }
       : undefined;
   if (!twilioRest && Object.keys(transferTargets).length > 0) {
-    problems.push(
-      'AGENT_TRANSFER_TARGETS needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (transfers use Twilio REST)',
+    warnings.push(
+      'AGENT_TRANSFER_TARGETS without TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: SIP calls transfer with REFER, Twilio calls cannot transfer',
     );
   }
   if (e.TTS_ENGINE === 'flite' && e.TTS_VOICE && !(FLITE_VOICES as readonly string[]).includes(e.TTS_VOICE)) {
@@ -241,6 +248,7 @@ export function agentConfigFrom(e: AgentEnv): ConfigPart<AgentConfig> {
       tools,
       transferTargets,
       pauseTools: e.AGENT_PAUSE_TOOLS,
+      dtmfTool: e.AGENT_DTMF_TOOL,
       webhook: e.AGENT_WEBHOOK_URL ? { url: e.AGENT_WEBHOOK_URL, secret } : undefined,
       signingSecret: secret,
       webhookTimeoutMs: e.AGENT_WEBHOOK_TIMEOUT_MS,
@@ -285,7 +293,7 @@ function readTools(file: string, problems: string[]): HttpToolSpec[] {
 function readTransferTargets(value: string | undefined, problems: string[]): Record<string, string> {
   const targets: Record<string, string> = {};
   for (const entry of commaList(value)) {
-    const match = /^([a-zA-Z0-9_-]{1,32})=(\+?[0-9]{3,15}|sips?:[^\s,]+)$/.exec(entry);
+    const match = /^([a-zA-Z0-9_-]{1,32})=(\+?[0-9]{3,15}|sips?:[^\s,<>"]+)$/.exec(entry);
     if (!match) {
       problems.push(`AGENT_TRANSFER_TARGETS: ${JSON.stringify(entry)} is not name=+number or name=sip:uri`);
       continue;

@@ -7,7 +7,7 @@ import { AgentSession, fixedLines } from './agent-session.js';
 import type { Brain } from './brain.js';
 import { type CallControl, TwilioCallControl } from './call-control.js';
 import { LlmBrain } from './llm-brain.js';
-import { endCallTool, pauseRecordingTools, transferCallTool } from './tools/call-tools.js';
+import { endCallTool, pauseRecordingTools, sendDtmfTool, transferCallTool } from './tools/call-tools.js';
 import { httpTool } from './tools/http-tool.js';
 import type { AgentTool } from './tools/tool.js';
 import { createTts } from './tts/create-tts.js';
@@ -52,6 +52,7 @@ export function createBrain(config: AgentConfig): Brain {
   const transfer = transferCallTool(config.transferTargets);
   if (transfer) tools.push(transfer);
   if (config.pauseTools) tools.push(...pauseRecordingTools);
+  if (config.dtmfTool) tools.push(sendDtmfTool);
   const secret = config.signingSecret;
   for (const spec of config.tools) tools.push(httpTool(spec, { secret, timeoutMs: config.webhookTimeoutMs }));
   return new LlmBrain({ ...config.llm, tools });

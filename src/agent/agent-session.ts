@@ -181,6 +181,7 @@ export class AgentSession {
       {
         callSid: this.#call.callSid,
         secureMode: { pause: () => this.#call.pause('agent'), resume: () => this.#call.resume('agent') },
+        keypad: { send: (keys) => this.#call.sendDigits(keys) },
         brain: this.#deps.brain,
         tts: this.#deps.tts,
         outbound: this.#outbound,

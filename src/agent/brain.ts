@@ -24,10 +24,17 @@ export interface SecureMode {
   resume(): boolean;
 }
 
+/** Presses keys into the call (an IVR voxline called): resolves once they are sent. */
+export interface Keypad {
+  send(keys: string): Promise<void>;
+}
+
 export interface BrainInput {
   readonly callSid: string;
   /** The call's secure mode, for the pause_recording / resume_recording tools. */
   readonly secureMode?: SecureMode;
+  /** The call's keypad, for the send_dtmf tool. */
+  readonly keypad?: Keypad;
   readonly conversation: Conversation;
   /** Filled by the brain as it goes, so the reply can enter the conversation however it ends. */
   readonly rounds: ReplyRound[];

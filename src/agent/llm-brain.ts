@@ -120,6 +120,11 @@ export class LlmBrain implements Brain {
     } catch {
       return { result: JSON.stringify({ error: 'arguments were not valid JSON' }) };
     }
-    return tool.run(args, { callSid: input.callSid, signal, secureMode: input.secureMode });
+    return tool.run(args, {
+      callSid: input.callSid,
+      signal,
+      secureMode: input.secureMode,
+      keypad: input.keypad,
+    });
   }
 }

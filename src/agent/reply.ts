@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { OutboundAudio } from '../carriers/carrier.js';
 import { type Clock, systemClock } from '../clock.js';
 import { isVoxlineError, VoxlineError } from '../errors.js';
-import type { Brain, CallAction, ReplyRound, SecureMode } from './brain.js';
+import type { Brain, CallAction, Keypad, ReplyRound, SecureMode } from './brain.js';
 import type { Conversation } from './conversation.js';
 import { Playout, type PlayoutOptions, type Spoken } from './playout.js';
 import { SentenceSplitter } from './sentence-splitter.js';
@@ -14,6 +14,7 @@ export type ReplySource = { readonly kind: 'brain' } | { readonly kind: 'text'; 
 export interface ReplyDeps {
   readonly callSid: string;
   readonly secureMode?: SecureMode;
+  readonly keypad?: Keypad;
   readonly brain: Brain;
   readonly tts: TextToSpeech;
   readonly outbound: OutboundAudio;
@@ -131,6 +132,7 @@ export class Reply {
     const input = {
       callSid: this.#deps.callSid,
       secureMode: this.#deps.secureMode,
+      keypad: this.#deps.keypad,
       conversation: this.#deps.conversation,
       rounds: this.#rounds,
     };

@@ -10,6 +10,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { AudioRedaction, type AudioRedactionOptions } from '../compliance/audio-redaction.js';
 import { maskRedactedWords } from '../compliance/transcript-masks.js';
 import type { RedactionPolicy } from '../compliance/transcript-redactor.js';
+import { VoxlineError } from '../errors.js';
 import { CallTranscript } from '../transcripts/call-transcript.js';
 import { CallLog, type DtmfRecord, type StatusRecord } from './call-log.js';
 import { CallPauses, type PauseRecord } from './call-pauses.js';
@@ -303,9 +304,19 @@ export class Call {
   async transfer(target: string): Promise<void> {
     if (!this.#transport.transfer)
       throw new Error(
-        `transfer is not available on ${this.start.ingress} calls (SIP REFER is not built yet)`,
+        `transfer is not available on ${this.start.ingress} calls (Twilio calls transfer through TWILIO_ACCOUNT_SID, SIP calls with REFER)`,
       );
     await this.#transport.transfer(target);
+  }
+
+  /** Presses keys towards the far end (an IVR), when its transport can. */
+  async sendDigits(keys: string): Promise<void> {
+    if (!this.#transport.sendDigits)
+      throw new VoxlineError(
+        'VL_ERR_CALL_CONTROL_FAILED',
+        `keys cannot be sent on ${this.start.ingress} calls`,
+      );
+    await this.#transport.sendDigits(keys);
   }
 
   /** Called by the idle sweep: true when no message has arrived for `idleMs`. */

@@ -26,7 +26,9 @@ export type Ingress =
   | 'plivo'
   | 'vonage'
   | 'freeswitch'
-  | 'asterisk-ws';
+  | 'asterisk-ws'
+  | 'signalwire'
+  | 'jambonz';
 
 export interface LegSpec {
   /**
@@ -78,8 +80,10 @@ export interface CallTransport {
   close(code: number, reason: string): void;
   /** The carrier's call-control API (a configured CallControl) acts on this call by its CallSid. */
   readonly remotelyControlled?: boolean;
-  /** Hands the call to `target` over the carrier's own signalling (none does yet: SIP REFER is not built). */
+  /** Hands the call to `target` over the carrier's own signalling (SIP: a REFER in the dialog). */
   transfer?(target: string): Promise<void>;
+  /** Presses keys (0-9 * # A-D) towards the far end, in band with the call's media (SIP: RFC 4733). */
+  sendDigits?(keys: string): Promise<void>;
   /** Per-stream media counters (SIP and SIPREC: RTP), read when the call is shown. */
   mediaStats?(): readonly object[];
 }

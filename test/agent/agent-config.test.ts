@@ -88,8 +88,12 @@ describe('voice agent configuration', () => {
     expect(message).toContain('AGENT_WEBHOOK_SECRET: must start with whsec_');
     expect(message).toContain('TTS_VOICE: flite has the voices slt, kal16, awb, rms, kal');
     expect(message).toContain('LLM_BASE_URL: must be an http(s) URL');
-    expect(problems({ AGENT_TRANSFER_TARGETS: 'sales=+15550001111' })).toContain(
-      'AGENT_TRANSFER_TARGETS needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN',
+    // Transfers without Twilio REST still work on SIP calls (REFER): a warning, not a refusal.
+    expect(
+      loadConfig({ CALL_MODE: 'agent', AGENT_TRANSFER_TARGETS: 'sales=+15550001111' }).warnings,
+    ).toContainEqual(expect.stringContaining('SIP calls transfer with REFER, Twilio calls cannot transfer'));
+    expect(problems({ AGENT_TRANSFER_TARGETS: 'desk=sip:a@b>;x=1' })).toContain(
+      'AGENT_TRANSFER_TARGETS: "desk=sip:a@b>;x=1" is not name=+number or name=sip:uri',
     );
     expect(problems({ TTS_ENGINE: 'openai' })).toContain(
       'TTS_ENGINE=openai with the OpenAI API needs TTS_API_KEY',

@@ -103,7 +103,7 @@ function splitCommas(value: string): string[] {
 export class SipPeer {
   readonly responses: SipResponse[] = [];
   /** Requests voxline sent to this peer (a BYE from voxline's side). */
-  readonly requests: { method: string; headers: PeerHeaders }[] = [];
+  readonly requests: { method: string; uri: string; headers: PeerHeaders }[] = [];
   readonly #socket: Socket;
   readonly #target: { host: string; port: number };
 
@@ -114,7 +114,7 @@ export class SipPeer {
       try {
         const message = readSipMessage(data);
         if (message.kind === 'response') this.responses.push(message);
-        else this.requests.push({ method: message.method, headers: message.headers });
+        else this.requests.push({ method: message.method, uri: message.uri, headers: message.headers });
       } catch {
         // voxline never sends malformed messages; a test would notice the missing response
       }

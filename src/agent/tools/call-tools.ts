@@ -89,3 +89,43 @@ export const pauseRecordingTools: readonly AgentTool[] = [
     },
   },
 ];
+
+/**
+ * send_dtmf: presses keys in the call, for an IVR the agent called or was put through to. Runs at
+ * once (before the reply is spoken) and tells the model whether the keys went out. Offered with
+ * AGENT_DTMF_TOOL.
+ */
+export const sendDtmfTool: AgentTool = {
+  definition: {
+    type: 'function',
+    function: {
+      name: 'send_dtmf',
+      description:
+        'Press keys on the phone keypad now, to choose a menu option in an automated phone system.',
+      parameters: {
+        type: 'object',
+        properties: {
+          digits: {
+            type: 'string',
+            pattern: '^[0-9*#A-D]{1,32}$',
+            description: 'the keys, e.g. "1" or "4357#"',
+          },
+        },
+        required: ['digits'],
+        additionalProperties: false,
+      },
+    },
+  },
+  async run(args, { keypad }) {
+    const digits = typeof args.digits === 'string' ? args.digits.toUpperCase() : '';
+    if (!/^[0-9*#A-D]{1,32}$/.test(digits))
+      return { result: JSON.stringify({ error: 'digits must be 1 to 32 of 0-9, *, #, A-D' }) };
+    if (!keypad) return { result: JSON.stringify({ error: 'keys cannot be sent on this call' }) };
+    try {
+      await keypad.send(digits);
+      return { result: `Pressed ${digits.length === 1 ? 'the key' : 'the keys'} ${digits}.` };
+    } catch (err) {
+      return { result: JSON.stringify({ error: (err as Error).message }) };
+    }
+  },
+};

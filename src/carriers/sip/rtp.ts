@@ -61,6 +61,21 @@ export interface TelephoneEvent {
   readonly duration: number;
 }
 
+/** An RFC 4733 §2.3 payload: event, E bit, volume (−dBm0), duration in RTP timestamp units. */
+export function telephoneEventPayload(
+  event: number,
+  end: boolean,
+  volume: number,
+  duration: number,
+): Uint8Array {
+  return Uint8Array.of(
+    event & 0xff,
+    (end ? 0x80 : 0) | (volume & 0x3f),
+    (duration >> 8) & 0xff,
+    duration & 0xff,
+  );
+}
+
 export function parseTelephoneEvent(payload: Uint8Array): TelephoneEvent | undefined {
   if (payload.length < 4) return undefined;
   return {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Headers, parseCSeq, parseVia, type SipRequest, type SipResponse, splitList } from './sip-message.js';
 import type { Flow } from './sip-transport.js';
 
-export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE';
+export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, NOTIFY';
 export const USER_AGENT = 'voxline';
 
 export const REASONS: Record<number, string> = {

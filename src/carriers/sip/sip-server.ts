@@ -34,7 +34,7 @@ export interface SipClientCore {
 
 /**
  * voxline's SIP user-agent server (RFC 3261), over UDP and TCP: answers INVITEs (plain calls and
- * SIPREC recording sessions), ACK, BYE, CANCEL, OPTIONS, INFO and UPDATE, with transactions
+ * SIPREC recording sessions), ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE and NOTIFY (of its REFERs), with transactions
  * matched by the top Via branch and dialogs by Call-ID and tags. The INVITE work itself (checks,
  * SDP, RTP, opening the call) is in invite-handler.ts.
  */
@@ -250,6 +250,7 @@ export class SipServer implements SipEdge {
         return;
       case 'INFO':
       case 'UPDATE':
+      case 'NOTIFY':
         this.#inDialog(message, flow);
         return;
       default:
@@ -297,16 +298,22 @@ export class SipServer implements SipEdge {
     }
     if (request.method === 'INFO') this.#invites.info(dialog, request);
     // UPDATE without a body is a session refresh (RFC 4028); with SDP it is not supported here.
-    const status = request.method === 'UPDATE' && request.body.length > 0 ? 488 : 200;
+    // NOTIFY reports how a REFER voxline sent is going (RFC 3515).
+    const status =
+      request.method === 'NOTIFY'
+        ? dialog.notified(request)
+        : request.method === 'UPDATE' && request.body.length > 0
+          ? 488
+          : 200;
     this.send(responseTo(request, status, flow, undefined), flow);
   }
 
   #response(response: SipResponse, flow: Flow): void {
     if (this.#client?.response(response, flow)) return;
-    // Otherwise only our BYEs expect answers.
+    // Otherwise only the BYEs and REFERs voxline sends in its dialogs expect answers.
     const cseq = parseCSeq(response.headers.get('cseq') as string);
-    if (cseq.method !== 'BYE') return;
-    this.#dialogs.ofResponse(response)?.byeAnswered();
+    if (cseq.method === 'BYE') this.#dialogs.ofResponse(response)?.byeAnswered();
+    else if (cseq.method === 'REFER') this.#dialogs.ofResponse(response)?.referAnswered(response);
   }
 
   #malformed_(error: SipParseError, raw: Buffer, flow: Flow): void {

@@ -133,6 +133,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     // Fastify's two lines per request are replaced by one at debug (the onResponse hook below).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // `__proto__` and `constructor.prototype` keys in JSON bodies are dropped, not refused: a
+    // signed carrier webhook carrying one is still acknowledged (a 400 would have it resent forever).
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
     // The preClose hook drains live calls for up to SHUTDOWN_DRAIN_MS: Fastify's default 10 s
     // plugin timeout would fail a shutdown whose drain went well (AVV_ERR_READY_TIMEOUT).
     pluginTimeout: Math.max(10_000, config.calls.shutdownDrainMs + 15_000),

@@ -409,6 +409,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       ...carrierOptions,
       config: config.jambonz,
     });
+  if (config.exotel)
+    await server.register((await import('./carriers/exotel/exotel-routes.js')).exotelRoutes, {
+      ...carrierOptions,
+      config: config.exotel,
+    });
   const access = new ConsoleAccess(config.adminToken, () => clock.wallNow());
   // Scopes and the audit log for every /v1 route and browser calls (the console keeps its session).
   const guard = new AccessGuard({

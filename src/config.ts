@@ -21,6 +21,7 @@ import {
   audioSocketConfigFrom,
 } from './carriers/audiosocket/audiosocket-config.js';
 import type { CallMode, LegLabels } from './carriers/carrier.js';
+import { type ExotelConfig, ExotelEnvProperties, exotelConfigFrom } from './carriers/exotel/exotel-config.js';
 import {
   type FreeSwitchConfig,
   FreeSwitchEnvProperties,
@@ -216,6 +217,7 @@ export const EnvSchema = Type.Object({
   ...FreeSwitchEnvProperties,
   ...AsteriskWsEnvProperties,
   ...SignalWireEnvProperties,
+  ...ExotelEnvProperties,
   ...JambonzEnvProperties,
   ...OutboundEnvProperties,
 });
@@ -297,6 +299,8 @@ export interface Config {
   readonly asteriskWs: AsteriskWsConfig | undefined;
   /** SignalWire cXML <Stream> and jambonz listen; undefined: that edge is off. */
   readonly signalwire: SignalWireConfig | undefined;
+  /** Exotel Voicebot / Stream applet WebSockets; undefined: that edge is off. */
+  readonly exotel: ExotelConfig | undefined;
   readonly jambonz: JambonzConfig | undefined;
   /** Outbound calls (POST /v1/calls): limits, and Telnyx Call Control (Twilio's REST is agent.twilioRest). */
   readonly outbound: OutboundConfig;
@@ -372,6 +376,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const asteriskWs = asteriskWsConfigFrom(e);
   const signalwire = signalWireConfigFrom(e);
   const jambonz = jambonzConfigFrom(e);
+  const exotel = exotelConfigFrom(e);
   const outbound = outboundConfigFrom(e);
   for (const part of [
     sip,
@@ -394,6 +399,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     asteriskWs,
     signalwire,
     jambonz,
+    exotel,
     outbound,
   ])
     problems.push(...part.problems);
@@ -433,6 +439,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     ...asteriskWs.warnings,
     ...signalwire.warnings,
     ...jambonz.warnings,
+    ...exotel.warnings,
   );
   if (e.CALL_MODE === 'agent') {
     if (asr.value.engine === 'none')
@@ -506,6 +513,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     asteriskWs: asteriskWs.value,
     signalwire: signalwire.value,
     jambonz: jambonz.value,
+    exotel: exotel.value,
     outbound: outbound.value,
     warnings,
   });

@@ -28,7 +28,8 @@ export type Ingress =
   | 'freeswitch'
   | 'asterisk-ws'
   | 'signalwire'
-  | 'jambonz';
+  | 'jambonz'
+  | 'exotel';
 
 export interface LegSpec {
   /**

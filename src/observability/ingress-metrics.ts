@@ -21,6 +21,7 @@ const INGRESSES: readonly Ingress[] = [
   'asterisk-ws',
   'signalwire',
   'jambonz',
+  'exotel',
 ];
 
 /** Per-ingress metrics: calls, refusals, RTP packets, loss and jitter. */

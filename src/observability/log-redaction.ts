@@ -68,6 +68,7 @@ const CONFIG_SECRETS = [
   'signalwire.signingKey',
   'signalwire.streamToken',
   'jambonz.secret',
+  'exotel.secret',
   'sip.auth.password',
   'sipTrunk.credentials.password',
   'outbound.telnyx.apiKey',

@@ -97,6 +97,7 @@ const data = {
           Type.Literal('asterisk-ws'),
           Type.Literal('signalwire'),
           Type.Literal('jambonz'),
+          Type.Literal('exotel'),
         ],
         { description: 'how the call reached voxline' },
       ),

@@ -205,6 +205,7 @@ describe('log redaction (LOG_REDACTION)', () => {
       SIGNALWIRE_SIGNING_KEY: 'PSK_signalwire-key-qqqqqqqqqqqqqqqqqqqq',
       SIGNALWIRE_STREAM_TOKEN: 'signalwire-token-rrrrrrrrrrrrrrrrrrrr',
       JAMBONZ_STREAM_SECRET: 'jambonz-secret-ssssssssssssssssssssssss',
+      EXOTEL_STREAM_SECRET: 'exotel-secret-tttttttttttttttttttttttt',
       SIP_AUTH_PASSWORD: 'sip-password-oooooooooooo',
       SIP_TRUNK_PASSWORD: 'trunk-password-pppppppppppp',
     };
@@ -230,6 +231,7 @@ describe('log redaction (LOG_REDACTION)', () => {
       config.asteriskWs,
       config.signalwire,
       config.jambonz,
+      config.exotel,
     ]).not.toContain(undefined);
     expect(config.sip?.auth?.password).toBe(secrets.SIP_AUTH_PASSWORD);
     expect(config.sipTrunk?.credentials?.password).toBe(secrets.SIP_TRUNK_PASSWORD);

@@ -155,7 +155,9 @@ export class SignalWireSession extends StreamSocketSession {
     };
     this.log = this.log.child({ callSid: start.callSid, streamSid: start.streamSid });
     const outbound = callStart.bidirectional
-      ? new TwilioOutbound(this.socket, start.streamSid, outboundEncoder(format, this.#sw.l16ByteOrder))
+      ? new TwilioOutbound(this.socket, start.streamSid, {
+          encode: outboundEncoder(format, this.#sw.l16ByteOrder),
+        })
       : undefined;
     this.#format = format;
     if (!this.openCall(callStart, outbound)) return;

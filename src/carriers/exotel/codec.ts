@@ -15,8 +15,11 @@ import { decodeBase64 } from '../twilio/codec.js';
 export const MAX_EXOTEL_PAYLOAD_BYTES = 48_000;
 /** Exotel plays chunks that are multiples of 320 bytes (20 ms at 8 kHz). */
 export const EXOTEL_CHUNK_BYTES = 320;
-/** Exotel's smallest recommended chunk: 100 ms at 8 kHz. */
-export const EXOTEL_MIN_CHUNK_BYTES = 3200;
+/**
+ * The smallest chunk sent unless a mark needs the tail: 100 ms at 8 kHz. Exotel's page says
+ * "3.2k [100ms data]", which is 100 ms only at 16 kHz; at 8 kHz 100 ms is 1,600 bytes.
+ */
+export const EXOTEL_MIN_CHUNK_BYTES = 1600;
 
 export type ExotelRate = 8000 | 16000 | 24000;
 
@@ -160,8 +163,8 @@ export function encodeClear(streamSid: string): string {
 
 /**
  * 16 kHz PCM (what the agent speaks) to 8 kHz 16-bit little-endian PCM in Exotel's chunks: at
- * least 3,200 bytes (100 ms) and whole multiples of 320 bytes (20 ms); Exotel's docs say smaller
- * chunks risk distortion and a size off the 320-byte grid leaves gaps. `flush` (before a mark)
+ * least 100 ms and whole multiples of 320 bytes (20 ms); Exotel's docs say smaller chunks risk
+ * distortion and a size off the 320-byte grid leaves gaps. `flush` (before a mark)
  * pads the held tail with silence to the next 320 bytes, so the mark follows all of the speech.
  */
 export class ExotelChunker {

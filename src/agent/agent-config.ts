@@ -62,7 +62,7 @@ export const AgentEnvProperties = {
   AGENT_DTMF_TOOL: Type.Boolean({
     default: false,
     description:
-      'offer the model send_dtmf, to press keys in an IVR (SIP calls in agent mode, RFC 4733; the keys are never logged)',
+      'offer the model send_dtmf, to press keys in an IVR (agent mode: RFC 4733 on SIP, in-band tones on the other carriers; the keys are never logged)',
   }),
   AGENT_TRANSFER_TARGETS: Type.Optional(
     Type.String({

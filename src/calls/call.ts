@@ -6,6 +6,7 @@ import type {
   BargeInRecord,
 } from '../agent/agent-summary.js';
 import type { CallStart, CallTransport, OutboundAudio, Participant } from '../carriers/carrier.js';
+import { playKeys } from '../carriers/in-band-keys.js';
 import { type Clock, systemClock } from '../clock.js';
 import { AudioRedaction, type AudioRedactionOptions } from '../compliance/audio-redaction.js';
 import { maskRedactedWords } from '../compliance/transcript-masks.js';
@@ -309,14 +310,17 @@ export class Call {
     await this.#transport.transfer(target);
   }
 
-  /** Presses keys towards the far end (an IVR), when its transport can. */
+  /**
+   * Presses keys towards the far end (an IVR): over the carrier's own signalling when its
+   * transport can (SIP: RFC 4733), else as in-band tones on the call's audio back.
+   */
   async sendDigits(keys: string): Promise<void> {
-    if (!this.#transport.sendDigits)
-      throw new VoxlineError(
-        'VL_ERR_CALL_CONTROL_FAILED',
-        `keys cannot be sent on ${this.start.ingress} calls`,
-      );
-    await this.#transport.sendDigits(keys);
+    if (this.#transport.sendDigits) return this.#transport.sendDigits(keys);
+    if (this.outbound) return playKeys(this.outbound, keys, this.#clock);
+    throw new VoxlineError(
+      'VL_ERR_CALL_CONTROL_FAILED',
+      `keys cannot be sent on this ${this.start.ingress} call: it carries no audio back`,
+    );
   }
 
   /** Called by the idle sweep: true when no message has arrived for `idleMs`. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DtmfDetector } from '../../../src/audio/dtmf-detector.js';
 import { mulawToPcm } from '../../../src/audio/g711.js';
 import type { Call } from '../../../src/calls/call.js';
 import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
@@ -71,9 +72,41 @@ describe('audio back into a bidirectional (<Connect><Stream>) call', () => {
     expect(() => call.outbound.sendPcm(new Int16Array(320))).toThrow(/the call has ended/);
   }, 15_000);
 
-  it('listen-only (transcribe) calls offer no outbound audio', async () => {
-    const result = await playDemo(gateway);
-    expect(gateway.app.registry.get(result.callSid)?.outbound).toBeUndefined();
+  it('keys pressed on a Twilio call go out as in-band tones the far end hears; done once they have played', async () => {
+    const callSid = 'CAagent00000000000000000000000004';
+    const { call, running } = await agentCall(callSid);
+    const sentAt = performance.now();
+    await call.sendDigits('159#');
+    expect(performance.now() - sentAt).toBeGreaterThan(500); // 4 × 160 ms, played at real time
+    const result = await running;
+    expect(result.received.marks).toEqual(['voxline.keys']);
+    const detector = new DtmfDetector(8000);
+    const heard = detector.push(mulawToPcm(result.received.mulaw), 0).map((t) => t.digit);
+    expect(heard.join('')).toBe('159#');
+  }, 15_000);
+
+  it('keys cut off by a clear say so; keys off the keypad are refused before anything is sent', async () => {
+    const callSid = 'CAagent00000000000000000000000005';
+    const { call, running } = await agentCall(callSid);
+    await expect(call.sendDigits('12x')).rejects.toThrow(/keys are 1–32 of 0-9/);
+    const pressing = call.sendDigits('0123456789');
+    call.outbound.clear();
+    await expect(pressing).rejects.toThrow(/cut off before they had all played/);
+    const result = await running;
+    expect(result.received.clears).toBe(1);
+  }, 15_000);
+
+  it('listen-only (transcribe) calls offer no outbound audio, and no keys', async () => {
+    const callSid = 'CAlisten0000000000000000000000006';
+    const running = playDemo(gateway, 'greeting', { pace: 'realtime', callSid });
+    const call = await eventually(() => {
+      const live = gateway.app.registry.get(callSid);
+      if (!live) throw new Error('not live yet');
+      return live;
+    });
+    expect(call.outbound).toBeUndefined();
+    await expect(call.sendDigits('1')).rejects.toThrow(/carries no audio back/);
+    const result = await running;
     expect(result.received.messages).toBe(0);
-  });
+  }, 15_000);
 });

@@ -1,6 +1,3 @@
-import { Downsampler16to8 } from '../../audio/downsampler.js';
-import { pcmToAlaw, pcmToMulaw } from '../../audio/g711.js';
-import { G722Encoder } from '../../audio/g722.js';
 import type { Call } from '../../calls/call.js';
 import { type Clock, systemClock, type TimerHandle } from '../../clock.js';
 import { VoxlineError } from '../../errors.js';
@@ -8,11 +5,12 @@ import type { CallTransport } from '../carrier.js';
 import type { MediaClock } from '../media-clock.js';
 import { PacedOutbound } from '../paced-outbound.js';
 import { DtmfSender } from './dtmf-sender.js';
+import { rtpFrameEncoder } from './rtp-frame-encoder.js';
 import type { RtpSession, RtpStats } from './rtp-session.js';
-import type { SdpCodec } from './sdp.js';
-import { addressUri, Headers, parseCSeq, type SipRequest, type SipResponse } from './sip-message.js';
-import { isReferNotify, referTarget, sipfragStatus, subscriptionEnded } from './sip-refer.js';
+import { addressUri, Headers, type SipRequest, type SipResponse } from './sip-message.js';
+import { referTarget } from './sip-refer.js';
 import { ALLOW, newBranch, USER_AGENT } from './sip-responses.js';
+import { BlindTransfer, TRANSFER_WAIT_MS } from './sip-transfer.js';
 import type { Flow } from './sip-transport.js';
 
 const T1 = 500;
@@ -20,18 +18,6 @@ const T2 = 4000;
 const TIMER_H = 64 * T1;
 /** A non-INVITE request unanswered this long has failed (§17.1.2.2, Timer F). */
 const TIMER_F = 64 * T1;
-/** After the 202: how long the transfer target may ring before voxline stops waiting for the NOTIFY. */
-export const TRANSFER_WAIT_MS = 60_000;
-
-/** A REFER in flight (RFC 3515): answered by its response, then by the NOTIFYs it subscribes to. */
-interface PendingTransfer {
-  readonly cseq: number;
-  accepted: boolean;
-  /** The REFER was answered (202): resends stop, the wait for the final NOTIFY starts. */
-  accept(): void;
-  /** Ends the transfer: resolved without an error, rejected with one. */
-  settle(error?: Error): void;
-}
 
 /** How a dialog talks to the network; the server provides it. */
 export interface DialogNetwork {
@@ -114,7 +100,7 @@ export class SipCall implements CallTransport {
   readonly #onTerminated: (() => void)[] = [];
   #pending2xx: { response: SipResponse; timer: TimerHandle; interval: number; since: number } | undefined;
   #stopBye: (() => void) | undefined;
-  #transfer: PendingTransfer | undefined;
+  readonly #transfer: BlindTransfer;
   /** Keys voxline presses into the call (the agent's send_dtmf), sent by the pacer. */
   readonly #keys = new DtmfSender();
 
@@ -144,6 +130,9 @@ export class SipCall implements CallTransport {
     this.#clock = clock;
     this.sessions = sessions;
     this.siprec = siprec;
+    this.#transfer = new BlindTransfer(clock, () =>
+      this.#call?.log.warn({ waitMs: TRANSFER_WAIT_MS }, 'no final NOTIFY for the REFER: taken as done'),
+    );
   }
 
   get state(): 'early' | 'confirmed' | 'terminated' {
@@ -277,7 +266,7 @@ export class SipCall implements CallTransport {
   startSending(clock: MediaClock, onFailure: (error: unknown) => void): PacedOutbound | undefined {
     const session = this.sessions.find((s) => s !== undefined);
     if (!session || this.siprec) return undefined;
-    const encode = frameEncoder(session.codec);
+    const encode = rtpFrameEncoder(session.codec);
     let talking = false;
     this.#outbound = new PacedOutbound(
       clock,
@@ -356,16 +345,14 @@ export class SipCall implements CallTransport {
   }
 
   /**
-   * CallTransport: a blind transfer (RFC 3515, RFC 5589 §6): a REFER to `target`, then the far
-   * end's NOTIFYs say how calling the target went. Resolves once the target answered (a 2xx
-   * sipfrag), the subscription ended or the far end hung up after accepting, or the target rang
-   * past TRANSFER_WAIT_MS (the far end took it on); rejects, with the caller still here, when the
-   * REFER is refused or unanswered or the target's call failed. Voxline then hangs up its side.
+   * CallTransport: a blind transfer (RFC 3515, RFC 5589 §6): a REFER to `target` in the dialog,
+   * then the far end's NOTIFYs say how calling the target went (BlindTransfer). Voxline hangs up
+   * its side once it resolves; on a rejection the caller is still here.
    */
   transfer(target: string): Promise<void> {
     if (this.#state !== 'confirmed')
       return Promise.reject(new VoxlineError('VL_ERR_CALL_CONTROL_FAILED', `the dialog is ${this.#state}`));
-    if (this.#transfer)
+    if (this.#transfer.inProgress)
       return Promise.reject(
         new VoxlineError('VL_ERR_CALL_CONTROL_FAILED', 'a transfer is already in progress'),
       );
@@ -375,76 +362,24 @@ export class SipCall implements CallTransport {
     } catch (err) {
       return Promise.reject(err);
     }
-    const request = this.#request('REFER', [
-      ['refer-to', `<${referTo}>`],
-      ['referred-by', `<${addressUri(this.#localUri)}>`],
-      ['contact', `<${this.#net.contact(this.#flow.transport)}>`],
-    ]);
-    return new Promise<void>((resolve, reject) => {
-      let wait: TimerHandle | undefined;
-      const failed = (detail: string) => new VoxlineError('VL_ERR_CALL_CONTROL_FAILED', detail);
-      const stopResend = this.#sendNonInvite(request, () =>
-        pending.settle(failed('no answer to the REFER (Timer F, 32 s)')),
-      );
-      const pending: PendingTransfer = {
-        cseq: this.#localCSeq,
-        accepted: false,
-        accept: () => {
-          if (pending.accepted) return;
-          pending.accepted = true;
-          stopResend();
-          wait = this.#clock.setTimeout(() => {
-            this.#call?.log.warn(
-              { waitMs: TRANSFER_WAIT_MS },
-              'no final NOTIFY for the REFER: taken as done',
-            );
-            pending.settle();
-          }, TRANSFER_WAIT_MS);
-        },
-        settle: (error) => {
-          if (this.#transfer !== pending) return;
-          this.#transfer = undefined;
-          stopResend();
-          this.#clock.clearTimeout(wait);
-          if (error) reject(error);
-          else resolve();
-        },
-      };
-      this.#transfer = pending;
+    return this.#transfer.begin((onNoAnswer) => {
+      const request = this.#request('REFER', [
+        ['refer-to', `<${referTo}>`],
+        ['referred-by', `<${addressUri(this.#localUri)}>`],
+        ['contact', `<${this.#net.contact(this.#flow.transport)}>`],
+      ]);
+      return { cseq: this.#localCSeq, stop: this.#sendNonInvite(request, onNoAnswer) };
     });
   }
 
   /** The far end's answer to our REFER. */
   referAnswered(response: SipResponse): void {
-    const pending = this.#transfer;
-    if (!pending || parseCSeq(response.headers.get('cseq') as string).seq !== pending.cseq) return;
-    if (response.status < 200) return;
-    if (response.status < 300) pending.accept();
-    else
-      pending.settle(
-        new VoxlineError(
-          'VL_ERR_CALL_CONTROL_FAILED',
-          `the far end refused the REFER: ${response.status} ${response.reason.slice(0, 100)}`,
-        ),
-      );
+    this.#transfer.referAnswered(response);
   }
 
-  /** A NOTIFY in the dialog: the status to answer it with (489 for an event we never subscribed to). */
+  /** A NOTIFY in the dialog: the status to answer it with. */
   notified(request: SipRequest): number {
-    if (!isReferNotify(request)) return 489;
-    const pending = this.#transfer;
-    if (!pending) return 481; // no transfer in flight: that subscription is over (RFC 6665 §4.1.3)
-    const frag = sipfragStatus(request.body);
-    if (frag && frag.status >= 300)
-      pending.settle(
-        new VoxlineError(
-          'VL_ERR_CALL_CONTROL_FAILED',
-          `calling the transfer target failed: ${frag.status} ${frag.reason}`,
-        ),
-      );
-    else if (frag && frag.status >= 200) pending.settle();
-    else if (subscriptionEnded(request)) pending.settle(); // over without a final: taken as done
-    return 200;
+    return this.#transfer.notified(request);
   }
 
   /** A request of ours in the dialog (§12.2.1.1): a new branch and the next CSeq. */
@@ -504,13 +439,7 @@ export class SipCall implements CallTransport {
     this.#outbound?.end();
     this.#keys.abort('the call ended before the keys were sent');
     for (const s of this.sessions) s?.close();
-    // The far end hung up after taking the REFER on: the usual end of a blind transfer.
-    const transfer = this.#transfer;
-    if (transfer?.accepted) transfer.settle();
-    else
-      transfer?.settle(
-        new VoxlineError('VL_ERR_CALL_CONTROL_FAILED', 'the call ended before the REFER was answered'),
-      );
+    this.#transfer.dialogEnded();
     for (const fn of this.#onTerminated.splice(0)) fn();
   }
 
@@ -518,26 +447,4 @@ export class SipCall implements CallTransport {
     if (this.#pending2xx) this.#clock.clearTimeout(this.#pending2xx.timer);
     this.#pending2xx = undefined;
   }
-}
-
-const SILENCE_20MS = new Int16Array(320);
-
-/**
- * 20 ms frames of 16 kHz PCM (undefined: silence) → the negotiated codec's 160 bytes. G.711 is
- * downsampled first; G.722 encodes at 16 kHz, and its silence goes through the encoder too, so
- * the far end's decoder state follows ours across the pauses.
- */
-function frameEncoder(codec: SdpCodec): (frame: Int16Array | undefined) => Uint8Array {
-  if (codec === 'g722') {
-    const encoder = new G722Encoder();
-    return (frame) => encoder.encode(frame ?? SILENCE_20MS);
-  }
-  const down = new Downsampler16to8();
-  const alaw = codec === 'pcma';
-  const silence = new Uint8Array(160).fill(alaw ? 0xd5 : 0xff);
-  return (frame) => {
-    if (!frame) return silence;
-    const narrow = down.pushPcm(frame);
-    return alaw ? pcmToAlaw(narrow) : pcmToMulaw(narrow);
-  };
 }

@@ -7,14 +7,12 @@ import { type DialogState, SipCall } from '../sip-call.js';
 import { addressUri, type SipRequest, type SipResponse } from '../sip-message.js';
 import { newTag } from '../sip-responses.js';
 import type { Flow } from '../sip-transport.js';
-import { authorization, type DigestChallenge, pickChallenge } from './digest-client.js';
+import { DigestSession } from './digest-session.js';
 import { InviteClient } from './invite-client.js';
 import { openOutboundCall, type UacServer } from './outbound-call.js';
 import type { SipTrunkOptions } from './trunk-config.js';
 import { ackFor2xx, buildInvite, tagOf, uacDialog } from './uac-messages.js';
 
-/** Challenges answered per attempt: a proxy's 407 and then the trunk's 401, no more. */
-const MAX_AUTH_ROUNDS = 2;
 /** RTP sources allowed (the trunk, then SDP addresses): a flood of 18x cannot grow the list. */
 const MAX_RTP_SOURCES = 8;
 /** Forks answered and hung up per attempt; more 2xx with new tags are dropped. */
@@ -61,12 +59,8 @@ export class DialAttempt {
   readonly #onSettled: () => void;
   #cseq = 0;
   #tx: InviteClient | undefined;
-  /** Challenges answered, by kind and realm: all answered again on each retry, nc counting up. */
-  readonly #credentials = new Map<
-    string,
-    { readonly header: string; readonly challenge: DigestChallenge; uses: number }
-  >();
-  #authRounds = 0;
+  /** Challenges answered: all answered again on each retry, nc counting up. */
+  readonly #digest: DigestSession;
   #ringTimer: TimerHandle | undefined;
   #rang = false;
   #earlySdp: string | undefined;
@@ -103,6 +97,7 @@ export class DialAttempt {
     this.#from = `<${target.fromUri}>;tag=${newTag()}`;
     this.#onUpdate = onUpdate;
     this.#onSettled = onSettled;
+    this.#digest = new DigestSession(ctx.trunk.credentials);
   }
 
   /** Sends the INVITE and starts the ring timeout. */
@@ -140,14 +135,7 @@ export class DialAttempt {
 
   #invite(): void {
     const { server, trunk } = this.#ctx;
-    const credentials = trunk.credentials;
-    // A nonce answered before is answered again with the next nc (RFC 2617 §3.2.2): no replay.
-    const extra: [string, string][] = credentials
-      ? [...this.#credentials.values()].map((c): [string, string] => [
-          c.header,
-          authorization(c.challenge, credentials, 'INVITE', this.#target.requestUri, ++c.uses),
-        ])
-      : [];
+    const extra = this.#digest.headers('INVITE', this.#target.requestUri);
     const request = buildInvite({
       requestUri: this.#target.requestUri,
       from: this.#from,
@@ -276,23 +264,8 @@ export class DialAttempt {
 
   /** Answers a challenge with a new INVITE (new CSeq, new branch); true, or why not. */
   #authenticate(response: SipResponse): true | string {
-    const credentials = this.#ctx.trunk.credentials;
-    if (!credentials) return 'the trunk asks for credentials and SIP_TRUNK_USER is not set';
-    if (this.#authRounds >= MAX_AUTH_ROUNDS) return 'credentials refused';
-    const proxy = response.status === 407;
-    const challenge = pickChallenge(
-      response.headers.lines(proxy ? 'proxy-authenticate' : 'www-authenticate'),
-    );
-    if (typeof challenge === 'string') return challenge;
-    const key = `${proxy}\u241f${challenge.realm}`;
-    // Challenged again for a realm already answered, with a nonce that is not merely stale: the password is wrong.
-    if (this.#credentials.has(key) && !challenge.stale) return 'credentials refused';
-    this.#authRounds++;
-    this.#credentials.set(key, {
-      header: proxy ? 'proxy-authorization' : 'authorization',
-      challenge,
-      uses: 0,
-    });
+    const answerable = this.#digest.challenged(response);
+    if (answerable !== true) return answerable;
     this.#invite();
     return true;
   }

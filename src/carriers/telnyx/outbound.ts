@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import { Downsampler16to8 } from '../../audio/downsampler.js';
 import { ALAW_SILENCE, MULAW_SILENCE, pcmToAlaw, pcmToMulaw } from '../../audio/g711.js';
+import { G722Encoder } from '../../audio/g722.js';
 import { VoxlineError } from '../../errors.js';
 import type { MarkResult, OutboundAudio } from '../carrier.js';
 import { encodeClear, encodeMark, encodeMedia } from './codec.js';
@@ -8,7 +9,10 @@ import type { TelnyxCodec } from './telnyx-config.js';
 
 /** Refuse more outbound audio once this much is queued in the socket (about 30 s as JSON). */
 const MAX_BUFFERED_BYTES = 512 * 1024;
-/** Telnyx takes 20 ms to 30 s of RTP payload per media frame: whole 20 ms frames, at most 1 s. */
+/**
+ * Telnyx takes 20 ms to 30 s of RTP payload per media frame: whole 20 ms frames (160 bytes in
+ * G.711 and in G.722 alike), at most 1 s.
+ */
 const FRAME_BYTES = 160;
 const MAX_MESSAGE_BYTES = 8000;
 
@@ -17,16 +21,41 @@ interface PendingMark {
   cleared: boolean;
 }
 
+/** 16 kHz PCM to the stream's payload, with the codec's own silence for padding a frame. */
+interface PayloadEncoder {
+  encode(pcm: Int16Array): Uint8Array;
+  /** `bytes` of silence; G.722 runs it through the encoder so the far end's decoder follows. */
+  silence(bytes: number): Uint8Array;
+}
+
+function payloadEncoder(codec: TelnyxCodec): PayloadEncoder {
+  if (codec === 'G722') {
+    const encoder = new G722Encoder();
+    return {
+      encode: (pcm) => encoder.encode(pcm),
+      silence: (bytes) => encoder.encode(new Int16Array(2 * bytes)),
+    };
+  }
+  const downsampler = new Downsampler16to8();
+  const alaw = codec === 'PCMA';
+  return {
+    encode: (pcm) => {
+      const narrow = downsampler.pushPcm(pcm);
+      return alaw ? pcmToAlaw(narrow) : pcmToMulaw(narrow);
+    },
+    silence: (bytes) => new Uint8Array(bytes).fill(alaw ? ALAW_SILENCE : MULAW_SILENCE),
+  };
+}
+
 /**
- * Audio into a bidirectional (RTP mode) Telnyx stream: 16 kHz PCM is downsampled and G.711
- * encoded at the edge, sent in whole 20 ms frames (a tail shorter than that waits for more, or is
- * padded with silence before a mark). Telnyx queues and plays it, echoes a mark once the audio
+ * Audio into a bidirectional (RTP mode) Telnyx stream: 16 kHz PCM is encoded at the edge (G.711
+ * after downsampling, or G.722 at 16 kHz), sent in whole 20 ms frames (a tail shorter than that
+ * waits for more, or is padded with silence before a mark). Telnyx queues and plays it, echoes a mark once the audio
  * before it has played, and echoes queued marks on `clear` (then `cleared` is true).
  */
 export class TelnyxOutbound implements OutboundAudio {
   readonly #socket: WebSocket;
-  readonly #codec: TelnyxCodec;
-  readonly #downsampler = new Downsampler16to8();
+  readonly #encoder: PayloadEncoder;
   readonly #pending = new Map<string, PendingMark[]>();
   #tail = new Uint8Array(0);
   #ended = false;
@@ -34,14 +63,13 @@ export class TelnyxOutbound implements OutboundAudio {
 
   constructor(socket: WebSocket, codec: TelnyxCodec) {
     this.#socket = socket;
-    this.#codec = codec;
+    this.#encoder = payloadEncoder(codec);
   }
 
   sendPcm(pcm: Int16Array): void {
     this.#assertWritable();
-    const narrow = this.#downsampler.pushPcm(pcm);
-    if (narrow.length === 0) return;
-    const encoded = this.#codec === 'PCMA' ? pcmToAlaw(narrow) : pcmToMulaw(narrow);
+    const encoded = this.#encoder.encode(pcm);
+    if (encoded.length === 0) return;
     const bytes = this.#tail.length === 0 ? encoded : concat(this.#tail, encoded);
     const whole = bytes.length - (bytes.length % FRAME_BYTES);
     this.#send(bytes.subarray(0, whole));
@@ -86,8 +114,9 @@ export class TelnyxOutbound implements OutboundAudio {
 
   #flushTail(): void {
     if (this.#tail.length === 0) return;
-    const frame = new Uint8Array(FRAME_BYTES).fill(this.#codec === 'PCMA' ? ALAW_SILENCE : MULAW_SILENCE);
+    const frame = new Uint8Array(FRAME_BYTES);
     frame.set(this.#tail);
+    frame.set(this.#encoder.silence(FRAME_BYTES - this.#tail.length), this.#tail.length);
     this.#tail = new Uint8Array(0);
     this.#send(frame);
   }

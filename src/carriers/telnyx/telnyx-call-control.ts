@@ -1,5 +1,6 @@
 import type { TelnyxRestConfig } from '../../calls/outbound/outbound-config.js';
 import { VoxlineError } from '../../errors.js';
+import type { TelnyxCodec } from './telnyx-config.js';
 
 /**
  * The two Call Control commands outbound calls use, over fetch: dial (POST /v2/calls) and hang-up
@@ -15,9 +16,9 @@ export interface TelnyxDialBody {
   readonly from: string;
   readonly stream_url: string;
   readonly stream_track: 'inbound_track' | 'both_tracks';
-  readonly stream_codec: 'PCMU' | 'PCMA';
+  readonly stream_codec: TelnyxCodec;
   readonly stream_bidirectional_mode?: 'rtp';
-  readonly stream_bidirectional_codec?: 'PCMU' | 'PCMA';
+  readonly stream_bidirectional_codec?: TelnyxCodec;
   readonly answering_machine_detection: 'detect' | 'disabled';
   readonly timeout_secs: number;
   readonly client_state: string;

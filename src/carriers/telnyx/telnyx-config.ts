@@ -40,10 +40,10 @@ export const TelnyxEnvProperties = {
       description: 'default mode of /telnyx/texml (default CALL_MODE; override per number with ?mode=)',
     }),
   ),
-  TELNYX_CODEC: Type.Union([Type.Literal('PCMU'), Type.Literal('PCMA')], {
+  TELNYX_CODEC: Type.Union([Type.Literal('PCMU'), Type.Literal('PCMA'), Type.Literal('G722')], {
     default: 'PCMU',
     description:
-      'codec the TeXML stream asks Telnyx for (a G.722 stream is decoded too; Opus and AMR-WB are refused)',
+      'codec the stream asks Telnyx for, both ways in agent mode (G722: wideband, 16 kHz each way; Opus and AMR-WB are refused)',
   }),
   TELNYX_DIAL: Type.Optional(
     Type.String({
@@ -60,7 +60,7 @@ export const TelnyxEnvProperties = {
   ),
 };
 
-export type TelnyxCodec = 'PCMU' | 'PCMA';
+export type TelnyxCodec = 'PCMU' | 'PCMA' | 'G722';
 
 export interface TelnyxConfig {
   /** The raw 32-byte Ed25519 public key, base64. */

@@ -1,6 +1,6 @@
-import RequestClient from 'twilio/lib/base/RequestClient.js';
-import Twilio from 'twilio/lib/rest/Twilio.js';
+import type Twilio from 'twilio/lib/rest/Twilio.js';
 import VoiceResponse from 'twilio/lib/twiml/VoiceResponse.js';
+import { type TwilioRestOptions, twilioRestClient } from '../carriers/twilio/twilio-rest.js';
 import { VoxlineError } from '../errors.js';
 
 /** Acts on a live call through the carrier's control API (not the media stream). */
@@ -10,30 +10,7 @@ export interface CallControl {
   transfer(callSid: string, target: string): Promise<void>;
 }
 
-export interface TwilioControlOptions {
-  readonly accountSid: string;
-  readonly authToken: string;
-  /** https://api.twilio.com, or a proxy or test double. */
-  readonly baseUrl: string;
-  readonly timeoutMs: number;
-}
-
-/** Points every request of the `twilio` package at `baseUrl` instead of api.twilio.com. */
-class BaseUrlRequestClient extends RequestClient {
-  readonly #baseUrl: URL;
-
-  constructor(baseUrl: string, timeoutMs: number) {
-    super({ timeout: timeoutMs });
-    this.#baseUrl = new URL(baseUrl);
-  }
-
-  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    const uri = new URL(opts.uri);
-    uri.protocol = this.#baseUrl.protocol;
-    uri.host = this.#baseUrl.host;
-    return super.request({ ...opts, uri: uri.href });
-  }
-}
+export type TwilioControlOptions = TwilioRestOptions;
 
 /**
  * end_call and transfer_call through Twilio's REST API with the `twilio` package: a Call update
@@ -43,11 +20,7 @@ export class TwilioCallControl implements CallControl {
   readonly #client: Twilio;
 
   constructor(options: TwilioControlOptions) {
-    this.#client = new Twilio(options.accountSid, options.authToken, {
-      accountSid: options.accountSid,
-      httpClient: new BaseUrlRequestClient(options.baseUrl, options.timeoutMs),
-      autoRetry: false,
-    });
+    this.#client = twilioRestClient(options);
   }
 
   async hangUp(callSid: string): Promise<void> {

@@ -1,19 +1,14 @@
 import type { FastifyBaseLogger } from 'fastify';
-import RequestClient from 'twilio/lib/base/RequestClient.js';
-import Twilio from 'twilio/lib/rest/Twilio.js';
+import type Twilio from 'twilio/lib/rest/Twilio.js';
 import type { Dialer, DialRequest, DialUpdate, PlacedCall } from '../../calls/outbound/dialer.js';
 import type { Config } from '../../config.js';
 import { VoxlineError } from '../../errors.js';
 import type { LegLabels } from '../carrier.js';
 import { PARAM } from './media-session.js';
+import { type TwilioRestOptions, twilioRestClient } from './twilio-rest.js';
 import { buildVoiceTwiml } from './twiml.js';
 
-export interface TwilioDialerOptions {
-  readonly accountSid: string;
-  readonly authToken: string;
-  /** https://api.twilio.com, or a proxy or test double. */
-  readonly baseUrl: string;
-  readonly timeoutMs: number;
+export interface TwilioDialerOptions extends TwilioRestOptions {
   /** Origin Twilio reaches voxline at (stream URL, status callbacks); read per call. */
   readonly publicUrl: () => string;
   readonly legs: LegLabels;
@@ -34,23 +29,6 @@ const ENDED: Readonly<Record<string, 'busy' | 'no-answer' | 'failed' | 'canceled
 /** The path of an attempt's status callbacks (twilio-dial-routes.ts serves it). */
 export function dialStatusPath(dialId: string): string {
   return `/twilio/dial/${dialId}/status`;
-}
-
-/** Points every request of the `twilio` package at `baseUrl` instead of api.twilio.com. */
-class BaseUrlRequestClient extends RequestClient {
-  readonly #baseUrl: URL;
-
-  constructor(baseUrl: string, timeoutMs: number) {
-    super({ timeout: timeoutMs });
-    this.#baseUrl = new URL(baseUrl);
-  }
-
-  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    const uri = new URL(opts.uri);
-    uri.protocol = this.#baseUrl.protocol;
-    uri.host = this.#baseUrl.host;
-    return super.request({ ...opts, uri: uri.href });
-  }
 }
 
 interface TwilioDial {
@@ -74,11 +52,7 @@ export class TwilioDialer implements Dialer {
 
   constructor(options: TwilioDialerOptions) {
     this.#o = options;
-    this.#client = new Twilio(options.accountSid, options.authToken, {
-      accountSid: options.accountSid,
-      httpClient: new BaseUrlRequestClient(options.baseUrl, options.timeoutMs),
-      autoRetry: false,
-    });
+    this.#client = twilioRestClient(options);
   }
 
   async place(request: DialRequest, onUpdate: (update: DialUpdate) => void): Promise<PlacedCall> {

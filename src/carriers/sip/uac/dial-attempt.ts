@@ -13,6 +13,10 @@ import { openOutboundCall, type UacServer } from './outbound-call.js';
 import type { SipTrunkOptions } from './trunk-config.js';
 import { ackFor2xx, buildInvite, tagOf, uacDialog } from './uac-messages.js';
 
+/** 3xx redirects followed per attempt (each to a new Request-URI, through the same trunk). */
+const MAX_REDIRECTS = 3;
+/** A redirect target taken: a plain sip: or sips: URI, bounded. */
+const REDIRECT_URI = /^sips?:[^\s<>",]{1,256}$/i;
 /** RTP sources allowed (the trunk, then SDP addresses): a flood of 18x cannot grow the list. */
 const MAX_RTP_SOURCES = 8;
 /** Forks answered and hung up per attempt; more 2xx with new tags are dropped. */
@@ -59,6 +63,10 @@ export class DialAttempt {
   readonly #onSettled: () => void;
   #cseq = 0;
   #tx: InviteClient | undefined;
+  /** Where the INVITE is addressed: the target, or where a 3xx redirected it. */
+  #requestUri: string;
+  /** Request-URIs already tried, for redirect loops. */
+  readonly #tried = new Set<string>();
   /** Challenges answered: all answered again on each retry, nc counting up. */
   readonly #digest: DigestSession;
   #ringTimer: TimerHandle | undefined;
@@ -89,6 +97,8 @@ export class DialAttempt {
     this.request = request;
     this.callId = `vx${newTag()}${newTag()}`;
     this.#target = target;
+    this.#requestUri = target.requestUri;
+    this.#tried.add(target.requestUri);
     this.#flow = flow;
     this.#rtp = rtp.session;
     this.#rtpSources = rtp.sources;
@@ -135,9 +145,9 @@ export class DialAttempt {
 
   #invite(): void {
     const { server, trunk } = this.#ctx;
-    const extra = this.#digest.headers('INVITE', this.#target.requestUri);
+    const extra = this.#digest.headers('INVITE', this.#requestUri);
     const request = buildInvite({
-      requestUri: this.#target.requestUri,
+      requestUri: this.#requestUri,
       from: this.#from,
       to: `<${this.#target.requestUri}>`,
       callId: this.callId,
@@ -259,7 +269,34 @@ export class DialAttempt {
       this.#end(this.#abandoned.outcome, this.#abandoned.detail, status === 487 ? undefined : status);
       return;
     }
+    if (status >= 300 && status < 400) {
+      const followed = this.#redirect(response);
+      if (followed === true) return;
+      this.#end('failed', `${status} ${response.reason.slice(0, 100)}: ${followed}`, status);
+      return;
+    }
     this.#end(outcomeOf(status), `${status} ${response.reason}`.slice(0, 200), status);
+  }
+
+  /**
+   * A 3xx (RFC 3261 §8.1.3.4): the INVITE again (new CSeq and branch, same Call-ID, From and To)
+   * with its first Contact as the Request-URI, sent through the same trunk as the first, which
+   * routes it: a redirect never sends voxline's INVITE to a host the trunk did not choose.
+   * True, or why it is not followed.
+   */
+  #redirect(response: SipResponse): true | string {
+    const contacts = response.headers
+      .lines('contact')
+      .flatMap((line) => line.split(','))
+      .map((value) => addressUri(value).trim());
+    const next = contacts.find((uri) => REDIRECT_URI.test(uri));
+    if (!next) return 'no sip: Contact to follow';
+    if (this.#tried.has(next)) return 'a redirect loop';
+    if (this.#tried.size > MAX_REDIRECTS) return `more than ${MAX_REDIRECTS} redirects`;
+    this.#tried.add(next);
+    this.#requestUri = next;
+    this.#invite();
+    return true;
   }
 
   /** Answers a challenge with a new INVITE (new CSeq, new branch); true, or why not. */

@@ -208,6 +208,75 @@ describe('outbound SIP: client transaction timers (RFC 3261 §17.1.1)', () => {
     expect((await gateway?.get('/v1/calls'))?.body.calls).toHaveLength(1);
   });
 
+  it('a 302 is followed: the INVITE again to its Contact (CSeq 2, same Call-ID and To, through the trunk), then answered', async () => {
+    const { trunk, dialer } = await start();
+    const { updates } = await place(dialer);
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    const first = trunk.of('INVITE')[0];
+    const moved = `sip:+15550001111@127.0.0.1:${trunk.port};user=phone`;
+    trunk.respond(first, 302, 'Moved Temporarily', { toTag: 'r1', headers: [`Contact: "Desk" <${moved}>`] });
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(2));
+    const second = trunk.of('INVITE')[1];
+    expect(second.uri).toBe(moved);
+    expect(second.headers.get('cseq')).toEqual(['2 INVITE']);
+    expect(second.headers.get('call-id')).toEqual(first.headers.get('call-id'));
+    expect(second.headers.get('to')).toEqual(first.headers.get('to'));
+    expect(trunk.of('ACK')).toHaveLength(1); // the 302, ACKed by its transaction
+    trunk.respond(second, 200, 'OK', {
+      toTag: 'r2',
+      headers: [`Contact: <sip:callee@127.0.0.1:${trunk.port}>`, 'Content-Type: application/sdp'],
+      body: pcmuAnswer(47010),
+    });
+    await eventually(() => expect(updates.map((u) => u.kind)).toEqual(['answered']));
+  });
+
+  it('redirects that loop, go on past three, or name no sip: Contact end the attempt failed, saying why', async () => {
+    const { trunk, dialer } = await start();
+    const target = (n: number) => `sip:hop${n}@127.0.0.1:${trunk.port}`;
+    const loop = await place(dialer, request('dial_loop'));
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    trunk.respond(trunk.of('INVITE')[0], 302, 'Moved', { toTag: 'l1', headers: [`Contact: <${target(1)}>`] });
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(2));
+    trunk.respond(trunk.of('INVITE')[1], 302, 'Moved', { toTag: 'l2', headers: [`Contact: <${target(1)}>`] });
+    await eventually(() =>
+      expect(loop.updates).toEqual([
+        { kind: 'ended', outcome: 'failed', status: 302, detail: '302 Moved: a redirect loop' },
+      ]),
+    );
+
+    const hops = await place(dialer, request('dial_hops'));
+    for (let n = 0; n < 4; n++) {
+      await eventually(() => expect(trunk.of('INVITE')).toHaveLength(3 + n));
+      trunk.respond(trunk.of('INVITE')[2 + n], 301, 'Moved Permanently', {
+        toTag: `h${n}`,
+        headers: [`Contact: <${target(10 + n)}>`],
+      });
+    }
+    await eventually(() =>
+      expect(hops.updates).toEqual([
+        {
+          kind: 'ended',
+          outcome: 'failed',
+          status: 301,
+          detail: '301 Moved Permanently: more than 3 redirects',
+        },
+      ]),
+    );
+    expect(trunk.of('INVITE')).toHaveLength(6);
+
+    const nowhere = await place(dialer, request('dial_nowhere'));
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(7));
+    trunk.respond(trunk.of('INVITE')[6], 302, 'Moved', {
+      toTag: 'n1',
+      headers: ['Contact: <tel:+15550001111>'],
+    });
+    await eventually(() =>
+      expect(nowhere.updates).toEqual([
+        { kind: 'ended', outcome: 'failed', status: 302, detail: '302 Moved: no sip: Contact to follow' },
+      ]),
+    );
+  });
+
   it("a proxy challenge then the trunk's: both answered on the last INVITE, the first nonce with nc=00000002", async () => {
     const { trunk, dialer } = await start({ SIP_TRUNK_USER: 'alice', SIP_TRUNK_PASSWORD: 'pw-never-logged' });
     const { updates } = await place(dialer);

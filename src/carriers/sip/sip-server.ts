@@ -30,6 +30,8 @@ export interface SipClientCore {
   response(response: SipResponse, flow: Flow): boolean;
   /** Ends what it has in progress (the server is closing). */
   close(): void;
+  /** True while an attempt of its waits for answers on this TCP connection (it is not idle then). */
+  usesConnection(connection: Socket): boolean;
 }
 
 /**
@@ -124,6 +126,11 @@ export class SipServer implements SipEdge {
 
   send(message: SipMessage, flow: Flow): void {
     this.#transport.send(message, flow);
+  }
+
+  /** A TCP connection to a peer, read like the ones peers open (outbound calls to a TCP trunk). */
+  connect(address: string, port: number, timeoutMs: number): Promise<Flow> {
+    return this.#transport.connect(address, port, timeoutMs);
   }
 
   /** A final (non-2xx) or provisional response on an INVITE transaction. */
@@ -347,7 +354,11 @@ export class SipServer implements SipEdge {
 
   /** A dialog or an INVITE still being answered sends on this connection. */
   #inUse(connection: Socket): boolean {
-    return this.#dialogs.liveOn(connection) || this.#transactions.answeringOn(connection);
+    return (
+      this.#dialogs.liveOn(connection) ||
+      this.#transactions.answeringOn(connection) ||
+      this.#client?.usesConnection(connection) === true
+    );
   }
 }
 

@@ -1,5 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { type Clock, systemClock, type TimerHandle } from '../../clock.js';
 import { ConnectionCounter, type ConnectionLimits } from '../connection-limits.js';
 import { headerEnd, parseSipMessage, type SipMessage, SipParseError, serialize } from './sip-message.js';
@@ -176,6 +176,46 @@ export class SipTransport {
       socket.destroy();
       return;
     }
+    this.#adopt(socket, flow);
+    socket.on('close', () => this.#counter.release(flow.address));
+  }
+
+  /**
+   * Opens a TCP connection to a peer (outbound SIP to a trunk over TCP). Once connected it is read
+   * and framed as an accepted one is, and closed when idle and unused; it is not counted against
+   * the per-source limits, which are for connections peers open. Rejects if it cannot connect
+   * within `timeoutMs`.
+   */
+  connect(address: string, port: number, timeoutMs: number): Promise<Flow> {
+    if (this.#closed) return Promise.reject(new Error('the SIP transport is closed'));
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: address, port });
+      const timer = this.#clock.setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`no TCP connection to ${address}:${port} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      socket.once('error', (err) => {
+        this.#clock.clearTimeout(timer);
+        reject(err);
+      });
+      socket.once('connect', () => {
+        this.#clock.clearTimeout(timer);
+        if (this.#closed) {
+          socket.destroy();
+          reject(new Error('the SIP transport is closed'));
+          return;
+        }
+        const flow: Flow = { transport: 'TCP', address, port, connection: socket };
+        this.#adopt(socket, flow);
+        resolve(flow);
+      });
+    });
+  }
+
+  /** Reads SIP messages off a connection (accepted or opened), closing it when idle and unused. */
+  #adopt(socket: Socket, flow: Flow): void {
+    socket.on('error', () => undefined);
     this.#connections.add(socket);
     let idle: TimerHandle | undefined;
     const armIdle = () => {
@@ -208,7 +248,6 @@ export class SipTransport {
     socket.on('close', () => {
       this.#clock.clearTimeout(idle);
       this.#connections.delete(socket);
-      this.#counter.release(flow.address);
     });
   }
 

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { DialOutcome, DialRequest, DialUpdate } from '../../../calls/outbound/dialer.js';
 import type { TimerHandle } from '../../../clock.js';
 import { isVoxlineError } from '../../../errors.js';
@@ -138,6 +139,11 @@ export class DialAttempt {
   }
 
   /** Shutdown: CANCEL what can be, and end now. */
+  /** The trunk's TCP connection this attempt waits for answers on, if it is over TCP. */
+  get connection(): Socket | undefined {
+    return this.#flow.connection;
+  }
+
   shutdown(): void {
     this.abandon('canceled', 'shutdown');
     this.#end('canceled', 'shutdown');
@@ -153,23 +159,30 @@ export class DialAttempt {
       callId: this.callId,
       cseq: ++this.#cseq,
       viaHost: server.viaHost(),
-      contact: server.contact('UDP'),
+      transport: this.#flow.transport,
+      contact: server.contact(this.#flow.transport),
       routes: trunk.outboundProxy ? [`<sip:${hostPortText(trunk.outboundProxy)};lr>`] : [],
       sdp: this.#offer,
       extra,
     });
-    const tx = new InviteClient(request, (m) => server.send(m, this.#flow), server.clock, {
-      provisional: (r) => this.#provisional(r),
-      success: (r) => this.#success(tx, r),
-      failure: (r) => this.#failure(tx, r),
-      timeout: (why) =>
-        this.#end(
-          this.#abandoned?.outcome ?? 'failed',
-          this.#abandoned?.detail ??
-            (why === 'no_response' ? 'no response from the trunk (Timer B, 32 s)' : 'CANCEL unanswered'),
-        ),
-      terminated: () => this.#ctx.untrack(tx),
-    });
+    const tx = new InviteClient(
+      request,
+      (m) => server.send(m, this.#flow),
+      server.clock,
+      {
+        provisional: (r) => this.#provisional(r),
+        success: (r) => this.#success(tx, r),
+        failure: (r) => this.#failure(tx, r),
+        timeout: (why) =>
+          this.#end(
+            this.#abandoned?.outcome ?? 'failed',
+            this.#abandoned?.detail ??
+              (why === 'no_response' ? 'no response from the trunk (Timer B, 32 s)' : 'CANCEL unanswered'),
+          ),
+        terminated: () => this.#ctx.untrack(tx),
+      },
+      this.#flow.transport === 'TCP',
+    );
     this.#tx = tx;
     this.#ctx.track(tx);
     tx.start();
@@ -219,7 +232,7 @@ export class DialAttempt {
     }
     const dialog = uacDialog(tx.request, response, this.#sessionId);
     const flow = this.#dialogFlow(dialog);
-    const ack = ackFor2xx(dialog, this.#ctx.server.viaHost());
+    const ack = ackFor2xx(dialog, this.#ctx.server.viaHost(), this.#flow.transport);
     this.#answered = { tag, ack, flow };
     this.#ctx.server.send(ack, flow);
     if (this.#settled || this.#abandoned) {
@@ -310,10 +323,10 @@ export class DialAttempt {
   /**
    * Where requests in the dialog go: the outbound proxy when there is one; else the first route
    * (or the far end's Contact) when it is an IP literal; else where the INVITE went. A name a
-   * peer hands us is never resolved.
+   * peer hands us is never resolved. Over TCP the dialog stays on the INVITE's connection.
    */
   #dialogFlow(dialog: DialogState): Flow {
-    if (this.#ctx.trunk.outboundProxy) return this.#flow;
+    if (this.#ctx.trunk.outboundProxy || this.#flow.transport === 'TCP') return this.#flow;
     const next = dialog.routeSet[0] ? addressUri(dialog.routeSet[0]) : dialog.remoteTarget;
     const m = /^sips?:(?:[^@]*@)?(\[[0-9A-Fa-f:.]+\]|[0-9.]+)(?::(\d{1,5}))?(?:[;?].*)?$/i.exec(next);
     if (!m) return this.#flow;
@@ -339,7 +352,7 @@ export class DialAttempt {
   #hangUpStray(tx: InviteClient, response: SipResponse, tag: string): void {
     const dialog = uacDialog(tx.request, response, this.#sessionId);
     const flow = this.#dialogFlow(dialog);
-    const ack = ackFor2xx(dialog, this.#ctx.server.viaHost());
+    const ack = ackFor2xx(dialog, this.#ctx.server.viaHost(), this.#flow.transport);
     this.#strays.set(tag, { ack, flow });
     this.#ctx.server.send(ack, flow);
     this.#bye(dialog, flow, false);

@@ -24,9 +24,9 @@ export interface InviteClientEvents {
 type State = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
 
 /**
- * An INVITE client transaction over UDP (RFC 3261 §17.1.1, with RFC 6026's Accepted state) and
+ * An INVITE client transaction over UDP or TCP (RFC 3261 §17.1.1, RFC 6026's Accepted state) and
  * the CANCEL of it (§9.1, a non-INVITE transaction on the same branch, §17.1.2): Timer A
- * resends the INVITE until a response, Timer B gives up; a CANCEL waits for a provisional.
+ * resends the INVITE until a response (UDP only), Timer B gives up; a CANCEL waits for a provisional.
  */
 export class InviteClient {
   readonly request: SipRequest;
@@ -36,6 +36,8 @@ export class InviteClient {
   readonly #send: (request: SipRequest) => void;
   readonly #clock: Clock;
   readonly #events: InviteClientEvents;
+  /** TCP: nothing is resent, and nothing lingers for retransmissions (§17.1.1.2, §17.1.2.2). */
+  readonly #reliable: boolean;
   #state: State = 'calling';
   #timerA: TimerHandle | undefined;
   #timerB: TimerHandle | undefined;
@@ -50,6 +52,7 @@ export class InviteClient {
     send: (request: SipRequest) => void,
     clock: Clock,
     events: InviteClientEvents,
+    reliable = false,
   ) {
     this.request = request;
     this.branch = parseVia(request.headers.lines('via')[0] ?? '').params.get('branch') ?? '';
@@ -57,6 +60,7 @@ export class InviteClient {
     this.#send = send;
     this.#clock = clock;
     this.#events = events;
+    this.#reliable = reliable;
   }
 
   get state(): State {
@@ -65,6 +69,16 @@ export class InviteClient {
 
   start(): void {
     this.#send(this.request);
+    if (!this.#reliable) this.#resendInvite();
+    this.#timerB = this.#clock.setTimeout(() => {
+      if (this.#state !== 'calling') return;
+      this.#terminate();
+      this.#events.timeout('no_response');
+    }, SIXTY_FOUR_T1);
+  }
+
+  /** Timer A: the INVITE again at T1, 2·T1, … until a response. */
+  #resendInvite(): void {
     const resend = (interval: number) => {
       this.#timerA = this.#clock.setTimeout(() => {
         if (this.#state !== 'calling') return;
@@ -73,11 +87,6 @@ export class InviteClient {
       }, interval);
     };
     resend(T1);
-    this.#timerB = this.#clock.setTimeout(() => {
-      if (this.#state !== 'calling') return;
-      this.#terminate();
-      this.#events.timeout('no_response');
-    }, SIXTY_FOUR_T1);
   }
 
   /** A response whose top Via carries this branch (to the INVITE or to its CANCEL). */
@@ -117,7 +126,7 @@ export class InviteClient {
     this.#state = 'completed';
     this.#ack = ackForFinal(this.request, response);
     this.#send(this.#ack);
-    this.#lingerFor(TIMER_D);
+    this.#lingerFor(this.#reliable ? 0 : TIMER_D);
     this.#events.failure(response);
   }
 
@@ -148,6 +157,7 @@ export class InviteClient {
     this.#send(cancel);
     const started = this.#clock.now();
     const resend = (interval: number) => {
+      if (this.#reliable) return;
       this.#cancelResend = this.#clock.setTimeout(() => {
         if (this.#clock.now() - started >= SIXTY_FOUR_T1) return; // Timer F
         this.#send(cancel);

@@ -18,6 +18,8 @@ export interface SipDialerDeps {
 
 /** Transactions kept (in flight or lingering 32 s for retransmissions) per attempt allowed. */
 const TRANSACTIONS_PER_DIAL = 4;
+/** A TCP trunk that does not take the connection this fast is out of reach (as Timer B would say, sooner). */
+const CONNECT_TIMEOUT_MS = 5_000;
 const E164 = /^\+?[0-9]{3,20}$/;
 /** A SIP URI safe to put in a header as it is: no spaces, quotes or angle brackets. */
 const SIP_URI = /^sip:[^\s<>"@]+@[^\s<>"@]+$/i;
@@ -47,6 +49,10 @@ export class SipDialer implements Dialer {
     server.attachClient({
       response: (response) => this.#response(response),
       close: () => this.#shutdown(),
+      usesConnection: (connection) => {
+        for (const attempt of this.#attempts.values()) if (attempt.connection === connection) return true;
+        return false;
+      },
     });
   }
 
@@ -84,12 +90,18 @@ export class SipDialer implements Dialer {
     try {
       flow = await this.#nextHop();
       sources.push(flow.address);
-      rtp = await this.#openRtp(flow, sources);
+      try {
+        rtp = await this.#openRtp(flow, sources);
+      } catch (err) {
+        flow.connection?.destroy();
+        throw err;
+      }
     } finally {
       this.#starting--;
     }
     if (this.#closed) {
       rtp.close();
+      flow.connection?.destroy();
       throw new VoxlineError('VL_ERR_DRAINING');
     }
     const sessionId = Math.floor(Math.random() * 1e9);
@@ -192,7 +204,7 @@ export class SipDialer implements Dialer {
     return { requestUri, fromUri };
   }
 
-  /** The outbound proxy or the trunk, resolved (A/AAAA only: no NAPTR or SRV). */
+  /** The outbound proxy or the trunk, resolved (A/AAAA only: no NAPTR or SRV); over TCP, connected. */
   async #nextHop(): Promise<Flow> {
     const hop = this.#trunk.outboundProxy ?? this.#trunk.trunk;
     const family = this.#server.options.bind.includes(':') ? 6 : 4;
@@ -206,7 +218,16 @@ export class SipDialer implements Dialer {
         });
       }
     }
-    return { transport: 'UDP', address, port: hop.port };
+    if (this.#trunk.transport === 'UDP') return { transport: 'UDP', address, port: hop.port };
+    try {
+      return await this.#server.connect(address, hop.port, CONNECT_TIMEOUT_MS);
+    } catch (err) {
+      throw new VoxlineError(
+        'VL_ERR_CALL_CONTROL_FAILED',
+        `SIP trunk ${hop.host}:${hop.port} refused or did not take a TCP connection`,
+        { cause: err },
+      );
+    }
   }
 
   async #openRtp(flow: Flow, sources: string[]): Promise<RtpSession> {

@@ -6,7 +6,7 @@ export const SipTrunkEnvProperties = {
     Type.String({
       minLength: 1,
       description:
-        'outbound SIP calls (POST /v1/calls, carrier sip) go to this trunk, e.g. `sip:trunk.example.com:5060` (UDP; needs SIP_PORT)',
+        'outbound SIP calls (POST /v1/calls, carrier sip) go to this trunk, e.g. `sip:trunk.example.com:5060` (UDP), `sip:trunk.example.com;transport=tcp` (TCP); needs SIP_PORT',
     }),
   ),
   SIP_TRUNK_USER: Type.Optional(
@@ -49,6 +49,8 @@ export interface HostPort {
   /** A name or an IP literal (IPv6 without brackets). */
   readonly host: string;
   readonly port: number;
+  /** `;transport=` of its URI (UDP when absent). */
+  readonly transport: 'UDP' | 'TCP';
 }
 
 export interface SipTrunkOptions {
@@ -61,6 +63,8 @@ export interface SipTrunkOptions {
   readonly outboundProxy: HostPort | undefined;
   readonly fromDomain: string;
   readonly maxDials: number;
+  /** How requests travel to the next hop (the outbound proxy's transport when there is one). */
+  readonly transport: 'UDP' | 'TCP';
 }
 
 const SIP_URI = /^sip:(?:[^@\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?((?:;[^;\s]*)*)$/;
@@ -71,12 +75,12 @@ function hostPortOf(name: string, value: string, bareAllowed: boolean): HostPort
   const text = bareAllowed && !/^sips?:/i.test(value) ? `sip:${value}` : value;
   const m = SIP_URI.exec(text.trim());
   if (!m) return `${name}: a sip: URI like sip:trunk.example.com:5060 (got ${JSON.stringify(value)})`;
-  const transport = /;transport=([^;]+)/i.exec(m[3] ?? '')?.[1]?.toLowerCase();
-  if (transport && transport !== 'udp')
-    return `${name}: outbound SIP is UDP only (got transport=${transport})`;
+  const transport = /;transport=([^;]+)/i.exec(m[3] ?? '')?.[1]?.toLowerCase() ?? 'udp';
+  if (transport !== 'udp' && transport !== 'tcp')
+    return `${name}: outbound SIP goes over UDP or TCP (got transport=${transport})`;
   const port = m[2] === undefined ? 5060 : Number(m[2]);
   if (port < 1 || port > 65535) return `${name}: port ${port} is not 1–65535`;
-  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+  return { host: m[1].replace(/^\[|\]$/g, ''), port, transport: transport === 'tcp' ? 'TCP' : 'UDP' };
 }
 
 export function sipTrunkConfigFrom(e: SipTrunkEnv): ConfigPart<SipTrunkOptions | undefined> {
@@ -113,6 +117,7 @@ export function sipTrunkConfigFrom(e: SipTrunkEnv): ConfigPart<SipTrunkOptions |
       outboundProxy: proxy,
       fromDomain: e.SIP_TRUNK_FROM_DOMAIN ?? uriHostPort.replace(/:\d+$/, ''),
       maxDials: e.SIP_TRUNK_MAX_DIALS,
+      transport: (proxy ?? trunk).transport,
     },
     problems: [],
     warnings: [],

@@ -55,6 +55,8 @@ export interface InviteFields {
   readonly cseq: number;
   /** The sent-by of our Via (`host:port`). */
   readonly viaHost: string;
+  /** How the INVITE travels (its Via says so). */
+  readonly transport: 'UDP' | 'TCP';
   readonly contact: string;
   /** Route headers (the outbound proxy, when it is to stay on the path). */
   readonly routes: readonly string[];
@@ -63,13 +65,13 @@ export interface InviteFields {
   readonly extra: readonly (readonly [string, string])[];
 }
 
-export function via(viaHost: string, branch = newBranch()): string {
-  return `SIP/2.0/UDP ${viaHost};branch=${branch};rport`;
+export function via(viaHost: string, transport: 'UDP' | 'TCP' = 'UDP', branch = newBranch()): string {
+  return `SIP/2.0/${transport} ${viaHost};branch=${branch};rport`;
 }
 
 export function buildInvite(f: InviteFields): SipRequest {
   const headers = Headers.from([
-    ['via', via(f.viaHost)],
+    ['via', via(f.viaHost, f.transport)],
     ['max-forwards', '70'],
     ['from', f.from],
     ['to', f.to],
@@ -118,9 +120,13 @@ export function cancelFor(invite: SipRequest): SipRequest {
 }
 
 /** The ACK to a 2xx: a request of the dialog, with a branch of its own (§13.2.2.4). */
-export function ackFor2xx(dialog: DialogState, viaHost: string): SipRequest {
+export function ackFor2xx(
+  dialog: DialogState,
+  viaHost: string,
+  transport: 'UDP' | 'TCP' = 'UDP',
+): SipRequest {
   const headers = Headers.from([
-    ['via', via(viaHost)],
+    ['via', via(viaHost, transport)],
     ['max-forwards', '70'],
     ['from', dialog.localUri],
     ['to', dialog.remoteUri],

@@ -88,20 +88,32 @@ describe('SIP trunk config', () => {
     });
     expect(part.problems).toEqual([]);
     expect(part.value).toEqual({
-      trunk: { host: 'trunk.example.com', port: 5070 },
+      trunk: { host: 'trunk.example.com', port: 5070, transport: 'UDP' },
       uriHostPort: 'trunk.example.com:5070',
       credentials: { username: 'acct', password: 'pw' },
-      outboundProxy: { host: '10.0.0.2', port: 5062 },
+      outboundProxy: { host: '10.0.0.2', port: 5062, transport: 'UDP' },
       fromDomain: 'trunk.example.com',
       maxDials: 50,
+      transport: 'UDP',
     });
+    // TCP from the next hop's URI: the proxy's when there is one.
+    expect(
+      sipTrunkConfigFrom({ ...base, SIP_TRUNK_URI: 'sip:t.example;transport=TCP' }).value?.transport,
+    ).toBe('TCP');
+    expect(
+      sipTrunkConfigFrom({
+        ...base,
+        SIP_TRUNK_URI: 'sip:t.example;transport=tcp',
+        SIP_TRUNK_OUTBOUND_PROXY: '10.0.0.2',
+      }).value?.transport,
+    ).toBe('UDP');
   });
 
   it('refuses what it cannot do, naming the setting', () => {
     const problems = (env: Record<string, string>) =>
       sipTrunkConfigFrom({ ...base, SIP_TRUNK_URI: 'sip:t.example', ...env }).problems;
-    expect(problems({ SIP_TRUNK_URI: 'sip:t.example;transport=tcp' })).toEqual([
-      'SIP_TRUNK_URI: outbound SIP is UDP only (got transport=tcp)',
+    expect(problems({ SIP_TRUNK_URI: 'sip:t.example;transport=sctp' })).toEqual([
+      'SIP_TRUNK_URI: outbound SIP goes over UDP or TCP (got transport=sctp)',
     ]);
     expect(problems({ SIP_TRUNK_URI: 'sips:t.example' })[0]).toMatch(/TLS/);
     expect(problems({ SIP_TRUNK_URI: 'http://t.example' })[0]).toMatch(/^SIP_TRUNK_URI: a sip: URI/);

@@ -19,15 +19,15 @@ afterEach(async () => {
   gateway = trunk = undefined;
 });
 
-async function start(env: Record<string, string> = {}) {
+async function start(env: Record<string, string> = {}, transport: 'udp' | 'tcp' = 'udp') {
   const clock = new ManualClock();
-  trunk = await TrunkDouble.open();
+  trunk = transport === 'tcp' ? await TrunkDouble.openTcp() : await TrunkDouble.open();
   gateway = await startGateway(
     {
       SIP_PORT: '0',
       SIP_BIND: '127.0.0.1',
       SIP_RTP_PORTS: '46000-46998',
-      SIP_TRUNK_URI: `sip:127.0.0.1:${trunk.port}`,
+      SIP_TRUNK_URI: `sip:127.0.0.1:${trunk.port}${transport === 'tcp' ? ';transport=tcp' : ''}`,
       SHUTDOWN_DRAIN_MS: '200',
       ...env,
     },
@@ -275,6 +275,62 @@ describe('outbound SIP: client transaction timers (RFC 3261 §17.1.1)', () => {
         { kind: 'ended', outcome: 'failed', status: 302, detail: '302 Moved: no sip: Contact to follow' },
       ]),
     );
+  });
+
+  it("over TCP (;transport=tcp): one connection, Via and Contact say TCP, nothing resent; the ACK and the callee's BYE ride it", async () => {
+    const { clock, trunk, dialer } = await start({}, 'tcp');
+    const { updates } = await place(dialer);
+    await eventually(() => expect(trunk.of('INVITE')).toHaveLength(1));
+    const invite = trunk.of('INVITE')[0];
+    expect(invite.headers.get('via')?.[0]).toMatch(/^SIP\/2\.0\/TCP /);
+    expect(invite.headers.get('contact')?.[0]).toMatch(/;transport=tcp>$/);
+    await clock.advance(8_000); // Timer A is for UDP only (§17.1.1.2)
+    expect(trunk.of('INVITE')).toHaveLength(1);
+    trunk.respond(invite, 180, 'Ringing', { toTag: 'c1' });
+    trunk.respond(invite, 200, 'OK', {
+      toTag: 'c1',
+      headers: [
+        `Contact: <sip:callee@127.0.0.1:${trunk.port};transport=tcp>`,
+        'Content-Type: application/sdp',
+      ],
+      body: pcmuAnswer(47012),
+    });
+    await eventually(() => expect(updates.map((u) => u.kind)).toEqual(['ringing', 'answered']));
+    await eventually(() => expect(trunk.of('ACK')).toHaveLength(1));
+    expect(trunk.of('ACK')[0].headers.get('via')?.[0]).toMatch(/^SIP\/2\.0\/TCP /);
+    expect(trunk.connections).toHaveLength(1);
+    const callSid = (updates[1] as { callSid: string }).callSid;
+    const call = gateway?.app.registry.get(callSid);
+    expect(call?.endReason).toBeUndefined();
+
+    const h = (name: string) => invite.headers.get(name)?.[0] ?? '';
+    trunk.sendOn(
+      trunk.connections[0],
+      [
+        `BYE sip:voxline@127.0.0.1 SIP/2.0`,
+        'Via: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKcalleebye1',
+        `From: ${h('to')};tag=c1`,
+        `To: ${h('from')}`,
+        `Call-ID: ${h('call-id')}`,
+        'CSeq: 1 BYE',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    await eventually(() => expect(trunk.answered.has(h('call-id'))).toBe(true)); // its 200, on the same connection
+    await eventually(() => expect(call?.endReason).toBe('bye'));
+    expect(trunk.connections).toHaveLength(1);
+  });
+
+  it('a TCP trunk that refuses the connection: the dial is refused at once, saying so', async () => {
+    const { trunk, dialer } = await start({}, 'tcp');
+    trunk.close(); // nothing listens on its port now
+    await expect(place(dialer)).rejects.toMatchObject({
+      code: 'VL_ERR_CALL_CONTROL_FAILED',
+      message: expect.stringMatching(/refused or did not take a TCP connection/),
+    });
+    expect(dialer.inFlight).toBe(0);
   });
 
   it("a proxy challenge then the trunk's: both answered on the last INVITE, the first nonce with nc=00000002", async () => {

@@ -1,4 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 
 /** A SIP request as the double read it (its own reading: RFC 3261 §7 start line and headers). */
 export interface TrunkRequest {
@@ -43,26 +44,68 @@ export class TrunkDouble {
   readonly requests: TrunkRequest[] = [];
   /** Call-IDs of the responses voxline sent the double (to its OPTIONS, its BYEs). */
   readonly answered = new Set<string>();
-  readonly #socket: Socket;
+  /** TCP: the connections voxline opened to the double, and the one each request came on. */
+  readonly connections: TcpSocket[] = [];
+  readonly #socket: Socket | undefined;
+  readonly #server: Server | undefined;
+  readonly #cameOn = new WeakMap<TrunkRequest, TcpSocket>();
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket | undefined, server: Server | undefined) {
     this.#socket = socket;
-    socket.on('message', (data, rinfo) => {
-      const text = data.toString('utf8');
-      const request = read(text, rinfo);
-      if (request) this.requests.push(request);
-      else this.answered.add(/^(?:Call-ID|i)\s*:\s*(\S+)/im.exec(text)?.[1] ?? '');
+    this.#server = server;
+    socket?.on('message', (data, rinfo) => this.#take(data.toString('utf8'), rinfo));
+    server?.on('connection', (connection) => {
+      this.connections.push(connection);
+      connection.on('error', () => undefined);
+      let pending = '';
+      connection.on('data', (chunk) => {
+        pending += chunk.toString('utf8');
+        // The double's own framing (RFC 3261 §18.3): the header block, then Content-Length bytes.
+        for (;;) {
+          const end = pending.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const length = Number(
+            /\r\n(?:content-length|l)\s*:\s*(\d+)/i.exec(pending.slice(0, end))?.[1] ?? 0,
+          );
+          if (pending.length < end + 4 + length) return;
+          const text = pending.slice(0, end + 4 + length);
+          pending = pending.slice(end + 4 + length);
+          const from = {
+            address: '127.0.0.1',
+            family: 'IPv4',
+            port: connection.remotePort ?? 0,
+            size: text.length,
+          } as const;
+          const request = this.#take(text, from);
+          if (request) this.#cameOn.set(request, connection);
+        }
+      });
     });
+  }
+
+  #take(text: string, from: RemoteInfo): TrunkRequest | undefined {
+    const request = read(text, from);
+    if (request) this.requests.push(request);
+    else this.answered.add(/^(?:Call-ID|i)\s*:\s*(\S+)/im.exec(text)?.[1] ?? '');
+    return request;
   }
 
   static async open(): Promise<TrunkDouble> {
     const socket = createSocket('udp4');
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    return new TrunkDouble(socket);
+    return new TrunkDouble(socket, undefined);
+  }
+
+  /** A trunk that takes SIP over TCP only (voxline connects to it). */
+  static async openTcp(): Promise<TrunkDouble> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new TrunkDouble(undefined, server);
   }
 
   get port(): number {
-    return this.#socket.address().port;
+    const address = (this.#socket ?? this.#server)?.address();
+    return typeof address === 'object' && address ? address.port : 0;
   }
 
   of(method: string): TrunkRequest[] {
@@ -91,15 +134,24 @@ export class TrunkDouble {
       '',
       body,
     ];
-    this.sendRaw(lines.join('\r\n'), request.from.port);
+    const connection = this.#cameOn.get(request);
+    if (connection) connection.write(lines.join('\r\n'));
+    else this.sendRaw(lines.join('\r\n'), request.from.port);
+  }
+
+  /** A request of the double's own (a BYE from the callee) on a TCP connection voxline opened. */
+  sendOn(connection: TcpSocket, text: string): void {
+    connection.write(text);
   }
 
   sendRaw(text: string | Buffer, port: number): void {
-    this.#socket.send(typeof text === 'string' ? Buffer.from(text) : text, port, '127.0.0.1');
+    this.#socket?.send(typeof text === 'string' ? Buffer.from(text) : text, port, '127.0.0.1');
   }
 
   close(): void {
-    this.#socket.close();
+    this.#socket?.close();
+    for (const connection of this.connections) connection.destroy();
+    this.#server?.close();
   }
 }
 

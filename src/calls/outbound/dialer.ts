@@ -26,7 +26,7 @@ export interface DialRequest {
   readonly parameters: Readonly<Record<string, string>>;
   /** How long it may ring before the attempt is `no-answer`. */
   readonly ringTimeoutMs: number;
-  /** Ask the carrier to detect an answering machine (Twilio/Telnyx AMD); ignored where it cannot. */
+  /** Detect an answering machine: the carrier's AMD (Twilio, Telnyx), voxline's own over SIP. */
   readonly detectMachine: boolean;
 }
 

@@ -1,4 +1,10 @@
 import type { Socket } from 'node:net';
+import type { Call } from '../../../calls/call.js';
+import {
+  AnswerDetector,
+  type AnsweredBy,
+  ASTERISK_AMD_RULES,
+} from '../../../calls/outbound/answer-detector.js';
 import type { DialOutcome, DialRequest, DialUpdate } from '../../../calls/outbound/dialer.js';
 import type { TimerHandle } from '../../../clock.js';
 import { isVoxlineError } from '../../../errors.js';
@@ -20,6 +26,8 @@ const MAX_REDIRECTS = 3;
 const REDIRECT_URI = /^sips?:[^\s<>",]{1,256}$/i;
 /** RTP sources allowed (the trunk, then SDP addresses): a flood of 18x cannot grow the list. */
 const MAX_RTP_SOURCES = 8;
+/** Past the detector's own time (audio time): how long without audio before the verdict is unknown. */
+const DETECT_GRACE_MS = 2_000;
 /** Forks answered and hung up per attempt; more 2xx with new tags are dropped. */
 const MAX_STRAYS = 8;
 
@@ -249,24 +257,45 @@ export class DialAttempt {
       return;
     }
     this.#ctx.server.clock.clearTimeout(this.#ringTimer);
-    let callSid: string;
+    let call: Call;
     try {
-      callSid = openOutboundCall(
-        this.#ctx.server,
-        this.request,
-        dialog,
-        flow,
-        this.#rtp,
-        this.#offer,
-      ).callSid;
+      call = openOutboundCall(this.#ctx.server, this.request, dialog, flow, this.#rtp, this.#offer);
     } catch (err) {
       if (!isVoxlineError(err)) throw err;
       this.#end('failed', `answered, but voxline refused the call: ${err.code}`);
       return;
     }
     this.#settled = true;
-    this.#report({ kind: 'answered', callSid });
     this.#onSettled();
+    if (this.request.detectMachine) this.#detectMachine(call);
+    else this.#report({ kind: 'answered', callSid: call.callSid });
+  }
+
+  /**
+   * detectMachine over SIP, where no carrier does it: the callee's first seconds go through the
+   * AnswerDetector, and `answered` is reported with its verdict (unknown if the leg ends first, or
+   * if no audio comes within the detector's time and a little more).
+   */
+  #detectMachine(call: Call): void {
+    const detector = new AnswerDetector();
+    const clock = this.#ctx.server.clock;
+    let reported = false;
+    const report = (answeredBy: AnsweredBy) => {
+      if (reported) return;
+      reported = true;
+      clock.clearTimeout(fallback);
+      this.#report({ kind: 'answered', callSid: call.callSid, answeredBy });
+    };
+    const fallback = clock.setTimeout(() => report('unknown'), ASTERISK_AMD_RULES.totalMs + DETECT_GRACE_MS);
+    fallback.unref();
+    call.legs.get('inbound')?.attach({
+      push: (frame) => {
+        if (reported) return;
+        const verdict = detector.push(frame.pcm);
+        if (verdict) report(verdict);
+      },
+      end: () => report('unknown'),
+    });
   }
 
   #failure(tx: InviteClient, response: SipResponse): void {

@@ -161,6 +161,28 @@ describe.skipIf(!hasSipp)('outbound SIP with SIPp as the trunk', { timeout: 40_0
     expect(dialer.inFlight).toBe(0);
   });
 
+  it.each([
+    {
+      what: 'a greeting that talks on (1.9 s of silence, then a long sentence)',
+      audioLeg: 'caller',
+      answeredBy: 'machine',
+    },
+    { what: '"Hello world." and a wait', audioLeg: 'agent', answeredBy: 'human' },
+  ] as const)('detectMachine: $what is answered by a $answeredBy', async ({ audioLeg, answeredBy }) => {
+    const { dialer, uas } = await start('uas-answer-bye.xml', {
+      pt: '0',
+      codec: 'PCMU',
+      audio: scratchFile(`callee-${audioLeg}.ulaw`, greeting[audioLeg]),
+      pauseMs: String(greeting.durationMs + 300),
+    });
+    const { updates } = await place(dialer, dial({ id: `dial_amd_${audioLeg}`, detectMachine: true }));
+    // The verdict comes from the callee's audio, well before SIPp hangs up.
+    await eventually(() => expect(updates.map((u) => u.kind)).toEqual(['ringing', 'answered']), 10_000);
+    expect(updates[1]).toMatchObject({ kind: 'answered', answeredBy });
+    const run = await uas.done;
+    expect(run.code, run.output).toBe(0);
+  });
+
   it('voxline hangs up (the callee, answering PCMA, went silent past MEDIA_IDLE_TIMEOUT_MS): BYE to the Contact, with both tags and the route set', async () => {
     const { gw, dialer, uas } = await start('uas-answer-wait-bye.xml', {}, { MEDIA_IDLE_TIMEOUT_MS: '1000' });
     const { updates } = await place(dialer, dial());

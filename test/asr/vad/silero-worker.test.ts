@@ -22,14 +22,69 @@ import { demoCall } from '../../helpers/media.js';
  * windows loudly).
  */
 
+/** A VAD worker thread the test can end as a crash would. */
+interface CrashableWorker extends Worker {
+  /** From now on every message voxline sends the thread is dropped, as by a thread that hangs. */
+  stopAnswering(): void;
+  /**
+   * Ends the thread once no batch is inside onnxruntime, and drops every message voxline sends it
+   * from now on (as far as the VAD knows, those batches were on the thread that died). Ending a
+   * thread mid-run would abort this whole process: onnxruntime-node throws a C++ exception on the
+   * dead thread. Resolves when the thread has ended.
+   */
+  crash(): Promise<void>;
+  /** The same, by a message the worker cannot read: an uncaught exception on its thread. */
+  crashWith(message: unknown): Promise<void>;
+}
+
 // Every worker voxline starts, so that a test can see it end, or end it.
-const { workers } = vi.hoisted(() => ({ workers: [] as Worker[] }));
+const { workers } = vi.hoisted(() => ({ workers: [] as CrashableWorker[] }));
 vi.mock('node:worker_threads', async (importOriginal) => {
   const original = await importOriginal<typeof import('node:worker_threads')>();
   class RecordedWorker extends original.Worker {
+    #dropping = false;
+    readonly #running = new Set<number>();
+    #idle: (() => void) | undefined;
+
     constructor(...args: ConstructorParameters<typeof original.Worker>) {
       super(...args);
-      workers.push(this);
+      workers.push(this as unknown as CrashableWorker);
+      this.on('message', (message: { type?: string; id?: number } | null) => {
+        if (message?.type !== 'result' && message?.type !== 'failed') return;
+        this.#running.delete(message.id as number);
+        if (this.#running.size === 0) this.#idle?.();
+      });
+    }
+
+    override postMessage(...args: Parameters<InstanceType<typeof original.Worker>['postMessage']>) {
+      if (this.#dropping) return;
+      const message = args[0] as { type?: string; id?: number } | null;
+      if (message?.type === 'run') this.#running.add(message.id as number);
+      super.postMessage(...args);
+    }
+
+    stopAnswering(): void {
+      this.#dropping = true;
+    }
+
+    async #quiet(): Promise<void> {
+      this.#dropping = true;
+      if (this.#running.size > 0)
+        await new Promise<void>((resolve) => {
+          this.#idle = resolve;
+        });
+    }
+
+    async crash(): Promise<void> {
+      await this.#quiet();
+      await this.terminate();
+    }
+
+    async crashWith(message: unknown): Promise<void> {
+      await this.#quiet();
+      const gone = new Promise((resolve) => this.once('exit', resolve));
+      super.postMessage(message);
+      await gone;
     }
   }
   return { ...original, Worker: RecordedWorker, default: { ...original, Worker: RecordedWorker } };
@@ -148,7 +203,7 @@ describe('Silero VAD in a worker thread', () => {
 
   it('closes mid-batch: the batch on the model completes, the queue is refused, the thread ends', async () => {
     const own = await SileroVad.load();
-    const worker = workers.at(-1) as Worker;
+    const worker = workers.at(-1) as CrashableWorker;
     expect(worker.threadId).toBeGreaterThan(0);
     const gone = exited(worker);
     const window = windowOf(speech, 62);
@@ -173,13 +228,14 @@ describe('Silero VAD in a worker thread', () => {
   it('a worker that dies: the windows it held are refused as restarting, a new worker answers the rest exactly', async () => {
     const restarts: string[] = [];
     const own = await SileroVad.load(undefined, { onRestart: (why) => restarts.push(why) });
-    const worker = workers.at(-1) as Worker;
+    const worker = workers.at(-1) as CrashableWorker;
     const window = windowOf(speech, 62);
     const [expected] = await reference([window]);
+    worker.stopAnswering(); // the batches below reach no thread: they are on the one that dies
     const settled = Promise.allSettled(
       Array.from({ length: 100 }, () => own.probability(new VadState(), window)),
     );
-    await worker.terminate(); // not by close(): a crash, as the VAD sees it
+    await worker.crash(); // not by close(): a crash, as the VAD sees it
     const outcomes = await settled;
     expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
     for (const o of outcomes) {
@@ -198,14 +254,15 @@ describe('Silero VAD in a worker thread', () => {
 
   it('an exception that kills the worker is in the refusal, and the VAD goes on', async () => {
     const own = await SileroVad.load();
-    const worker = workers.at(-1) as Worker;
+    const worker = workers.at(-1) as CrashableWorker;
     const gone = exited(worker);
     const window = windowOf(speech, 62);
     const [expected] = await reference([window]);
+    worker.stopAnswering();
     const refused = expect(own.probability(new VadState(), window)).rejects.toThrow(
       /^the VAD worker stopped \(.*null.*\): restarting it$/,
     );
-    worker.postMessage(null); // the worker cannot read it: an uncaught exception there
+    await worker.crashWith(null); // the worker cannot read it: an uncaught exception there
     await refused;
     await gone;
     expect(await own.probability(new VadState(), window)).toBeCloseTo(expected, 6);
@@ -217,11 +274,12 @@ describe('Silero VAD in a worker thread', () => {
     const window = windowOf(speech, 62);
     for (let death = 0; death <= MAX_VAD_RESTARTS; death++) {
       await own.whenReady(); // (ending a thread while it loads its model aborts the process)
-      const worker = workers.at(-1) as Worker;
+      const worker = workers.at(-1) as CrashableWorker;
+      worker.stopAnswering();
       const refused = expect(own.probability(new VadState(), window)).rejects.toThrow(
         /the VAD worker stopped/,
       );
-      await worker.terminate();
+      await worker.crash();
       await refused;
     }
     expect(own.restartCount).toBe(MAX_VAD_RESTARTS);
@@ -266,7 +324,7 @@ describe('Silero VAD in a worker thread', () => {
   it('a leg whose VAD worker died and restarted keeps its VAD: no error, at most a few windows judged by level', async () => {
     const own = await SileroVad.load();
     const { errors, sentMs, stats } = await legThrough(own, async () => {
-      await (workers.at(-1) as Worker).terminate();
+      await (workers.at(-1) as CrashableWorker).crash();
     });
     expect(own.restartCount).toBe(1);
     expect(errors).toEqual([]);
@@ -281,8 +339,9 @@ describe('Silero VAD in a worker thread', () => {
     const own = await SileroVad.load();
     for (let death = 0; death <= MAX_VAD_RESTARTS; death++) {
       await own.whenReady();
+      (workers.at(-1) as CrashableWorker).stopAnswering();
       const waiting = own.probability(new VadState(), windowOf(speech, 62)).catch(() => undefined);
-      await (workers.at(-1) as Worker).terminate();
+      await (workers.at(-1) as CrashableWorker).crash();
       await waiting;
     }
     const { errors, sentMs } = await legThrough(own);
@@ -297,6 +356,6 @@ describe('Silero VAD in a worker thread', () => {
     const before = workers.length;
     await expect(SileroVad.load('/nonexistent/silero.onnx')).rejects.toThrow(/silero\.onnx/);
     expect(workers.length).toBe(before + 1);
-    expect((workers.at(-1) as Worker).threadId).toBe(-1);
+    expect((workers.at(-1) as CrashableWorker).threadId).toBe(-1);
   });
 });

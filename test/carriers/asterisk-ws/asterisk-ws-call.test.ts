@@ -1,18 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
-import { ReferenceAudio } from '../../doubles/reference-audio.js';
-import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
-import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
-import { demoCall, pcm16Channel, playDemo } from '../../helpers/media.js';
+import { eventually } from '../../helpers/gateway.js';
+import { demoCall, pcm16Channel } from '../../helpers/media.js';
 import { firstDifference } from '../../helpers/signal.js';
-import { type Event, SECRET, schemaValidator, TestReceiver } from '../../helpers/webhooks.js';
+import { schemaValidator } from '../../helpers/webhooks.js';
 import {
-  AsteriskChannel,
-  type AsteriskOptions,
-  alawToLinear,
-  linearToSlin,
-  ulawToLinear,
-} from './asterisk-ws-client.js';
+  type EdgeGateway,
+  expectSameAsTwilio,
+  finalsBy,
+  mulawTo8k,
+  socketUrl,
+  spoken,
+  startEdgeGateway,
+} from '../stream-edge-harness.js';
+import { AsteriskChannel, type AsteriskOptions, alawToLinear, linearToSlin } from './asterisk-ws-client.js';
 
 /*
  * Asterisk chan_websocket end to end: the channel double (written from Asterisk's WebSocket
@@ -23,49 +24,16 @@ import {
  */
 
 const AST_SECRET = 'asterisk-shared-secret-0123456789';
-const ADMIN = 'asterisk-admin-token-0123456789';
-const AUTH = { authorization: `Bearer ${ADMIN}` };
 const call = demoCall('support-call');
 
-let gateway: Gateway;
-let vllm: VllmRealtimeDouble;
-let receiver: TestReceiver;
+let gateway: EdgeGateway;
 let wsUrl: string;
 
 beforeAll(async () => {
-  vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call, demoCall('greeting')]) });
-  await vllm.listen();
-  receiver = new TestReceiver();
-  gateway = await startGateway({
-    ASTERISK_WS_SECRET: AST_SECRET,
-    ASTERISK_WS_USERNAME: 'asterisk',
-    VLLM_URL: vllm.url,
-    WEBHOOK_URL: await receiver.listen(),
-    WEBHOOK_SECRET: SECRET,
-    RECORDING_FORMAT: 'pcm16',
-    ADMIN_TOKEN: ADMIN,
-  });
-  wsUrl = `${gateway.baseUrl.replace(/^http/, 'ws')}/asterisk/media`;
+  gateway = await startEdgeGateway({ ASTERISK_WS_SECRET: AST_SECRET, ASTERISK_WS_USERNAME: 'asterisk' });
+  wsUrl = socketUrl(gateway, '/asterisk/media');
 }, 30_000);
-afterAll(async () => {
-  await gateway.close();
-  await Promise.all([vllm.close(), receiver.close()]);
-});
-
-// biome-ignore lint/suspicious/noExplicitAny: tests read JSON of many shapes; assertions check it.
-async function v1(path: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${gateway.baseUrl}${path}`, { headers: AUTH });
-  return { status: response.status, body: await response.json() };
-}
-
-async function ended(callSid: string): Promise<Event[]> {
-  return eventually(() => {
-    const events = receiver.events.filter((e) => e.callSid === callSid).sort((a, b) => a.seq - b.seq);
-    expect(events.map((e) => e.type)).toContain('call.ended');
-    expect(events.map((e) => e.type)).toContain('recording.ready');
-    return events;
-  }, 20_000);
-}
+afterAll(() => gateway.close());
 
 function connect(
   options: Partial<AsteriskOptions> & Pick<AsteriskOptions, 'format'>,
@@ -93,22 +61,9 @@ describe('Asterisk chan_websocket: the demo call', () => {
     await channel.stream(call.caller.subarray(24_000));
     await hangUpAndWait(channel, callSid);
 
-    const transcript = await eventually(async () => {
-      const { body } = await v1(`/v1/calls/${callSid}/transcript`);
-      expect(body.complete).toBe(true);
-      return body;
-    }, 20_000);
-    const said = transcript.utterances
-      .filter((u: { speaker: string; text: string }) => u.speaker === 'caller' && u.text !== '')
-      .map((u: { text: string }) => u.text)
-      .join(' ');
-    expect(said).toBe(
-      call.segments
-        .filter((s) => s.leg === 'caller')
-        .map((s) => s.text)
-        .join(' '),
-    );
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const said = await gateway.transcriptOf(callSid);
+    expect(said('caller')).toBe(spoken(call, 'caller'));
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({
       ingress: 'asterisk-ws',
       streamSid: channel.connectionId,
@@ -125,43 +80,26 @@ describe('Asterisk chan_websocket: the demo call', () => {
       malformedMessages: { total: 0 },
       legs: [{ label: 'caller', track: 'inbound', codec: 'pcmu', audioSeconds: 23, gapFilledMs: 0 }],
     });
-    const expected = new Upsampler8to16().pushPcm(ulawToLinear(call.caller));
+    const expected = new Upsampler8to16().pushPcm(mulawTo8k(call.caller));
     expect(firstDifference(gateway.tap.pcm(callSid, 'caller'), expected)).toBe(-1);
-    const wav = await eventually(async () => {
-      const response = await fetch(`${gateway.baseUrl}/v1/calls/${callSid}/recording`, { headers: AUTH });
-      expect(response.status).toBe(200);
-      return Buffer.from(await response.arrayBuffer());
-    }, 20_000);
+    const wav = await gateway.recording(callSid);
     expect(firstDifference(pcm16Channel(wav, 0), expected)).toBe(-1);
 
-    const events = await ended(callSid);
+    const events = await gateway.ended(callSid);
     const validate = schemaValidator();
     for (const event of events) expect(validate(event)).toEqual([]);
     expect(events[0].data).toMatchObject({
       ingress: 'asterisk-ws',
       legs: [{ speaker: 'caller', track: 'inbound' }],
     });
-    const twilio = await playDemo(gateway, 'support-call', {
+    const twilio = await expectSameAsTwilio(gateway, events, {
       agent: undefined,
       dtmf: [{ atMs: 3000, digit: '7' }],
     });
-    const twilioEvents = await ended(twilio.callSid);
-    const shape = (list: Event[]) => list.map((e) => e.type).filter((t) => t !== 'transcript.final');
-    expect(shape(events)).toEqual(shape(twilioEvents));
     // The words: this call's finals against Twilio's completed transcript (its webhooks can
     // trail its call.ended on a loaded machine; the transcript is the settled record).
-    const { body: twilioTranscript } = await eventually(async () => {
-      const result = await v1(`/v1/calls/${twilio.callSid}/transcript`);
-      expect(result.body.complete).toBe(true);
-      return result;
-    }, 20_000);
-    const finals = events
-      .filter((e) => e.type === 'transcript.final' && e.data.speaker === 'caller' && e.data.text !== '')
-      .map((e) => e.data.text);
-    const twilioWords = twilioTranscript.utterances
-      .filter((u: { speaker: string; text: string }) => u.speaker === 'caller' && u.text !== '')
-      .map((u: { text: string }) => u.text);
-    expect(finals.join(' ')).toBe(twilioWords.join(' '));
+    const twilioSaid = await gateway.transcriptOf(twilio.callSid);
+    expect(finalsBy(events, 'caller')).toBe(twilioSaid('caller'));
   }, 60_000);
 
   it('slin16 with JSON events: channel variables kept, the samples exact', async () => {
@@ -175,7 +113,7 @@ describe('Asterisk chan_websocket: the demo call', () => {
     expect(await channel.stream(linearToSlin(pcm))).toBe(50);
     channel.dtmf('#');
     await hangUpAndWait(channel, 'pbx1-1760000000-102');
-    const { body: snapshot } = await v1('/v1/calls/pbx1-1760000000-102');
+    const { body: snapshot } = await gateway.v1('/v1/calls/pbx1-1760000000-102');
     expect(snapshot).toMatchObject({
       ingress: 'asterisk-ws',
       customParameters: { CALLERID_NUM: '1000', EMPTY: '', channel_id: 'pbx1-1760000000.102' },
@@ -199,7 +137,7 @@ describe('Asterisk chan_websocket: the demo call', () => {
     await hangUpAndWait(slin, '1760000000-104');
     const fromSlin = new Upsampler8to16().pushPcm(pcm);
     expect(firstDifference(gateway.tap.pcm('1760000000-104', 'caller'), fromSlin)).toBe(-1);
-    expect((await v1('/v1/calls/1760000000-104')).body.legs[0]).toMatchObject({
+    expect((await gateway.v1('/v1/calls/1760000000-104')).body.legs[0]).toMatchObject({
       sampleRate: 8000,
       audioSeconds: 1,
     });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
+import { type EdgeClosed, whenClosed, whenOpen } from '../stream-edge-harness.js';
 
 /*
  * Asterisk's side of a chan_websocket call that connects out to an application
@@ -32,12 +33,6 @@ export interface AsteriskOptions {
   readonly start?: boolean;
 }
 
-export interface AsteriskClosed {
-  readonly code: number;
-  readonly reason: string;
-  readonly httpStatus?: number;
-}
-
 const QUEUE_MAX = 1000;
 const XOFF_LEVEL = 900;
 const XON_LEVEL = 800;
@@ -47,7 +42,7 @@ type Queued = { readonly frame: Buffer } | { readonly mark: string };
 
 export class AsteriskChannel {
   readonly socket: WebSocket;
-  readonly closed: Promise<AsteriskClosed>;
+  readonly closed: Promise<EdgeClosed>;
   readonly options: AsteriskOptions;
   readonly connectionId = randomUUID();
   readonly frameSize: number;
@@ -65,14 +60,7 @@ export class AsteriskChannel {
     this.options = options;
     const bytesPer20ms: Record<string, number> = { ulaw: 160, alaw: 160, slin: 320, slin16: 640 };
     this.frameSize = bytesPer20ms[options.format] ?? 160;
-    this.closed = new Promise((resolve) => {
-      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-      socket.once('unexpected-response', (_request, response) => {
-        resolve({ code: 0, reason: '', httpStatus: response.statusCode });
-        socket.terminate();
-      });
-      socket.once('error', () => undefined);
-    });
+    this.closed = whenClosed(socket);
     socket.on('message', (data: Buffer, isBinary) => {
       if (isBinary) this.#media(data);
       else this.#command(data.toString('utf8').trim());
@@ -87,7 +75,7 @@ export class AsteriskChannel {
     }
     const socket = new WebSocket(options.url, options.protocols ?? ['media'], { headers });
     const channel = new AsteriskChannel(socket, options);
-    await Promise.race([new Promise((resolve) => socket.once('open', resolve)), channel.closed]);
+    await whenOpen(socket, channel.closed);
     if (channel.open && options.start !== false) channel.sendText(channel.mediaStart());
     return channel;
   }
@@ -169,7 +157,7 @@ export class AsteriskChannel {
   }
 
   /** The channel hangs up: Asterisk closes the socket. */
-  async hangUp(): Promise<AsteriskClosed> {
+  async hangUp(): Promise<EdgeClosed> {
     if (this.open) this.socket.close(1000);
     return this.closed;
   }
@@ -240,17 +228,7 @@ export class AsteriskChannel {
   }
 }
 
-/** G.711 μ-law and A-law to linear, decoded here (ITU-T G.711), not with voxline's codec. */
-export function ulawToLinear(bytes: Uint8Array): Int16Array {
-  const out = new Int16Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) {
-    const u = ~bytes[i] & 0xff;
-    const magnitude = ((((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84;
-    out[i] = u & 0x80 ? -magnitude : magnitude;
-  }
-  return out;
-}
-
+/** G.711 A-law to linear, decoded here (ITU-T G.711), not with voxline's codec (μ-law: mulawTo8k). */
 export function alawToLinear(bytes: Uint8Array): Int16Array {
   const out = new Int16Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) {

@@ -1,15 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectLeftIntact } from '../../fuzz/after-fuzzing.js';
-import {
-  type FuzzBench,
-  fuzzParameters,
-  openBench,
-  PROPERTY_TIMEOUT_MS,
-  SETTLE_TIMEOUT_MS,
-  shutBench,
-} from '../../fuzz/harness.js';
-import { eventually } from '../../helpers/gateway.js';
+import { PROPERTY_TIMEOUT_MS, SETTLE_TIMEOUT_MS, shutBench } from '../../fuzz/harness.js';
+import { EdgeFuzz, socketUrl } from '../stream-edge-harness.js';
 import { AsteriskChannel } from './asterisk-ws-client.js';
 
 /*
@@ -121,22 +114,20 @@ const input: fc.Arbitrary<Input> = fc.record({
 let calls = 0;
 
 describe('fuzz: Asterisk chan_websocket', () => {
-  let bench: FuzzBench;
-  const closeCodes = new Map<number, number>();
-  let checked = 0;
+  const fuzzing = new EdgeFuzz(send);
 
-  beforeAll(async () => {
-    bench = await openBench('57000-57998', { ASTERISK_WS_SECRET: SECRET, MAX_MALFORMED_PER_CALL: '15' });
-    await bench.markBaseline();
-  }, 30_000);
-  afterAll(() => shutBench(bench));
+  beforeAll(
+    () => fuzzing.open('57000-57998', { ASTERISK_WS_SECRET: SECRET, MAX_MALFORMED_PER_CALL: '15' }),
+    30_000,
+  );
+  afterAll(() => shutBench(fuzzing.bench));
 
   async function send(fuzz: Input): Promise<void> {
     const channelId = `1760009999.${++calls}`;
     const callSid = channelId.replace('.', '-');
     const mode = calls % 3 === 0 ? 'agent' : 'transcribe';
     const channel = await AsteriskChannel.connect({
-      url: `${bench.gw.baseUrl.replace(/^http/, 'ws')}/asterisk/media?mode=${mode}`,
+      url: `${socketUrl(fuzzing.bench.gw, '/asterisk/media')}?mode=${mode}`,
       password: SECRET,
       format: fuzz.format,
       control: fuzz.control,
@@ -165,17 +156,8 @@ describe('fuzz: Asterisk chan_websocket', () => {
           break;
       }
     }
-    const closedByUs = channel.open;
-    const guard = setTimeout(() => channel.socket.terminate(), 10_000);
-    const closed = await channel.hangUp();
-    clearTimeout(guard);
-    closeCodes.set(closed.code, (closeCodes.get(closed.code) ?? 0) + 1);
-    const call = bench.gw.app.registry.get(callSid);
-    if (call && closedByUs && fuzz.first === 'valid' && closed.code === 1000) {
-      await eventually(() => expect(call.state).toBe('ended'));
-      expect(call.snapshot().legs[0]?.audioSeconds).toBeCloseTo(samples / rate, 6);
-      checked++;
-    }
+    const call = await fuzzing.hangUp(channel, callSid, fuzz.first === 'valid');
+    if (call) expect(call.snapshot().legs[0]?.audioSeconds).toBeCloseTo(samples / rate, 6);
   }
 
   it('a valid start, a mutated start and no start, each followed by one of every bad frame: the server stays up', async () => {
@@ -188,23 +170,16 @@ describe('fuzz: Asterisk chan_websocket', () => {
       { kind: 'text', text: '' },
     ];
     for (const first of ['valid', { text: 'MEDIA_START format:ulaw' }, 'none'] as const) {
-      await send({ format: 'slin16', control: 'plain', first, frames: every });
-      await bench.afterInput();
+      await fuzzing.input({ format: 'slin16', control: 'plain', first, frames: every });
     }
   });
 
   it(
     'mutated and random frames past the secret: after each the server stays up, logs no error, and the call beside goes on',
     async () => {
-      await fc.assert(
-        fc.asyncProperty(input, async (fuzz) => {
-          await send(fuzz);
-          await bench.afterInput();
-        }),
-        fuzzParameters(300),
-      );
-      expect([...closeCodes.keys()].every((code) => [1000, 1003, 1008].includes(code))).toBe(true);
-      expect(checked).toBeGreaterThan(20);
+      await fuzzing.property(input);
+      expect([...fuzzing.closeCodes].every((code) => [1000, 1003, 1008].includes(code))).toBe(true);
+      expect(fuzzing.checked).toBeGreaterThan(20);
     },
     PROPERTY_TIMEOUT_MS,
   );
@@ -212,7 +187,7 @@ describe('fuzz: Asterisk chan_websocket', () => {
   it(
     'after the fuzzing: the call beside it has every frame exactly once, and no socket or file was left open',
     async () => {
-      await expectLeftIntact(bench);
+      await expectLeftIntact(fuzzing.bench);
     },
     SETTLE_TIMEOUT_MS,
   );

@@ -4,7 +4,8 @@ import type { AsteriskOutbound } from '../../../src/carriers/asterisk-ws/outboun
 import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 import { amplitudeAt, firstDifference, sine } from '../../helpers/signal.js';
-import { AsteriskChannel, slinToLinear, ulawToLinear } from './asterisk-ws-client.js';
+import { mulawTo8k } from '../stream-edge-harness.js';
+import { AsteriskChannel, slinToLinear } from './asterisk-ws-client.js';
 
 /*
  * Agent mode on chan_websocket: voxline sends whole frames as binary, Asterisk (the double)
@@ -76,7 +77,7 @@ describe('Asterisk agent mode: audio back into the call', () => {
     expect(await mark).toEqual({ name: 'tail', cleared: false });
     expect(channel.leftoverDropped).toBe(0);
     expect(channel.playedBytes()).toHaveLength(16 * 160);
-    expect(amplitudeAt(ulawToLinear(channel.playedBytes()), 8000, 500, 400, 2400)).toBeGreaterThan(7000);
+    expect(amplitudeAt(mulawTo8k(channel.playedBytes()), 8000, 500, 400, 2400)).toBeGreaterThan(7000);
     await channel.hangUp();
   });
 

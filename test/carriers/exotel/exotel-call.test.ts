@@ -3,12 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
 import type { Call } from '../../../src/calls/call.js';
 import { ReferenceAudio } from '../../doubles/reference-audio.js';
-import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
-import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
+import { eventually } from '../../helpers/gateway.js';
 import { demoCall } from '../../helpers/media.js';
 import { firstDifference, sine } from '../../helpers/signal.js';
-import { type Event, SECRET, schemaValidator, TestReceiver } from '../../helpers/webhooks.js';
-import { mulawTo8k } from '../signalwire/signalwire-stream-client.js';
+import { schemaValidator } from '../../helpers/webhooks.js';
+import { type EdgeGateway, mulawTo8k, socketUrl, spoken, startEdgeGateway } from '../stream-edge-harness.js';
 import { ExotelStream } from './exotel-stream-client.js';
 
 /*
@@ -18,41 +17,21 @@ import { ExotelStream } from './exotel-stream-client.js';
  */
 
 const STREAM_SECRET = 'exotel-stream-secret-0123456789';
-const ADMIN = 'exotel-admin-token-0123456789';
 const call = demoCall('support-call');
 
-let gateway: Gateway;
-let vllm: VllmRealtimeDouble;
-let receiver: TestReceiver;
+let gateway: EdgeGateway;
 let base: string;
 let n = 0;
 const sid = () => `CAex${String(++n).padStart(28, '0')}`;
 
 beforeAll(async () => {
-  vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call]) });
-  await vllm.listen();
-  receiver = new TestReceiver();
-  gateway = await startGateway({
-    EXOTEL_STREAM_SECRET: STREAM_SECRET,
-    VLLM_URL: vllm.url,
-    WEBHOOK_URL: await receiver.listen(),
-    WEBHOOK_SECRET: SECRET,
-    RECORDING_FORMAT: 'pcm16',
-    ADMIN_TOKEN: ADMIN,
-  });
-  base = gateway.baseUrl.replace(/^http/, 'ws');
+  gateway = await startEdgeGateway({ EXOTEL_STREAM_SECRET: STREAM_SECRET }, new ReferenceAudio([call]));
+  base = socketUrl(gateway, '');
 }, 30_000);
-afterAll(async () => {
-  await gateway.close();
-  await Promise.all([vllm.close(), receiver.close()]);
-});
+afterAll(() => gateway.close());
 
 const url = (query = '', secret = STREAM_SECRET) =>
   `${base.replace('://', `://exotel:${secret}@`)}/exotel/stream${query}`;
-
-function eventsOf(callSid: string): Event[] {
-  return receiver.events.filter((e) => e.callSid === callSid).sort((a, b) => a.seq - b.seq);
-}
 
 describe('Exotel: the caller transcribed', () => {
   it('raw/slin 8 kHz, one leg: transcript, audio sample-exact, DTMF, the webhooks of a call', async () => {
@@ -67,10 +46,7 @@ describe('Exotel: the caller transcribed', () => {
     expect((await stream.stop()).code).toBe(1000);
 
     const details = await eventually(async () => {
-      const r = await fetch(`${gateway.baseUrl}/v1/calls/${callSid}`, {
-        headers: { authorization: `Bearer ${ADMIN}` },
-      });
-      const body = (await r.json()) as { state?: string };
+      const { body } = await gateway.v1(`/v1/calls/${callSid}`);
       expect(body.state).toBe('ended');
       return body;
     }, 20_000);
@@ -83,31 +59,13 @@ describe('Exotel: the caller transcribed', () => {
       customParameters: { from: '+919876543210', to: '+918047491899' },
       malformedMessages: { total: 0 },
     });
-    const transcript = await eventually(async () => {
-      const r = await fetch(`${gateway.baseUrl}/v1/calls/${callSid}/transcript`, {
-        headers: { authorization: `Bearer ${ADMIN}` },
-      });
-      const body = (await r.json()) as {
-        complete?: boolean;
-        utterances: { speaker: string; text: string }[];
-      };
-      expect(body.complete).toBe(true);
-      return body;
-    }, 20_000);
-    const said = transcript.utterances
-      .filter((u) => u.speaker === 'caller' && u.text !== '')
-      .map((u) => u.text)
-      .join(' ');
-    const spoken = call.segments
-      .filter((s) => s.leg === 'caller')
-      .map((s) => s.text)
-      .join(' ');
-    expect(said).toBe(spoken);
+    const said = await gateway.transcriptOf(callSid);
+    expect(said('caller')).toBe(spoken(call, 'caller'));
     const expected = new Upsampler8to16().pushPcm(pcm8);
     expect(firstDifference(gateway.tap.pcm(callSid, 'caller'), expected)).toBe(-1);
 
     const events = await eventually(() => {
-      const list = eventsOf(callSid);
+      const list = gateway.eventsOf(callSid);
       expect(list.map((e) => e.type)).toContain('call.ended');
       return list;
     }, 20_000);

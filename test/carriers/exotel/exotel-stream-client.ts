@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { type EdgeClosed, whenClosed, whenOpen } from '../stream-edge-harness.js';
 
 /*
  * Exotel's side of a Voicebot / Stream applet WebSocket, written from Exotel's docs
@@ -9,15 +10,9 @@ import { WebSocket } from 'ws';
  * media {stream_sid, media.payload}, mark, clear. See docs/carriers/exotel.md.
  */
 
-export interface Closed {
-  readonly code: number;
-  readonly reason: string;
-  readonly httpStatus?: number;
-}
-
 export class ExotelStream {
   readonly socket: WebSocket;
-  readonly closed: Promise<Closed>;
+  readonly closed: Promise<EdgeClosed>;
   readonly callSid: string;
   readonly streamSid: string;
   readonly media: Buffer[] = [];
@@ -31,14 +26,7 @@ export class ExotelStream {
     this.socket = socket;
     this.callSid = callSid;
     this.streamSid = `MZ${callSid}`;
-    this.closed = new Promise((resolve) => {
-      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-      socket.once('unexpected-response', (_request, response) => {
-        resolve({ code: 0, reason: '', httpStatus: response.statusCode });
-        socket.terminate();
-      });
-      socket.once('error', () => undefined);
-    });
+    this.closed = whenClosed(socket);
     socket.on('message', (data: Buffer) => {
       let m: { event?: string; stream_sid?: string; media?: { payload?: string }; mark?: { name?: string } } =
         {};
@@ -70,7 +58,7 @@ export class ExotelStream {
       parsed.password = '';
     }
     const stream = new ExotelStream(new WebSocket(parsed.toString(), { headers }), callSid);
-    await Promise.race([new Promise((resolve) => stream.socket.once('open', resolve)), stream.closed]);
+    await whenOpen(stream.socket, stream.closed);
     return stream;
   }
 
@@ -147,7 +135,7 @@ export class ExotelStream {
     }
   }
 
-  async stop(): Promise<Closed> {
+  async stop(): Promise<EdgeClosed> {
     this.send({
       event: 'stop',
       sequence_number: this.#next(),

@@ -1,12 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
-import { ReferenceAudio } from '../../doubles/reference-audio.js';
-import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
-import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
-import { demoCall, mulawAs16k, pcm16Channel, playDemo } from '../../helpers/media.js';
+import { eventually } from '../../helpers/gateway.js';
+import { demoCall, mulawAs16k, pcm16Channel } from '../../helpers/media.js';
 import { firstDifference } from '../../helpers/signal.js';
-import { type Event, SECRET, schemaValidator, TestReceiver } from '../../helpers/webhooks.js';
-import { FreeSwitchFork, mulawTo8k } from './freeswitch-fork-client.js';
+import { schemaValidator } from '../../helpers/webhooks.js';
+import {
+  type EdgeGateway,
+  expectBothLegsExact,
+  expectSameAsTwilio,
+  finalsBy,
+  mulawTo8k,
+  socketUrl,
+  spoken,
+  startEdgeGateway,
+} from '../stream-edge-harness.js';
+import { FreeSwitchFork } from './freeswitch-fork-client.js';
 
 /*
  * FreeSWITCH forks end to end: the fork double (written from mod_audio_stream's and
@@ -16,80 +24,16 @@ import { FreeSwitchFork, mulawTo8k } from './freeswitch-fork-client.js';
  */
 
 const FS_SECRET = 'freeswitch-shared-secret-0123456789';
-const ADMIN = 'freeswitch-admin-token-0123456789';
-const AUTH = { authorization: `Bearer ${ADMIN}` };
 const call = demoCall('support-call');
 
-let gateway: Gateway;
-let vllm: VllmRealtimeDouble;
-let receiver: TestReceiver;
+let gateway: EdgeGateway;
 let wsUrl: string;
 
 beforeAll(async () => {
-  vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call, demoCall('greeting')]) });
-  await vllm.listen();
-  receiver = new TestReceiver();
-  gateway = await startGateway({
-    FREESWITCH_STREAM_SECRET: FS_SECRET,
-    VLLM_URL: vllm.url,
-    WEBHOOK_URL: await receiver.listen(),
-    WEBHOOK_SECRET: SECRET,
-    RECORDING_FORMAT: 'pcm16',
-    ADMIN_TOKEN: ADMIN,
-  });
-  wsUrl = `${gateway.baseUrl.replace(/^http/, 'ws')}/freeswitch/stream`;
+  gateway = await startEdgeGateway({ FREESWITCH_STREAM_SECRET: FS_SECRET });
+  wsUrl = socketUrl(gateway, '/freeswitch/stream');
 }, 30_000);
-afterAll(async () => {
-  await gateway.close();
-  await Promise.all([vllm.close(), receiver.close()]);
-});
-
-// biome-ignore lint/suspicious/noExplicitAny: tests read JSON of many shapes; assertions check it.
-async function v1(path: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${gateway.baseUrl}${path}`, { headers: AUTH });
-  return { status: response.status, body: await response.json() };
-}
-
-function eventsOf(callSid: string): Event[] {
-  return receiver.events.filter((e) => e.callSid === callSid).sort((a, b) => a.seq - b.seq);
-}
-
-async function ended(callSid: string): Promise<Event[]> {
-  return eventually(() => {
-    const events = eventsOf(callSid);
-    expect(events.map((e) => e.type)).toContain('call.ended');
-    expect(events.map((e) => e.type)).toContain('recording.ready');
-    return events;
-  }, 20_000);
-}
-
-async function recording(callSid: string): Promise<Buffer> {
-  return eventually(async () => {
-    const response = await fetch(`${gateway.baseUrl}/v1/calls/${callSid}/recording`, { headers: AUTH });
-    expect(response.status).toBe(200);
-    return Buffer.from(await response.arrayBuffer());
-  }, 20_000);
-}
-
-async function transcriptOf(callSid: string) {
-  const { body } = await eventually(async () => {
-    const result = await v1(`/v1/calls/${callSid}/transcript`);
-    expect(result.body.complete).toBe(true);
-    return result;
-  }, 20_000);
-  return (speaker: string) =>
-    body.utterances
-      // An empty final (the double cutting at a pause; pacing-dependent) carries no words.
-      .filter((u: { speaker: string; text: string }) => u.speaker === speaker && u.text !== '')
-      .map((u: { text: string }) => u.text)
-      .join(' ');
-}
-
-const spoken = (leg: 'caller' | 'agent') =>
-  call.segments
-    .filter((s) => s.leg === leg)
-    .map((s) => s.text)
-    .join(' ');
+afterAll(() => gateway.close());
 
 describe('FreeSWITCH forks: the demo call', () => {
   it('mod_audio_fork, stereo 8k: both legs transcribed with speakers right, sample-exact, with the webhooks a Twilio call gives', async () => {
@@ -115,10 +59,10 @@ describe('FreeSWITCH forks: the demo call', () => {
     await fork.stream([caller.subarray(24_000), callee.subarray(24_000)]);
     expect((await fork.stop()).code).toBe(1000);
 
-    const said = await transcriptOf(callSid);
-    expect(said('caller')).toBe(spoken('caller'));
-    expect(said('agent')).toBe(spoken('agent'));
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const said = await gateway.transcriptOf(callSid);
+    expect(said('caller')).toBe(spoken(call, 'caller'));
+    expect(said('agent')).toBe(spoken(call, 'agent'));
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({
       ingress: 'freeswitch',
       streamSid: callSid,
@@ -136,17 +80,12 @@ describe('FreeSWITCH forks: the demo call', () => {
     ]);
 
     // What the engine got, and what was recorded, is the fork's L16 upsampled as every 8 kHz leg is.
-    const wav = await recording(callSid);
-    for (const [channel, leg, audio] of [
-      [0, 'caller', caller],
-      [1, 'agent', callee],
-    ] as const) {
-      const expected = new Upsampler8to16().pushPcm(audio);
-      expect(firstDifference(gateway.tap.pcm(callSid, leg), expected)).toBe(-1);
-      expect(firstDifference(pcm16Channel(wav, channel), expected)).toBe(-1);
-    }
+    await expectBothLegsExact(gateway, callSid, {
+      caller: new Upsampler8to16().pushPcm(caller),
+      agent: new Upsampler8to16().pushPcm(callee),
+    });
 
-    const events = await ended(callSid);
+    const events = await gateway.ended(callSid);
     const validate = schemaValidator();
     for (const event of events) expect(validate(event)).toEqual([]);
     expect(events.find((e) => e.type === 'call.started')?.data).toMatchObject({
@@ -163,19 +102,11 @@ describe('FreeSWITCH forks: the demo call', () => {
     });
 
     // The same audio over Twilio into the same gateway: the same events, the same words per speaker.
-    const twilio = await playDemo(gateway, 'support-call', { dtmf: [{ atMs: 3000, digit: '7' }] });
-    const twilioEvents = await ended(twilio.callSid);
-    const shape = (list: Event[]) => list.map((e) => e.type).filter((t) => t !== 'transcript.final');
-    expect(shape(events)).toEqual(shape(twilioEvents));
+    const twilio = await expectSameAsTwilio(gateway, events, { dtmf: [{ atMs: 3000, digit: '7' }] });
     // The words per speaker: this call's finals against Twilio's completed transcript (its
     // webhooks can trail its call.ended on a loaded machine; the transcript is the settled record).
-    const twilioSaid = await transcriptOf(twilio.callSid);
-    const words = (speaker: string) =>
-      events
-        .filter((e) => e.type === 'transcript.final' && e.data.speaker === speaker && e.data.text !== '')
-        .map((e) => e.data.text)
-        .join(' ');
-    for (const speaker of ['caller', 'agent']) expect(words(speaker)).toBe(twilioSaid(speaker));
+    const twilioSaid = await gateway.transcriptOf(twilio.callSid);
+    for (const speaker of ['caller', 'agent']) expect(finalsBy(events, speaker)).toBe(twilioSaid(speaker));
   }, 60_000);
 
   it('mod_audio_stream, mono 16k, Bearer in STREAM_EXTRA_HEADERS: the caller’s leg only, sample-exact, as Twilio’s caller-only call', async () => {
@@ -193,24 +124,21 @@ describe('FreeSWITCH forks: the demo call', () => {
     await fork.stream([caller]);
     await fork.stop();
 
-    const said = await transcriptOf(callSid);
-    expect(said('caller')).toBe(spoken('caller'));
+    const said = await gateway.transcriptOf(callSid);
+    expect(said('caller')).toBe(spoken(call, 'caller'));
     expect(said('agent')).toBe('');
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({ ingress: 'freeswitch', customParameters: { caller: '1000' } });
     expect(details.legs).toMatchObject([
       { label: 'caller', track: 'inbound', sampleRate: 16000, audioSeconds: 23 },
     ]);
     expect(firstDifference(gateway.tap.pcm(callSid, 'caller'), caller)).toBe(-1);
     expect(
-      firstDifference(pcm16Channel(await recording(callSid), 0).subarray(0, caller.length), caller),
+      firstDifference(pcm16Channel(await gateway.recording(callSid), 0).subarray(0, caller.length), caller),
     ).toBe(-1);
 
-    const events = await ended(callSid);
-    const twilio = await playDemo(gateway, 'support-call', { agent: undefined });
-    const twilioEvents = await ended(twilio.callSid);
-    const shape = (list: Event[]) => list.map((e) => e.type).filter((t) => t !== 'transcript.final');
-    expect(shape(events)).toEqual(shape(twilioEvents));
+    const events = await gateway.ended(callSid);
+    await expectSameAsTwilio(gateway, events, { agent: undefined });
     expect(events.find((e) => e.type === 'call.started')?.data).toMatchObject({
       legs: [{ speaker: 'caller', track: 'inbound' }],
     });
@@ -228,7 +156,7 @@ describe('FreeSWITCH forks: the demo call', () => {
     fork.sendText('{"any":"text the operator sends"}'); // send_text: not malformed
     await fork.stop();
     await eventually(() => expect(gateway.tap.legs.get(`${callSid}/mixed`)?.ended).toBe(true));
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({
       ingress: 'freeswitch',
       customParameters: {},

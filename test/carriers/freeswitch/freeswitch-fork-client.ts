@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { type EdgeClosed, streamL16, whenClosed, whenOpen } from '../stream-edge-harness.js';
 
 /*
  * FreeSWITCH's side of a media fork, written from the modules' documentation, never from
@@ -34,12 +35,6 @@ export interface ForkOptions {
   readonly bufferMs?: number;
 }
 
-export interface ForkClosed {
-  readonly code: number;
-  readonly reason: string;
-  readonly httpStatus?: number;
-}
-
 /** A play request as the module would write it to a file: the samples, decoded, at `sampleRate`. */
 export interface Played {
   readonly sampleRate: number;
@@ -48,21 +43,14 @@ export interface Played {
 
 export class FreeSwitchFork {
   readonly socket: WebSocket;
-  readonly closed: Promise<ForkClosed>;
+  readonly closed: Promise<EdgeClosed>;
   readonly options: ForkOptions;
   readonly received = { plays: [] as Played[], kills: 0, events: [] as string[] };
 
   private constructor(socket: WebSocket, options: ForkOptions) {
     this.socket = socket;
     this.options = options;
-    this.closed = new Promise((resolve) => {
-      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-      socket.once('unexpected-response', (_request, response) => {
-        resolve({ code: 0, reason: '', httpStatus: response.statusCode });
-        socket.terminate();
-      });
-      socket.once('error', () => undefined);
-    });
+    this.closed = whenClosed(socket);
     socket.on('message', (data: Buffer, isBinary) => {
       if (isBinary) return; // neither module takes binary back (jambonz's fork does; not these)
       const text = data.toString('utf8');
@@ -98,7 +86,7 @@ export class FreeSwitchFork {
     const protocols =
       options.module === 'mod_audio_fork' ? [options.protocol ?? 'audio.drachtio.org'] : undefined;
     const fork = new FreeSwitchFork(new WebSocket(options.url, protocols, { headers }), options);
-    await Promise.race([new Promise((resolve) => fork.socket.once('open', resolve)), fork.closed]);
+    await whenOpen(fork.socket, fork.closed);
     if (fork.open && options.metadata !== undefined) fork.socket.send(options.metadata);
     return fork;
   }
@@ -121,20 +109,7 @@ export class FreeSwitchFork {
    * `bufferMs`, L16 little-endian, interleaved when stereo. Returns the frames sent.
    */
   async stream(channels: readonly Int16Array[]): Promise<number> {
-    const perFrame = (this.options.rate / 1000) * (this.options.bufferMs ?? 20);
-    const length = channels[0].length;
-    let frames = 0;
-    for (let at = 0; at < length && this.open; at += perFrame) {
-      const n = Math.min(perFrame, length - at);
-      const bytes = Buffer.alloc(n * 2 * channels.length);
-      for (let i = 0; i < n; i++) {
-        for (let c = 0; c < channels.length; c++)
-          bytes.writeInt16LE(channels[c][at + i], 2 * (i * channels.length + c));
-      }
-      this.socket.send(bytes, { binary: true });
-      if (++frames % 50 === 0) await new Promise((resolve) => setImmediate(resolve)); // let the socket drain
-    }
-    return frames;
+    return streamL16(this.socket, channels, (this.options.rate / 1000) * (this.options.bufferMs ?? 20));
   }
 
   /** What the module was asked to play, samples end to end. */
@@ -150,19 +125,8 @@ export class FreeSwitchFork {
   }
 
   /** `uuid_audio_stream|fork <uuid> stop`: the module closes the socket (it sends no stop message). */
-  async stop(): Promise<ForkClosed> {
+  async stop(): Promise<EdgeClosed> {
     if (this.open) this.socket.close(1000);
     return this.closed;
   }
-}
-
-/** G.711 μ-law to 8 kHz linear, decoded here (not with voxline's codec). */
-export function mulawTo8k(mulaw: Uint8Array): Int16Array {
-  const out = new Int16Array(mulaw.length);
-  for (let i = 0; i < mulaw.length; i++) {
-    const u = ~mulaw[i] & 0xff;
-    const magnitude = ((((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84;
-    out[i] = u & 0x80 ? -magnitude : magnitude;
-  }
-  return out;
 }

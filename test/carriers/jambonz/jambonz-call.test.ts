@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
-import { ReferenceAudio } from '../../doubles/reference-audio.js';
-import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
-import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
-import { demoCall, mulawAs16k, pcm16Channel, playDemo } from '../../helpers/media.js';
+import { eventually } from '../../helpers/gateway.js';
+import { demoCall, mulawAs16k } from '../../helpers/media.js';
 import { firstDifference } from '../../helpers/signal.js';
-import { type Event, SECRET, schemaValidator, TestReceiver } from '../../helpers/webhooks.js';
-import { mulawTo8k } from '../signalwire/signalwire-stream-client.js';
+import { schemaValidator } from '../../helpers/webhooks.js';
+import {
+  type EdgeGateway,
+  expectBothLegsExact,
+  expectSameAsTwilio,
+  mulawTo8k,
+  socketUrl,
+  spoken,
+  startEdgeGateway,
+} from '../stream-edge-harness.js';
 import { JambonzListen } from './jambonz-listen-client.js';
 
 /*
@@ -17,82 +23,16 @@ import { JambonzListen } from './jambonz-listen-client.js';
  */
 
 const JZ_SECRET = 'jambonz-shared-secret-0123456789';
-const ADMIN = 'jambonz-admin-token-0123456789';
-const AUTH = { authorization: `Bearer ${ADMIN}` };
 const call = demoCall('support-call');
 
-let gateway: Gateway;
-let vllm: VllmRealtimeDouble;
-let receiver: TestReceiver;
+let gateway: EdgeGateway;
 let wsUrl: string;
 
 beforeAll(async () => {
-  vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call, demoCall('greeting')]) });
-  await vllm.listen();
-  receiver = new TestReceiver();
-  gateway = await startGateway({
-    JAMBONZ_STREAM_SECRET: JZ_SECRET,
-    JAMBONZ_USERNAME: 'jambonz',
-    VLLM_URL: vllm.url,
-    WEBHOOK_URL: await receiver.listen(),
-    WEBHOOK_SECRET: SECRET,
-    RECORDING_FORMAT: 'pcm16',
-    ADMIN_TOKEN: ADMIN,
-  });
-  wsUrl = `${gateway.baseUrl.replace(/^http/, 'ws')}/jambonz/listen`;
+  gateway = await startEdgeGateway({ JAMBONZ_STREAM_SECRET: JZ_SECRET, JAMBONZ_USERNAME: 'jambonz' });
+  wsUrl = socketUrl(gateway, '/jambonz/listen');
 }, 30_000);
-afterAll(async () => {
-  await gateway.close();
-  await Promise.all([vllm.close(), receiver.close()]);
-});
-
-// biome-ignore lint/suspicious/noExplicitAny: tests read JSON of many shapes; assertions check it.
-async function v1(path: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${gateway.baseUrl}${path}`, { headers: AUTH });
-  return { status: response.status, body: await response.json() };
-}
-
-function eventsOf(callSid: string): Event[] {
-  return receiver.events.filter((e) => e.callSid === callSid).sort((a, b) => a.seq - b.seq);
-}
-
-async function ended(callSid: string): Promise<Event[]> {
-  return eventually(() => {
-    const events = eventsOf(callSid);
-    expect(events.map((e) => e.type)).toContain('call.ended');
-    expect(events.map((e) => e.type)).toContain('recording.ready');
-    return events;
-  }, 20_000);
-}
-
-async function recording(callSid: string): Promise<Buffer> {
-  return eventually(async () => {
-    const response = await fetch(`${gateway.baseUrl}/v1/calls/${callSid}/recording`, { headers: AUTH });
-    expect(response.status).toBe(200);
-    return Buffer.from(await response.arrayBuffer());
-  }, 20_000);
-}
-
-async function transcriptOf(callSid: string) {
-  const { body } = await eventually(async () => {
-    const result = await v1(`/v1/calls/${callSid}/transcript`);
-    expect(result.body.complete).toBe(true);
-    return result;
-  }, 20_000);
-  return (speaker: string) =>
-    body.utterances
-      .filter((u: { speaker: string; text: string }) => u.speaker === speaker && u.text !== '')
-      .map((u: { text: string }) => u.text)
-      .join(' ');
-}
-
-const spoken = (leg: 'caller' | 'agent') =>
-  call.segments
-    .filter((s) => s.leg === leg)
-    .map((s) => s.text)
-    .join(' ');
-
-const shape = (list: Event[]) => list.map((e) => e.type).filter((t) => t !== 'transcript.final');
+afterAll(() => gateway.close());
 
 /** The attributes jambonz sends on every webhook, as the first frame carries them. */
 function callInfo(callSid: string) {
@@ -129,10 +69,10 @@ describe('jambonz listen: the demo call', () => {
     await listen.stream([caller.subarray(24_000), callee.subarray(24_000)]);
     expect((await listen.stop()).code).toBe(1000);
 
-    const said = await transcriptOf(callSid);
-    expect(said('caller')).toBe(spoken('caller'));
-    expect(said('agent')).toBe(spoken('agent'));
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const said = await gateway.transcriptOf(callSid);
+    expect(said('caller')).toBe(spoken(call, 'caller'));
+    expect(said('agent')).toBe(spoken(call, 'agent'));
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({
       ingress: 'jambonz',
       streamSid: callSid,
@@ -155,17 +95,12 @@ describe('jambonz listen: the demo call', () => {
       { label: 'caller', track: 'inbound', codec: 'l16', sampleRate: 8000, audioSeconds: 23, gapFilledMs: 0 },
       { label: 'agent', track: 'outbound', codec: 'l16', sampleRate: 8000, audioSeconds: 23, gapFilledMs: 0 },
     ]);
-    const wav = await recording(callSid);
-    for (const [channel, leg, audio] of [
-      [0, 'caller', caller],
-      [1, 'agent', callee],
-    ] as const) {
-      const expected = new Upsampler8to16().pushPcm(audio);
-      expect(firstDifference(gateway.tap.pcm(callSid, leg), expected)).toBe(-1);
-      expect(firstDifference(pcm16Channel(wav, channel), expected)).toBe(-1);
-    }
+    await expectBothLegsExact(gateway, callSid, {
+      caller: new Upsampler8to16().pushPcm(caller),
+      agent: new Upsampler8to16().pushPcm(callee),
+    });
 
-    const events = await ended(callSid);
+    const events = await gateway.ended(callSid);
     const validate = schemaValidator();
     for (const event of events) expect(validate(event)).toEqual([]);
     expect(events.find((e) => e.type === 'call.started')?.data).toMatchObject({
@@ -181,10 +116,8 @@ describe('jambonz listen: the demo call', () => {
       atMs: 3000,
     });
 
-    const twilio = await playDemo(gateway, 'support-call', { dtmf: [{ atMs: 3000, digit: '7' }] });
-    const twilioEvents = await ended(twilio.callSid);
-    expect(shape(events)).toEqual(shape(twilioEvents));
-    const twilioSaid = await transcriptOf(twilio.callSid);
+    const twilio = await expectSameAsTwilio(gateway, events, { dtmf: [{ atMs: 3000, digit: '7' }] });
+    const twilioSaid = await gateway.transcriptOf(twilio.callSid);
     for (const speaker of ['caller', 'agent']) expect(said(speaker)).toBe(twilioSaid(speaker));
   }, 60_000);
 
@@ -200,17 +133,16 @@ describe('jambonz listen: the demo call', () => {
     const caller = mulawAs16k(call.caller);
     await listen.stream([caller]);
     await listen.stop();
-    const said = await transcriptOf(callSid);
-    expect(said('caller')).toBe(spoken('caller'));
+    const said = await gateway.transcriptOf(callSid);
+    expect(said('caller')).toBe(spoken(call, 'caller'));
     expect(said('agent')).toBe('');
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details.legs).toMatchObject([
       { label: 'caller', track: 'inbound', sampleRate: 16000, audioSeconds: 23 },
     ]);
     expect(firstDifference(gateway.tap.pcm(callSid, 'caller'), caller)).toBe(-1);
-    const events = await ended(callSid);
-    const twilio = await playDemo(gateway, 'support-call', { agent: undefined });
-    expect(shape(events)).toEqual(shape(await ended(twilio.callSid)));
+    const events = await gateway.ended(callSid);
+    await expectSameAsTwilio(gateway, events, { agent: undefined });
   }, 60_000);
 
   it('mixed at 24 kHz, ?token=: one leg labelled mixed, every sample kept', async () => {
@@ -225,7 +157,7 @@ describe('jambonz listen: the demo call', () => {
     listen.sendRaw('{"type":"playDone","data":{}}', false); // jambonz's own text: not malformed
     await listen.stop();
     await eventually(() => expect(gateway.tap.legs.get(`${callSid}/mixed`)?.ended).toBe(true));
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({
       ingress: 'jambonz',
       malformedMessages: { total: 0 },

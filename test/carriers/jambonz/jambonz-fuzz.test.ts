@@ -1,15 +1,15 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectLeftIntact } from '../../fuzz/after-fuzzing.js';
+import { PROPERTY_TIMEOUT_MS, SETTLE_TIMEOUT_MS, shutBench } from '../../fuzz/harness.js';
 import {
-  type FuzzBench,
-  fuzzParameters,
-  openBench,
-  PROPERTY_TIMEOUT_MS,
-  SETTLE_TIMEOUT_MS,
-  shutBench,
-} from '../../fuzz/harness.js';
-import { eventually } from '../../helpers/gateway.js';
+  anyValue,
+  EdgeFuzz,
+  type L16Frame,
+  l16Frame,
+  sendL16Frames,
+  socketUrl,
+} from '../stream-edge-harness.js';
 import { JambonzListen } from './jambonz-listen-client.js';
 
 /*
@@ -23,29 +23,14 @@ import { JambonzListen } from './jambonz-listen-client.js';
 
 const SECRET = 'jambonz-fuzz-shared-secret-0123456';
 
-type Frame =
-  | { readonly kind: 'audio'; readonly frames: number }
-  | { readonly kind: 'odd'; readonly bytes: number }
-  | { readonly kind: 'big' }
-  | { readonly kind: 'text'; readonly text: string }
-  | { readonly kind: 'json'; readonly value: unknown };
-
 interface Input {
   readonly mixType: 'mono' | 'stereo' | 'mixed';
   readonly sampleRate: 8000 | 16000 | 24000 | 48000;
   readonly mode: 'transcribe' | 'agent';
   readonly first: 'right' | 'none' | { readonly value: unknown };
-  readonly frames: readonly Frame[];
+  readonly frames: readonly L16Frame[];
 }
 
-const anyValue = fc.oneof(
-  fc.string({ maxLength: 20 }),
-  fc.integer(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.array(fc.integer(), { maxLength: 3 }),
-  fc.object({ maxDepth: 1 }),
-);
 const mutatedMetadata = fc.record({
   callSid: fc.option(anyValue, { nil: undefined }),
   sampleRate: fc.option(fc.oneof(fc.constantFrom(8000, '16000', 11025), anyValue), { nil: undefined }),
@@ -64,25 +49,6 @@ const later = fc.oneof(
   }),
 );
 
-const frame: fc.Arbitrary<Frame> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: fc.integer({ min: 0, max: 960 }).map((frames) => ({ kind: 'audio' as const, frames })),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.integer({ min: 1, max: 1281 }).map((bytes) => ({ kind: 'odd' as const, bytes })),
-  },
-  { weight: 1, arbitrary: fc.constant({ kind: 'big' as const }) },
-  { weight: 2, arbitrary: fc.string({ maxLength: 60 }).map((text) => ({ kind: 'text' as const, text })) },
-  {
-    weight: 3,
-    arbitrary: fc
-      .oneof(later, fc.jsonValue({ maxDepth: 2 }))
-      .map((value) => ({ kind: 'json' as const, value })),
-  },
-);
-
 const input: fc.Arbitrary<Input> = fc.record({
   mixType: fc.constantFrom('mono' as const, 'stereo' as const, 'mixed' as const),
   sampleRate: fc.constantFrom(8000 as const, 16000 as const, 24000 as const, 48000 as const),
@@ -94,21 +60,19 @@ const input: fc.Arbitrary<Input> = fc.record({
       arbitrary: fc.oneof(mutatedMetadata, fc.jsonValue({ maxDepth: 2 })).map((value) => ({ value })),
     },
   ),
-  frames: fc.array(frame, { maxLength: 30 }),
+  frames: fc.array(l16Frame(960, later), { maxLength: 30 }),
 });
 
 let calls = 0;
 
 describe('fuzz: jambonz listens', () => {
-  let bench: FuzzBench;
-  const closeCodes = new Map<number, number>();
-  let checked = 0;
+  const fuzzing = new EdgeFuzz(send);
 
-  beforeAll(async () => {
-    bench = await openBench('62000-62998', { JAMBONZ_STREAM_SECRET: SECRET, MAX_MALFORMED_PER_CALL: '15' });
-    await bench.markBaseline();
-  }, 30_000);
-  afterAll(() => shutBench(bench));
+  beforeAll(
+    () => fuzzing.open('62000-62998', { JAMBONZ_STREAM_SECRET: SECRET, MAX_MALFORMED_PER_CALL: '15' }),
+    30_000,
+  );
+  afterAll(() => shutBench(fuzzing.bench));
 
   async function send(fuzz: Input): Promise<void> {
     const callSid = `jz-fuzz-${++calls}`;
@@ -120,56 +84,22 @@ describe('fuzz: jambonz listens', () => {
           ? undefined
           : JSON.stringify(fuzz.first.value);
     const listen = await JambonzListen.open({
-      url: `${bench.gw.baseUrl.replace(/^http/, 'ws')}/jambonz/listen?token=${SECRET}&mode=${fuzz.mode}`,
+      url: `${socketUrl(fuzzing.bench.gw, '/jambonz/listen')}?token=${SECRET}&mode=${fuzz.mode}`,
       sampleRate: fuzz.sampleRate,
       mixType: fuzz.mixType,
       metadata,
     });
-    let surelyMalformed = 0;
-    let samples = 0;
-    for (const f of fuzz.frames) {
-      if (!listen.open) break;
-      switch (f.kind) {
-        case 'audio':
-          listen.sendRaw(Buffer.alloc(f.frames * 2 * channels, 7), true);
-          samples += f.frames;
-          break;
-        case 'odd': {
-          const bytes = f.bytes % (2 * channels) === 0 ? f.bytes + 1 : f.bytes;
-          listen.sendRaw(Buffer.alloc(bytes, 3), true);
-          samples += Math.floor(bytes / (2 * channels));
-          surelyMalformed++;
-          break;
-        }
-        case 'big':
-          listen.sendRaw(Buffer.alloc(64_004), true);
-          surelyMalformed++;
-          break;
-        case 'text':
-          listen.sendRaw(f.text, false);
-          break;
-        case 'json':
-          listen.sendRaw(JSON.stringify(f.value), false);
-          break;
-      }
-    }
-    const closedByUs = listen.open;
-    const guard = setTimeout(() => listen.socket.terminate(), 10_000);
-    const closed = await listen.stop();
-    clearTimeout(guard);
-    closeCodes.set(closed.code, (closeCodes.get(closed.code) ?? 0) + 1);
-    const call = bench.gw.app.registry.get(callSid);
-    if (call && closedByUs && fuzz.first === 'right' && closed.code === 1000) {
-      await eventually(() => expect(call.state).toBe('ended'));
+    const { surelyMalformed, samples } = sendL16Frames(listen, fuzz.frames, channels);
+    const call = await fuzzing.hangUp(listen, callSid, fuzz.first === 'right');
+    if (call) {
       const snapshot = call.snapshot();
       expect(snapshot.malformedMessages.total).toBeGreaterThanOrEqual(surelyMalformed);
       for (const leg of snapshot.legs) expect(leg.audioSeconds).toBeCloseTo(samples / fuzz.sampleRate, 6);
-      checked++;
     }
   }
 
   it('a right first frame, then one of every bad frame: the server stays up', async () => {
-    const every: Frame[] = [
+    const every: L16Frame[] = [
       { kind: 'odd', bytes: 3 },
       { kind: 'big' },
       { kind: 'json', value: { event: 'dtmf', dtmf: 55 } },
@@ -178,24 +108,17 @@ describe('fuzz: jambonz listens', () => {
       { kind: 'audio', frames: 160 },
     ];
     for (const mode of ['transcribe', 'agent'] as const) {
-      await send({ mixType: 'mono', sampleRate: 8000, mode, first: 'right', frames: every });
-      await bench.afterInput();
+      await fuzzing.input({ mixType: 'mono', sampleRate: 8000, mode, first: 'right', frames: every });
     }
-    expect(checked).toBe(2);
+    expect(fuzzing.checked).toBe(2);
   });
 
   it(
     'mutated and random frames past the secret: after each the server stays up, logs no error, and the call beside goes on',
     async () => {
-      await fc.assert(
-        fc.asyncProperty(input, async (fuzz) => {
-          await send(fuzz);
-          await bench.afterInput();
-        }),
-        fuzzParameters(300),
-      );
-      expect([...closeCodes.keys()].every((code) => [1000, 1003, 1008].includes(code))).toBe(true);
-      expect(checked).toBeGreaterThan(20);
+      await fuzzing.property(input);
+      expect([...fuzzing.closeCodes].every((code) => [1000, 1003, 1008].includes(code))).toBe(true);
+      expect(fuzzing.checked).toBeGreaterThan(20);
     },
     PROPERTY_TIMEOUT_MS,
   );
@@ -203,7 +126,7 @@ describe('fuzz: jambonz listens', () => {
   it(
     'after the fuzzing: the call beside it has every frame exactly once, and no socket or file was left open',
     async () => {
-      await expectLeftIntact(bench);
+      await expectLeftIntact(fuzzing.bench);
     },
     SETTLE_TIMEOUT_MS,
   );

@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { type EdgeClosed, streamL16, whenClosed, whenOpen } from '../stream-edge-harness.js';
 
 /*
  * jambonz's side of a `listen` verb, written from its documentation, never from voxline's code
@@ -26,15 +27,9 @@ export interface ListenOptions {
   readonly headers?: Record<string, string>;
 }
 
-export interface Closed {
-  readonly code: number;
-  readonly reason: string;
-  readonly httpStatus?: number;
-}
-
 export class JambonzListen {
   readonly socket: WebSocket;
-  readonly closed: Promise<Closed>;
+  readonly closed: Promise<EdgeClosed>;
   readonly options: ListenOptions;
   /** Binary audio received back, in order (dropped by killAudio). */
   readonly played: Buffer[] = [];
@@ -47,14 +42,7 @@ export class JambonzListen {
   private constructor(socket: WebSocket, options: ListenOptions) {
     this.socket = socket;
     this.options = options;
-    this.closed = new Promise((resolve) => {
-      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-      socket.once('unexpected-response', (_request, response) => {
-        resolve({ code: 0, reason: '', httpStatus: response.statusCode });
-        socket.terminate();
-      });
-      socket.once('error', () => undefined);
-    });
+    this.closed = whenClosed(socket);
     socket.on('message', (data: Buffer, isBinary) => {
       if (isBinary) {
         this.played.push(Buffer.from(data));
@@ -84,7 +72,7 @@ export class JambonzListen {
       headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
     }
     const listen = new JambonzListen(new WebSocket(options.url, ['audio.jambonz.org'], { headers }), options);
-    await Promise.race([new Promise((resolve) => listen.socket.once('open', resolve)), listen.closed]);
+    await whenOpen(listen.socket, listen.closed);
     if (listen.open && options.metadata !== undefined) {
       listen.socket.send(
         typeof options.metadata === 'string'
@@ -109,20 +97,7 @@ export class JambonzListen {
 
   /** Streams the channels (one, or caller and callee when stereo) in 20 ms frames of L16 little-endian. */
   async stream(channels: readonly Int16Array[]): Promise<number> {
-    const perFrame = this.options.sampleRate / 50;
-    const length = channels[0].length;
-    let frames = 0;
-    for (let at = 0; at < length && this.open; at += perFrame) {
-      const n = Math.min(perFrame, length - at);
-      const bytes = Buffer.alloc(n * 2 * channels.length);
-      for (let i = 0; i < n; i++) {
-        for (let c = 0; c < channels.length; c++)
-          bytes.writeInt16LE(channels[c][at + i], 2 * (i * channels.length + c));
-      }
-      this.socket.send(bytes, { binary: true });
-      if (++frames % 50 === 0) await new Promise((resolve) => setImmediate(resolve)); // let the socket drain
-    }
-    return frames;
+    return streamL16(this.socket, channels, this.options.sampleRate / 50);
   }
 
   /** The audio received so far has played out: its marks are reported. */
@@ -146,7 +121,7 @@ export class JambonzListen {
   }
 
   /** The listen ends (hang-up, maxLength): jambonz closes the socket; there is no stop message. */
-  async stop(): Promise<Closed> {
+  async stop(): Promise<EdgeClosed> {
     if (this.open) this.socket.close(1000);
     return this.closed;
   }

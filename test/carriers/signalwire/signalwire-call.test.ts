@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
-import { ReferenceAudio } from '../../doubles/reference-audio.js';
-import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
-import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
-import { demoCall, mulawAs16k, pcm16Channel, playDemo } from '../../helpers/media.js';
+import { demoCall, mulawAs16k, pcm16Channel } from '../../helpers/media.js';
 import { firstDifference } from '../../helpers/signal.js';
-import { type Event, SECRET, schemaValidator, TestReceiver } from '../../helpers/webhooks.js';
-import { mulawTo8k, postWebhook, readStream, SignalWireStream } from './signalwire-stream-client.js';
+import { schemaValidator } from '../../helpers/webhooks.js';
+import {
+  type EdgeGateway,
+  expectBothLegsExact,
+  expectSameAsTwilio,
+  mulawTo8k,
+  socketUrl,
+  spoken,
+  startEdgeGateway,
+} from '../stream-edge-harness.js';
+import { postWebhook, readStream, SignalWireStream } from './signalwire-stream-client.js';
 
 /*
  * SignalWire end to end: the signed answer webhook gets cXML, the stream double (written from
@@ -18,82 +24,19 @@ import { mulawTo8k, postWebhook, readStream, SignalWireStream } from './signalwi
 
 const SIGNING_KEY = 'PSK_signalwire-signing-key-0123456789';
 const STREAM_TOKEN = 'signalwire-stream-token-0123456789';
-const ADMIN = 'signalwire-admin-token-0123456789';
-const AUTH = { authorization: `Bearer ${ADMIN}` };
 const call = demoCall('support-call');
 
-let gateway: Gateway;
-let vllm: VllmRealtimeDouble;
-let receiver: TestReceiver;
+let gateway: EdgeGateway;
 let mediaUrl: string;
 
 beforeAll(async () => {
-  vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call, demoCall('greeting')]) });
-  await vllm.listen();
-  receiver = new TestReceiver();
-  gateway = await startGateway({
+  gateway = await startEdgeGateway({
     SIGNALWIRE_SIGNING_KEY: SIGNING_KEY,
     SIGNALWIRE_STREAM_TOKEN: STREAM_TOKEN,
-    VLLM_URL: vllm.url,
-    WEBHOOK_URL: await receiver.listen(),
-    WEBHOOK_SECRET: SECRET,
-    RECORDING_FORMAT: 'pcm16',
-    ADMIN_TOKEN: ADMIN,
   });
-  mediaUrl = `${gateway.baseUrl.replace(/^http/, 'ws')}/signalwire/media`;
+  mediaUrl = socketUrl(gateway, '/signalwire/media');
 }, 30_000);
-afterAll(async () => {
-  await gateway.close();
-  await Promise.all([vllm.close(), receiver.close()]);
-});
-
-// biome-ignore lint/suspicious/noExplicitAny: tests read JSON of many shapes; assertions check it.
-async function v1(path: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${gateway.baseUrl}${path}`, { headers: AUTH });
-  return { status: response.status, body: await response.json() };
-}
-
-function eventsOf(callSid: string): Event[] {
-  return receiver.events.filter((e) => e.callSid === callSid).sort((a, b) => a.seq - b.seq);
-}
-
-async function ended(callSid: string): Promise<Event[]> {
-  return eventually(() => {
-    const events = eventsOf(callSid);
-    expect(events.map((e) => e.type)).toContain('call.ended');
-    expect(events.map((e) => e.type)).toContain('recording.ready');
-    return events;
-  }, 20_000);
-}
-
-async function recording(callSid: string): Promise<Buffer> {
-  return eventually(async () => {
-    const response = await fetch(`${gateway.baseUrl}/v1/calls/${callSid}/recording`, { headers: AUTH });
-    expect(response.status).toBe(200);
-    return Buffer.from(await response.arrayBuffer());
-  }, 20_000);
-}
-
-async function transcriptOf(callSid: string) {
-  const { body } = await eventually(async () => {
-    const result = await v1(`/v1/calls/${callSid}/transcript`);
-    expect(result.body.complete).toBe(true);
-    return result;
-  }, 20_000);
-  return (speaker: string) =>
-    body.utterances
-      .filter((u: { speaker: string; text: string }) => u.speaker === speaker && u.text !== '')
-      .map((u: { text: string }) => u.text)
-      .join(' ');
-}
-
-const spoken = (leg: 'caller' | 'agent') =>
-  call.segments
-    .filter((s) => s.leg === leg)
-    .map((s) => s.text)
-    .join(' ');
-
-const shape = (list: Event[]) => list.map((e) => e.type).filter((t) => t !== 'transcript.final');
+afterAll(() => gateway.close());
 
 describe('SignalWire: the demo call', () => {
   it('signed answer → cXML <Stream> with the bearer token; PCMU, both tracks: speakers right, sample-exact, DTMF, the webhooks a Twilio call gives', async () => {
@@ -138,10 +81,10 @@ describe('SignalWire: the demo call', () => {
     );
     expect((await stream.stop()).code).toBe(1000);
 
-    const said = await transcriptOf(callSid);
-    expect(said('caller')).toBe(spoken('caller'));
-    expect(said('agent')).toBe(spoken('agent'));
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const said = await gateway.transcriptOf(callSid);
+    expect(said('caller')).toBe(spoken(call, 'caller'));
+    expect(said('agent')).toBe(spoken(call, 'agent'));
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({
       ingress: 'signalwire',
       streamSid: stream.streamSid,
@@ -171,17 +114,12 @@ describe('SignalWire: the demo call', () => {
         gapFilledMs: 0,
       },
     ]);
-    const wav = await recording(callSid);
-    for (const [channel, leg, audio] of [
-      [0, 'caller', call.caller],
-      [1, 'agent', call.agent],
-    ] as const) {
-      const expected = new Upsampler8to16().pushPcm(mulawTo8k(audio));
-      expect(firstDifference(gateway.tap.pcm(callSid, leg), expected)).toBe(-1);
-      expect(firstDifference(pcm16Channel(wav, channel), expected)).toBe(-1);
-    }
+    await expectBothLegsExact(gateway, callSid, {
+      caller: new Upsampler8to16().pushPcm(mulawTo8k(call.caller)),
+      agent: new Upsampler8to16().pushPcm(mulawTo8k(call.agent)),
+    });
 
-    const events = await ended(callSid);
+    const events = await gateway.ended(callSid);
     const validate = schemaValidator();
     for (const event of events) expect(validate(event)).toEqual([]);
     expect(events.find((e) => e.type === 'call.started')?.data).toMatchObject({
@@ -197,10 +135,8 @@ describe('SignalWire: the demo call', () => {
       atMs: 3000,
     });
 
-    const twilio = await playDemo(gateway, 'support-call', { dtmf: [{ atMs: 3000, digit: '7' }] });
-    const twilioEvents = await ended(twilio.callSid);
-    expect(shape(events)).toEqual(shape(twilioEvents));
-    const twilioSaid = await transcriptOf(twilio.callSid);
+    const twilio = await expectSameAsTwilio(gateway, events, { dtmf: [{ atMs: 3000, digit: '7' }] });
+    const twilioSaid = await gateway.transcriptOf(twilio.callSid);
     for (const speaker of ['caller', 'agent']) expect(said(speaker)).toBe(twilioSaid(speaker));
   }, 60_000);
 
@@ -219,10 +155,10 @@ describe('SignalWire: the demo call', () => {
     await stream.stream({ inbound_track: caller });
     await stream.stop();
 
-    const said = await transcriptOf(callSid);
-    expect(said('caller')).toBe(spoken('caller'));
+    const said = await gateway.transcriptOf(callSid);
+    expect(said('caller')).toBe(spoken(call, 'caller'));
     expect(said('agent')).toBe('');
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({ malformedMessages: { total: 0 }, sequenceGaps: 0 });
     expect(details.legs).toMatchObject([
       {
@@ -236,11 +172,10 @@ describe('SignalWire: the demo call', () => {
     ]);
     expect(firstDifference(gateway.tap.pcm(callSid, 'caller'), caller)).toBe(-1);
     expect(
-      firstDifference(pcm16Channel(await recording(callSid), 0).subarray(0, caller.length), caller),
+      firstDifference(pcm16Channel(await gateway.recording(callSid), 0).subarray(0, caller.length), caller),
     ).toBe(-1);
-    const events = await ended(callSid);
-    const twilio = await playDemo(gateway, 'support-call', { agent: undefined });
-    expect(shape(events)).toEqual(shape(await ended(twilio.callSid)));
+    const events = await gateway.ended(callSid);
+    await expectSameAsTwilio(gateway, events, { agent: undefined });
   }, 60_000);
 
   it('a media format voxline does not take is refused with 1003; the call is not opened', async () => {

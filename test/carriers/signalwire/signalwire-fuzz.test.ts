@@ -1,15 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectLeftIntact } from '../../fuzz/after-fuzzing.js';
-import {
-  type FuzzBench,
-  fuzzParameters,
-  openBench,
-  PROPERTY_TIMEOUT_MS,
-  SETTLE_TIMEOUT_MS,
-  shutBench,
-} from '../../fuzz/harness.js';
-import { eventually } from '../../helpers/gateway.js';
+import { PROPERTY_TIMEOUT_MS, SETTLE_TIMEOUT_MS, shutBench } from '../../fuzz/harness.js';
+import { anyValue, EdgeFuzz, socketUrl } from '../stream-edge-harness.js';
 import { type Codec, SignalWireStream } from './signalwire-stream-client.js';
 
 /*
@@ -39,14 +32,6 @@ interface Input {
   readonly frames: readonly Frame[];
 }
 
-const anyValue = fc.oneof(
-  fc.string({ maxLength: 20 }),
-  fc.integer(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.array(fc.integer(), { maxLength: 3 }),
-  fc.object({ maxDepth: 1 }),
-);
 const mutated = fc.record({
   event: fc.oneof(fc.constantFrom('start', 'media', 'dtmf', 'mark', 'stop', 'connected', 'clear'), anyValue),
   sequenceNumber: fc.option(fc.oneof(fc.constantFrom('1', '99999'), anyValue), { nil: undefined }),
@@ -100,24 +85,23 @@ const input: fc.Arbitrary<Input> = fc.record({
 let calls = 0;
 
 describe('fuzz: SignalWire streams', () => {
-  let bench: FuzzBench;
-  const closeCodes = new Map<number, number>();
-  let checked = 0;
+  const fuzzing = new EdgeFuzz(send);
 
-  beforeAll(async () => {
-    bench = await openBench('61000-61998', {
-      SIGNALWIRE_SIGNING_KEY: SIGNING_KEY,
-      SIGNALWIRE_STREAM_TOKEN: TOKEN,
-      MAX_MALFORMED_PER_CALL: '15',
-    });
-    await bench.markBaseline();
-  }, 30_000);
-  afterAll(() => shutBench(bench));
+  beforeAll(
+    () =>
+      fuzzing.open('61000-61998', {
+        SIGNALWIRE_SIGNING_KEY: SIGNING_KEY,
+        SIGNALWIRE_STREAM_TOKEN: TOKEN,
+        MAX_MALFORMED_PER_CALL: '15',
+      }),
+    30_000,
+  );
+  afterAll(() => shutBench(fuzzing.bench));
 
   async function send(fuzz: Input): Promise<void> {
     const callSid = `CAswfuzz${String(++calls).padStart(24, '0')}`;
     const stream = await SignalWireStream.open({
-      url: `${bench.gw.baseUrl.replace(/^http/, 'ws')}/signalwire/media`,
+      url: socketUrl(fuzzing.bench.gw, '/signalwire/media'),
       token: TOKEN,
       codec: fuzz.codec,
       callSid,
@@ -167,18 +151,8 @@ describe('fuzz: SignalWire streams', () => {
           break;
       }
     }
-    const closedByUs = stream.open;
-    const guard = setTimeout(() => stream.socket.terminate(), 10_000);
-    if (stream.open) stream.socket.close(1000);
-    const closed = await stream.closed;
-    clearTimeout(guard);
-    closeCodes.set(closed.code, (closeCodes.get(closed.code) ?? 0) + 1);
-    const call = bench.gw.app.registry.get(callSid);
-    if (call && closedByUs && fuzz.start === 'right' && closed.code === 1000) {
-      await eventually(() => expect(call.state).toBe('ended'));
-      expect(call.snapshot().malformedMessages.total).toBeGreaterThanOrEqual(surelyMalformed);
-      checked++;
-    }
+    const call = await fuzzing.hangUp(stream, callSid, fuzz.start === 'right');
+    if (call) expect(call.snapshot().malformedMessages.total).toBeGreaterThanOrEqual(surelyMalformed);
   }
 
   it('a right start, then one of every bad frame: the server stays up', async () => {
@@ -192,24 +166,17 @@ describe('fuzz: SignalWire streams', () => {
       { kind: 'media', bytes: 320, track: 'inbound_track' },
     ];
     for (const codec of ['PCMU@8000h', 'L16@16000h', 'L16@24000h'] as const) {
-      await send({ codec, start: 'right', frames: every });
-      await bench.afterInput();
+      await fuzzing.input({ codec, start: 'right', frames: every });
     }
-    expect(checked).toBe(3);
+    expect(fuzzing.checked).toBe(3);
   });
 
   it(
     'mutated and random frames past the token: after each the server stays up, logs no error, and the call beside goes on',
     async () => {
-      await fc.assert(
-        fc.asyncProperty(input, async (fuzz) => {
-          await send(fuzz);
-          await bench.afterInput();
-        }),
-        fuzzParameters(300),
-      );
-      expect([...closeCodes.keys()].every((code) => [1000, 1003, 1008].includes(code))).toBe(true);
-      expect(checked).toBeGreaterThan(10);
+      await fuzzing.property(input);
+      expect([...fuzzing.closeCodes].every((code) => [1000, 1003, 1008].includes(code))).toBe(true);
+      expect(fuzzing.checked).toBeGreaterThan(10);
     },
     PROPERTY_TIMEOUT_MS,
   );
@@ -217,7 +184,7 @@ describe('fuzz: SignalWire streams', () => {
   it(
     'after the fuzzing: the call beside it has every frame exactly once, and no socket or file was left open',
     async () => {
-      await expectLeftIntact(bench);
+      await expectLeftIntact(fuzzing.bench);
     },
     SETTLE_TIMEOUT_MS,
   );

@@ -3,7 +3,8 @@ import type { Call } from '../../../src/calls/call.js';
 import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 import { amplitudeAt, firstDifference, sine } from '../../helpers/signal.js';
-import { type Codec, mulawTo8k, SignalWireStream } from './signalwire-stream-client.js';
+import { mulawTo8k } from '../stream-edge-harness.js';
+import { type Codec, SignalWireStream } from './signalwire-stream-client.js';
 
 /*
  * Agent mode on SignalWire (<Connect><Stream>, bidirectional): the agent's audio goes back as

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { WebSocket } from 'ws';
+import { type EdgeClosed, whenClosed, whenOpen } from '../stream-edge-harness.js';
 
 /*
  * SignalWire's side of a cXML call, written from its documentation, never from voxline's code:
@@ -86,18 +87,12 @@ export interface StreamOptions {
   readonly parameters?: Record<string, string>;
 }
 
-export interface Closed {
-  readonly code: number;
-  readonly reason: string;
-  readonly httpStatus?: number;
-}
-
 const RATES: Record<Codec, number> = { 'PCMU@8000h': 8000, 'L16@16000h': 16000, 'L16@24000h': 24000 };
 
 /** One <Stream>: what SignalWire sends, and what it got back. */
 export class SignalWireStream {
   readonly socket: WebSocket;
-  readonly closed: Promise<Closed>;
+  readonly closed: Promise<EdgeClosed>;
   readonly options: StreamOptions;
   readonly streamSid: string;
   /** Payloads of `media` sent back, decoded (bytes as received). */
@@ -111,14 +106,7 @@ export class SignalWireStream {
     this.socket = socket;
     this.options = options;
     this.streamSid = `MZ${options.callSid.slice(2)}`;
-    this.closed = new Promise((resolve) => {
-      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-      socket.once('unexpected-response', (_request, response) => {
-        resolve({ code: 0, reason: '', httpStatus: response.statusCode });
-        socket.terminate();
-      });
-      socket.once('error', () => undefined);
-    });
+    this.closed = whenClosed(socket);
     socket.on('message', (data: Buffer) => {
       let message: { event?: string; media?: { payload?: string }; mark?: { name?: string } } = {};
       try {
@@ -142,7 +130,7 @@ export class SignalWireStream {
     const headers: Record<string, string> = {};
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
     const stream = new SignalWireStream(new WebSocket(options.url, { headers }), options);
-    await Promise.race([new Promise((resolve) => stream.socket.once('open', resolve)), stream.closed]);
+    await whenOpen(stream.socket, stream.closed);
     return stream;
   }
 
@@ -259,7 +247,7 @@ export class SignalWireStream {
   }
 
   /** The call hung up: `stop`, and SignalWire closes the socket. */
-  async stop(): Promise<Closed> {
+  async stop(): Promise<EdgeClosed> {
     this.send({
       event: 'stop',
       sequenceNumber: this.#next(),
@@ -277,15 +265,4 @@ export class SignalWireStream {
       out[i] = this.options.byteOrder === 'big' ? bytes.readInt16BE(2 * i) : bytes.readInt16LE(2 * i);
     return out;
   }
-}
-
-/** G.711 μ-law to 8 kHz linear, decoded here (not with voxline's codec). */
-export function mulawTo8k(mulaw: Uint8Array): Int16Array {
-  const out = new Int16Array(mulaw.length);
-  for (let i = 0; i < mulaw.length; i++) {
-    const u = ~mulaw[i] & 0xff;
-    const magnitude = ((((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84;
-    out[i] = u & 0x80 ? -magnitude : magnitude;
-  }
-  return out;
 }

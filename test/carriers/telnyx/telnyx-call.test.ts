@@ -1,14 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulawToPcm } from '../../../src/audio/g711.js';
 import { G722Decoder, G722Encoder } from '../../../src/audio/g722.js';
-import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
 import { ReferenceAudio } from '../../doubles/reference-audio.js';
 import { fetchTexml, streamTelnyxCall, telnyxKeys } from '../../doubles/telnyx-client.js';
-import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
-import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
-import { demoCall, pcm16Channel, playDemo } from '../../helpers/media.js';
+import { demoCall } from '../../helpers/media.js';
 import { firstDifference } from '../../helpers/signal.js';
-import { type Event, SECRET, schemaValidator, TestReceiver } from '../../helpers/webhooks.js';
+import { type Event, schemaValidator } from '../../helpers/webhooks.js';
+import {
+  type EdgeGateway,
+  expectBothLegsExact,
+  expected16k,
+  expectSameAsTwilio,
+  spoken,
+  startEdgeGateway,
+} from '../stream-edge-harness.js';
 
 /*
  * A Telnyx call end to end against a real gateway: the TeXML answer (signed with Ed25519 like
@@ -18,8 +22,6 @@ import { type Event, SECRET, schemaValidator, TestReceiver } from '../../helpers
  * must produce what a Twilio call produces.
  */
 
-const ADMIN = 'telnyx-admin-token-0123456789abcdef';
-const AUTH = { authorization: `Bearer ${ADMIN}` };
 const keys = telnyxKeys();
 const call = demoCall('support-call');
 /*
@@ -31,9 +33,7 @@ const wide = (['caller', 'agent'] as const).map((leg) => {
   return { leg, g722, decoded: new G722Decoder().decode(g722) };
 });
 
-let gateway: Gateway;
-let vllm: VllmRealtimeDouble;
-let receiver: TestReceiver;
+let gateway: EdgeGateway;
 
 beforeAll(async () => {
   const reference = new ReferenceAudio([call]);
@@ -42,49 +42,15 @@ beforeAll(async () => {
       decoded,
       call.words.filter((w) => w.leg === leg),
     );
-  vllm = new VllmRealtimeDouble({ reference });
-  await vllm.listen();
-  receiver = new TestReceiver();
-  gateway = await startGateway({
-    TELNYX_PUBLIC_KEY: keys.publicKeyBase64,
-    TELNYX_STREAM_SECRET: 'telnyx-stream-secret-0123456789abcdef',
-    VLLM_URL: vllm.url,
-    WEBHOOK_URL: await receiver.listen(),
-    WEBHOOK_SECRET: SECRET,
-    RECORDING_FORMAT: 'pcm16',
-    ADMIN_TOKEN: ADMIN,
-  });
+  gateway = await startEdgeGateway(
+    {
+      TELNYX_PUBLIC_KEY: keys.publicKeyBase64,
+      TELNYX_STREAM_SECRET: 'telnyx-stream-secret-0123456789abcdef',
+    },
+    reference,
+  );
 }, 30_000);
-afterAll(async () => {
-  await gateway.close();
-  await Promise.all([vllm.close(), receiver.close()]);
-});
-
-// biome-ignore lint/suspicious/noExplicitAny: tests read JSON of many shapes; assertions check it.
-async function v1(path: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${gateway.baseUrl}${path}`, { headers: AUTH });
-  return { status: response.status, body: await response.json() };
-}
-
-/** What voxline must hand on for a leg: the carrier's μ-law, decoded and upsampled in one go. */
-function expected16k(mulaw: Uint8Array, frames: number): Int16Array {
-  const padded = new Uint8Array(frames * 160).fill(0xff);
-  padded.set(mulaw.subarray(0, padded.length));
-  return new Upsampler8to16().pushPcm(mulawToPcm(padded));
-}
-
-function eventsOf(callSid: string): Event[] {
-  return receiver.events.filter((e) => e.callSid === callSid).sort((a, b) => a.seq - b.seq);
-}
-
-async function ended(callSid: string): Promise<Event[]> {
-  return eventually(() => {
-    const events = eventsOf(callSid);
-    expect(events.map((e) => e.type)).toContain('call.ended');
-    expect(events.map((e) => e.type)).toContain('recording.ready');
-    return events;
-  }, 20_000);
-}
+afterAll(() => gateway.close());
 
 describe('Telnyx: a two-leg call of the demo audio', () => {
   it('is transcribed with speakers right, sample-exact on one clock, with the webhooks a Twilio call gives', async () => {
@@ -113,22 +79,15 @@ describe('Telnyx: a two-leg call of the demo audio', () => {
     const frames = call.durationMs / 20;
     expect(result.mediaSent).toBe(frames * 2);
 
-    const transcript = await eventually(async () => {
-      const { body } = await v1(`/v1/calls/${callSid}/transcript`);
-      expect(body.complete).toBe(true);
-      return body;
-    }, 20_000);
+    const transcript = await gateway.transcript(callSid);
     const said = (speaker: string) =>
       transcript.utterances
         .filter((u: { speaker: string }) => u.speaker === speaker)
         .map((u: { text: string }) => u.text)
         .join(' ');
-    for (const leg of ['caller', 'agent'] as const) {
-      const words = call.segments.filter((s) => s.leg === leg).map((s) => s.text);
-      expect(said(leg)).toBe(words.join(' '));
-    }
+    for (const leg of ['caller', 'agent'] as const) expect(said(leg)).toBe(spoken(call, leg));
 
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details).toMatchObject({
       ingress: 'telnyx',
       streamSid: `stream-${callControlId}`,
@@ -153,23 +112,12 @@ describe('Telnyx: a two-leg call of the demo audio', () => {
     }
 
     // What the core got, and what was recorded, is Telnyx's μ-law decoded: every sample.
-    const wav = await eventually(async () => {
-      const response = await fetch(`${gateway.baseUrl}/v1/calls/${callSid}/recording`, {
-        headers: AUTH,
-      });
-      expect(response.status).toBe(200);
-      return Buffer.from(await response.arrayBuffer());
-    }, 20_000);
-    for (const [channel, leg, audio] of [
-      [0, 'caller', call.caller],
-      [1, 'agent', call.agent],
-    ] as const) {
-      const expected = expected16k(audio, frames);
-      expect(firstDifference(gateway.tap.pcm(callSid, leg), expected)).toBe(-1);
-      expect(firstDifference(pcm16Channel(wav, channel), expected)).toBe(-1);
-    }
+    await expectBothLegsExact(gateway, callSid, {
+      caller: expected16k(call.caller, frames),
+      agent: expected16k(call.agent, frames),
+    });
 
-    const events = await ended(callSid);
+    const events = await gateway.ended(callSid);
     const validate = schemaValidator();
     for (const event of events) expect(validate(event)).toEqual([]);
     expect(events[0]?.type).toBe('call.started');
@@ -182,10 +130,7 @@ describe('Telnyx: a two-leg call of the demo audio', () => {
     });
 
     // The same audio over Twilio into the same gateway: the same events, the same words.
-    const twilio = await playDemo(gateway, 'support-call', { dtmf: [{ atMs: 3000, digit: '7' }] });
-    const twilioEvents = await ended(twilio.callSid);
-    const shape = (list: Event[]) => list.map((e) => e.type).filter((t) => t !== 'transcript.final');
-    expect(shape(events)).toEqual(shape(twilioEvents));
+    const twilio = await expectSameAsTwilio(gateway, events, { dtmf: [{ atMs: 3000, digit: '7' }] });
     const words = (list: Event[], speaker: string) =>
       list
         .filter((e) => e.type === 'transcript.final' && e.data.speaker === speaker)
@@ -194,7 +139,7 @@ describe('Telnyx: a two-leg call of the demo audio', () => {
         .replace(/\s+/g, ' ') // where the double cuts finals depends on pacing
         .trim();
     for (const speaker of ['caller', 'agent']) {
-      expect(words(events, speaker)).toBe(words(twilioEvents, speaker));
+      expect(words(events, speaker)).toBe(words(twilio.events, speaker));
       expect(words(events, speaker).length).toBeGreaterThan(10);
     }
     for (const final of events.filter((e) => e.type === 'transcript.final')) {
@@ -218,24 +163,15 @@ describe('Telnyx: a two-leg call of the demo audio', () => {
     for (const { leg, decoded } of wide) {
       expect(firstDifference(gateway.tap.pcm(callSid, leg), decoded)).toBe(-1);
     }
-    const transcript = await eventually(async () => {
-      const { body } = await v1(`/v1/calls/${callSid}/transcript`);
-      expect(body.complete).toBe(true);
-      return body;
-    }, 20_000);
+    const transcript = await gateway.transcript(callSid);
     for (const leg of ['caller', 'agent'] as const) {
       const said = transcript.utterances
         .filter((u: { speaker: string }) => u.speaker === leg)
         .map((u: { text: string }) => u.text)
         .join(' ');
-      expect(said).toBe(
-        call.segments
-          .filter((s) => s.leg === leg)
-          .map((s) => s.text)
-          .join(' '),
-      );
+      expect(said).toBe(spoken(call, leg));
     }
-    const { body: details } = await v1(`/v1/calls/${callSid}`);
+    const { body: details } = await gateway.v1(`/v1/calls/${callSid}`);
     expect(details.legs.map((l: { codec: string }) => l.codec)).toEqual(['g722', 'g722']);
   }, 60_000);
 });

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Upsampler8to16 } from '../../../src/audio/upsampler.js';
-import { ReferenceAudio } from '../../doubles/reference-audio.js';
-import { VllmRealtimeDouble } from '../../doubles/vllm-realtime-double.js';
 import { postEvent, requestAnswer, VonageSocket, websocketEndpoint } from '../../doubles/vonage-client.js';
-import { eventually, type Gateway, startGateway } from '../../helpers/gateway.js';
+import { eventually } from '../../helpers/gateway.js';
 import { demoCall, mulawAs16k, pcm16Channel } from '../../helpers/media.js';
 import { firstDifference } from '../../helpers/signal.js';
-import { SECRET, schemaValidator, TestReceiver } from '../../helpers/webhooks.js';
+import { schemaValidator } from '../../helpers/webhooks.js';
+import { type EdgeGateway, mulawTo8k, startEdgeGateway } from '../stream-edge-harness.js';
 
 /*
  * Vonage calls end to end: the answer webhook signed as Vonage signs it, the NCCO voxline returns,
@@ -18,17 +17,6 @@ const VONAGE_SECRET = 'vonage-signature-secret-0123456789';
 const call = demoCall('support-call');
 const greeting = demoCall('greeting');
 
-/** G.711 μ-law to 8 kHz linear, decoded here (not with voxline's codec). */
-function mulawTo8k(mulaw: Uint8Array): Int16Array {
-  const out = new Int16Array(mulaw.length);
-  for (let i = 0; i < mulaw.length; i++) {
-    const u = ~mulaw[i] & 0xff;
-    const magnitude = ((((u & 0x0f) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84;
-    out[i] = u & 0x80 ? -magnitude : magnitude;
-  }
-  return out;
-}
-
 const words = (utterances: { speaker: string; text: string }[], speaker: string) =>
   utterances
     .filter((u) => u.speaker === speaker)
@@ -36,26 +24,13 @@ const words = (utterances: { speaker: string; text: string }[], speaker: string)
     .join(' ');
 
 describe('Vonage: a call connected to voxline’s WebSocket', () => {
-  let gateway: Gateway;
-  let vllm: VllmRealtimeDouble;
-  let receiver: TestReceiver;
+  let gateway: EdgeGateway;
 
   beforeAll(async () => {
-    vllm = new VllmRealtimeDouble({ reference: new ReferenceAudio([call, greeting]) });
-    await vllm.listen();
-    receiver = new TestReceiver();
-    gateway = await startGateway({
-      VONAGE_SIGNATURE_SECRET: VONAGE_SECRET,
-      VLLM_URL: vllm.url,
-      WEBHOOK_URL: await receiver.listen(),
-      WEBHOOK_SECRET: SECRET,
-      RECORDING_FORMAT: 'pcm16',
-    });
+    // No admin token: the test reads the API (and the recording) as an open deployment serves it.
+    gateway = await startEdgeGateway({ VONAGE_SIGNATURE_SECRET: VONAGE_SECRET, ADMIN_TOKEN: undefined });
   });
-  afterAll(async () => {
-    await gateway.close();
-    await Promise.all([vllm.close(), receiver.close()]);
-  });
+  afterAll(() => gateway.close());
 
   it('answers with an NCCO connecting the call to a signed wss:// URL at 16 kHz, carrying the call in its headers', async () => {
     const { status, ncco } = await requestAnswer(gateway.baseUrl, VONAGE_SECRET, {
@@ -123,7 +98,7 @@ describe('Vonage: a call connected to voxline’s WebSocket', () => {
       expect(firstDifference(gateway.tap.pcm(callSid, 'caller'), caller)).toBe(-1);
 
       const events = await eventually(() => {
-        const list = receiver.events.filter((e) => e.callSid === callSid).sort((a, b) => a.seq - b.seq);
+        const list = gateway.eventsOf(callSid);
         expect(list.map((e) => e.type)).toContain('call.ended');
         return list;
       }, 10_000);

@@ -25,6 +25,7 @@ import { openCallStore } from './calls/open-call-store.js';
 import type { OutboundCalls } from './calls/outbound/outbound-calls.js';
 import { registerOutbound } from './calls/outbound/outbound-wiring.js';
 import { SystemLoadSampler } from './calls/system-load-sampler.js';
+import type { AriEdge } from './carriers/ari/ari-edge.js';
 import type { AudioSocketServer } from './carriers/audiosocket/audiosocket-server.js';
 import { BROWSER_CALL_PATH, browserRoutes } from './carriers/browser/browser-routes.js';
 import type { EdgeContext } from './carriers/edge-context.js';
@@ -89,14 +90,18 @@ export interface App {
   /** After-the-call work: the refined transcript, the analysis. */
   readonly postcall: PostcallService;
   /** Edges with listeners of their own (SIP, AudioSocket), present when configured. */
-  readonly edges: { readonly sip?: SipServer; readonly audioSocket?: AudioSocketServer };
+  readonly edges: {
+    readonly sip?: SipServer;
+    readonly audioSocket?: AudioSocketServer;
+    readonly ari?: AriEdge;
+  };
   /** POST /v1/calls: the attempts, and `addDialer` for a dialer built later (SIP). */
   readonly outbound: OutboundCalls;
   /**
    * Starts the non-HTTP listeners (call after server.listen). Resolves with the ports bound
    * (useful when 0 was configured); rejects if a port cannot be bound.
    */
-  startEdges(): Promise<{ sip?: number; audioSocket?: number }>;
+  startEdges(): Promise<{ sip?: number; audioSocket?: number; ari?: number }>;
 }
 
 /**
@@ -221,6 +226,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       agentByDefault:
         config.twilio.mode === 'agent' ||
         config.audioSocket?.mode === 'agent' ||
+        config.ari?.mode === 'agent' ||
         [...(config.sip?.routes.values() ?? [])].includes('agent'),
     },
     deps.agent,
@@ -284,6 +290,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
           config.audioSocket,
         )
       : undefined,
+    ari: config.ari
+      ? new (await import('./carriers/ari/ari-edge.js')).AriEdge(edgeContext, config.ari, clock)
+      : undefined,
   };
 
   server.setErrorHandler((error: FastifyError, request, reply) => {
@@ -340,6 +349,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       governor.stop(); // nothing left to admit
       for (const client of server.websocketServer.clients) client.close(1001, 'server shutting down');
       await edges.audioSocket?.close();
+      await edges.ari?.close();
       await edges.sip?.close();
       await new Promise<void>((resolve) => server.websocketServer.close(() => resolve()));
       readiness?.stop();
@@ -512,6 +522,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const startEdges = async () => ({
     ...(edges.sip ? { sip: await edges.sip.listen() } : {}),
     ...(edges.audioSocket ? { audioSocket: await edges.audioSocket.listen() } : {}),
+    ...(edges.ari ? { ari: await edges.ari.listen() } : {}),
   });
   return {
     server,

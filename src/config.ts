@@ -10,6 +10,7 @@ import {
   OutboundEnvProperties,
   outboundConfigFrom,
 } from './calls/outbound/outbound-config.js';
+import { AriEnvProperties, type AriOptions, ariConfigFrom } from './carriers/ari/ari-config.js';
 import {
   type AsteriskWsConfig,
   AsteriskWsEnvProperties,
@@ -202,6 +203,7 @@ export const EnvSchema = Type.Object({
   ...SipEnvProperties,
   ...SipTrunkEnvProperties,
   ...AudioSocketEnvProperties,
+  ...AriEnvProperties,
   ...RedactionEnvProperties,
   ...AsrEnvProperties,
   ...WebhookEnvProperties,
@@ -269,6 +271,8 @@ export interface Config {
   readonly sipTrunk: SipTrunkOptions | undefined;
   /** Asterisk AudioSocket listener; undefined when AUDIOSOCKET_PORT is unset. */
   readonly audioSocket: AudioSocketOptions | undefined;
+  /** Asterisk ARI externalMedia (plain RTP); undefined when ARI_URL is unset. */
+  readonly ari: AriOptions | undefined;
   /** What transcripts (and key presses) are redacted of (REDACT, DTMF_REDACT). */
   readonly redaction: RedactionConfig;
   readonly asr: AsrConfig;
@@ -359,6 +363,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const sip = sipConfigFrom(e);
   const sipTrunk = sipTrunkConfigFrom(e);
   const audioSocket = audioSocketConfigFrom(e);
+  const ari = ariConfigFrom(e);
   const redaction = redactionConfigFrom(e);
   const asr = asrConfigFrom(e, e.DATA_DIR);
   const webhooks = webhookConfigFrom(e);
@@ -382,6 +387,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     sip,
     sipTrunk,
     audioSocket,
+    ari,
     redaction,
     asr,
     webhooks,
@@ -427,6 +433,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   warnings.push(
     ...sip.warnings,
     ...audioSocket.warnings,
+    ...ari.warnings,
     ...asr.warnings,
     ...recordingStore.warnings,
     ...postcall.warnings,
@@ -493,6 +500,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     sip: sip.value,
     sipTrunk: sipTrunk.value,
     audioSocket: audioSocket.value,
+    ari: ari.value,
     redaction: redaction.value,
     asr: asr.value,
     webhooks: webhooks.value,

@@ -29,7 +29,8 @@ export type Ingress =
   | 'asterisk-ws'
   | 'signalwire'
   | 'jambonz'
-  | 'exotel';
+  | 'exotel'
+  | 'ari';
 
 export interface LegSpec {
   /**

@@ -22,6 +22,7 @@ const INGRESSES: readonly Ingress[] = [
   'signalwire',
   'jambonz',
   'exotel',
+  'ari',
 ];
 
 /** Per-ingress metrics: calls, refusals, RTP packets, loss and jitter. */

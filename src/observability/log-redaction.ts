@@ -68,6 +68,7 @@ const CONFIG_SECRETS = [
   'signalwire.signingKey',
   'signalwire.streamToken',
   'jambonz.secret',
+  'ari.password',
   'exotel.secret',
   'sip.auth.password',
   'sipTrunk.credentials.password',

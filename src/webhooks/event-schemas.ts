@@ -98,6 +98,7 @@ const data = {
           Type.Literal('signalwire'),
           Type.Literal('jambonz'),
           Type.Literal('exotel'),
+          Type.Literal('ari'),
         ],
         { description: 'how the call reached voxline' },
       ),

@@ -28,6 +28,8 @@ export interface Report {
   lagMaxMs: number;
   cpuPercent: number;
   userPercent: number;
+  /** The event loop's thread alone (Linux; 0 elsewhere). */
+  mainThreadPercent: number;
   rss: number;
   heapUsed: number;
   external: number;
@@ -41,6 +43,7 @@ export interface LoadStep {
   lagMaxMs: number;
   cpuPercent: number;
   userPercent: number;
+  mainThreadPercent: number;
   rssPerCallKiB: number;
   heapPerCallKiB: number;
   latencyP50Ms: number;
@@ -231,7 +234,7 @@ export async function benchLoad(
     const report = await ask(server, 'report');
     results.push(stepResult(n, report, baseline, driver.sentAt, driver.sendLagMaxMs));
     console.error(
-      `  ${target}, ${n} calls: lag p99 ${report.lagP99Ms.toFixed(1)} ms, CPU ${report.cpuPercent.toFixed(0)} %`,
+      `  ${target}, ${n} calls: lag p99 ${report.lagP99Ms.toFixed(1)} ms, CPU ${report.cpuPercent.toFixed(0)} % (main thread ${report.mainThreadPercent.toFixed(0)} %)`,
     );
     driver.stop();
     await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -261,6 +264,7 @@ export function stepResult(
     lagMaxMs: report.lagMaxMs,
     cpuPercent: report.cpuPercent,
     userPercent: report.userPercent,
+    mainThreadPercent: report.mainThreadPercent ?? 0,
     rssPerCallKiB: (report.rss - baseline.rss) / calls / 1024,
     heapPerCallKiB:
       (report.heapUsed + report.external - baseline.heapUsed - baseline.external) / calls / 1024,

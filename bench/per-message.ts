@@ -47,11 +47,11 @@ export async function benchPerMessage(calls = Number(process.env.CALLS ?? 60)): 
 export function perMessageTable(rows: readonly MessageCost[]): string {
   const floor = rows[0].cpuUsPerMessage;
   return [
-    `| ${rows[0].step.calls} two-leg calls | CPU per media message | × the floor | calls per core at that cost | event-loop lag p99 | RSS per call |`,
-    '|---|---|---|---|---|---|',
+    `| ${rows[0].step.calls} two-leg calls | CPU per media message | × the floor | of it on the main thread | calls per core at that cost | event-loop lag p99 | RSS per call |`,
+    '|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.cpuUsPerMessage.toFixed(1)} µs | ${(r.cpuUsPerMessage / floor).toFixed(2)}× | ${Math.floor(r.callsPerCore)} | ${r.step.lagP99Ms.toFixed(1)} ms | ${r.step.rssPerCallKiB.toFixed(0)} KiB |`,
+        `| ${r.name} | ${r.cpuUsPerMessage.toFixed(1)} µs | ${(r.cpuUsPerMessage / floor).toFixed(2)}× | ${((100 * r.step.mainThreadPercent) / r.step.cpuPercent).toFixed(0)} % | ${Math.floor(r.callsPerCore)} | ${r.step.lagP99Ms.toFixed(1)} ms | ${r.step.rssPerCallKiB.toFixed(0)} KiB |`,
     ),
   ].join('\n');
 }

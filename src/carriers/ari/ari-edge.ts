@@ -164,10 +164,14 @@ export class AriEdge {
     try {
       await this.#setUp(entry, channel, log);
     } catch (err) {
-      this.#ctx.metrics.ingress.failures.inc({ ingress: 'ari' });
-      log.error({ err }, 'ARI call set-up failed: hanging up');
+      if (!entry.ended) {
+        this.#ctx.metrics.ingress.failures.inc({ ingress: 'ari' });
+        log.error({ err }, 'ARI call set-up failed: hanging up');
+      }
       this.release(entry, true);
     }
+    // The caller may hang up while set-up awaits Asterisk: what was made after that goes too.
+    if (entry.ended) this.#deleteMade(entry);
   }
 
   async #setUp(entry: AriCall, channel: Channel, log: FastifyBaseLogger): Promise<void> {
@@ -326,13 +330,20 @@ export class AriEdge {
     entry.ended = true;
     this.#calls.delete(entry.channelId);
     for (const s of entry.streams) this.#streams.delete(s.source);
-    const gone = (path: string) =>
-      this.#client.request('DELETE', path).catch((err: unknown) => {
-        this.#log.debug({ err, path }, 'ARI clean-up request failed');
-      });
-    for (const id of entry.channels) void gone(`/channels/${enc(id)}`);
-    for (const id of entry.bridges) void gone(`/bridges/${enc(id)}`);
-    if (hangUp) void gone(`/channels/${enc(entry.channelId)}`);
+    this.#deleteMade(entry);
+    if (hangUp) this.#delete(`/channels/${enc(entry.channelId)}`);
+  }
+
+  /** Deletes the channels and bridges voxline made for the call, each once. */
+  #deleteMade(entry: AriCall): void {
+    for (const id of entry.channels.splice(0)) this.#delete(`/channels/${enc(id)}`);
+    for (const id of entry.bridges.splice(0)) this.#delete(`/bridges/${enc(id)}`);
+  }
+
+  #delete(path: string): void {
+    this.#client.request('DELETE', path).catch((err: unknown) => {
+      this.#log.debug({ err, path }, 'ARI clean-up request failed');
+    });
   }
 }
 

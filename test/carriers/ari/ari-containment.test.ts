@@ -133,6 +133,32 @@ describe('Asterisk ARI: containment', () => {
     await goodCall(gw, double, 'after-error');
   });
 
+  it('the caller hangs up while set-up waits on Asterisk: no call opens, and every channel and bridge made for it is deleted', async () => {
+    const { gw, ari: double } = await start();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    double.holdNext.set('/channels/externalMedia', held);
+    double.stasisStart('gone-early');
+    await eventually(() =>
+      expect(double.requests.some((r) => r.path === '/ari/channels/externalMedia')).toBe(true),
+    );
+    double.channelEvent('StasisEnd', 'gone-early');
+    // The bridge made so far goes at once; the caller's channel is Asterisk's to end, not voxline's.
+    await eventually(() => expect(double.deleted).toEqual([...double.bridges.keys()]));
+    release(); // now the externalMedia channel is made, after the call has ended
+    const made = () => [...double.bridges.keys(), ...double.media.keys()];
+    await eventually(() => {
+      expect(made()).toHaveLength(2); // one bridge, one externalMedia channel
+      for (const id of made()) expect(double.deleted).toContain(id);
+    });
+    expect(double.deleted).not.toContain('gone-early');
+    expect((await gw.get('/v1/calls/gone-early')).status).toBe(404);
+    expect(gw.logs.filter((l) => l.level >= 50)).toEqual([]);
+    await goodCall(gw, double, 'after-early-hangup');
+  });
+
   it('the events socket drops: voxline reconnects and takes the next call', async () => {
     const { gw, ari: double } = await start();
     double.dropSubscribers();

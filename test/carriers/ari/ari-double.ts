@@ -47,6 +47,8 @@ export class AriDouble {
   readonly #server: Server;
   readonly #wss = new WebSocketServer({ noServer: true });
   readonly #events = new Set<WebSocket>();
+  /** Requests to hold: the next REST request whose path contains the key waits for the promise. */
+  readonly holdNext = new Map<string, Promise<void>>();
   /** Failures to inject: the next REST request whose path contains the key gets the status. */
   readonly failNext = new Map<string, number>();
   /** Whether the externalMedia reply carries channelvars (as documented), or only GET variable has them. */
@@ -193,6 +195,13 @@ export class AriDouble {
       res.end(body === undefined ? '' : JSON.stringify(body));
     };
     if (!this.#authorized(req, url)) return json(401, { message: 'Authentication required' });
+    for (const [key, until] of this.holdNext) {
+      if (path.includes(key)) {
+        this.holdNext.delete(key);
+        await until;
+        break;
+      }
+    }
     for (const [key, status] of this.failNext) {
       if (path.includes(key)) {
         this.failNext.delete(key);

@@ -155,7 +155,7 @@ describe('Asterisk ARI: containment', () => {
     });
     expect(double.deleted).not.toContain('gone-early');
     expect((await gw.get('/v1/calls/gone-early')).status).toBe(404);
-    expect(gw.logs.filter((l) => l.level >= 50)).toEqual([]);
+    expect(gw.logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
     await goodCall(gw, double, 'after-early-hangup');
   });
 

@@ -253,7 +253,12 @@ export abstract class StreamSocketSession implements CallTransport {
     const call = this.call;
     if (!call || call.state === 'ended') return;
     call.noteClose(this.#sentCloseCode ?? code);
-    void call.end(this.#endReason ?? endReasonForCode(code));
+    void call.end(this.#endReason ?? this.endReasonFor(code));
+  }
+
+  /** Why the call ended when the peer closed the socket with `code` and said nothing before. */
+  protected endReasonFor(code: number): string {
+    return endReasonForCode(code);
   }
 
   #onError(err: Error & { code?: string }): void {

@@ -2,6 +2,7 @@ import type {} from '@fastify/websocket'; // adds the { websocket: true } route 
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CallRegistry } from '../../calls/call-registry.js';
+import { type Clock, systemClock } from '../../clock.js';
 import type { MediaLimits } from '../../config.js';
 import { VoxlineError } from '../../errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
@@ -22,6 +23,8 @@ export interface PlivoRoutesOptions {
   readonly metrics: GatewayMetrics;
   /** Wall clock in ms, for the stream token's expiry (tests give their own). */
   readonly now?: () => number;
+  /** Runs the handshake timer (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 /** Status callback fields kept on the call (the <Stream> statusCallbackUrl). */
@@ -40,6 +43,7 @@ const AnswerQuery = Type.Object({
 export async function plivoRoutes(app: FastifyInstance, options: PlivoRoutesOptions): Promise<void> {
   const { config, publicUrl, legs, media, registry, metrics } = options;
   const now = options.now ?? Date.now;
+  const timers = options.clock ?? systemClock;
   /** What each media request's token allows, from its check to its socket (gone with the request). */
   const grants = new WeakMap<FastifyRequest, StreamGrant>();
 
@@ -143,6 +147,7 @@ export async function plivoRoutes(app: FastifyInstance, options: PlivoRoutesOpti
         media,
         registry,
         metrics,
+        timers,
         log: request.log,
       });
     },

@@ -166,7 +166,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         'VAD worker stopped: started a new one (windows it held were judged by level)',
       );
     };
-    vad = config.asr.vad.enabled ? (deps.vad ?? (await SileroVad.load(undefined, { onRestart }))) : undefined;
+    vad = config.asr.vad.enabled
+      ? (deps.vad ?? (await SileroVad.load(undefined, { onRestart, sampleRate: config.asr.vad.sampleRate })))
+      : undefined;
     consumers.push(transcriptionConsumer(engine, vad, config.asr, asrMetrics, config.agent.turnSilenceMs));
     readiness = new EngineReadiness(engine, asrMetrics, server.log);
   }

@@ -134,6 +134,11 @@ export const AsrEnvProperties = {
     description:
       'between utterances, windows quieter than this (RMS, dB full scale) are silence without running the VAD model (the line noise of a phone call sits near −60 to −50)',
   }),
+  VAD_SAMPLE_RATE: Type.Union([Type.Literal(16_000), Type.Literal(8_000)], {
+    default: 16_000,
+    description:
+      'the rate the Silero VAD model runs at: 8000 takes every other sample of the 16 kHz audio (a telephone leg’s own 8 kHz samples) and costs the VAD worker less CPU per window (docs/engines.md)',
+  }),
   VAD_MIN_SPEECH_MS: Ms(0, 5_000, 96, 'speech shorter than this does not open an utterance'),
   VAD_MIN_SILENCE_MS: Ms(32, 10_000, 500, 'silence that ends an utterance (hangover)'),
   VAD_PREROLL_MS: Ms(0, 2_000, 300, 'audio sent from before the detected speech start'),
@@ -201,6 +206,8 @@ export interface AsrConfig {
     readonly prerollMs: number;
     /** Between utterances, windows below this RMS (dBFS) skip the model (VAD_GATE_DBFS). */
     readonly gateDbfs: number;
+    /** The rate the Silero model runs at (VAD_SAMPLE_RATE): 16 kHz, or every other sample at 8 kHz. */
+    readonly sampleRate: 8000 | 16000;
   };
   readonly maxUtteranceMs: number;
   readonly limits: {
@@ -298,6 +305,7 @@ export function asrConfigFrom(e: AsrEnv, dataDir: string): ConfigPart<AsrConfig>
         minSilenceMs: e.VAD_MIN_SILENCE_MS,
         prerollMs: e.VAD_PREROLL_MS,
         gateDbfs: e.VAD_GATE_DBFS,
+        sampleRate: e.VAD_SAMPLE_RATE,
       },
       maxUtteranceMs: e.UTTERANCE_MAX_MS,
       limits: {

@@ -6,7 +6,7 @@ import { FrameRing } from './frame-ring.js';
 import type { SttStream } from './stt.js';
 import { LevelGate } from './vad/level-gate.js';
 import type { SileroVad } from './vad/silero-vad.js';
-import { VAD_WINDOW_SAMPLES, VadClosedError, VadRestartError, VadState } from './vad/silero-vad.js';
+import { VadClosedError, VadRestartError, VadState } from './vad/silero-vad.js';
 import type { SegmentDecision, SegmenterOptions } from './vad/vad-segmenter.js';
 import { VadSegmenter } from './vad/vad-segmenter.js';
 
@@ -79,12 +79,17 @@ export class LegTranscriber implements LegConsumer {
   readonly #log: FastifyBaseLogger;
   readonly #clock: Clock;
   readonly #segmenter: VadSegmenter;
-  readonly #vadState = new VadState();
+  readonly #vadState: VadState;
   readonly #preroll: FrameRing;
   readonly #gate: LevelGate;
   #leg = '';
   readonly #pending: Window[] = [];
-  readonly #window = new Float32Array(VAD_WINDOW_SAMPLES);
+  /** The window being filled: 512 samples at 16 kHz, or (an 8 kHz VAD) 256 taken 2:1 from the PCM. */
+  readonly #window: Float32Array;
+  /** 16 kHz samples a window spans (512 at either rate), and the step between those taken (1 or 2). */
+  readonly #windowSpan: number;
+  readonly #step: number;
+  /** 16 kHz samples of the window being filled taken or stepped over so far. */
   #windowFill = 0;
   #windowStartMs = 0;
   #speaking: boolean;
@@ -110,7 +115,12 @@ export class LegTranscriber implements LegConsumer {
     this.#log = log;
     this.#clock = options.clock ?? systemClock;
     this.#segmenter = new VadSegmenter(options.segmenter);
-    this.#gate = new LevelGate(options.gateDbfs);
+    const rate = vad?.sampleRate ?? 16000;
+    this.#vadState = new VadState(rate);
+    this.#step = rate === 8000 ? 2 : 1;
+    this.#window = new Float32Array(vad?.windowSamples ?? 512);
+    this.#windowSpan = this.#window.length * this.#step;
+    this.#gate = new LevelGate(options.gateDbfs, vad?.contextSamples ?? 64);
     this.#speaking = vad === undefined;
     // Pre-roll plus what the VAD may still be judging (its backlog is bounded at about 2 s).
     this.#preroll = new FrameRing(options.prerollMs + (MAX_PENDING_WINDOWS + 4) * 32);
@@ -146,20 +156,34 @@ export class LegTranscriber implements LegConsumer {
 
   // ---- VAD ----
 
+  /**
+   * Cuts the leg's PCM into VAD windows. For an 8 kHz VAD, every other sample: those at odd
+   * indices of each frame, which for a telephone leg are its own 8 kHz samples, passed through
+   * the upsampler unchanged (Upsampler8to16: delayed 31 samples at 16 kHz, test/asr/vad/
+   * decimation.test.ts). A window then spans the same 512 samples, 32 ms, at either rate.
+   */
   #feedVad(frame: AudioFrame): void {
     const { pcm } = frame;
+    const step = this.#step;
+    const span = this.#windowSpan;
     for (let i = 0; i < pcm.length; ) {
       if (this.#windowFill === 0) this.#windowStartMs = frame.startMs + i * MS_PER_SAMPLE;
-      const n = Math.min(pcm.length - i, VAD_WINDOW_SAMPLES - this.#windowFill);
-      for (let k = 0; k < n; k++) this.#window[this.#windowFill + k] = pcm[i + k] / 32768;
+      const n = Math.min(pcm.length - i, span - this.#windowFill);
+      if (step === 1) {
+        for (let k = 0; k < n; k++) this.#window[this.#windowFill + k] = pcm[i + k] / 32768;
+      } else {
+        // The odd positions of the window's span (a telephone frame holds whole 8 kHz samples).
+        for (let k = 1 - (this.#windowFill & 1); k < n; k += 2)
+          this.#window[(this.#windowFill + k) >> 1] = pcm[i + k] / 32768;
+      }
       this.#windowFill += n;
       i += n;
-      if (this.#windowFill === VAD_WINDOW_SAMPLES) {
+      if (this.#windowFill === span) {
         const startMs = this.#windowStartMs;
         this.#pending.push({
           data: this.#window.slice(),
           startMs,
-          endMs: startMs + VAD_WINDOW_SAMPLES * MS_PER_SAMPLE,
+          endMs: startMs + span * MS_PER_SAMPLE,
         });
         this.#windowFill = 0;
       }

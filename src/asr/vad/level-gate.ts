@@ -4,8 +4,6 @@ import type { SileroVad, VadState } from './silero-vad.js';
 const SILENCE_RMS = 0.001;
 /** Gated windows the model hears again before it judges the next loud one (512 ms). */
 const REPLAY_WINDOWS = 16;
-/** Samples of the previous window Silero v5 takes in front of each. */
-const CONTEXT_SAMPLES = 64;
 
 /**
  * Judges a leg's VAD windows by level where the model is not needed (VAD_GATE_DBFS): digital
@@ -18,11 +16,19 @@ export class LevelGate {
   readonly #gateRms: number;
   /** The last gated noise windows (each the window's own copy), and the context before them. */
   readonly #quiet: Float32Array[] = [];
-  readonly #quietContext = new Float32Array(CONTEXT_SAMPLES);
+  readonly #quietContext: Float32Array;
+  /** Samples of the previous window Silero v5 takes in front of each: 64 at 16 kHz, 32 at 8 kHz. */
+  readonly #context: number;
 
-  /** `gateDbfs`: the gate in dB full scale; by default only digital silence is skipped. */
-  constructor(gateDbfs = -60) {
+  /**
+   * `gateDbfs`: the gate in dB full scale; by default only digital silence is skipped.
+   * `contextSamples`: the model's context (SileroVad.contextSamples). Windows may be any length
+   * (512 samples at 16 kHz, 256 at 8 kHz): the level is their mean square.
+   */
+  constructor(gateDbfs = -60, contextSamples = 64) {
     this.#gateRms = Math.max(SILENCE_RMS, 10 ** (gateDbfs / 20));
+    this.#context = contextSamples;
+    this.#quietContext = new Float32Array(contextSamples);
   }
 
   /** Above the gate: what judges a window by level alone when the model cannot (it fell behind). */
@@ -43,11 +49,11 @@ export class LevelGate {
     } else if (level >= this.#gateRms || !idle) {
       return false;
     } else {
-      if (this.#quiet.length === 0) this.#quietContext.set(state.input.subarray(0, CONTEXT_SAMPLES));
+      if (this.#quiet.length === 0) this.#quietContext.set(state.input.subarray(0, this.#context));
       else if (this.#quiet.length === REPLAY_WINDOWS) this.#quiet.shift();
       this.#quiet.push(samples);
     }
-    state.input.set(samples.subarray(samples.length - CONTEXT_SAMPLES), 0);
+    state.input.set(samples.subarray(samples.length - this.#context), 0);
     return true;
   }
 

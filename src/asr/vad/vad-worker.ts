@@ -9,13 +9,14 @@ import type { FromVadWorker, ToVadWorker, VadWorkerSetup } from './vad-protocol.
 
 const port = parentPort;
 if (!port) throw new Error('vad-worker.ts runs as a worker thread');
-const { modelPath } = workerData as VadWorkerSetup;
+const { modelPath, sampleRate } = workerData as VadWorkerSetup;
 const post = (message: FromVadWorker, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
 
-const INPUT_SIZE = 64 + 512;
+/** Context + window: 64 + 512 at 16 kHz, 32 + 256 at 8 kHz. */
+const INPUT_SIZE = sampleRate === 8000 ? 32 + 256 : 64 + 512;
 const HALF_STATE = 128;
 const STATE_SIZE = 2 * HALF_STATE;
-const sr = new Tensor('int64', BigInt64Array.from([16_000n]), []);
+const sr = new Tensor('int64', BigInt64Array.from([BigInt(sampleRate)]), []);
 let session: InferenceSession | undefined;
 /** Runs and the release, one after another: releasing a session mid-run crashes. */
 let queue: Promise<void> = Promise.resolve();

@@ -28,8 +28,8 @@ export interface VonageRoutesOptions {
   readonly media: MediaLimits;
   readonly registry: CallRegistry;
   readonly metrics: GatewayMetrics;
-  /** Wall time for JWT and media-token expiry (default: the system clock). */
-  readonly clock?: Pick<Clock, 'wallNow'>;
+  /** Wall time for JWT and media-token expiry, and the handshake timer (default: the system clock). */
+  readonly clock?: Clock;
   /** The shared 20 ms ticker that paces agent audio (default: one for this edge). */
   readonly mediaClock?: MediaClock;
 }
@@ -177,6 +177,7 @@ export async function vonageRoutes(app: FastifyInstance, options: VonageRoutesOp
         registry,
         metrics,
         clock: mediaClock,
+        timers: clock,
         log: request.log,
       });
     },

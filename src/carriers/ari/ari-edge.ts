@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Call } from '../../calls/call.js';
@@ -11,9 +10,8 @@ import { parseRtp } from '../sip/rtp.js';
 import { AriClient } from './ari-client.js';
 import type { AriOptions } from './ari-config.js';
 import { AriRtpStream, FORMAT_RATE } from './ari-rtp.js';
+import { type AriMade, type AriRemote, enc, OWN_PREFIX, setUpAriMedia } from './ari-setup.js';
 
-/** Ids of everything voxline creates start with this, so their own StasisStart is not a call. */
-const OWN_PREFIX = 'voxline-';
 const CODEC = { ulaw: 'pcmu', alaw: 'pcma', slin16: 'l16' } as const;
 const DIGIT = /^[0-9*#A-D]$/;
 
@@ -24,7 +22,7 @@ interface Channel {
 }
 
 /** One caller channel in the app, and what voxline made for it. */
-class AriCall implements CallTransport {
+class AriCall implements CallTransport, AriMade {
   readonly channelId: string;
   readonly createdAt: number;
   /** Bridges and channels voxline created, deleted when the call ends. */
@@ -54,9 +52,11 @@ class AriCall implements CallTransport {
 /**
  * Asterisk ARI with externalMedia over plain RTP. A caller's channel entering the Stasis app
  * becomes a call: voxline bridges it with an externalMedia channel (or, legs separate, snoops
- * spy=in and spy=out with one externalMedia each) that sends RTP to one UDP socket; each stream is
- * known by its source, Asterisk's UNICASTRTP_LOCAL_ADDRESS:PORT. Every event, reply and datagram
- * is a containment boundary: the worst it does is end its own call.
+ * spy=in and spy=out with one externalMedia each; the REST steps are in ari-setup.ts) that sends
+ * RTP to one UDP socket; each stream is known by its source, Asterisk's
+ * UNICASTRTP_LOCAL_ADDRESS:PORT. The edge routes each datagram to its stream and owns the call's
+ * life: when it ends, everything set-up made is deleted, also what set-up made after that.
+ * Every event, reply and datagram is a containment boundary: the worst it does is end its own call.
  */
 export class AriEdge {
   readonly #ctx: EdgeContext;
@@ -162,7 +162,10 @@ export class AriEdge {
     this.#calls.set(channel.id, entry);
     const log = this.#log.child({ callSid: channel.id });
     try {
-      await this.#setUp(entry, channel, log);
+      const externalHost = hostPort(this.#options.rtpHost, this.#port);
+      const remotes = await setUpAriMedia(this.#client, this.#options, externalHost, channel.id, entry);
+      // The caller may have hung up while voxline was setting up: then no call opens.
+      if (!entry.ended) this.#open(entry, channel, remotes, log);
     } catch (err) {
       if (!entry.ended) {
         this.#ctx.metrics.ingress.failures.inc({ ingress: 'ari' });
@@ -174,73 +177,7 @@ export class AriEdge {
     if (entry.ended) this.#deleteMade(entry);
   }
 
-  async #setUp(entry: AriCall, channel: Channel, log: FastifyBaseLogger): Promise<void> {
-    const { app, format, legs: legMode } = this.#options;
-    const id = channel.id;
-    const rest = this.#client;
-    await rest.request('POST', `/channels/${enc(id)}/answer`);
-    const sources: { track: string; channelId: string; vars: Record<string, unknown> }[] = [];
-    const media = async (track: string, bridgeId: string, members: string[]) => {
-      const mediaId = `${OWN_PREFIX}m-${track}-${randomUUID()}`;
-      await rest.request('POST', '/bridges', { type: 'mixing', bridgeId });
-      entry.bridges.push(bridgeId);
-      const created = await rest.request('POST', '/channels/externalMedia', {
-        app,
-        channelId: mediaId,
-        external_host: `${hostPort(this.#options.rtpHost, this.#port)}`,
-        format,
-        encapsulation: 'rtp',
-        transport: 'udp',
-        direction: 'both',
-        data: 'voxline',
-      });
-      entry.channels.push(mediaId);
-      await rest.request('POST', `/bridges/${enc(bridgeId)}/addChannel`, {
-        channel: [...members, mediaId].join(','),
-      });
-      const vars = (created as { channelvars?: Record<string, unknown> } | undefined)?.channelvars;
-      sources.push({ track, channelId: mediaId, vars: vars ?? {} });
-    };
-    if (legMode === 'mixed') {
-      await media('inbound', `${OWN_PREFIX}b-${randomUUID()}`, [id]);
-    } else {
-      for (const [track, spy] of [
-        ['inbound', 'in'],
-        ['outbound', 'out'],
-      ] as const) {
-        const snoopId = `${OWN_PREFIX}s-${track}-${randomUUID()}`;
-        await rest.request('POST', `/channels/${enc(id)}/snoop`, { spy, app, snoopId });
-        entry.channels.push(snoopId);
-        await media(track, `${OWN_PREFIX}b-${track}-${randomUUID()}`, [snoopId]);
-      }
-    }
-    const remotes = [];
-    for (const s of sources) {
-      // The reply's channelvars carry them; older Asterisks: read them off the channel.
-      const read = async (name: string) =>
-        typeof s.vars[name] === 'string' ? s.vars[name] : await this.#variable(s.channelId, name);
-      const address = await read('UNICASTRTP_LOCAL_ADDRESS');
-      const port = Number(await read('UNICASTRTP_LOCAL_PORT'));
-      if (!address || !Number.isInteger(port) || port <= 0 || port > 65535)
-        throw new Error(`externalMedia ${s.channelId}: no UNICASTRTP_LOCAL_ADDRESS/PORT`);
-      remotes.push({ track: s.track, channelId: s.channelId, address, port });
-    }
-    if (entry.ended) return; // the caller hung up while voxline was setting up
-    this.#open(entry, channel, remotes, log);
-  }
-
-  async #variable(channelId: string, variable: string): Promise<string | undefined> {
-    const reply = await this.#client.request('GET', `/channels/${enc(channelId)}/variable`, { variable });
-    const value = (reply as { value?: unknown } | undefined)?.value;
-    return typeof value === 'string' ? value : undefined;
-  }
-
-  #open(
-    entry: AriCall,
-    channel: Channel,
-    remotes: readonly { track: string; channelId: string; address: string; port: number }[],
-    log: FastifyBaseLogger,
-  ): void {
+  #open(entry: AriCall, channel: Channel, remotes: readonly AriRemote[], log: FastifyBaseLogger): void {
     const { format, mode } = this.#options;
     const labels = this.#ctx.legs;
     const rate = FORMAT_RATE[format];
@@ -345,10 +282,6 @@ export class AriEdge {
       this.#log.debug({ err, path }, 'ARI clean-up request failed');
     });
   }
-}
-
-function enc(id: string): string {
-  return encodeURIComponent(id);
 }
 
 function hostPort(host: string, port: number): string {
